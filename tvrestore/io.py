@@ -31,6 +31,7 @@ import os
 import secrets
 import warnings
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import imageio.v3 as iio
 import numpy as np
@@ -51,6 +52,7 @@ __all__ = [
     "split_alpha",
     "to_unit_range",
     "write_image",
+    "write_text",
 ]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -202,26 +204,28 @@ def write_image(
         if pixels.ndim == 3 and channels == 1:
             pixels = pixels[..., 0]
 
-    if not path.parent.is_dir():
-        raise TVRestoreError(f"{path}: output directory does not exist")
-    if path.exists() and not overwrite:
-        raise TVRestoreError(f"{path}: output exists (use --overwrite)")
+    _write_atomically(
+        path,
+        lambda file: iio.imwrite(file, pixels, plugin=plugin, extension=suffix, **options),
+        overwrite=overwrite,
+        what="image",
+    )
 
-    # Hidden, so list_images never picks it up; same directory, so that
-    # os.replace is an atomic rename.
-    token = secrets.token_hex(8)
-    temp = path.with_name(f".{path.name}.tmp-{token}{path.suffix}")
-    try:
-        with open(temp, "xb") as file:
-            iio.imwrite(file, pixels, plugin=plugin, extension=suffix, **options)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except Exception as err:
-        raise TVRestoreError(f"{path}: cannot write image ({_reason(err)})") from err
-    finally:
-        # After a successful rename the temporary name is gone: nothing to do.
-        temp.unlink(missing_ok=True)
+
+def write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> None:
+    """Write a text file (a report) atomically, as :func:`write_image` does.
+
+    Reports are regenerated on every run, so they are replaced by default.
+
+    Raises
+    ------
+    TVRestoreError
+        If the directory does not exist, `path` exists and `overwrite` is
+        False, or writing fails.
+    """
+    _write_atomically(
+        Path(path), lambda file: file.write(text.encode("utf-8")), overwrite=overwrite, what="file"
+    )
 
 
 def to_unit_range(pixels: np.ndarray) -> np.ndarray:
@@ -407,6 +411,32 @@ def list_images(
             if pattern is None or fnmatch.fnmatchcase(relative, pattern.lower()):
                 found.append(path)
     return sorted(found)
+
+
+def _write_atomically(
+    path: Path, encode: Callable[[BinaryIO], object], *, overwrite: bool, what: str
+) -> None:
+    """Run `encode` on a temporary file beside `path`, then rename it onto `path`."""
+    if not path.parent.is_dir():
+        raise TVRestoreError(f"{path}: output directory does not exist")
+    if path.exists() and not overwrite:
+        raise TVRestoreError(f"{path}: output exists (use --overwrite)")
+
+    # Hidden, so list_images never picks it up; same directory, so that
+    # os.replace is an atomic rename.
+    token = secrets.token_hex(8)
+    temp = path.with_name(f".{path.name}.tmp-{token}{path.suffix}")
+    try:
+        with open(temp, "xb") as file:
+            encode(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except Exception as err:
+        raise TVRestoreError(f"{path}: cannot write {what} ({_reason(err)})") from err
+    finally:
+        # After a successful rename the temporary name is gone: nothing to do.
+        temp.unlink(missing_ok=True)
 
 
 def _read_pillow(path: Path) -> np.ndarray:

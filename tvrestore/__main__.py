@@ -1,0 +1,5 @@
+"""``python -m tvrestore`` runs the command line."""
+
+from tvrestore.cli import main
+
+main()

@@ -1,0 +1,85 @@
+r"""Image quality against a clean reference: PSNR and SSIM.
+
+Both images are compared in [0, 1] intensity units (uint8 / 255,
+uint16 / 65535, floats as given) with an explicit ``data_range=1``, so a
+score does not depend on the file's dtype. Alpha is ignored.
+
+.. math::
+
+    \mathrm{PSNR}(x, y) = 10 \log_{10} \frac{1}{\operatorname{mean}(x - y)^2}
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from tvrestore import io
+from tvrestore.errors import TVRestoreError
+
+__all__ = ["comparable_shape", "quality"]
+
+# skimage's default SSIM window; smaller images get the largest odd window
+# that fits.
+_SSIM_WINDOW = 7
+
+
+def quality(reference: np.ndarray, image: np.ndarray) -> tuple[float, float | None]:
+    """(PSNR in dB, mean SSIM) of ``image`` against ``reference``.
+
+    SSIM uses skimage's 7x7 window (smaller for smaller images, None below
+    3x3) and averages the channels.
+
+    Parameters
+    ----------
+    reference, image : np.ndarray
+        ``(H, W)`` or ``(H, W, C)`` in any supported dtype; the colour
+        shapes (alpha excluded) must match.
+
+    Raises
+    ------
+    TVRestoreError
+        If the shapes differ.
+    """
+    clean, restored = _unit_pair(reference, image)
+    return _psnr(clean, restored), _ssim(clean, restored)
+
+
+def comparable_shape(image: np.ndarray) -> tuple[int, ...]:
+    """The shape that must match between an image and its reference.
+
+    Alpha is dropped and a single channel counts as grey, so ``(H, W)``,
+    ``(H, W, 1)`` and ``(H, W, 2)`` all give ``(H, W)``.
+    """
+    return _unit(image).shape
+
+
+def _unit(image: np.ndarray) -> np.ndarray:
+    unit = io.to_unit_range(io.split_alpha(np.asarray(image))[0]).astype(np.float64)
+    return unit[..., 0] if unit.ndim == 3 and unit.shape[2] == 1 else unit
+
+
+def _unit_pair(reference: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    clean, restored = _unit(reference), _unit(image)
+    if clean.shape != restored.shape:
+        raise TVRestoreError(
+            f"reference has shape {clean.shape} but the image has {restored.shape}"
+        )
+    return clean, restored
+
+
+def _psnr(clean: np.ndarray, restored: np.ndarray) -> float:
+    return float(peak_signal_noise_ratio(clean, restored, data_range=1.0))
+
+
+def _ssim(clean: np.ndarray, restored: np.ndarray) -> float | None:
+    window = min(_SSIM_WINDOW, *clean.shape[:2])
+    window -= 1 - window % 2  # SSIM windows are odd
+    if window < 3:
+        return None
+    channel_axis = -1 if clean.ndim == 3 else None
+    return float(
+        structural_similarity(
+            clean, restored, data_range=1.0, channel_axis=channel_axis, win_size=window
+        )
+    )
