@@ -22,7 +22,7 @@ step size :math:`\eta_b` is therefore in the variable's own units
 
 Schedule and stopping: every ``window`` iterations each item compares its
 loss with the loss a window earlier. If it fell by less than
-``tol * |loss|`` the item has reached the noise floor of its current step,
+``tol * |loss|`` (or not at all) the item has reached the noise floor of its current step,
 and :math:`\eta_b` is multiplied by ``decay``. An item has *converged* when
 :math:`\eta_b` falls below ``min_learning_rate``; it then stops moving. The
 loop ends when every item has converged or after ``max_iter`` iterations.
@@ -32,6 +32,8 @@ All of it, the convergence test included, runs inside one XLA-compiled
 
 from __future__ import annotations
 
+import collections
+import functools
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -40,6 +42,10 @@ import numpy as np
 from tvrestore._tf import tf
 
 __all__ = ["AdamSettings", "AdamSolver", "SolverOutput"]
+
+# Compiled loops (and their variables) kept per solver; a run over images of
+# many sizes recompiles the least recently used ones.
+_PROGRAMS_KEPT = 8
 
 
 @dataclass(frozen=True)
@@ -121,8 +127,11 @@ class AdamSolver:
     def __init__(self, loss_fn: Callable[..., tf.Tensor], settings: AdamSettings) -> None:
         self.loss_fn = loss_fn
         self.settings = settings
-        self._compiled_signatures: set[tuple] = set()
-        self._loop = tf.function(self._minimize_in_place, jit_compile=True, reduce_retracing=True)
+        # Per argument shapes: the variable that holds the iterate and the
+        # compiled loop that updates it, most recently used last.
+        self._programs: collections.OrderedDict[tuple, tuple[tf.Variable, Callable]] = (
+            collections.OrderedDict()
+        )
 
     def minimize(
         self,
@@ -154,22 +163,31 @@ class AdamSolver:
         """
         if max_iter < 0 or not tol > 0:
             raise ValueError("need max_iter >= 0 and tol > 0")
-        variable = tf.Variable(np.asarray(initial, np.float32))
+        initial = np.asarray(initial, np.float32)
         arguments = [tf.constant(np.asarray(loss_scales, np.float32))] + [
             tf.constant(np.asarray(item, np.float32)) for item in data
         ]
-        signature = tuple(tuple(t.shape) for t in [variable, *arguments])
+        signature = tuple(tuple(t.shape) for t in [initial, *arguments])
         compile_seconds = 0.0
-        if signature not in self._compiled_signatures:
+        if signature not in self._programs:
+            variable = tf.Variable(initial)
+            loop = tf.function(
+                functools.partial(self._minimize_in_place, variable), jit_compile=True
+            )
             # A run of zero iterations compiles the same program, so the
             # compilation can be timed apart from the solve.
             start = time.perf_counter()
-            self._loop(variable, tf.constant(0), tf.constant(tol, tf.float32), *arguments)
+            loop(tf.constant(0), tf.constant(tol, tf.float32), *arguments)
             compile_seconds = time.perf_counter() - start
-            self._compiled_signatures.add(signature)
+            self._programs[signature] = (variable, loop)
+            if len(self._programs) > _PROGRAMS_KEPT:
+                self._programs.popitem(last=False)
+        self._programs.move_to_end(signature)
+        variable, loop = self._programs[signature]
         start = time.perf_counter()
-        iterations, converged = self._loop(
-            variable, tf.constant(max_iter), tf.constant(tol, tf.float32), *arguments
+        variable.assign(initial)
+        iterations, converged = loop(
+            tf.constant(max_iter), tf.constant(tol, tf.float32), *arguments
         )
         solution = variable.numpy()
         solve_seconds = time.perf_counter() - start
@@ -212,7 +230,7 @@ class AdamSolver:
             iterations += tf.cast(tf.logical_not(converged), tf.int32)
 
             at_check = tf.equal((k + 1) % s.window, 0)
-            stalled = reference - losses < tol * tf.abs(losses)
+            stalled = reference - losses <= tol * tf.abs(losses)
             step = tf.where(tf.logical_and(at_check, stalled), step * s.decay, step)
             reference = tf.where(at_check, losses, reference)
             converged = tf.logical_or(converged, step < s.min_learning_rate)

@@ -40,10 +40,6 @@ __all__ = ["COLOR_MODES", "TV_KINDS", "forward_differences", "total_variation"]
 TV_KINDS = ("isotropic", "anisotropic")
 COLOR_MODES = ("vectorial", "channelwise")
 
-# The norm's gradient x/|x| is undefined at x = 0. Flooring the squared norm
-# there picks the subgradient 0, which keeps flat regions flat; the floor
-# adds at most sqrt(1e-30) per pixel to the value.
-_SQUARED_NORM_FLOOR = 1e-30
 
 
 def forward_differences(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -92,10 +88,17 @@ def total_variation(
     grouped = [dy * dy + dx * dx] if tv == "isotropic" else [dy * dy, dx * dx]
     if color == "vectorial":
         grouped = [tf.reduce_sum(squares, axis=-1) for squares in grouped]
-    floor = tf.constant(_SQUARED_NORM_FLOOR, images.dtype)
     return tf.add_n(
-        [
-            tf.reduce_sum(tf.sqrt(tf.maximum(squares, floor)), axis=range(1, squares.shape.rank))
-            for squares in grouped
-        ]
+        [tf.reduce_sum(_norm(squares), axis=range(1, squares.shape.rank)) for squares in grouped]
     )
+
+
+def _norm(squares: tf.Tensor) -> tf.Tensor:
+    """sqrt(squares), with the subgradient 0 where ``squares`` is 0.
+
+    The gradient x/|x| of a norm is undefined at x = 0; choosing 0 there
+    keeps flat regions flat. The inner ``where`` keeps sqrt's own gradient
+    finite at 0, so no NaN leaks through the outer one.
+    """
+    positive = squares > 0
+    return tf.where(positive, tf.sqrt(tf.where(positive, squares, tf.ones_like(squares))), 0.0)

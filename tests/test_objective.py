@@ -1,0 +1,59 @@
+"""The objective's value and how each reduction scales it."""
+
+import numpy as np
+import pytest
+
+import reference
+from tvrestore._tf import tf
+from tvrestore.objective import DenoisingObjective
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    observed = rng.random((2, 7, 6, 3))
+    images = observed + 0.1 * rng.standard_normal(observed.shape)
+    return images, observed, np.array([0.05, 0.3])
+
+
+@pytest.mark.parametrize("tv", ["isotropic", "anisotropic"])
+@pytest.mark.parametrize("color", ["vectorial", "channelwise"])
+def test_energy_matches_the_reference_definition(problem, tv, color):
+    images, observed, weights = problem
+    energy = DenoisingObjective(tv, color).energy(
+        tf.constant(images), tf.constant(observed), tf.constant(weights)
+    )
+    expected = [reference.objective(images[b], observed[b], weights[b], tv, color) for b in range(2)]
+    np.testing.assert_allclose(energy.numpy(), expected, rtol=1e-12)
+
+
+def test_mean_loss_is_energy_over_value_count_and_sum_loss_is_energy(problem):
+    images, observed, weights = problem
+    args = [tf.constant(images), None, tf.constant(observed), tf.constant(weights)]
+    for reduction, scale in (("sum", 1.0), ("mean", 1.0 / (7 * 6 * 3))):
+        objective = DenoisingObjective(reduction=reduction)
+        assert objective.loss_scale((7, 6, 3)) == scale
+        args[1] = tf.constant([scale, scale], tf.float64)
+        energy = objective.energy(args[0], args[2], args[3]).numpy()
+        np.testing.assert_allclose(objective.loss(*args).numpy(), scale * energy, rtol=1e-12)
+
+
+def test_mean_loss_gradient_is_sum_loss_gradient_over_value_count(problem):
+    images, observed, weights = problem
+    gradients = {}
+    for reduction in ("sum", "mean"):
+        objective = DenoisingObjective(reduction=reduction)
+        scale = objective.loss_scale(images.shape[1:])
+        variable = tf.Variable(images)
+        with tf.GradientTape() as tape:
+            total = tf.reduce_sum(
+                objective.loss(variable, tf.constant([scale] * 2, tf.float64),
+                               tf.constant(observed), tf.constant(weights))
+            )
+        gradients[reduction] = tape.gradient(total, variable).numpy()
+    np.testing.assert_allclose(gradients["mean"] * images[0].size, gradients["sum"], rtol=1e-10)
+
+
+def test_rejects_unknown_settings():
+    with pytest.raises(ValueError, match="reduction"):
+        DenoisingObjective(reduction="median")

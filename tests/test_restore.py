@@ -1,0 +1,152 @@
+"""denoise / denoise_batch land on the exact minimizer, under every reduction.
+
+The exact minimizer comes from tests/reference.py (a float64 dual solver with
+a duality-gap certificate), never from "looks fine".
+"""
+
+import numpy as np
+import pytest
+from skimage import data, transform, util
+
+import reference
+from tvrestore import TVRestoreError, denoise, denoise_batch
+
+
+def clean_and_noisy(name="camera", size=96, sigma=25 / 255, seed=0):
+    """A centre crop of a skimage image resized to size x size, and it plus Gaussian noise (float32)."""
+    image = util.img_as_float64(getattr(data, name)())
+    side = min(image.shape[:2])
+    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+    image = transform.resize(image[top : top + side, left : left + side], (size, size), anti_aliasing=True)
+    noisy = image + sigma * np.random.default_rng(seed).standard_normal(image.shape)
+    return image.astype(np.float32), noisy.astype(np.float32)
+
+
+def psnr(clean, image):
+    return 10 * np.log10(1 / np.mean((np.float64(clean) - image) ** 2))
+
+
+def relative_gap(restored, noisy, weight, tv="isotropic", color="vectorial", exact=None):
+    exact = reference.solve_exact(noisy, weight, tv, color)[0] if exact is None else exact
+    best = reference.objective(exact, noisy, weight, tv, color)
+    return (reference.objective(restored, noisy, weight, tv, color) - best) / best
+
+
+@pytest.fixture(scope="module")
+def grey_problem():
+    clean, noisy = clean_and_noisy("camera", 128)
+    exact, certificate = reference.solve_exact(noisy, 0.07, gap=1e-9)
+    assert certificate <= 1e-9
+    return clean, noisy, exact
+
+
+def test_default_settings_land_on_the_exact_minimizer(grey_problem):
+    clean, noisy, exact = grey_problem
+    restored, result = denoise(noisy, 0.07)
+    assert result.converged
+    assert relative_gap(restored, noisy, 0.07, exact=exact) <= 1e-3
+    assert abs(psnr(clean, restored) - psnr(clean, exact)) <= 0.02
+    # The reported objective is E of the returned image, in sum units.
+    assert result.objective == pytest.approx(reference.objective(restored, noisy, 0.07), rel=1e-6)
+
+
+@pytest.mark.parametrize("tv", ["isotropic", "anisotropic"])
+@pytest.mark.parametrize("color", ["vectorial", "channelwise"])
+def test_colour_and_anisotropic_modes_land_on_their_minimizers(tv, color):
+    _, noisy = clean_and_noisy("astronaut", 64)
+    restored, result = denoise(noisy, 0.07, tv=tv, color=color)
+    assert result.converged
+    assert relative_gap(restored, noisy, 0.07, tv, color) <= 1e-3
+
+
+def test_sum_and_mean_reductions_give_the_same_result(grey_problem):
+    _, noisy, _ = grey_problem
+    by_sum, summed = denoise(noisy, 0.07, reduction="sum")
+    by_mean, averaged = denoise(noisy, 0.07, reduction="mean")
+    assert np.max(np.abs(by_sum - by_mean)) <= 1e-3
+    assert summed.objective == pytest.approx(averaged.objective, rel=1e-5)
+    assert summed.loss == pytest.approx(noisy.size * averaged.loss, rel=1e-5)
+
+
+def test_iterations_do_not_grow_with_resolution():
+    counts = []
+    for size in (64, 256):
+        _, noisy = clean_and_noisy("camera", size)
+        restored, result = denoise(noisy, 0.07)
+        assert result.converged
+        assert relative_gap(restored, noisy, 0.07) <= 1e-3
+        counts.append(result.iterations)
+    assert max(counts) <= 1.5 * min(counts)
+
+
+def test_an_image_gives_the_same_result_alone_and_in_a_batch():
+    _, first = clean_and_noisy("camera", 64, seed=1)
+    _, second = clean_and_noisy("camera", 64, sigma=50 / 255, seed=2)
+    alone, alone_result = denoise(first, 0.05)
+    pairs = denoise_batch([second, first, second], [0.2, 0.05, "auto"])
+    in_batch, batch_result = pairs[1]
+    assert np.max(np.abs(alone - in_batch)) <= 1e-4
+    assert alone_result.iterations == batch_result.iterations
+    assert pairs[0][1].weight == 0.2 and pairs[2][1].weight_auto
+
+
+def test_vectorial_tv_beats_channelwise_skimage_at_their_best_weights():
+    from skimage.restoration import denoise_tv_chambolle
+
+    clean, noisy = clean_and_noisy("astronaut", 96)
+    weights = np.geomspace(0.04, 0.25, 9)
+    ours = max(psnr(clean, u) for u, _ in denoise_batch([noisy] * len(weights), list(weights)))
+    theirs = max(
+        psnr(clean, denoise_tv_chambolle(noisy.astype(np.float64), weight=w, channel_axis=-1))
+        for w in weights
+    )
+    assert ours > theirs + 0.1
+
+
+def test_more_weight_means_a_smoother_result_and_zero_weight_changes_nothing():
+    _, noisy = clean_and_noisy("camera", 64)
+    light, _ = denoise(noisy, 0.02)
+    heavy, _ = denoise(noisy, 0.2)
+    assert reference.total_variation(heavy) < reference.total_variation(light)
+    unchanged, result = denoise(noisy, 0.0)
+    assert np.max(np.abs(unchanged - noisy)) <= 1e-4 and result.converged
+
+
+def test_iteration_cap_is_reported_as_not_converged():
+    _, noisy = clean_and_noisy("camera", 64)
+    _, result = denoise(noisy, 0.07, max_iter=5)
+    assert result.iterations == 5 and not result.converged
+
+
+@pytest.mark.parametrize(
+    "image, message",
+    [
+        (np.zeros(5), "shape"),
+        (np.zeros((4, 4, 5)), "shape"),
+        (np.zeros((0, 4)), "empty"),
+        (np.full((4, 4), np.nan), "NaN"),
+        (np.zeros((4, 4), np.int32), "int32"),
+        ([[0.0, 1.0]], "numpy array"),
+    ],
+)
+def test_bad_arrays_raise_a_clear_error(image, message):
+    with pytest.raises(TVRestoreError, match=message):
+        denoise(image, 0.1)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"weight": -1.0}, "weight"),
+        ({"weight": "strong"}, "weight"),
+        ({"reduction": "median"}, "reduction"),
+        ({"tv": "huber"}, "tv"),
+        ({"color": "rgb"}, "color"),
+        ({"max_iter": -1}, "max_iter"),
+        ({"tol": 0.0}, "tol"),
+    ],
+)
+def test_bad_options_raise_a_clear_error(options, message):
+    weight = options.pop("weight", 0.1)
+    with pytest.raises(TVRestoreError, match=message):
+        denoise(np.zeros((4, 4), np.float32), weight, **options)

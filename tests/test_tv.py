@@ -1,0 +1,91 @@
+"""Total variation: known values, the norms' definitions, and gradients."""
+
+import numpy as np
+import pytest
+
+from tvrestore._tf import tf
+from tvrestore.tv import forward_differences, total_variation
+
+
+def batch(array):
+    array = np.asarray(array, np.float64)
+    return tf.constant(array.reshape(1, array.shape[0], array.shape[1], -1))
+
+
+@pytest.mark.parametrize("tv", ["isotropic", "anisotropic"])
+@pytest.mark.parametrize("color", ["vectorial", "channelwise"])
+def test_constant_image_has_zero_tv(tv, color):
+    assert float(total_variation(batch(np.full((5, 7, 3), 0.3)), tv, color)[0]) == 0.0
+
+
+def test_forward_differences_have_neumann_boundary():
+    image = np.arange(12.0).reshape(3, 4)
+    dy, dx = forward_differences(batch(image))
+    np.testing.assert_array_equal(dy.numpy()[0, :, :, 0], [[4] * 4, [4] * 4, [0] * 4])
+    np.testing.assert_array_equal(dx.numpy()[0, :, :, 0], [[1, 1, 1, 0]] * 3)
+
+
+def test_known_values_on_a_2x2_image():
+    # dy = [[3, 4], [0, 0]], dx = [[0, 0], [4, 0]] from [[0, 0], [3, 4]]... by hand:
+    image = np.array([[0.0, 0.0], [3.0, 4.0]])
+    # pixel (0,0): dy=3, dx=0; (0,1): dy=4, dx=0; (1,0): dy=0, dx=1; (1,1): 0.
+    assert float(total_variation(batch(image), "isotropic")[0]) == pytest.approx(3 + 4 + 1)
+    image = np.array([[0.0, 3.0], [4.0, 0.0]])
+    # (0,0): dy=4, dx=3 -> 5 iso, 7 aniso; (0,1): dy=-3; (1,0): dx=-4.
+    assert float(total_variation(batch(image), "isotropic")[0]) == pytest.approx(5 + 3 + 4)
+    assert float(total_variation(batch(image), "anisotropic")[0]) == pytest.approx(7 + 3 + 4)
+
+
+def test_colour_modes_match_their_definitions():
+    rng = np.random.default_rng(1)
+    image = rng.random((6, 5, 3))
+    dy, dx = (d.numpy()[0] for d in forward_differences(batch(image)))
+    expected = {
+        ("isotropic", "vectorial"): np.sqrt((dy**2 + dx**2).sum(-1)).sum(),
+        ("isotropic", "channelwise"): np.sqrt(dy**2 + dx**2).sum(),
+        ("anisotropic", "vectorial"): (np.sqrt((dy**2).sum(-1)) + np.sqrt((dx**2).sum(-1))).sum(),
+        ("anisotropic", "channelwise"): (np.abs(dy) + np.abs(dx)).sum(),
+    }
+    for (tv, color), value in expected.items():
+        assert float(total_variation(batch(image), tv, color)[0]) == pytest.approx(value, rel=1e-12)
+    # Coupling the channels under one norm can only lower the sum (triangle inequality).
+    assert expected[("isotropic", "vectorial")] < expected[("isotropic", "channelwise")]
+
+
+def test_one_channel_colour_modes_agree_and_batch_items_are_independent():
+    rng = np.random.default_rng(2)
+    images = tf.constant(rng.random((3, 8, 9, 1)))
+    vectorial = total_variation(images, "isotropic", "vectorial").numpy()
+    channelwise = total_variation(images, "isotropic", "channelwise").numpy()
+    np.testing.assert_allclose(vectorial, channelwise, rtol=1e-12)
+    alone = [float(total_variation(images[i : i + 1])[0]) for i in range(3)]
+    np.testing.assert_allclose(vectorial, alone, rtol=1e-12)
+
+
+def test_gradient_matches_finite_differences_away_from_kinks():
+    rng = np.random.default_rng(3)
+    image = tf.Variable(rng.random((1, 6, 6, 2)))
+    with tf.GradientTape() as tape:
+        value = total_variation(image)[0]
+    gradient = tape.gradient(value, image).numpy()
+    step = 1e-6
+    for index in [(0, 2, 3, 0), (0, 5, 5, 1), (0, 0, 0, 1)]:
+        bumped = image.numpy().copy()
+        bumped[index] += step
+        numeric = (float(total_variation(tf.constant(bumped))[0]) - float(value)) / step
+        assert gradient[index] == pytest.approx(numeric, rel=1e-4)
+
+
+def test_gradient_at_a_flat_image_is_the_zero_subgradient():
+    image = tf.Variable(np.full((1, 4, 4, 1), 0.5, np.float32))
+    with tf.GradientTape() as tape:
+        value = total_variation(image)[0]
+    gradient = tape.gradient(value, image).numpy()
+    assert np.all(np.isfinite(gradient)) and np.all(gradient == 0)
+
+
+def test_rejects_unknown_norms():
+    with pytest.raises(ValueError, match="tv must be"):
+        total_variation(batch(np.zeros((2, 2))), "huber")
+    with pytest.raises(ValueError, match="color must be"):
+        total_variation(batch(np.zeros((2, 2))), color="rgb")
