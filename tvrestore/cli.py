@@ -115,6 +115,9 @@ def restore_command(input_path, output, weight, reduction, tv, color, max_iter, 
                              max_iter=max_iter, tol=tol)
     job = FileJob(input=input_path, output=output or io.default_output_path(input_path),
                   reference=reference, compare=compare, overwrite=overwrite)
+    if report is not None and not report.parent.is_dir():
+        # Checked before any work, so a bad report path leaves no output behind.
+        raise click.UsageError(f"{report}: report directory does not exist")
     try:
         entry = restore_file(job, options)
         if report is not None:

@@ -91,8 +91,9 @@ _PILLOW_WRITABLE: dict[str, dict[np.dtype, frozenset[int]]] = {
 }
 
 # Pillow's default quality (75) would add visible block artefacts to a
-# denoised image.
-_JPEG_OPTIONS = {"quality": 95}
+# denoised image, and its default 4:2:0 chroma subsampling blurs colour
+# edges below the noisy input's quality.
+_JPEG_OPTIONS = {"quality": 95, "subsampling": 0}
 
 # By default tifffile stores (H, W, 2) as H pages of (W, 2), and leaves the
 # meaning of a fourth channel unspecified: say that the last channel is

@@ -1,0 +1,222 @@
+r"""Exact mode: accelerated primal-dual (PDHG) with a duality-gap certificate.
+
+Solves the denoising problem of :mod:`tvrestore.objective`,
+
+.. math::
+
+    \min_u E(u) = \frac12 \|u - f\|^2 + w\,\mathrm{TV}(u)
+    = \min_u \max_{p \in K} \frac12 \|u - f\|^2 + \langle \nabla u, p \rangle,
+
+where :math:`K = \{p : |p_g| \le w\}` bounds each group :math:`g` of the
+dual field in the norm TV uses (a pixel's directions and channels for
+isotropic vectorial TV, and so on; see :mod:`tvrestore.tv`). The iteration
+is Chambolle & Pock's Algorithm 2 (J. Math. Imaging Vis. 40, 2011), which
+uses the strong convexity of the fidelity to converge at rate
+:math:`O(1/k^2)`:
+
+.. math::
+
+    p^{k+1} = \Pi_K(p^k + \sigma_k \nabla \bar u^k), \quad
+    u^{k+1} = \frac{u^k + \tau_k (\operatorname{div} p^{k+1} + f)}{1 + \tau_k},
+
+    \theta_k = 1/\sqrt{1 + 2\tau_k}, \quad \tau_{k+1} = \theta_k \tau_k, \quad
+    \sigma_{k+1} = \sigma_k / \theta_k, \quad
+    \bar u^{k+1} = u^{k+1} + \theta_k (u^{k+1} - u^k),
+
+with :math:`\tau_0 \sigma_0 \|\nabla\|^2 \le 1` and :math:`\|\nabla\|^2
+\le 8`. Every feasible :math:`p` bounds the minimum from below through the
+dual :math:`D(p) = \frac12\|f\|^2 - \frac12\|f + \operatorname{div} p\|^2
+\le E^*`, so
+
+.. math::
+
+    \frac{E(u) - E^*}{E^*} \le \frac{E(u) - D(p)}{D(p)} =: \text{gap},
+
+which the loop measures every ``check_every`` iterations and stops on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from tvrestore._tf import tf
+from tvrestore.objective import DenoisingObjective
+from tvrestore.tv import forward_differences
+
+__all__ = ["PDHGOutput", "solve_pdhg"]
+
+# tau_0 * sigma_0 * 8 = 1. A small tau_0 with a large sigma_0 lets the dual
+# catch up first; the acceleration then grows tau.
+_TAU_0 = 0.05
+_SIGMA_0 = 1.0 / (8.0 * _TAU_0)
+
+
+@dataclass(frozen=True)
+class PDHGOutput:
+    """What :func:`solve_pdhg` returns; arrays are per image.
+
+    Attributes
+    ----------
+    solution : np.ndarray, shape (B, H, W, C)
+    iterations : np.ndarray of int
+    certified_gap : np.ndarray of float
+        :math:`(E(u) - D(p)) / D(p)`, an upper bound on the relative
+        objective gap of ``solution``.
+    converged : np.ndarray of bool
+        Whether ``certified_gap <= gap`` was reached within ``max_iter``.
+    solve_seconds, compile_seconds : float
+    """
+
+    solution: np.ndarray
+    iterations: np.ndarray
+    certified_gap: np.ndarray
+    converged: np.ndarray
+    solve_seconds: float
+    compile_seconds: float
+
+
+def divergence(py: tf.Tensor, px: tf.Tensor) -> tf.Tensor:
+    """The negative adjoint of :func:`tvrestore.tv.forward_differences`.
+
+    ``sum(dy * py + dx * px) == -sum(u * divergence(py, px))`` for
+    ``dy, dx = forward_differences(u)``.
+    """
+    py, px = py[:, :-1], px[:, :, :-1]  # the boundary differences are 0
+    rows = tf.pad(py, [[0, 0], [0, 1], [0, 0], [0, 0]]) - tf.pad(py, [[0, 0], [1, 0], [0, 0], [0, 0]])
+    cols = tf.pad(px, [[0, 0], [0, 0], [0, 1], [0, 0]]) - tf.pad(px, [[0, 0], [0, 0], [1, 0], [0, 0]])
+    return rows + cols
+
+
+def solve_pdhg(
+    observed: np.ndarray,
+    weights: np.ndarray,
+    *,
+    tv: str = "isotropic",
+    color: str = "vectorial",
+    gap: float = 1e-4,
+    max_iter: int = 20000,
+    check_every: int = 10,
+    dtype: str = "float32",
+) -> PDHGOutput:
+    """Minimize E for a batch of images to a certified relative gap.
+
+    Parameters
+    ----------
+    observed : np.ndarray, shape (B, H, W, C)
+        :math:`f`, in [0, 1] intensity units.
+    weights : np.ndarray, shape (B,)
+        :math:`w > 0` per image.
+    tv, color : str
+        The TV norm (:mod:`tvrestore.tv`).
+    gap : float
+        Stop once the certified relative gap is at most this.
+    max_iter : int
+        Iteration cap.
+    check_every : int
+        Iterations between two gap evaluations (each costs about one
+        iteration).
+    dtype : {"float32", "float64"}
+        float64 for certificates below about 1e-6.
+    """
+    objective = DenoisingObjective(tv=tv, color=color, reduction="sum")
+    program = _program(objective, check_every, dtype)
+    args = (
+        tf.constant(observed, dtype),
+        tf.constant(weights, dtype),
+        tf.constant(gap, dtype),
+        tf.constant(max_iter),
+    )
+    compile_seconds = 0.0
+    key = (tuple(observed.shape), tv, color, check_every, dtype)
+    if key not in _COMPILED:
+        start = time.perf_counter()
+        program(*args[:3], tf.constant(0))
+        compile_seconds = time.perf_counter() - start
+        _COMPILED.add(key)
+    start = time.perf_counter()
+    solution, iterations, certified = (t.numpy() for t in program(*args))
+    solve_seconds = time.perf_counter() - start
+    return PDHGOutput(
+        solution=solution,
+        iterations=iterations,
+        certified_gap=certified,
+        converged=certified <= gap,
+        solve_seconds=solve_seconds,
+        compile_seconds=compile_seconds,
+    )
+
+
+_COMPILED: set[tuple] = set()
+_PROGRAMS: dict[tuple, object] = {}
+
+
+def _program(objective: DenoisingObjective, check_every: int, dtype: str):
+    key = (objective, check_every, dtype)
+    if key not in _PROGRAMS:
+
+        def run(observed, weights, target_gap, max_iter):
+            return _iterate(objective, check_every, observed, weights, target_gap, max_iter)
+
+        _PROGRAMS[key] = tf.function(run, jit_compile=True)
+    return _PROGRAMS[key]
+
+
+def _project(py: tf.Tensor, px: tf.Tensor, weights: tf.Tensor, objective: DenoisingObjective):
+    """Project the dual field onto K: each group's norm at most w."""
+    w = tf.reshape(weights, [-1, 1, 1, 1])
+    groups = [(py, px)] if objective.tv == "isotropic" else [(py,), (px,)]
+    projected = []
+    for group in groups:
+        squares = tf.add_n([p * p for p in group])
+        if objective.color == "vectorial":
+            squares = tf.reduce_sum(squares, axis=-1, keepdims=True)
+        shrink = tf.maximum(tf.sqrt(squares) / w, 1)
+        projected.extend(p / shrink for p in group)
+    return projected
+
+
+def _iterate(objective, check_every, observed, weights, target_gap, max_iter):
+    dtype = observed.dtype
+    per_image = [-1, 1, 1, 1]
+    zeros = tf.zeros_like(observed)
+
+    def certificate(u, py, px):
+        primal = objective.energy(u, observed, weights)
+        dual_image = observed + divergence(py, px)
+        dual = 0.5 * tf.reduce_sum(observed * observed - dual_image * dual_image, axis=[1, 2, 3])
+        return (primal - dual) / dual
+
+    def keep_going(k, u, u_bar, py, px, tau, sigma, gaps):
+        return tf.logical_and(k < max_iter, tf.reduce_any(gaps > target_gap))
+
+    def step(k, u, u_bar, py, px, tau, sigma, gaps):
+        active = tf.reshape(gaps > target_gap, per_image)
+        for _ in range(check_every):
+            dy, dx = forward_differences(u_bar)
+            new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, objective)
+            new_u = (u + tau * (divergence(new_py, new_px) + observed)) / (1 + tau)
+            theta = 1 / tf.sqrt(1 + 2 * tau)
+            u_bar = tf.where(active, new_u + theta * (new_u - u), u_bar)
+            u = tf.where(active, new_u, u)
+            py = tf.where(active, new_py, py)
+            px = tf.where(active, new_px, px)
+            tau, sigma = theta * tau, sigma / theta
+        gaps = tf.where(tf.reshape(active, [-1]), certificate(u, py, px), gaps)
+        return k + check_every, u, u_bar, py, px, tau, sigma, gaps
+
+    state = (
+        tf.constant(0),
+        observed,
+        observed,
+        zeros,
+        zeros,
+        tf.constant(_TAU_0, dtype),
+        tf.constant(_SIGMA_0, dtype),
+        certificate(observed, zeros, zeros),
+    )
+    k, u, _, _, _, _, _, gaps = tf.while_loop(keep_going, step, state)
+    iterations = tf.fill(tf.shape(gaps), k)
+    return u, iterations, gaps
