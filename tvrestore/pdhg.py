@@ -184,10 +184,14 @@ def _iterate(objective, check_every, observed, weights, target_gap, max_iter):
     zeros = tf.zeros_like(observed)
 
     def certificate(u, py, px):
-        primal = objective.energy(u, observed, weights)
-        dual_image = observed + divergence(py, px)
-        dual = 0.5 * tf.reduce_sum(observed * observed - dual_image * dual_image, axis=[1, 2, 3])
-        return (primal - dual) / dual
+        # In float64 whatever the iteration's dtype: E - D is a small
+        # difference of two large sums, which float32 would get wrong on
+        # large images.
+        f, w = tf.cast(observed, tf.float64), tf.cast(weights, tf.float64)
+        primal = objective.energy(tf.cast(u, tf.float64), f, w)
+        dual_image = f + divergence(tf.cast(py, tf.float64), tf.cast(px, tf.float64))
+        dual = 0.5 * tf.reduce_sum(f * f - dual_image * dual_image, axis=[1, 2, 3])
+        return tf.cast((primal - dual) / dual, dtype)
 
     def keep_going(k, u, u_bar, py, px, tau, sigma, gaps):
         return tf.logical_and(k < max_iter, tf.reduce_any(gaps > target_gap))
