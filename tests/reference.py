@@ -336,7 +336,7 @@ def solve_exact(
         raise ValueError(f"f must have shape (H, W) or (H, W, C), not {f.shape}")
     if not weight > 0:
         raise ValueError(f"weight must be positive, not {weight!r}")
-    _group_axes(f.ndim + 1, tv, color)
+    _group_axes(f.ndim + 1, tv, color)  # rejects a bad tv or color up front
     p = np.zeros((2,) + f.shape)
     q = p.copy()
     t = 1.0

@@ -158,9 +158,6 @@ def test_input_is_never_modified(runner, noisy_png, tmp_path):
         assert path.stat().st_mtime_ns == stamp
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: noise.AUTO_WEIGHT_FACTORS is empty, so the "
-                   "default --weight auto crashes with KeyError ('isotropic', 'grey'), "
-                   "exit 1 with a traceback")
 def test_default_weight_is_auto(runner, noisy_png, tmp_path):
     report = tmp_path / "run.json"
 

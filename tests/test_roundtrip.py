@@ -114,8 +114,6 @@ def test_constant_image_comes_back_unchanged(dtype, layout):
         np.testing.assert_allclose(restored, image, rtol=0, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: noise.AUTO_WEIGHT_FACTORS is empty, so the "
-                   "default weight='auto' raises KeyError ('isotropic', 'grey')")
 def test_default_auto_weight_denoises(make_pair):
     clean, noisy = make_pair("uint8", "grey")
 

@@ -8,13 +8,14 @@ algorithms:
     Chambolle's projection algorithm. Its ``weight`` is our :math:`w`
     exactly (isotropic TV; colour channel by channel).
 ``denoise_tv_bregman(weight=b)``
-    Split Bregman for :math:`\min_u \sum |\nabla u| + \frac{\lambda}{2}
-    \sum (u - f)^2`. Dividing ours by :math:`w` gives :math:`\lambda =
-    1/w`; skimage documents ``weight`` as :math:`\lambda/2`, so
-    :math:`b = 1/(2w)` (``BREGMAN_WEIGHT_FACTOR``). Its discretisation and
-    stopping differ from ours: run to convergence it still ends a few
-    percent above the ROF minimum at every factor we tried (0.25 to 2), so
-    it is a baseline, not a second solver of the same problem.
+    Split Bregman. Its code's fixed point minimizes
+    :math:`\frac12 \sum (u - f)^2 + \frac1b \mathrm{TV}(u)`, so
+    :math:`b = 1/w` (``BREGMAN_WEIGHT_FACTOR``; its docstring's
+    "weight = lambda/2" refers to its own lambda). With anisotropic TV it
+    then matches our minimizer away from the border; its isotropic update
+    is a smoothed shrinkage and its border is padded from the data once, so
+    it never lands on our minimizer exactly: a baseline, not a second
+    solver of the same problem.
 
 Every method is scored the same way: PSNR and SSIM of its output converted
 to the input's dtype (what would be written to disk), and the objective
@@ -41,7 +42,7 @@ from tvrestore.restore import RestoreResult
 __all__ = ["BREGMAN_WEIGHT_FACTOR", "MethodResult", "compare_methods"]
 
 # skimage's bregman `weight` for our w is BREGMAN_WEIGHT_FACTOR / w.
-BREGMAN_WEIGHT_FACTOR = 0.5
+BREGMAN_WEIGHT_FACTOR = 1.0
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,17 @@ __all__ = ["AUTO_WEIGHT_FACTORS", "auto_weight", "estimate_noise_sigma"]
 # Median of |N(0, 1)|: scales the median absolute coefficient to sigma.
 _MAD_TO_SIGMA = 0.6745
 
-AUTO_WEIGHT_FACTORS: dict[tuple[str, str], float] = {}
+# k in w = k * sigma_hat: the median over scikit-image's camera, coins, moon
+# and brick (grey) and astronaut, coffee, chelsea (colour) at noise 15, 25
+# and 50 / 255 of the PSNR-best weight divided by the estimated noise level
+# (`python samples/calibrate_auto_weight.py`). Anisotropic TV sums |dx| + |dy|,
+# which for isotropic noise gradients is 4/pi times sqrt(dx^2 + dy^2) on
+# average, so its factors are the isotropic ones times pi/4.
+_ISOTROPIC_FACTORS = {"grey": 0.79, "vectorial": 1.14, "channelwise": 0.71}
+AUTO_WEIGHT_FACTORS: dict[tuple[str, str], float] = {
+    **{("isotropic", mode): k for mode, k in _ISOTROPIC_FACTORS.items()},
+    **{("anisotropic", mode): k * np.pi / 4 for mode, k in _ISOTROPIC_FACTORS.items()},
+}
 
 
 def estimate_noise_sigma(image: np.ndarray) -> float:
