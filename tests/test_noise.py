@@ -1,55 +1,128 @@
 """Noise estimate and the auto weight it sets."""
 
+import math
+
 import numpy as np
 import pytest
-from skimage import data, transform, util
+from skimage import color, data, util
 
-from tvrestore import denoise_batch
+from tvrestore import denoise_batch, noise
 from tvrestore.noise import auto_weight, estimate_noise_sigma
+from tvrestore.tv import COLOR_MODES, TV_KINDS
 
 
-@pytest.mark.parametrize("sigma", [5 / 255, 25 / 255, 50 / 255])
-def test_estimate_is_close_on_a_flat_image(sigma):
-    noisy = 0.5 + sigma * np.random.default_rng(0).standard_normal((128, 128, 1))
+def noisy_version(clean, sigma, seed, eight_bit=False):
+    """Clean plus Gaussian noise; clipped and rounded to 1/255 as a saved 8-bit file if asked."""
+    noisy = clean + sigma * np.random.default_rng(seed).standard_normal(clean.shape)
+    if eight_bit:
+        noisy = np.round(np.clip(noisy, 0, 1) * 255) / 255
+    return noisy
+
+
+def centre_crop(name, size):
+    """A bundled image ("name:grey" for its luminance), centre-cropped, as float64 (H, W, C)."""
+    base, _, grey = name.partition(":")
+    image = util.img_as_float64(getattr(data, base)())
+    if grey:
+        image = color.rgb2gray(image)
+    image = image.reshape(image.shape[0], image.shape[1], -1)
+    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+    return image[top : top + size, left : left + size]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("sigma", [5 / 255, 15 / 255, 25 / 255, 50 / 255])
+def test_estimate_is_close_on_a_flat_image(sigma, channels):
+    # 64x64xC Haar details: the median's spread is under 2 %.
+    noisy = noisy_version(np.full((128, 128, channels), 0.5), sigma, seed=0)
     assert estimate_noise_sigma(noisy) == pytest.approx(sigma, rel=0.05)
 
 
 @pytest.mark.parametrize("sigma", [15 / 255, 25 / 255, 50 / 255])
-def test_estimate_is_close_on_a_real_image(sigma):
+@pytest.mark.parametrize("name", ["camera", "astronaut"])
+def test_estimate_is_close_on_a_real_image(name, sigma):
+    # Edges and texture put some of the image into the finest details; on
+    # these photographs that adds at most a few percent (float, unclipped).
+    clean = util.img_as_float64(getattr(data, name)())
+    noisy = noisy_version(clean.reshape(*clean.shape[:2], -1), sigma, seed=1)
+    assert estimate_noise_sigma(noisy) == pytest.approx(sigma, rel=0.08)
+
+
+def test_estimate_counts_only_the_noise_an_eight_bit_file_keeps():
+    # Clipping to [0, 1] removes noise near black and white: the estimate
+    # follows (documented), it does not stay at the nominal level.
     clean = util.img_as_float64(data.camera())[..., None]
-    noisy = clean + sigma * np.random.default_rng(1).standard_normal(clean.shape)
-    assert estimate_noise_sigma(noisy) == pytest.approx(sigma, rel=0.1)
+    sigma = 50 / 255
+    estimate = estimate_noise_sigma(noisy_version(clean, sigma, seed=1, eight_bit=True))
+    assert 0.75 * sigma < estimate < 0.95 * sigma
 
 
-def test_auto_weight_scales_with_sigma_and_rejects_unknown_modes():
-    assert auto_weight(0.2, 1) == pytest.approx(2 * auto_weight(0.1, 1))
-    assert auto_weight(0.1, 3, "isotropic", "vectorial") > auto_weight(0.1, 3, "isotropic", "channelwise")
-    with pytest.raises(KeyError):
-        auto_weight(0.1, 3, "isotropic", "rgb")
+def test_estimate_of_tiny_images_is_zero():
+    assert estimate_noise_sigma(np.zeros((1, 5, 1))) == 0.0
+
+
+def test_auto_weight_is_the_calibrated_power_law():
+    k = noise.AUTO_WEIGHT_FACTORS[("isotropic", "grey")]
+    p = noise.AUTO_WEIGHT_EXPONENT
+    reference = noise.AUTO_WEIGHT_REFERENCE_SIGMA
+    assert auto_weight(reference, 1) == pytest.approx(k * reference)
+    assert auto_weight(2 * reference, 1) / auto_weight(reference, 1) == pytest.approx(2**p)
+    assert auto_weight(0.0, 1) == 0.0
+    # The best weight grows faster than the noise (module docstring).
+    assert 1.05 < p < 1.6
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("color", COLOR_MODES)
+@pytest.mark.parametrize("tv", TV_KINDS)
+def test_every_norm_has_an_auto_weight(tv, color, channels):
+    assert 0 < auto_weight(25 / 255, channels, tv, color) < 1
+
+
+def test_grey_ignores_the_colour_mode_and_colour_modes_differ():
+    grey = [auto_weight(0.1, 1, "isotropic", color) for color in COLOR_MODES]
+    assert grey[0] == grey[1]
+    # The vectorial TV of a pixel, one root over three channels, is smaller
+    # than the channelwise sum of three roots: it needs the larger weight.
+    vectorial = auto_weight(0.1, 3, "isotropic", "vectorial")
+    assert vectorial > 1.2 * auto_weight(0.1, 3, "isotropic", "channelwise")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((0.1, 3, "isotropic", "rgb"), "no auto weight for tv='isotropic', color='rgb'"),
+        ((0.1, 1, "total", "vectorial"), "no auto weight for tv='total'"),
+        ((-0.1, 1), "sigma must be a finite number >= 0"),
+        ((math.nan, 1), "sigma must be a finite number >= 0"),
+        ((0.1, 0), "channels must be >= 1"),
+    ],
+)
+def test_auto_weight_rejects_what_it_has_no_factor_for(args, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        auto_weight(*args)
 
 
 def psnr(clean, image):
-    return 10 * np.log10(1 / np.mean((clean - np.float64(image)) ** 2))
+    error = np.clip(np.float64(image), 0, 1) - clean
+    return 10 * np.log10(1 / np.mean(error * error))
 
 
-# Images not used to fit the factors (samples/calibrate_auto_weight.py).
-# The linear rule ignores image content: on smooth images (cell) the best
-# weight is larger, on textured ones smaller, and it misses by more than
-# 0.3 dB there. Per-image selection (e.g. Monte Carlo SURE) is the fix.
-@pytest.mark.parametrize(
-    "name",
-    [
-        "cat",
-        pytest.param("cell", marks=pytest.mark.xfail(
-            strict=True, reason="linear auto-weight rule loses 0.44 dB at sigma 25 on a smooth image")),
-    ],
-)
+# Photographs held out of the calibration (samples/calibrate_auto_weight.py),
+# one grey, one colour, as 8-bit files. The rule follows photographs; on
+# smooth or finely textured images it can miss by more (see noise.py).
+@pytest.mark.parametrize("name", ["coffee:grey", "chelsea"])
 def test_auto_weight_is_within_0_3_db_of_the_best_grid_weight(name):
-    clean = transform.resize(util.img_as_float64(getattr(data, name)()), (128, 128), anti_aliasing=True)
-    grid = list(np.geomspace(0.01, 0.5, 16))
-    for sigma in (15, 25, 50):
-        noisy = np.clip(clean + sigma / 255 * np.random.default_rng(2).standard_normal(clean.shape), 0, 1)
-        runs = denoise_batch([noisy.astype(np.float32)] * (len(grid) + 1), grid + ["auto"])
-        scores = [psnr(clean, image) for image, _ in runs]
-        assert runs[-1][1].weight_auto
-        assert max(scores[:-1]) - scores[-1] <= 0.3, f"sigma {sigma}: {scores}"
+    clean = centre_crop(name, 128)
+    images, weights = [], []
+    for sigma in (15 / 255, 25 / 255, 50 / 255):
+        noisy = noisy_version(clean, sigma, seed=2, eight_bit=True).astype(np.float32)
+        grid = list(sigma * np.geomspace(0.25, 4, 13))  # a factor 2**(1/3) apart
+        images += [noisy] * (len(grid) + 1)
+        weights += grid + ["auto"]
+    runs = denoise_batch(images, weights)
+    scores = np.array([psnr(clean, image) for image, _ in runs]).reshape(3, -1)
+    for (image, result), sigma_scores in zip(runs[13::14], scores):
+        assert result.weight_auto
+        assert result.weight == pytest.approx(auto_weight(result.noise_sigma, clean.shape[2]))
+        assert sigma_scores[:-1].max() - sigma_scores[-1] <= 0.3, sigma_scores
