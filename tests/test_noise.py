@@ -7,7 +7,7 @@ import pytest
 from skimage import color, data, util
 
 from tvrestore import denoise_batch, noise
-from tvrestore.noise import auto_weight, estimate_noise_sigma
+from tvrestore.noise import auto_weight, estimate_noise_sigma, monte_carlo_sure, sure_minimizer
 from tvrestore.tv import COLOR_MODES, TV_KINDS
 
 
@@ -108,10 +108,20 @@ def psnr(clean, image):
     return 10 * np.log10(1 / np.mean(error * error))
 
 
-# Photographs held out of the calibration (samples/calibrate_auto_weight.py),
-# one grey, one colour, as 8-bit files. The rule follows photographs; on
-# smooth or finely textured images it can miss by more (see noise.py).
-@pytest.mark.parametrize("name", ["coffee:grey", "chelsea"])
+# Images held out of the calibration of the rule, as 8-bit files: two
+# photographs and two smooth images, where the rule alone misses by 0.9 to
+# 3.3 dB and SURE has to find the weight. On a 128x128 crop one SURE probe
+# is noisy: clock misses by 0.31 dB at one noise level (0.25 dB at 256x256).
+@pytest.mark.parametrize(
+    "name",
+    [
+        "coffee:grey",
+        "chelsea",
+        "cell",
+        pytest.param("clock", marks=pytest.mark.xfail(
+            strict=True, reason="one-probe SURE on a 128x128 crop misses by 0.31 dB")),
+    ],
+)
 def test_auto_weight_is_within_0_3_db_of_the_best_grid_weight(name):
     clean = centre_crop(name, 128)
     images, weights = [], []
@@ -124,5 +134,29 @@ def test_auto_weight_is_within_0_3_db_of_the_best_grid_weight(name):
     scores = np.array([psnr(clean, image) for image, _ in runs]).reshape(3, -1)
     for (image, result), sigma_scores in zip(runs[13::14], scores):
         assert result.weight_auto
-        assert result.weight == pytest.approx(auto_weight(result.noise_sigma, clean.shape[2]))
+        rule = auto_weight(result.noise_sigma, clean.shape[2])
+        assert 0.4 * rule * (1 - 1e-6) <= result.weight <= 2.5 * rule * (1 + 1e-6)
         assert sigma_scores[:-1].max() - sigma_scores[-1] <= 0.3, sigma_scores
+
+
+def test_monte_carlo_sure_estimates_the_true_error_of_a_linear_denoiser():
+    # u(f) = a f has divergence a N exactly, so SURE must match the true MSE
+    # up to the noise's sampling error.
+    rng = np.random.default_rng(3)
+    clean = rng.random((256, 256))
+    sigma = 0.1
+    noisy = clean + sigma * rng.standard_normal(clean.shape)
+    probe = rng.standard_normal(clean.shape)
+    for a in (0.3, 0.7, 1.0):
+        step = 0.01
+        estimate = monte_carlo_sure(noisy, a * noisy, a * (noisy + step * probe), probe, step, sigma)
+        true_error = np.mean((a * noisy - clean) ** 2)
+        assert estimate == pytest.approx(true_error, rel=0.03)
+
+
+def test_sure_minimizer_refines_between_grid_points_and_keeps_grid_ends():
+    weights = np.geomspace(0.01, 1.0, 7)
+    target = 0.05
+    risks = (np.log(weights) - np.log(target)) ** 2
+    assert sure_minimizer(weights, risks) == pytest.approx(target, rel=1e-9)
+    assert sure_minimizer(weights, -np.log(weights)) == weights[-1]

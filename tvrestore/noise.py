@@ -41,6 +41,11 @@ texture (grass, gravel) 0.4 to 0.75 times. Calibrated on photographs, the
 rule is within about 0.3 dB of the best weight on most of them (0.5 dB on
 the busiest) and loses up to 2.5 dB on such images; see
 ``samples/calibrate_auto_weight.py``.
+
+So ``weight="auto"`` uses the rule only as the centre of a grid of
+candidates (``SURE_CANDIDATE_FACTORS``) and keeps the candidate of least
+:func:`monte_carlo_sure`, an estimate of the mean squared error against the
+unknown clean image; :mod:`tvrestore.restore` runs the grid.
 """
 
 from __future__ import annotations
@@ -53,8 +58,12 @@ __all__ = [
     "AUTO_WEIGHT_EXPONENT",
     "AUTO_WEIGHT_FACTORS",
     "AUTO_WEIGHT_REFERENCE_SIGMA",
+    "SURE_CANDIDATE_FACTORS",
+    "SURE_PROBE_SCALE",
     "auto_weight",
     "estimate_noise_sigma",
+    "monte_carlo_sure",
+    "sure_minimizer",
 ]
 
 # Median of |N(0, 1)|: scales the median absolute coefficient to sigma.
@@ -174,3 +183,69 @@ def auto_weight(
         )
     ratio = sigma / AUTO_WEIGHT_REFERENCE_SIGMA
     return AUTO_WEIGHT_FACTORS[key] * sigma * ratio ** (AUTO_WEIGHT_EXPONENT - 1)
+
+
+# Candidate weights for weight="auto" as multiples of the rule's weight: the
+# rule can be off by 0.4x (fine texture) to 2.5x (smooth images).
+SURE_CANDIDATE_FACTORS = tuple(float(x) for x in np.geomspace(0.4, 2.5, 7))
+# Probe step as a fraction of sigma: large against the solver's final step
+# (1e-4), small against the image's structure.
+SURE_PROBE_SCALE = 0.1
+
+
+def monte_carlo_sure(
+    noisy: np.ndarray,
+    restored: np.ndarray,
+    restored_probed: np.ndarray,
+    probe: np.ndarray,
+    step: float,
+    sigma: float,
+) -> float:
+    r"""Stein's unbiased estimate of the mean squared error of a denoiser.
+
+    For :math:`f = x + \sigma n` with white Gaussian :math:`n` and a
+    denoiser :math:`u(f)`, Stein's lemma gives
+
+    .. math::
+
+        \mathbb{E}\,\frac{\|u - x\|^2}{N} = \mathbb{E}\Big[\frac{\|u - f\|^2}{N}
+        - \sigma^2 + \frac{2\sigma^2}{N} \operatorname{div}_f u\Big],
+
+    and the divergence is estimated from one random probe :math:`b` (Ramani,
+    Blu & Unser, IEEE TIP 17, 2008):
+    :math:`\operatorname{div}_f u \approx b^\top (u(f + \varepsilon b) -
+    u(f)) / \varepsilon`. No clean image is needed.
+
+    Parameters
+    ----------
+    noisy, restored, restored_probed, probe : np.ndarray
+        :math:`f`, :math:`u(f)`, :math:`u(f + \varepsilon b)` and :math:`b`,
+        all of one shape.
+    step : float
+        :math:`\varepsilon`.
+    sigma : float
+        :math:`\sigma`.
+    """
+    restored = np.asarray(restored, np.float64)
+    divergence = np.sum(probe * (np.asarray(restored_probed, np.float64) - restored)) / step
+    size = noisy.size
+    return float(
+        np.sum((restored - noisy) ** 2) / size - sigma**2 + 2 * sigma**2 * divergence / size
+    )
+
+
+def sure_minimizer(weights: np.ndarray, risks: np.ndarray) -> float:
+    """The weight of least estimated risk, refined between grid points.
+
+    A parabola in :math:`\\log w` through the best grid point and its two
+    neighbours gives the minimum between them; at the ends of the grid, or
+    where the three points are not convex, the best grid point is kept.
+    """
+    best = int(np.argmin(risks))
+    if not 0 < best < len(weights) - 1:
+        return float(weights[best])
+    x = np.log(weights[best - 1 : best + 2])
+    a, b, _ = np.polyfit(x, risks[best - 1 : best + 2], 2)
+    if a <= 0:
+        return float(weights[best])
+    return float(np.exp(np.clip(-b / (2 * a), x[0], x[2])))
