@@ -524,6 +524,13 @@ def test_group_help(runner, flag):
     assert "restore" in result.stdout
 
 
+def test_no_arguments_prints_the_help_as_a_usage_error(runner):
+    result = runner.invoke(main, [])
+
+    assert result.exit_code == 2
+    assert result.stdout.startswith("Usage:") and "Error" not in result.output
+
+
 def test_restore_help_lists_every_option(runner):
     result = runner.invoke(main, ["restore", "--help"])
 

@@ -38,6 +38,10 @@ class _DefaultCommandGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args:
+            # Nothing to restore: the help is the useful answer, as a usage error.
+            click.echo(ctx.get_help())
+            ctx.exit(2)
         # An option before any input (`tvrestore --weight 0.1 x.png`) also
         # belongs to restore; only --help and --version stay with the group.
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
