@@ -211,8 +211,9 @@ def monte_carlo_sure(
         \mathbb{E}\,\frac{\|u - x\|^2}{N} = \mathbb{E}\Big[\frac{\|u - f\|^2}{N}
         - \sigma^2 + \frac{2\sigma^2}{N} \operatorname{div}_f u\Big],
 
-    and the divergence is estimated from one random probe :math:`b` (Ramani,
-    Blu & Unser, IEEE TIP 17, 2008):
+    and the divergence is estimated from one random probe :math:`b` of zero
+    mean and identity covariance (Gaussian or random signs; Ramani, Blu &
+    Unser, IEEE TIP 17, 2008):
     :math:`\operatorname{div}_f u \approx b^\top (u(f + \varepsilon b) -
     u(f)) / \varepsilon`. No clean image is needed.
 

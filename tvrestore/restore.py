@@ -288,6 +288,8 @@ def _choose_weight(
 
 # Side of the centre crop on which weight="auto" compares candidates.
 _SURE_CROP = 256
+_SURE_SEED = 20261124
+_SURE_MAX_PROBES = 4
 
 
 def _sure_weight(
@@ -298,16 +300,30 @@ def _sure_weight(
     left = max(0, (unit.shape[1] - _SURE_CROP) // 2)
     crop = unit[top : top + _SURE_CROP, left : left + _SURE_CROP]
     # A fixed seed keeps "auto" deterministic: the same image gets the same
-    # weight alone or in any batch.
-    probe = np.random.default_rng(0).standard_normal(crop.shape).astype(np.float32)
+    # weight alone or in any batch. The probes are random signs (Rademacher,
+    # as valid for SURE as Gaussians and of lower variance), so they cannot
+    # coincide with noise a user drew from a Gaussian generator with the
+    # same seed; such a probe would read the noise as signal. Small crops
+    # get several probes, so that the estimate always averages over about
+    # _SURE_CROP**2 probed pixels.
+    probe_count = min(_SURE_MAX_PROBES, math.ceil(_SURE_CROP**2 / (crop.shape[0] * crop.shape[1])))
+    signs = np.random.default_rng(_SURE_SEED).integers(0, 2, (probe_count, *crop.shape))
+    probes = (2 * signs - 1).astype(np.float32)
     step = noise.SURE_PROBE_SCALE * sigma
     candidates = centre * np.array(noise.SURE_CANDIDATE_FACTORS)
     count = len(candidates)
-    observed = np.stack([crop] * count + [crop + step * probe] * count)
-    weights = np.concatenate([candidates, candidates]).astype(np.float32)
+    observed = np.stack([crop] * count + [crop + step * probe for probe in probes for _ in range(count)])
+    weights = np.tile(candidates, probe_count + 1).astype(np.float32)
     solution = _minimize(objective, observed, weights, max_iter, tol).solution
+    # SURE is linear in the divergence: averaging it over probes averages
+    # the divergence estimates.
     risks = np.array([
-        noise.monte_carlo_sure(crop, solution[i], solution[count + i], probe, step, sigma)
+        np.mean([
+            noise.monte_carlo_sure(
+                crop, solution[i], solution[count * (k + 1) + i], probe, step, sigma
+            )
+            for k, probe in enumerate(probes)
+        ])
         for i in range(count)
     ])
     return noise.sure_minimizer(candidates, risks)
