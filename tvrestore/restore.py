@@ -111,7 +111,7 @@ def denoise(
         rule keeps the one of least Monte Carlo SURE, an unbiased estimate
         of the mean squared error that needs no clean image
         (:mod:`tvrestore.noise`); it costs 14 extra solves on a crop of at
-        most 256x256.
+        most 256x256 (up to 35 for smaller images, which get more probes).
     reduction : {"mean", "sum"}
         The loss's units. The result is the same under both.
     tv : {"isotropic", "anisotropic"}
