@@ -13,7 +13,6 @@ import numpy as np
 from skimage import data, transform, util
 
 from tvrestore import denoise
-from tvrestore._tf import tf
 from tvrestore.objective import DenoisingObjective
 from tvrestore.pdhg import solve_pdhg
 
@@ -38,7 +37,7 @@ def main() -> None:
         exact = solve_pdhg(noisy[None, ..., None], np.array([WEIGHT]), gap=args.gap)
         assert exact.converged[0], "reference did not reach its certificate"
         exact_image = exact.solution[0, ..., 0]
-        exact_energy = _energy(exact_image, noisy)
+        exact_energy = DenoisingObjective().energy_value(exact_image, noisy, WEIGHT)
         runs = {reduction: denoise(noisy, WEIGHT, reduction=reduction) for reduction in ("sum", "mean")}
         difference = np.max(np.abs(runs["sum"][0] - runs["mean"][0]))
         ratio = runs["sum"][1].loss / (noisy.size * runs["mean"][1].loss)
@@ -49,14 +48,6 @@ def main() -> None:
                   f"{difference:>13.2e} {ratio:>22.8f}")
         print(f"{'':>6} exact reference: certified gap {exact.certified_gap[0]:.1e}, "
               f"{exact.iterations[0]} PDHG iterations")
-
-
-def _energy(image, noisy):
-    def batch(array):
-        return tf.constant(array[None, ..., None], tf.float64)
-
-    energy = DenoisingObjective().energy(batch(image), batch(noisy), tf.constant([WEIGHT], tf.float64))
-    return float(energy[0])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tvrestore import io
@@ -34,13 +34,8 @@ class RestoreOptions:
     tol: float = DEFAULT_TOL
 
     def as_kwargs(self) -> dict:
-        return {
-            "reduction": self.reduction,
-            "tv": self.tv,
-            "color": self.color,
-            "max_iter": self.max_iter,
-            "tol": self.tol,
-        }
+        """Everything but the weight, as keyword arguments of :func:`denoise`."""
+        return {key: value for key, value in asdict(self).items() if key != "weight"}
 
 
 @dataclass(frozen=True)

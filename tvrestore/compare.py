@@ -34,7 +34,6 @@ import numpy as np
 from skimage.restoration import denoise_tv_bregman, denoise_tv_chambolle
 
 from tvrestore import io
-from tvrestore._tf import tf
 from tvrestore.metrics import quality
 from tvrestore.objective import DenoisingObjective
 from tvrestore.restore import RestoreResult
@@ -112,7 +111,7 @@ def compare_methods(
             method=method,
             weight=weight,
             **_scores(reference, written),
-            objective=_energy(objective, solution, grey, w),
+            objective=objective.energy_value(solution, grey, w),
             seconds=seconds,
         )
 
@@ -152,13 +151,3 @@ def _scores(reference: np.ndarray | None, image: np.ndarray) -> dict:
         return {"psnr": None, "ssim": None}
     psnr, ssim = quality(reference, image)
     return {"psnr": psnr, "ssim": ssim}
-
-
-def _energy(objective: DenoisingObjective, solution: np.ndarray, observed: np.ndarray, weight: float) -> float:
-    """E of one float image in (H, W) or (H, W, C) layout, float64."""
-
-    def batch(image: np.ndarray) -> tf.Tensor:
-        return tf.constant(image.reshape(1, image.shape[0], image.shape[1], -1), tf.float64)
-
-    energy = objective.energy(batch(solution), batch(observed), tf.constant([weight], tf.float64))
-    return float(energy[0])

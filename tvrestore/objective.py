@@ -97,6 +97,33 @@ class DenoisingObjective:
         fidelity = 0.5 * tf.reduce_sum(residual * residual, axis=[1, 2, 3])
         return fidelity + weights * total_variation(images, self.tv, self.color)
 
+    def energy_value(
+        self, image: np.ndarray, observed: np.ndarray, weight: float | np.ndarray
+    ) -> float | np.ndarray:
+        """E(u) in float64 for numpy images, for reports and comparisons.
+
+        Parameters
+        ----------
+        image, observed : np.ndarray
+            One image as (H, W) or (H, W, C), or a batch as (B, H, W, C).
+        weight : float or np.ndarray of shape (B,)
+
+        Returns
+        -------
+        float for one image, np.ndarray of shape (B,) for a batch.
+        """
+        single = np.ndim(weight) == 0
+
+        def batch(array: np.ndarray) -> tf.Tensor:
+            array = np.asarray(array, np.float64)
+            if single:
+                array = array.reshape(1, array.shape[0], array.shape[1], -1)
+            return tf.constant(array)
+
+        weights = tf.constant(np.atleast_1d(np.asarray(weight, np.float64)))
+        energies = self.energy(batch(image), batch(observed), weights).numpy()
+        return float(energies[0]) if single else energies
+
     def loss(
         self,
         images: tf.Tensor,

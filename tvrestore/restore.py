@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
-from tvrestore._tf import tf
 
 from tvrestore import io, noise
 from tvrestore.errors import TVRestoreError
@@ -190,11 +189,7 @@ def denoise_batch(
     weight_values = np.array([w for w, _ in chosen], np.float32)
     loss_scale = objective.loss_scale(observed.shape[1:])
     output = _minimize(objective, observed, weight_values, max_iter, tol)
-    energies = objective.energy(
-        tf.constant(output.solution, tf.float64),
-        tf.constant(observed, tf.float64),
-        tf.constant(weight_values, tf.float64),
-    ).numpy()
+    energies = objective.energy_value(output.solution, observed, np.array([w for w, _ in chosen]))
 
     pairs = []
     for index, item in enumerate(prepared):
