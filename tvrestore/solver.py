@@ -212,29 +212,37 @@ class AdamSolver:
         epsilon = tf.reshape(s.epsilon * loss_scales, per_item)
         batch = tf.shape(variable)[0]
 
-        def keep_going(k, m, v, step, reference, iterations, converged):
-            return tf.logical_and(k < max_iter, tf.logical_not(tf.reduce_all(converged)))
-
-        def iterate(k, m, v, step, reference, iterations, converged):
+        def adam_step(k, m, v, active_step):
             with tf.GradientTape() as tape:
-                losses = self.loss_fn(variable, loss_scales, *data)
-                total = tf.reduce_sum(losses)
+                total = tf.reduce_sum(self.loss_fn(variable, loss_scales, *data))
             gradient = tape.gradient(total, variable)
             m = s.beta_1 * m + (1 - s.beta_1) * gradient
             v = s.beta_2 * v + (1 - s.beta_2) * gradient * gradient
             t = tf.cast(k + 1, tf.float32)
             m_hat = m / (1 - s.beta_1**t)
             v_hat = v / (1 - s.beta_2**t)
-            active_step = tf.where(converged, 0.0, step)
-            variable.assign_sub(tf.reshape(active_step, per_item) * m_hat / (tf.sqrt(v_hat) + epsilon))
-            iterations += tf.cast(tf.logical_not(converged), tf.int32)
+            variable.assign_sub(active_step * m_hat / (tf.sqrt(v_hat) + epsilon))
+            return k + 1, m, v
 
-            at_check = tf.equal((k + 1) % s.window, 0)
+        def keep_going(k, m, v, step, reference, iterations, converged):
+            return tf.logical_and(k < max_iter, tf.logical_not(tf.reduce_all(converged)))
+
+        def window_of_steps(k, m, v, step, reference, iterations, converged):
+            # The loss is only needed at the plateau check, so a window of
+            # plain steps runs first and the loss is evaluated once after it.
+            active_step = tf.reshape(tf.where(converged, 0.0, step), per_item)
+            end = tf.minimum(k + s.window, max_iter)
+            k_end, m, v = tf.while_loop(
+                lambda j, m, v: j < end,
+                lambda j, m, v: adam_step(j, m, v, active_step),
+                (k, m, v),
+            )
+            iterations += tf.where(converged, 0, k_end - k)
+            losses = self.loss_fn(variable, loss_scales, *data)
             stalled = reference - losses <= tol * tf.abs(losses)
-            step = tf.where(tf.logical_and(at_check, stalled), step * s.decay, step)
-            reference = tf.where(at_check, losses, reference)
+            step = tf.where(stalled, step * s.decay, step)
             converged = tf.logical_or(converged, step < s.min_learning_rate)
-            return k + 1, m, v, step, reference, iterations, converged
+            return k_end, m, v, step, losses, iterations, converged
 
         zeros = tf.zeros_like(variable)
         state = (
@@ -246,5 +254,5 @@ class AdamSolver:
             tf.zeros([batch], tf.int32),
             tf.zeros([batch], tf.bool),
         )
-        *_, iterations, converged = tf.while_loop(keep_going, iterate, state)
+        *_, iterations, converged = tf.while_loop(keep_going, window_of_steps, state)
         return iterations, converged
