@@ -30,7 +30,7 @@ from tvrestore.solver import AdamSettings, AdamSolver, SolverOutput
 __all__ = ["DEFAULT_MAX_ITER", "DEFAULT_TOL", "RestoreResult", "denoise", "denoise_batch"]
 
 DEFAULT_MAX_ITER = 2000
-DEFAULT_TOL = 1e-4
+DEFAULT_TOL = 3e-4
 
 
 @dataclass(frozen=True)

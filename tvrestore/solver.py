@@ -69,7 +69,7 @@ class AdamSettings:
     learning_rate: float = 0.01
     min_learning_rate: float = 1e-4
     decay: float = 0.5
-    window: int = 10
+    window: int = 5
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-8
@@ -139,7 +139,7 @@ class AdamSolver:
         loss_scales: np.ndarray,
         *data: np.ndarray,
         max_iter: int = 2000,
-        tol: float = 1e-4,
+        tol: float = 3e-4,
     ) -> SolverOutput:
         """Run Adam from ``initial``.
 
