@@ -57,3 +57,28 @@ def test_mean_loss_gradient_is_sum_loss_gradient_over_value_count(problem):
 def test_rejects_unknown_settings():
     with pytest.raises(ValueError, match="reduction"):
         DenoisingObjective(reduction="median")
+
+
+@pytest.mark.parametrize("tv", ["isotropic", "anisotropic"])
+@pytest.mark.parametrize("color", ["vectorial", "channelwise"])
+def test_zero_padding_with_extents_changes_neither_energy_nor_gradient(problem, tv, color):
+    images, observed, weights = problem
+    objective = DenoisingObjective(tv, color)
+    padded_images, padded_observed = (np.zeros((2, 12, 9, 3)) for _ in range(2))
+    padded_images[:, :7, :6] = images
+    padded_observed[:, :7, :6] = observed
+    extents = tf.constant([[7.0, 6.0], [7.0, 6.0]], tf.float64)
+
+    def energy_and_gradient(u, f, *extra):
+        u = tf.Variable(u)
+        with tf.GradientTape() as tape:
+            energy = objective.energy(u, tf.constant(f), tf.constant(weights), *extra)
+            total = tf.reduce_sum(energy)
+        return energy.numpy(), tape.gradient(total, u).numpy()
+
+    energy, gradient = energy_and_gradient(images, observed)
+    padded_energy, padded_gradient = energy_and_gradient(padded_images, padded_observed, extents)
+    np.testing.assert_allclose(padded_energy, energy, rtol=1e-12)
+    np.testing.assert_allclose(padded_gradient[:, :7, :6], gradient, rtol=1e-10, atol=1e-12)
+    # The padding feels no force, so it stays at zero under any optimizer.
+    assert not np.any(padded_gradient[:, 7:]) and not np.any(padded_gradient[:, :, 6:])

@@ -10,6 +10,7 @@ from skimage import data, transform, util
 
 import reference
 from tvrestore import TVRestoreError, denoise, denoise_batch
+from tvrestore.restore import solve_shape
 
 
 def clean_and_noisy(name="camera", size=96, sigma=25 / 255, seed=0):
@@ -88,6 +89,30 @@ def test_an_image_gives_the_same_result_alone_and_in_a_batch():
     assert np.max(np.abs(alone - in_batch)) <= 1e-4
     assert alone_result.iterations == batch_result.iterations
     assert pairs[0][1].weight == 0.2 and pairs[2][1].weight_auto
+
+
+@pytest.mark.parametrize(
+    "image_shape, expected",
+    [((24, 32), (32, 32, 1)), ((250, 256, 3), (256, 256, 3)), ((300, 1000, 4), (320, 1024, 3)),
+     ((257, 2049, 2), (288, 2304, 1)), ((1, 17), (16, 32, 1))],
+)
+def test_solve_shape_rounds_each_side_up_by_at_most_an_eighth(image_shape, expected):
+    assert solve_shape(image_shape) == expected
+
+
+def test_images_of_different_sizes_share_one_compiled_call_and_keep_their_results():
+    _, large = clean_and_noisy("camera", 64, seed=3)
+    small, odd = large[:50, :60], large[5:62, 3:52]
+    assert solve_shape(small.shape) == solve_shape(odd.shape) == solve_shape(large.shape)
+    pairs = denoise_batch([small, odd, large], 0.08)
+    for image, (restored, result) in zip([small, odd, large], pairs):
+        alone, alone_result = denoise(image, 0.08)
+        assert restored.shape == image.shape
+        assert np.max(np.abs(alone - restored)) <= 1e-4
+        assert result.iterations == alone_result.iterations
+        assert relative_gap(restored, image, 0.08) <= 1e-3
+    # One call for the three: the same solve and compile time for each.
+    assert len({(result.solve_seconds, result.compile_seconds) for _, result in pairs}) == 1
 
 
 def test_vectorial_tv_beats_channelwise_skimage_at_their_best_weights():

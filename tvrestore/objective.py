@@ -26,7 +26,9 @@ scale :math:`s`:
 
 Reductions are per image: in a batch, each image's loss has its own scale
 and the batch loss is the sum of the image losses, so an image's gradient is
-the same alone or in a batch.
+the same alone or in a batch. Images smaller than the batch's array sit in
+its top-left corner with zeros around them (``extents``, see
+:mod:`tvrestore.tv`); held at zero, the padding adds nothing to E.
 """
 
 from __future__ import annotations
@@ -79,7 +81,13 @@ class DenoisingObjective:
         """
         return 1.0 if self.reduction == "sum" else 1.0 / float(np.prod(image_shape))
 
-    def energy(self, images: tf.Tensor, observed: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    def energy(
+        self,
+        images: tf.Tensor,
+        observed: tf.Tensor,
+        weights: tf.Tensor,
+        extents: tf.Tensor | None = None,
+    ) -> tf.Tensor:
         """E(u) per image, in sum units.
 
         Parameters
@@ -88,6 +96,8 @@ class DenoisingObjective:
             :math:`u` and :math:`f`, in [0, 1] intensity units.
         weights : tf.Tensor, shape (B,)
             :math:`w` per image.
+        extents : tf.Tensor, shape (B, 2), optional
+            Valid height and width of each zero-padded image.
 
         Returns
         -------
@@ -95,7 +105,7 @@ class DenoisingObjective:
         """
         residual = images - observed
         fidelity = 0.5 * tf.reduce_sum(residual * residual, axis=[1, 2, 3])
-        return fidelity + weights * total_variation(images, self.tv, self.color)
+        return fidelity + weights * total_variation(images, self.tv, self.color, extents)
 
     def energy_value(
         self, image: np.ndarray, observed: np.ndarray, weight: float | np.ndarray
@@ -130,10 +140,12 @@ class DenoisingObjective:
         loss_scales: tf.Tensor,
         observed: tf.Tensor,
         weights: tf.Tensor,
+        extents: tf.Tensor | None = None,
     ) -> tf.Tensor:
         """The loss per image, :math:`s \\, E(u)`, in the reduction's units.
 
-        ``loss_scales`` (shape (B,)) holds :meth:`loss_scale` per image, as
-        a tensor so that one compiled loop serves every image size.
+        ``loss_scales`` (shape (B,)) holds :meth:`loss_scale` of each
+        image's valid shape, as a tensor so that one compiled loop serves
+        every image size.
         """
-        return loss_scales * self.energy(images, observed, weights)
+        return loss_scales * self.energy(images, observed, weights, extents)

@@ -10,6 +10,13 @@ for an image :math:`f` scaled to [0, 1] (see :mod:`tvrestore.objective`),
 and :func:`denoise_batch` does the same for several images of one shape in
 one compiled call, each with its own weight and stopping, so an image's
 result does not depend on the batch it is in.
+
+The solver compiles one program per array shape. So that a directory of
+many image sizes does not compile once per image, each image is solved in
+the top-left corner of a zero-padded array whose sides are rounded up to a
+few sizes per octave (:func:`solve_shape`); the padding changes nothing in
+the objective (:mod:`tvrestore.objective`). An image is padded the same way
+alone and in a batch, so its result is the same in both.
 """
 
 from __future__ import annotations
@@ -27,10 +34,18 @@ from tvrestore.errors import TVRestoreError
 from tvrestore.objective import DenoisingObjective
 from tvrestore.solver import AdamSettings, AdamSolver, SolverOutput
 
-__all__ = ["DEFAULT_MAX_ITER", "DEFAULT_TOL", "RestoreResult", "denoise", "denoise_batch"]
+__all__ = [
+    "DEFAULT_MAX_ITER", "DEFAULT_TOL", "RestoreResult", "denoise", "denoise_batch", "solve_shape",
+]
 
 DEFAULT_MAX_ITER = 2000
 DEFAULT_TOL = 3e-4
+
+# solve_shape rounds a side up to a multiple of 1/8 of the power of two
+# below it (at most 12.5% more pixels per side, 8 sizes per octave), and
+# of at least _MIN_GRANULE.
+_GRANULES_PER_OCTAVE_LOG2 = 3
+_MIN_GRANULE = 16
 
 
 @dataclass(frozen=True)
@@ -159,12 +174,14 @@ def denoise_batch(
     max_iter: int = DEFAULT_MAX_ITER,
     tol: float = DEFAULT_TOL,
 ) -> list[tuple[np.ndarray, RestoreResult]]:
-    """:func:`denoise` for several images of one shape, in one compiled call.
+    """:func:`denoise` for several images, one compiled call per solve shape.
 
     ``weight`` is one value for all or one per image; "auto" is estimated
-    per image. Each image keeps its own loss scale, step size and stopping,
-    so its result is the one :func:`denoise` gives it alone. Parameters and
-    returns are otherwise as in :func:`denoise`, one pair per image.
+    per image. Images of equal :func:`solve_shape` are solved together in
+    one call; each keeps its own loss scale, step size and stopping, so its
+    result is the one :func:`denoise` gives it alone. Parameters and
+    returns are otherwise as in :func:`denoise`, one pair per image, in
+    order.
     """
     objective = _objective(tv, color, reduction)
     if not isinstance(max_iter, int) or max_iter < 0:
@@ -174,9 +191,6 @@ def denoise_batch(
     prepared = [_Prepared.from_image(image) for image in images]
     if not prepared:
         return []
-    shapes = {item.unit.shape for item in prepared}
-    if len(shapes) > 1:
-        raise TVRestoreError(f"a batch needs images of one shape, got {sorted(shapes)}")
     weights = [weight] * len(prepared) if isinstance(weight, (str, int, float)) else list(weight)
     if len(weights) != len(prepared):
         raise TVRestoreError(f"got {len(weights)} weights for {len(prepared)} images")
@@ -185,15 +199,29 @@ def denoise_batch(
         for value, item in zip(weights, prepared)
     ]
 
-    observed = np.stack([item.unit for item in prepared])
-    weight_values = np.array([w for w, _ in chosen], np.float32)
-    loss_scale = objective.loss_scale(observed.shape[1:])
-    output = _minimize(objective, observed, weight_values, max_iter, tol)
-    energies = objective.energy_value(output.solution, observed, np.array([w for w, _ in chosen]))
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, item in enumerate(prepared):
+        groups.setdefault(solve_shape(item.unit.shape), []).append(index)
+    # Per image: its solution, and its solver output with its place in it.
+    solutions: list[np.ndarray] = [None] * len(prepared)
+    placed: list[tuple[SolverOutput, int]] = [None] * len(prepared)
+    for members in groups.values():
+        group_solutions, output = _minimize(
+            objective,
+            [prepared[i].unit for i in members],
+            np.array([chosen[i][0] for i in members], np.float32),
+            max_iter,
+            tol,
+        )
+        for position, index in enumerate(members):
+            solutions[index] = group_solutions[position]
+            placed[index] = (output, position)
 
     pairs = []
     for index, item in enumerate(prepared):
         w, sigma = chosen[index]
+        output, position = placed[index]
+        energy = objective.energy_value(solutions[index], item.unit, w)
         result = RestoreResult(
             weight=w,
             weight_auto=sigma is not None,
@@ -201,15 +229,38 @@ def denoise_batch(
             reduction=reduction,
             tv=tv,
             color=color,
-            iterations=int(output.iterations[index]),
-            converged=bool(output.converged[index]),
-            objective=float(energies[index]),
-            loss=float(energies[index] * loss_scale),
+            iterations=int(output.iterations[position]),
+            converged=bool(output.converged[position]),
+            objective=energy,
+            loss=energy * objective.loss_scale(item.unit.shape),
             solve_seconds=output.solve_seconds,
             compile_seconds=output.compile_seconds,
         )
-        pairs.append((item.finish(output.solution[index]), result))
+        pairs.append((item.finish(solutions[index]), result))
     return pairs
+
+
+def solve_shape(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """The (height, width, colour channels) array an image is solved in.
+
+    Images with equal solve shapes share one compiled program and can be
+    solved in one batch. Each side is rounded up to a multiple of 1/8 of
+    the power of two below it (16 at least): 250 and 256 give 256, 300
+    gives 320, 1000 gives 1024. An alpha channel is not solved.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(H, W)`` or ``(H, W, C)``, as :func:`denoise` accepts.
+    """
+    channels = image_shape[2] if len(image_shape) == 3 else 1
+    colour_channels = channels - 1 if channels in (2, 4) else channels
+    return (_round_up_side(image_shape[0]), _round_up_side(image_shape[1]), colour_channels)
+
+
+def _round_up_side(side: int) -> int:
+    granule = max(_MIN_GRANULE, 2 ** ((side - 1).bit_length() - 1 - _GRANULES_PER_OCTAVE_LOG2))
+    return -(-side // granule) * granule
 
 
 @dataclass(frozen=True)
@@ -285,6 +336,10 @@ def _choose_weight(
 _SURE_CROP = 256
 _SURE_SEED = 20261124
 _SURE_MAX_PROBES = 4
+# SURE reads the divergence from the difference of two solutions a probe
+# step apart, so their optimization error must be well below that step:
+# the candidates are solved at this tolerance or the user's, if tighter.
+_SURE_TOL = 3e-5
 
 
 def _sure_weight(
@@ -307,9 +362,9 @@ def _sure_weight(
     step = noise.SURE_PROBE_SCALE * sigma
     candidates = centre * np.array(noise.SURE_CANDIDATE_FACTORS)
     count = len(candidates)
-    observed = np.stack([crop] * count + [crop + step * probe for probe in probes for _ in range(count)])
+    observed = [crop] * count + [crop + step * probe for probe in probes for _ in range(count)]
     weights = np.tile(candidates, probe_count + 1).astype(np.float32)
-    solution = _minimize(objective, observed, weights, max_iter, tol).solution
+    solution, _ = _minimize(objective, observed, weights, max_iter, min(tol, _SURE_TOL))
     # SURE is linear in the divergence: averaging it over probes averages
     # the divergence estimates.
     risks = np.array([
@@ -325,14 +380,28 @@ def _sure_weight(
 
 
 def _minimize(
-    objective: DenoisingObjective, observed: np.ndarray, weights: np.ndarray,
+    objective: DenoisingObjective, observed: list[np.ndarray], weights: np.ndarray,
     max_iter: int, tol: float,
-) -> SolverOutput:
-    """Solve a batch of same-shape (H, W, C) images from their own values."""
-    loss_scales = np.full(len(observed), objective.loss_scale(observed.shape[1:]), np.float32)
-    return _solver(objective).minimize(
-        observed, loss_scales, observed, weights, max_iter=max_iter, tol=tol
+) -> tuple[list[np.ndarray], SolverOutput]:
+    """Solve (H, W, C) images of one :func:`solve_shape` from their own values.
+
+    Returns each image's solution, cropped back to its shape, and the
+    solver's output for the padded batch.
+    """
+    height, width, channels = solve_shape(observed[0].shape)
+    padded = np.zeros((len(observed), height, width, channels), np.float32)
+    for slot, image in zip(padded, observed):
+        slot[: image.shape[0], : image.shape[1]] = image
+    extents = np.array([image.shape[:2] for image in observed], np.float32)
+    loss_scales = np.array([objective.loss_scale(image.shape) for image in observed], np.float32)
+    output = _solver(objective).minimize(
+        padded, loss_scales, padded, weights, extents, max_iter=max_iter, tol=tol
     )
+    solutions = [
+        solution[: image.shape[0], : image.shape[1]]
+        for solution, image in zip(output.solution, observed)
+    ]
+    return solutions, output
 
 
 @functools.lru_cache(maxsize=None)

@@ -29,6 +29,12 @@ anisotropic    :math:`\sqrt{\sum_c \partial_y u_c^2} + \sqrt{\sum_c \partial_x u
 =============  =====================================================  =========================================
 
 For one channel the two colour modes agree.
+
+A batch may hold images smaller than its array, each in the top-left corner
+of its slot with zeros around it (``extents`` gives each image's height and
+width). The differences across an image's last valid row and column are
+then zero, as the Neumann boundary wants, so the padding adds nothing to TV
+and, where the image is held equal to zero, nothing to its gradient.
 """
 
 from __future__ import annotations
@@ -42,26 +48,42 @@ COLOR_MODES = ("vectorial", "channelwise")
 
 
 
-def forward_differences(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def forward_differences(
+    images: tf.Tensor, extents: tf.Tensor | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Forward differences along rows and columns with a Neumann boundary.
 
     Parameters
     ----------
     images : tf.Tensor, shape (B, H, W, C)
+    extents : tf.Tensor, shape (B, 2), optional
+        Each image's valid height and width (any numeric dtype) when it is
+        smaller than its slot; default: the whole slot.
 
     Returns
     -------
     dy, dx : tf.Tensor, shape (B, H, W, C)
         ``dy[:, i] = images[:, i + 1] - images[:, i]`` and 0 on the last
-        row; ``dx`` likewise along columns.
+        (valid) row and below; ``dx`` likewise along columns.
     """
     dy = tf.pad(images[:, 1:] - images[:, :-1], [[0, 0], [0, 1], [0, 0], [0, 0]])
     dx = tf.pad(images[:, :, 1:] - images[:, :, :-1], [[0, 0], [0, 0], [0, 1], [0, 0]])
+    if extents is not None:
+        extents = tf.cast(extents, images.dtype)
+        rows = tf.range(tf.shape(images)[1], dtype=images.dtype)
+        columns = tf.range(tf.shape(images)[2], dtype=images.dtype)
+        below_last_row = rows[None, :] < extents[:, :1] - 1
+        left_of_last_column = columns[None, :] < extents[:, 1:] - 1
+        dy = tf.where(below_last_row[:, :, None, None], dy, 0.0)
+        dx = tf.where(left_of_last_column[:, None, :, None], dx, 0.0)
     return dy, dx
 
 
 def total_variation(
-    images: tf.Tensor, tv: str = "isotropic", color: str = "vectorial"
+    images: tf.Tensor,
+    tv: str = "isotropic",
+    color: str = "vectorial",
+    extents: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Total variation of each image in a batch, summed over its pixels.
 
@@ -72,6 +94,8 @@ def total_variation(
     tv : {"isotropic", "anisotropic"}
     color : {"vectorial", "channelwise"}
         See the module docstring for the norm each pair defines.
+    extents : tf.Tensor, shape (B, 2), optional
+        Valid height and width per image (see :func:`forward_differences`).
 
     Returns
     -------
@@ -84,7 +108,7 @@ def total_variation(
         raise ValueError(f"tv must be one of {TV_KINDS}, got {tv!r}")
     if color not in COLOR_MODES:
         raise ValueError(f"color must be one of {COLOR_MODES}, got {color!r}")
-    dy, dx = forward_differences(images)
+    dy, dx = forward_differences(images, extents)
     grouped = [dy * dy + dx * dx] if tv == "isotropic" else [dy * dy, dx * dx]
     if color == "vectorial":
         grouped = [tf.reduce_sum(squares, axis=-1) for squares in grouped]
