@@ -41,3 +41,27 @@ def test_matches_skimage_chambolle_run_to_convergence():
     out = solve_pdhg(observed[None, ..., None], np.array([0.1]), gap=1e-8, dtype="float64")
     tight = denoise_tv_chambolle(observed, weight=0.1, eps=1e-12, max_num_iter=50000)
     assert np.max(np.abs(out.solution[0, ..., 0] - tight)) < 1e-3
+
+
+@pytest.mark.parametrize("tv, color", [("isotropic", "vectorial"), ("anisotropic", "channelwise")])
+def test_exact_mode_of_denoise_certifies_its_result(tv, color):
+    from tvrestore import denoise
+
+    rng = np.random.default_rng(3)
+    noisy = np.clip(0.5 + 0.15 * rng.standard_normal((20, 26, 3)), 0, 1).astype(np.float32)
+    restored, result = denoise(noisy, 0.1, tv=tv, color=color, solver="pdhg", gap=1e-5)
+    assert result.solver == "pdhg" and result.converged
+    exact, _ = reference.solve_exact(np.float64(noisy), 0.1, tv, color, gap=1e-10)
+    best = reference.objective(exact, noisy, 0.1, tv, color)
+    true_gap = (reference.objective(restored, noisy, 0.1, tv, color) - best) / best
+    assert -1e-7 <= true_gap <= result.certified_gap <= 1e-5
+    assert result.objective == pytest.approx(best * (1 + true_gap), rel=1e-9)
+
+
+def test_exact_mode_with_zero_weight_returns_the_input_with_gap_zero():
+    from tvrestore import denoise
+
+    noisy = np.random.default_rng(4).random((8, 9)).astype(np.float32)
+    restored, result = denoise(noisy, 0.0, solver="pdhg")
+    assert np.array_equal(restored, noisy)
+    assert result.certified_gap == 0.0 and result.iterations == 0

@@ -169,6 +169,8 @@ def test_bad_arrays_raise_a_clear_error(image, message):
         ({"color": "rgb"}, "color"),
         ({"max_iter": -1}, "max_iter"),
         ({"tol": 0.0}, "tol"),
+        ({"solver": "lbfgs"}, "solver"),
+        ({"solver": "pdhg", "gap": -1e-4}, "gap"),
     ],
 )
 def test_bad_options_raise_a_clear_error(options, message):

@@ -32,14 +32,19 @@ import numpy as np
 from tvrestore import io, noise
 from tvrestore.errors import TVRestoreError
 from tvrestore.objective import DenoisingObjective
+from tvrestore.pdhg import solve_pdhg
 from tvrestore.solver import AdamSettings, AdamSolver, SolverOutput
 
 __all__ = [
-    "DEFAULT_MAX_ITER", "DEFAULT_TOL", "RestoreResult", "denoise", "denoise_batch", "solve_shape",
+    "DEFAULT_GAP", "DEFAULT_MAX_ITER", "DEFAULT_TOL", "SOLVERS", "RestoreResult", "denoise",
+    "denoise_batch", "solve_shape",
 ]
 
-DEFAULT_MAX_ITER = 2000
+SOLVERS = ("adam", "pdhg")
+# Iteration caps per solver, used when max_iter is None.
+DEFAULT_MAX_ITER = {"adam": 2000, "pdhg": 20000}
 DEFAULT_TOL = 3e-4
+DEFAULT_GAP = 1e-4
 
 # solve_shape rounds a side up to a multiple of 1/8 of the power of two
 # below it (at most 12.5% more pixels per side, 8 sizes per octave), and
@@ -60,10 +65,10 @@ class RestoreResult:
         Whether :math:`w` was chosen by ``weight="auto"``.
     noise_sigma : float or None
         The estimated noise level (intensity units) when ``weight_auto``.
-    reduction, tv, color : str
+    reduction, tv, color, solver : str
         The settings used.
     iterations : int
-        Adam iterations this image moved for.
+        Iterations this image moved for.
     converged : bool
         Whether the stopping rule was met before ``max_iter``.
     objective : float
@@ -71,6 +76,9 @@ class RestoreResult:
         and with any other solver.
     loss : float
         The final loss in the reduction's units, ``objective * scale``.
+    certified_gap : float or None
+        With the "pdhg" solver, a proven upper bound on the relative
+        objective gap :math:`(E(u) - E^*) / E^*`; None with "adam".
     solve_seconds : float
         Optimization time of the batch the image was in (after compiling).
     compile_seconds : float
@@ -83,10 +91,12 @@ class RestoreResult:
     reduction: str
     tv: str
     color: str
+    solver: str
     iterations: int
     converged: bool
     objective: float
     loss: float
+    certified_gap: float | None
     solve_seconds: float
     compile_seconds: float
 
@@ -102,10 +112,12 @@ def denoise(
     reduction: str = "mean",
     tv: str = "isotropic",
     color: str = "vectorial",
-    max_iter: int = DEFAULT_MAX_ITER,
+    solver: str = "adam",
+    max_iter: int | None = None,
     tol: float = DEFAULT_TOL,
+    gap: float = DEFAULT_GAP,
 ) -> tuple[np.ndarray, RestoreResult]:
-    r"""Total-variation denoising of one image with Adam.
+    r"""Total-variation denoising of one image, with Adam or exactly.
 
     Minimizes :math:`E(u) = \frac12 \sum (u - f)^2 + w\,\mathrm{TV}(u)`
     over the image :math:`u` held as a TensorFlow variable, where :math:`f`
@@ -131,11 +143,20 @@ def denoise(
     tv : {"isotropic", "anisotropic"}
     color : {"vectorial", "channelwise"}
         How TV treats colour (:mod:`tvrestore.tv`).
-    max_iter : int
-        Iteration cap.
+    solver : {"adam", "pdhg"}
+        "adam" (default): Adam on the image as a variable
+        (:mod:`tvrestore.solver`). "pdhg": the exact mode, an accelerated
+        primal-dual method that stops on a certified relative duality gap
+        (:mod:`tvrestore.pdhg`); it needs no step size and reports the
+        certificate in ``certified_gap``.
+    max_iter : int, optional
+        Iteration cap; default 2000 for "adam", 20000 for "pdhg".
     tol : float
-        Stopping tolerance: the relative objective decrease over a window
-        of iterations that counts as a plateau (:mod:`tvrestore.solver`).
+        Adam's stopping tolerance: the relative objective decrease over a
+        window of iterations that counts as a plateau.
+    gap : float
+        pdhg's target: stop once the certified relative gap
+        :math:`(E(u) - E^*) / E^*` is at most this.
 
     Returns
     -------
@@ -159,7 +180,8 @@ def denoise(
     (True, True)
     """
     [(restored, result)] = denoise_batch(
-        [image], weight, reduction=reduction, tv=tv, color=color, max_iter=max_iter, tol=tol
+        [image], weight, reduction=reduction, tv=tv, color=color, solver=solver,
+        max_iter=max_iter, tol=tol, gap=gap,
     )
     return restored, result
 
@@ -171,8 +193,10 @@ def denoise_batch(
     reduction: str = "mean",
     tv: str = "isotropic",
     color: str = "vectorial",
-    max_iter: int = DEFAULT_MAX_ITER,
+    solver: str = "adam",
+    max_iter: int | None = None,
     tol: float = DEFAULT_TOL,
+    gap: float = DEFAULT_GAP,
 ) -> list[tuple[np.ndarray, RestoreResult]]:
     """:func:`denoise` for several images, one compiled call per solve shape.
 
@@ -184,44 +208,36 @@ def denoise_batch(
     order.
     """
     objective = _objective(tv, color, reduction)
+    if solver not in SOLVERS:
+        raise TVRestoreError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else max_iter
     if not isinstance(max_iter, int) or max_iter < 0:
         raise TVRestoreError(f"max_iter must be a whole number >= 0, got {max_iter!r}")
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
-        raise TVRestoreError(f"tol must be a positive number, got {tol!r}")
+    for name, value in (("tol", tol), ("gap", gap)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise TVRestoreError(f"{name} must be a positive number, got {value!r}")
     prepared = [_Prepared.from_image(image) for image in images]
     if not prepared:
         return []
     weights = [weight] * len(prepared) if isinstance(weight, (str, int, float)) else list(weight)
     if len(weights) != len(prepared):
         raise TVRestoreError(f"got {len(weights)} weights for {len(prepared)} images")
+    # "auto" compares candidates with Adam whatever the solver: SURE needs
+    # many solves, not certificates.
+    adam_max_iter = max_iter if solver == "adam" else DEFAULT_MAX_ITER["adam"]
     chosen = [
-        _choose_weight(value, item.unit, objective, max_iter, tol)
+        _choose_weight(value, item.unit, objective, adam_max_iter, tol)
         for value, item in zip(weights, prepared)
     ]
-
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for index, item in enumerate(prepared):
-        groups.setdefault(solve_shape(item.unit.shape), []).append(index)
-    # Per image: its solution, and its solver output with its place in it.
-    solutions: list[np.ndarray] = [None] * len(prepared)
-    placed: list[tuple[SolverOutput, int]] = [None] * len(prepared)
-    for members in groups.values():
-        group_solutions, output = _minimize(
-            objective,
-            [prepared[i].unit for i in members],
-            np.array([chosen[i][0] for i in members], np.float32),
-            max_iter,
-            tol,
-        )
-        for position, index in enumerate(members):
-            solutions[index] = group_solutions[position]
-            placed[index] = (output, position)
+    solve = _solve_with_adam if solver == "adam" else _solve_with_pdhg
+    solved = solve(
+        objective, [item.unit for item in prepared], [w for w, _ in chosen],
+        max_iter=max_iter, tol=tol, gap=gap,
+    )
 
     pairs = []
-    for index, item in enumerate(prepared):
-        w, sigma = chosen[index]
-        output, position = placed[index]
-        energy = objective.energy_value(solutions[index], item.unit, w)
+    for item, (w, sigma), (solution, run) in zip(prepared, chosen, solved):
+        energy = objective.energy_value(solution, item.unit, w)
         result = RestoreResult(
             weight=w,
             weight_auto=sigma is not None,
@@ -229,15 +245,74 @@ def denoise_batch(
             reduction=reduction,
             tv=tv,
             color=color,
-            iterations=int(output.iterations[position]),
-            converged=bool(output.converged[position]),
+            solver=solver,
             objective=energy,
             loss=energy * objective.loss_scale(item.unit.shape),
-            solve_seconds=output.solve_seconds,
-            compile_seconds=output.compile_seconds,
+            **run,
         )
-        pairs.append((item.finish(solutions[index]), result))
+        pairs.append((item.finish(solution), result))
     return pairs
+
+
+def _solve_with_adam(
+    objective: DenoisingObjective, units: list[np.ndarray], weights: list[float], *,
+    max_iter: int, tol: float, gap: float,
+) -> list[tuple[np.ndarray, dict]]:
+    """Per image: the solution and its run record (iterations, converged, ...).
+
+    Images of one :func:`solve_shape` are solved in one call.
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, unit in enumerate(units):
+        groups.setdefault(solve_shape(unit.shape), []).append(index)
+    solved = [None] * len(units)
+    for members in groups.values():
+        solutions, output = _minimize(
+            objective, [units[i] for i in members], np.array([weights[i] for i in members], np.float32),
+            max_iter, tol,
+        )
+        for position, index in enumerate(members):
+            solved[index] = (solutions[position], {
+                "iterations": int(output.iterations[position]),
+                "converged": bool(output.converged[position]),
+                "certified_gap": None,
+                "solve_seconds": output.solve_seconds,
+                "compile_seconds": output.compile_seconds,
+            })
+    return solved
+
+
+def _solve_with_pdhg(
+    objective: DenoisingObjective, units: list[np.ndarray], weights: list[float], *,
+    max_iter: int, tol: float, gap: float,
+) -> list[tuple[np.ndarray, dict]]:
+    """As :func:`_solve_with_adam`, exactly; images of one shape share a call.
+
+    A zero weight needs no solve: :math:`u = f` is the minimizer, with gap 0.
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, unit in enumerate(units):
+        if weights[index] > 0:
+            groups.setdefault(unit.shape, []).append(index)
+    solved = [
+        (unit, {"iterations": 0, "converged": True, "certified_gap": 0.0,
+                "solve_seconds": 0.0, "compile_seconds": 0.0})
+        for unit in units
+    ]
+    for members in groups.values():
+        output = solve_pdhg(
+            np.stack([units[i] for i in members]), np.array([weights[i] for i in members]),
+            tv=objective.tv, color=objective.color, gap=gap, max_iter=max_iter,
+        )
+        for position, index in enumerate(members):
+            solved[index] = (output.solution[position], {
+                "iterations": int(output.iterations[position]),
+                "converged": bool(output.converged[position]),
+                "certified_gap": float(output.certified_gap[position]),
+                "solve_seconds": output.solve_seconds,
+                "compile_seconds": output.compile_seconds,
+            })
+    return solved
 
 
 def solve_shape(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
