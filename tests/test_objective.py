@@ -82,3 +82,23 @@ def test_zero_padding_with_extents_changes_neither_energy_nor_gradient(problem, 
     np.testing.assert_allclose(padded_gradient[:, :7, :6], gradient, rtol=1e-10, atol=1e-12)
     # The padding feels no force, so it stays at zero under any optimizer.
     assert not np.any(padded_gradient[:, 7:]) and not np.any(padded_gradient[:, :, 6:])
+
+
+def test_energy_value_in_bands_of_rows_equals_the_whole_image_energy(monkeypatch):
+    import tvrestore.objective
+
+    rng = np.random.default_rng(5)
+    observed = rng.random((2, 11, 6, 3))
+    images = observed + 0.1 * rng.standard_normal(observed.shape)
+    weights = np.array([0.05, 0.3])
+    for tv, color in [("isotropic", "vectorial"), ("anisotropic", "channelwise")]:
+        objective = DenoisingObjective(tv, color)
+        whole = objective.energy_value(images, observed, weights)
+        monkeypatch.setattr(tvrestore.objective, "_BAND_VALUES", 2 * 6 * 3 * 4)  # bands of 4 rows
+        banded = objective.energy_value(images, observed, weights)
+        single = objective.energy_value(images[1], observed[1], weights[1])
+        monkeypatch.undo()
+        np.testing.assert_allclose(banded, whole, rtol=1e-13)
+        assert single == pytest.approx(whole[1], rel=1e-13)
+        expected = [reference.objective(images[b], observed[b], weights[b], tv, color) for b in range(2)]
+        np.testing.assert_allclose(whole, expected, rtol=1e-12)

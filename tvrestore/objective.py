@@ -44,6 +44,9 @@ __all__ = ["REDUCTIONS", "DenoisingObjective"]
 
 REDUCTIONS = ("sum", "mean")
 
+# Values per band of rows in energy_value (float64: 32 MB per copy).
+_BAND_VALUES = 2**22
+
 
 @dataclass(frozen=True)
 class DenoisingObjective:
@@ -123,15 +126,30 @@ class DenoisingObjective:
         float for one image, np.ndarray of shape (B,) for a batch.
         """
         single = np.ndim(weight) == 0
-
-        def batch(array: np.ndarray) -> tf.Tensor:
-            array = np.asarray(array, np.float64)
-            if single:
-                array = array.reshape(1, array.shape[0], array.shape[1], -1)
-            return tf.constant(array)
-
+        if single:
+            image, observed = (
+                np.reshape(array, (1, np.shape(array)[0], np.shape(array)[1], -1))
+                for array in (image, observed)
+            )
         weights = tf.constant(np.atleast_1d(np.asarray(weight, np.float64)))
-        energies = self.energy(batch(image), batch(observed), weights).numpy()
+        # Evaluated in bands of rows, so that float64 copies of a large image
+        # never exist whole. A band takes one row more than it owns: TV over
+        # rows r0..r1 (the last row has no vertical difference, as at the
+        # boundary) minus TV of row r1 alone is exactly the TV terms of rows
+        # r0..r1-1, vertical differences to row r1 included.
+        height = image.shape[1]
+        rows_per_band = max(1, _BAND_VALUES // (image[0, 0].size * len(image)))
+        energies = np.zeros(len(image))
+        for start in range(0, height, rows_per_band):
+            stop = min(start + rows_per_band, height)
+            u = tf.constant(np.asarray(image[:, start : stop + 1], np.float64))
+            f = tf.constant(np.asarray(observed[:, start:stop], np.float64))
+            residual = u[:, : stop - start] - f
+            energies += 0.5 * tf.reduce_sum(residual * residual, axis=[1, 2, 3]).numpy()
+            tv = total_variation(u, self.tv, self.color)
+            if stop < height:
+                tv -= total_variation(u[:, -1:], self.tv, self.color)
+            energies += (weights * tv).numpy()
         return float(energies[0]) if single else energies
 
     def loss(
