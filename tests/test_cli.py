@@ -22,14 +22,16 @@ from click.testing import CliRunner
 from skimage.metrics import peak_signal_noise_ratio
 
 from conftest import H, W, read_back
+from tvrestore.batch import ENTRY_KEYS
 from tvrestore.cli import main
 
 WEIGHT = "0.1"
 
 REPORT_KEYS = {
-    "input", "output", "shape", "dtype", "weight", "weight_auto", "reduction", "tv",
-    "color", "iterations", "converged", "objective", "loss", "solve_seconds",
-    "total_seconds", "psnr", "ssim", "compare",
+    "input", "output", "reference", "status", "error", "shape", "dtype", "task", "weight",
+    "weight_auto", "noise_sigma", "reduction", "tv", "color", "iterations", "converged",
+    "objective", "loss", "solve_seconds", "compile_seconds", "batch_size", "total_seconds",
+    "psnr", "ssim", "compare",
 }
 COMPARE_KEYS = {"method", "weight", "psnr", "ssim", "objective", "seconds"}
 
@@ -128,6 +130,14 @@ def test_explicit_output_path(runner, noisy_png, tmp_path):
     assert restored.dtype == np.uint8 and restored.shape == (H, W)
 
 
+def test_quiet_single_file_prints_nothing_but_writes(runner, noisy_png):
+    result = runner.invoke(main, [str(noisy_png), "--weight", WEIGHT, "--quiet"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and result.stderr == ""
+    assert read_back(noisy_png.with_name("noisy_tv.png")).shape == (H, W)
+
+
 def test_restore_subcommand_and_options_before_the_input(runner, noisy_png, tmp_path):
     first, second = tmp_path / "a.png", tmp_path / "b.png"
 
@@ -180,6 +190,8 @@ def test_report_without_reference_or_compare(runner, noisy_png, tmp_path):
     assert result.exit_code == 0, result.output
     entry = load_report(report)
     assert REPORT_KEYS <= set(entry)
+    assert list(entry) == list(ENTRY_KEYS)  # the same keys as every batch entry
+    assert entry["status"] == "restored" and entry["error"] is None and entry["batch_size"] == 1
     assert entry["input"] == str(noisy_png)
     assert entry["output"] == str(noisy_png.with_name("noisy_tv.png"))
     assert entry["shape"] == [H, W] and entry["dtype"] == "uint8"
@@ -306,6 +318,28 @@ def test_sum_and_mean_reductions_give_the_same_minimizer(runner, make_pair, writ
     # The loss is in the reduction's units: E under sum, E / (H W C) under mean.
     assert summed["loss"] == pytest.approx(summed["objective"], rel=1e-9)
     assert summed["loss"] == pytest.approx(values * mean["loss"], rel=1e-4)
+
+
+def test_exact_mode_reports_a_certified_gap_that_bounds_adams(runner, make_pair, write_image,
+                                                              tmp_path):
+    _, noisy = make_pair("float32", "rgb")
+    path = write_image("noisy.tif", noisy)
+    entries, printed = {}, {}
+    for solver in ("pdhg", "adam"):
+        report = tmp_path / f"{solver}.json"
+        result = runner.invoke(main, [str(path), "--weight", WEIGHT, "--solver", solver,
+                                      "--gap", "1e-5", "-o", str(tmp_path / f"{solver}.tif"),
+                                      "--report", str(report)])
+        assert result.exit_code == 0, result.output
+        entries[solver], printed[solver] = load_report(report), result.stdout
+    exact, adam = entries["pdhg"], entries["adam"]
+    assert exact["solver"] == "pdhg" and exact["converged"] is True
+    assert 0 < exact["certified_gap"] <= 1e-5
+    assert f"certified gap {exact['certified_gap']:.2g}" in printed["pdhg"]
+    assert adam["solver"] == "adam" and adam["certified_gap"] is None
+    # E* >= E_pdhg / (1 + gap), so Adam's objective cannot go below that.
+    assert adam["objective"] >= exact["objective"] / (1 + exact["certified_gap"]) * (1 - 1e-9)
+    assert (adam["objective"] - exact["objective"]) / exact["objective"] <= 1e-3
 
 
 def test_tv_and_color_options_change_what_is_minimized(runner, make_pair, write_image, tmp_path):
@@ -460,6 +494,8 @@ BAD_OPTIONS = [
     (["--tol", "0"], "--tol"),
     (["--tol", "-1"], "--tol"),
     (["--tol", "abc"], "--tol"),
+    (["--solver", "lbfgs"], "--solver"),
+    (["--gap", "0"], "--gap"),
     (["--no-such-option"], "--no-such-option"),
 ]
 
@@ -512,7 +548,8 @@ def test_error_in_a_real_process_is_exactly_one_line(noisy_png, tmp_path):
 # --- help and start-up ---------------------------------------------------------------
 
 RESTORE_OPTIONS = ["--output", "--weight", "--reduction", "--tv", "--color", "--max-iter",
-                   "--tol", "--reference", "--compare", "--report", "--overwrite"]
+                   "--tol", "--solver", "--gap", "--reference", "--compare", "--report", "--overwrite", "--glob",
+                   "--batch-size", "--quiet"]
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])

@@ -3,12 +3,16 @@
 Everything heavy (TensorFlow, scikit-image's solvers) is imported inside the
 commands, so ``tvrestore --help`` answers at once. Errors the library raises
 (:class:`TVRestoreError`) and Click's usage errors are printed as one line
-on stderr with exit code 2.
+on stderr with exit code 2. A batch (a directory or several inputs) goes on
+past a file that fails, lists it on stderr and exits with 1.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -20,6 +24,8 @@ Examples:
   tvrestore noisy.png                         writes noisy_tv.png
   tvrestore noisy.png --reduction sum --weight 0.07
   tvrestore noisy.png --reference clean.png --compare --report run.json
+  tvrestore scans/ -o restored/ --report run.csv    every image under scans/
+  tvrestore scans/ -o restored/ --glob '*.tif' --reference clean/
 """
 
 
@@ -82,13 +88,19 @@ def main() -> None:
 
     \b
     tvrestore INPUT [OPTIONS]      restore one image (see `tvrestore restore --help`)
+    tvrestore DIR... -o OUT_DIR    restore every image under DIR, mirrored in OUT_DIR
     """
 
 
 @main.command("restore", epilog=EXAMPLES)
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True,
+                type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Output file. Default: <stem>_tv.<ext> beside INPUT.")
+              help="One file INPUT: the output file. A directory or several INPUTs: the "
+                   "output directory (created if missing, never searched for inputs); an "
+                   "image DIR/sub/a.png goes to OUT/sub/a.png, a named file to OUT/<name>. "
+                   "Default: <stem>_tv.<ext> beside each input (a batch then takes "
+                   "a_tv.png beside a.png for an earlier output, not an input).")
 @click.option("--weight", default="auto", show_default=True, callback=_parse_weight,
               help="TV weight w (same meaning as skimage denoise_tv_chambolle's weight), "
                    "or 'auto' to set it from the estimated noise level.")
@@ -98,37 +110,183 @@ def main() -> None:
               show_default=True, help="TV norm across the two directions.")
 @click.option("--color", type=click.Choice(["vectorial", "channelwise"]), default="vectorial",
               show_default=True, help="Couple the colour channels under one norm, or not.")
-@click.option("--max-iter", type=click.IntRange(min=0), default=2000, show_default=True,
-              help="Iteration cap.")
-@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
-              help="Stopping tolerance: relative objective decrease per 10 iterations "
+@click.option("--solver", type=click.Choice(["adam", "pdhg"]), default="adam", show_default=True,
+              help="adam: Adam on the image as a TensorFlow variable. pdhg: exact mode, an "
+                   "accelerated primal-dual method that stops on a certified duality gap.")
+@click.option("--max-iter", type=click.IntRange(min=0),
+              help="Iteration cap. Default: 2000 (adam), 20000 (pdhg).")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True,
+              help="adam's stopping tolerance: relative objective decrease per 5 iterations "
                    "that counts as a plateau. Smaller is more exact and slower.")
+@click.option("--gap", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+              help="pdhg's target: stop once the certified relative objective gap "
+                   "(E - E*) / E* is at most this (reported as certified_gap).")
 @click.option("--reference", type=click.Path(path_type=Path),
-              help="Clean image: adds PSNR and SSIM.")
+              help="Clean image: adds PSNR and SSIM. In a batch, a directory of clean images "
+                   "with the same relative paths (or the same stem and another image "
+                   "extension); images without one get no score.")
 @click.option("--compare", is_flag=True,
-              help="Also run skimage's chambolle and bregman at the same weight and print a table.")
-@click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report here.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def restore_command(input_path, output, weight, reduction, tv, color, max_iter, tol,
-                    reference, compare, report, overwrite) -> None:
-    """Restore INPUT (PNG, JPEG, TIFF, BMP) by total-variation denoising."""
-    from tvrestore import io
-    from tvrestore.batch import FileJob, RestoreOptions, restore_file, write_report
+              help="Also run skimage's chambolle and bregman at the same weight and print a table "
+                   "(in a batch, per-method means).")
+@click.option("--report", type=click.Path(path_type=Path),
+              help="Write a report here, one entry per input file: CSV if it ends in .csv, "
+                   "else JSON.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing outputs. Without it a batch skips images whose output "
+                   "exists (resume), and a single file is an error.")
+@click.option("--glob", "pattern", metavar="PATTERN",
+              help="Only images in INPUT directories whose path relative to the directory "
+                   "matches PATTERN (case-insensitive; * also matches /): '*.tif', 'day1/*'. "
+                   "Files named as INPUT are always taken.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Most images of similar size (sides rounded up to 8 sizes per octave) "
+                   "restored together in one compiled call.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar and no per-image lines (one file: nothing on success). "
+                   "Failed files and the batch summary are still printed.")
+def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
+                    reference, compare, report, overwrite, pattern, batch_size, quiet) -> None:
+    """Restore INPUT (PNG, JPEG, TIFF, BMP) by total-variation denoising.
+
+    INPUT may be several files and directories: directories are searched
+    recursively for image files, images of similar size are restored together,
+    an existing output is skipped, and a file that fails is reported while
+    the rest go on. Exit code: 0 if every file was restored or skipped, 1 if
+    some failed, 2 for a usage error (also: no image found).
+    """
+    start = time.perf_counter()  # a batch's wall time includes importing TensorFlow
+    from tvrestore.batch import RestoreOptions
 
     options = RestoreOptions(weight=weight, reduction=reduction, tv=tv, color=color,
-                             max_iter=max_iter, tol=tol)
-    job = FileJob(input=input_path, output=output or io.default_output_path(input_path),
-                  reference=reference, compare=compare, overwrite=overwrite)
+                             solver=solver, max_iter=max_iter, tol=tol, gap=gap)
     if report is not None and not report.parent.is_dir():
         # Checked before any work, so a bad report path leaves no output behind.
         raise click.UsageError(f"{report}: report directory does not exist")
+    if len(inputs) == 1 and not inputs[0].is_dir():
+        _restore_one(inputs[0], output, reference, compare, overwrite, report, quiet, options)
+    else:
+        _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
+                      pattern, batch_size, start)
+
+
+def _restore_one(input_path, output, reference, compare, overwrite, report, quiet,
+                 options) -> None:
+    from tvrestore import io
+    from tvrestore.batch import FileJob, restore_file, write_report
+
+    job = FileJob(input=input_path, output=output or io.default_output_path(input_path),
+                  reference=reference, compare=compare, overwrite=overwrite)
     try:
         entry = restore_file(job, options)
         if report is not None:
             write_report(report, [entry])
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
-    click.echo(_summary(entry))
+    if not quiet:
+        click.echo(_summary(entry))
+
+
+def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
+                  pattern, batch_size, start) -> None:
+    from tvrestore.batch import plan_jobs, run_batch, summarise, write_report
+
+    try:
+        jobs = plan_jobs(inputs, output, pattern=pattern, reference_dir=reference,
+                         compare=compare, overwrite=overwrite)
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
+    show_progress = not quiet and sys.stderr.isatty()
+    done: dict[int, dict] = {}
+    interrupted = False
+    bar = click.progressbar(length=len(jobs), label="restoring", file=sys.stderr,
+                            show_pos=True, show_eta=True) if show_progress else None
+
+    def on_entry(index: int, entry: dict) -> None:
+        done[index] = entry
+        if bar is not None:
+            bar.update(1)
+        elif entry["error"] is not None:
+            click.echo(f"Error: {entry['error']}", err=True)
+        elif not quiet:
+            click.echo(_batch_line(entry))
+
+    with bar if bar is not None else contextlib.nullcontext(), _terminate_as_interrupt():
+        try:
+            run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
+        except KeyboardInterrupt:
+            interrupted = True
+    entries = [done[index] for index in sorted(done)]
+    if bar is not None:
+        for entry in entries:
+            if entry["error"] is not None:
+                click.echo(f"Error: {entry['error']}", err=True)
+    if report is not None:
+        try:
+            write_report(report, entries)
+        except TVRestoreError as err:
+            raise click.UsageError(str(err)) from err
+    summary = summarise(entries, time.perf_counter() - start)
+    click.echo(_batch_summary(summary, len(jobs), interrupted))
+    if interrupted:
+        raise click.Abort()
+    click.get_current_context().exit(1 if summary.failed else 0)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """``kill`` (SIGTERM) stops a batch as Ctrl-C does: started writes finish, the report is written."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _batch_line(entry: dict) -> str:
+    """One line per file of a batch."""
+    if entry["status"] == "skipped":
+        return f"{entry['input']} -> {entry['output']}  skipped (output exists)"
+    state = "" if entry["converged"] else ", NOT converged"
+    line = (f"{entry['input']} -> {entry['output']}  weight {entry['weight']:.4g}, "
+            f"{entry['iterations']} iterations{state}")
+    if entry["psnr"] is not None:
+        line += f", PSNR {entry['psnr']:.2f} dB"
+    return line
+
+
+def _batch_summary(summary, total: int, interrupted: bool) -> str:
+    """The console summary of a batch."""
+    finished = summary.restored + summary.skipped + summary.failed
+    head = f"{total} images" if not interrupted else f"interrupted after {finished} of {total} images"
+    per_image = ("" if summary.seconds_per_image is None
+                 else f", {summary.seconds_per_image:.3f} s per restored image")
+    lines = [f"{head}: {summary.restored} restored, {summary.skipped} skipped, "
+             f"{summary.failed} failed in {summary.wall_seconds:.2f} s{per_image}"]
+    if summary.scored:
+        ssim = "n/a" if summary.ssim is None else f"{summary.ssim:.4f}"
+        unscored = summary.restored - summary.scored
+        lines.append(f"mean PSNR {summary.psnr:.2f} dB, SSIM {ssim} over {summary.scored} "
+                     f"images with a reference" + (f" ({unscored} without)" if unscored else ""))
+    if summary.compare:
+        lines.append(_mean_compare_table(summary.compare))
+    return "\n".join(lines)
+
+
+def _mean_compare_table(rows: list[dict]) -> str:
+    header = f"  {'method (means)':<20} {'images':>6} {'PSNR':>7} {'SSIM':>7} {'seconds':>8}"
+    body = [
+        f"  {row['method']:<20} {row['images']:>6} {_number(row['psnr'], '7.2f')} "
+        f"{_number(row['ssim'], '7.4f')} {_number(row['seconds'], '8.3f')}"
+        for row in rows
+    ]
+    return "\n".join([header, *body])
 
 
 def _summary(entry: dict) -> str:
@@ -136,11 +294,16 @@ def _summary(entry: dict) -> str:
     weight = f"{entry['weight']:.4g}"
     if entry["weight_auto"]:
         weight += f" (auto, noise sigma {entry['noise_sigma']:.4g})"
-    state = "converged" if entry["converged"] else "NOT converged: raise --max-iter or --tol"
+    if entry["solver"] == "pdhg":
+        state = f"certified gap {entry['certified_gap']:.2g}" + (
+            "" if entry["converged"] else ", NOT converged: raise --max-iter or --gap")
+    else:
+        state = "converged" if entry["converged"] else "NOT converged: raise --max-iter or --tol"
     lines = [
         f"{entry['input']} -> {entry['output']}  "
         f"({'x'.join(map(str, entry['shape']))} {entry['dtype']})",
-        f"  weight {weight}, {entry['tv']} {entry['color']} TV, reduction {entry['reduction']}",
+        f"  weight {weight}, {entry['tv']} {entry['color']} TV, reduction {entry['reduction']}, "
+        f"solver {entry['solver']}",
         f"  {entry['iterations']} iterations ({state}), objective {entry['objective']:.6g}, "
         f"solve {entry['solve_seconds']:.3f} s (+{entry['compile_seconds']:.2f} s compile), "
         f"total {entry['total_seconds']:.2f} s",
@@ -153,14 +316,16 @@ def _summary(entry: dict) -> str:
     return "\n".join(lines)
 
 
-def _compare_table(rows: list[dict]) -> str:
-    def number(value, spec):
-        return "-" if value is None else format(value, spec)
+def _number(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
+
+def _compare_table(rows: list[dict]) -> str:
     header = f"  {'method':<20} {'weight':>8} {'PSNR':>7} {'SSIM':>7} {'objective E':>14} {'seconds':>8}"
     body = [
-        f"  {row['method']:<20} {row['weight']:>8.4g} {number(row['psnr'], '7.2f')} "
-        f"{number(row['ssim'], '7.4f')} {row['objective']:>14.6f} {row['seconds']:>8.3f}"
+        f"  {row['method']:<20} {row['weight']:>8.4g} {_number(row['psnr'], '7.2f')} "
+        f"{_number(row['ssim'], '7.4f')} {row['objective']:>14.6f} {row['seconds']:>8.3f}"
         for row in rows
     ]
     return "\n".join([header, *body])
+

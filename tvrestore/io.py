@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import secrets
 import warnings
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = [
     "join_alpha",
     "list_images",
     "read_image",
+    "remove_temporaries",
     "split_alpha",
     "to_unit_range",
     "write_image",
@@ -414,6 +416,51 @@ def list_images(
     return sorted(found)
 
 
+def remove_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that :func:`write_image` left in a directory.
+
+    :func:`write_image` removes its temporary file when it fails or is
+    interrupted by an exception (Ctrl-C included); only a process killed
+    outright (SIGKILL, power loss) leaves one behind. A run that is about to
+    write into `directory` again calls this first. Do not call it while
+    another process writes into the same directory.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        Searched, not recursively; a missing directory is not an error.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed: names of the form ``.<name>.tmp-<hex><suffix>``
+        where ``<name>`` ends in ``<suffix>``, nothing else.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for entry in os.scandir(directory):
+        match = _TEMPORARY_NAME.fullmatch(entry.name)
+        if match and match["name"].endswith(match["suffix"]) and entry.is_file():
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+_TOKEN_BYTES = 8
+_TEMPORARY_NAME = re.compile(
+    rf"\.(?P<name>.+)\.tmp-[0-9a-f]{{{2 * _TOKEN_BYTES}}}(?P<suffix>(\.[^.]*)?)"
+)
+
+
+def _temporary_path(path: Path) -> Path:
+    # Hidden, so list_images never picks it up; same directory, so that
+    # os.replace is an atomic rename; the name says which file it becomes.
+    token = secrets.token_hex(_TOKEN_BYTES)
+    return path.with_name(f".{path.name}.tmp-{token}{path.suffix}")
+
+
 def _write_atomically(
     path: Path, encode: Callable[[BinaryIO], object], *, overwrite: bool, what: str
 ) -> None:
@@ -423,10 +470,7 @@ def _write_atomically(
     if path.exists() and not overwrite:
         raise TVRestoreError(f"{path}: output exists (use --overwrite)")
 
-    # Hidden, so list_images never picks it up; same directory, so that
-    # os.replace is an atomic rename.
-    token = secrets.token_hex(8)
-    temp = path.with_name(f".{path.name}.tmp-{token}{path.suffix}")
+    temp = _temporary_path(path)
     try:
         with open(temp, "xb") as file:
             encode(file)
