@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 from skimage.restoration import denoise_tv_bregman, denoise_tv_chambolle
@@ -38,7 +39,9 @@ from tvrestore.metrics import quality
 from tvrestore.objective import DenoisingObjective
 from tvrestore.restore import RestoreResult
 
-__all__ = ["BREGMAN_WEIGHT_FACTOR", "MethodResult", "compare_methods"]
+__all__ = [
+    "BREGMAN_WEIGHT_FACTOR", "Baseline", "MethodResult", "compare_methods", "skimage_baselines",
+]
 
 # skimage's bregman `weight` for our w is BREGMAN_WEIGHT_FACTOR / w.
 BREGMAN_WEIGHT_FACTOR = 1.0
@@ -122,28 +125,67 @@ def compare_methods(
             **_scores(reference, restored),
             objective=result.objective,
             seconds=result.solve_seconds,
-        ),
-        scored(
-            "skimage chambolle",
-            w,
-            lambda image: denoise_tv_chambolle(image, weight=w, channel_axis=channel_axis),
-        ),
+        )
     ]
-    if w > 0:
-        bregman_weight = BREGMAN_WEIGHT_FACTOR / w
-        rows.append(
-            scored(
+    rows.extend(
+        scored(baseline.method, baseline.weight, baseline.solve)
+        for baseline in skimage_baselines(w, result.tv, channel_axis)
+    )
+    return rows
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A scikit-image denoiser set up for tvrestore's :math:`w`.
+
+    Attributes
+    ----------
+    method : str
+    weight : float
+        The method's own weight parameter.
+    solve : callable
+        ``solve(image) -> np.ndarray``, on a float image in [0, 1].
+    """
+
+    method: str
+    weight: float
+    solve: Callable[[np.ndarray], np.ndarray]
+
+
+def skimage_baselines(weight: float, tv: str, channel_axis: int | None) -> list[Baseline]:
+    """skimage's chambolle and bregman (when :math:`w > 0`) at tvrestore's :math:`w`.
+
+    Parameters
+    ----------
+    weight : float
+        :math:`w` of tvrestore's objective.
+    tv : {"isotropic", "anisotropic"}
+        Bregman's TV kind; chambolle's is always isotropic.
+    channel_axis : int or None
+        None for grey images, -1 for colour (processed channel by channel).
+    """
+    baselines = [
+        Baseline(
+            "skimage chambolle",
+            weight,
+            lambda image: denoise_tv_chambolle(image, weight=weight, channel_axis=channel_axis),
+        )
+    ]
+    if weight > 0:
+        bregman_weight = BREGMAN_WEIGHT_FACTOR / weight
+        baselines.append(
+            Baseline(
                 "skimage bregman",
                 bregman_weight,
                 lambda image: denoise_tv_bregman(
                     image,
                     weight=bregman_weight,
-                    isotropic=result.tv == "isotropic",
+                    isotropic=tv == "isotropic",
                     channel_axis=channel_axis,
                 ),
             )
         )
-    return rows
+    return baselines
 
 
 def _scores(reference: np.ndarray | None, image: np.ndarray) -> dict:

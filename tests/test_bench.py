@@ -1,0 +1,169 @@
+"""tvrestore bench: its tables are measurements of the right quantities.
+
+Everything runs at 32x32 grey, so the suite compiles few programs.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import reference
+from tvrestore import bench
+from tvrestore._tf import tf
+from tvrestore.cli import main
+from tvrestore.errors import TVRestoreError
+from tvrestore.metrics import quality
+from tvrestore.objective import DenoisingObjective
+
+WEIGHT = 0.07
+SIGMA = 25 / 255
+
+
+@pytest.fixture(scope="module")
+def case():
+    return bench.make_case("camera", 32, SIGMA, seed=0)
+
+
+@pytest.fixture(scope="module")
+def exact(case):
+    return bench.exact_reference(case, WEIGHT, "channelwise", 1e-6, "float64")
+
+
+def energy(case, solution):
+    return DenoisingObjective().energy_value(solution, case.noisy, WEIGHT)
+
+
+def test_bench_command_reports_measured_values(tmp_path, case):
+    path = tmp_path / "bench.json"
+    args = ["bench", "--images", "camera", "--size", "32", "--sigma", "25", "--repeat", "1",
+            "--bandwidth-mb", "8", "--sweep", "resolution", "--sweep-sizes", "32",
+            "--plain-iter", "50", "--json", str(path)]
+    outcome = CliRunner().invoke(main, args)
+    assert outcome.exit_code == 0, outcome.output
+    report = json.loads(path.read_text())
+    assert report["command"].startswith("tvrestore bench --images camera --size 32 --sigma 25 ")
+    assert report["command"] in outcome.output
+    assert report["machine"]["tensorflow"] == tf.__version__
+    assert report["machine"]["tensorflow"] in outcome.output
+    assert report["bandwidth"]["copy_gb_per_s"] > 0
+
+    [result] = report["cases"]
+    methods = {row["method"]: row for row in result["methods"]}
+    assert list(methods) == [
+        "tvrestore (adam)", "skimage chambolle", "skimage bregman",
+        "tvrestore exact (pdhg)", "skimage chambolle (to gap)",
+    ]
+    noisy_psnr = quality(case.clean, case.noisy)[0]
+    for row in methods.values():
+        assert noisy_psnr < row["psnr"] < math.inf
+        assert row["gap"] >= 0  # measured against a lower bound on the minimum
+        assert row["seconds"] > 0 and len(row["seconds_runs"]) == 1
+        chambolle_seconds = methods["skimage chambolle"]["seconds"]
+        assert row["time_ratio"] == pytest.approx(row["seconds"] / chambolle_seconds)
+    assert methods["tvrestore (adam)"]["gap"] <= 1e-3
+    assert methods["tvrestore (adam)"]["compile_seconds"] >= 0
+    pdhg = methods["tvrestore exact (pdhg)"]
+    assert pdhg["certified_gap"] <= 1e-4 and pdhg["gap"] <= 1e-4 + 1e-6
+    assert methods["skimage chambolle (to gap)"]["gap"] <= 1e-4
+    # chambolle's defaults stop early; reaching 1e-4 takes it more iterations
+    assert methods["skimage chambolle"]["gap"] > 1e-4
+    assert result["adam_iteration_cost"]["floor_ratio"] > 0
+
+    rows = report["sweep"]["rows"]
+    assert [row["size"] for row in rows] == [32]
+    for row in rows:
+        assert row["exact"]["certified_gap"] <= 1e-5
+        assert row["tvrestore"]["psnr"] == pytest.approx(row["exact"]["psnr"], abs=0.05)
+        for plain in (row["plain_sum"], row["plain_mean"]):
+            # 50 Keras-default steps of 1e-3 from the noisy image get nowhere near
+            assert plain["iterations"] == 50 and plain["iterations_to_target"] is None
+            assert plain["gap"] > 10 * row["tvrestore"]["gap"]
+    assert report["memory"] is None
+    assert "Resolution sweep" in outcome.output
+
+
+def test_bench_rejects_an_unknown_image():
+    outcome = CliRunner().invoke(main, ["bench", "--images", "lena"])
+    assert outcome.exit_code == 2
+    assert "unknown image 'lena'" in outcome.output
+
+
+def test_make_case_is_seeded_noise_on_the_clean_image():
+    grey = bench.make_case("camera", 32, SIGMA, seed=3)
+    again = bench.make_case("camera", 32, SIGMA, seed=3)
+    other = bench.make_case("camera", 32, SIGMA, seed=4)
+    colour = bench.make_case("astronaut", 32, SIGMA)
+    assert grey.noisy.shape == (32, 32) and colour.noisy.shape == (32, 32, 3)
+    assert grey.noisy.dtype == np.float32 and 0 <= grey.noisy.min() and grey.noisy.max() <= 1
+    np.testing.assert_array_equal(grey.noisy, again.noisy)
+    assert not np.array_equal(grey.noisy, other.noisy)
+    np.testing.assert_array_equal(grey.clean, other.clean)
+    # away from the clipped ends the noise is what was asked for
+    inside = (grey.clean > 0.25) & (grey.clean < 0.75)
+    assert np.std((grey.noisy - grey.clean)[inside]) == pytest.approx(SIGMA, rel=0.25)
+    with pytest.raises(TVRestoreError, match="unknown image"):
+        bench.make_case("lena", 32, SIGMA)
+
+
+def test_reference_lower_bound_brackets_the_true_minimum(case, exact):
+    solution, _ = reference.solve_exact(case.noisy, WEIGHT, gap=1e-10)
+    minimum = reference.objective(solution, case.noisy, WEIGHT)
+    assert exact.lower_bound <= minimum <= exact.lower_bound * (1 + 1e-6)
+    assert exact.gap(minimum) == pytest.approx((minimum - exact.lower_bound) / exact.lower_bound)
+
+
+def test_chambolle_iterations_to_gap_is_the_least_count(case, exact):
+    from skimage.restoration import denoise_tv_chambolle
+
+    def gap_of(solution):
+        return exact.gap(energy(case, solution))
+
+    def gap_after(n):
+        return gap_of(denoise_tv_chambolle(case.noisy, weight=WEIGHT, eps=0, max_num_iter=n))
+
+    exact_count = bench.chambolle_iterations_to_gap(case, WEIGHT, 1e-4, gap_of, resolution=0)
+    assert gap_after(exact_count) <= 1e-4 < gap_after(exact_count - 1)
+    count = bench.chambolle_iterations_to_gap(case, WEIGHT, 1e-4, gap_of, resolution=0.05)
+    assert gap_after(count) <= 1e-4 < gap_after(count - max(1, int(0.05 * count)))
+
+
+def test_plain_mean_loss_is_the_sum_loss_over_the_value_count():
+    rng = np.random.default_rng(0)
+    images, observed = (tf.constant(rng.random((1, 5, 7, 3))) for _ in range(2))
+    total = float(bench.plain_loss(images, observed, 0.3, "sum"))
+    mean = float(bench.plain_loss(images, observed, 0.3, "mean"))
+    assert mean == pytest.approx(total / (5 * 7 * 3), rel=1e-12)
+    # the sum form is E itself, so the plain recipe minimizes tvrestore's objective
+    weights = tf.constant([0.3], tf.float64)
+    energy_value = DenoisingObjective(reduction="sum").energy(images, observed, weights)
+    assert total == pytest.approx(float(energy_value[0]), rel=1e-12)
+    with pytest.raises(ValueError, match="reduction"):
+        bench.plain_loss(images, observed, 0.3, "max")
+
+
+def test_iteration_floor_counts_seven_float32_arrays():
+    assert bench.bytes_per_iteration(512 * 512) == 7 * 4 * 512 * 512
+    # 1000 values move 28 kB; at 0.028 GB/s that takes 1 ms; 10 ms measured is 10x
+    cost = bench.iteration_cost(1.0, 100, 1000, 0.028)
+    assert cost["floor_seconds_per_iteration"] == pytest.approx(1e-3)
+    assert cost["seconds_per_iteration"] == pytest.approx(1e-2)
+    assert cost["floor_ratio"] == pytest.approx(10)
+
+
+def test_peak_memory_is_the_child_process_high_water_mark():
+    # This process holds 2 GiB more than the child can need, which must not
+    # show in the child's figure (Linux's ru_maxrss would carry it over).
+    ballast = np.ones(2**28)
+    # one size only: the child compiles once
+    memory = bench.peak_memory(32, 32, repeat=1)
+    assert ballast.sum() == 2**28
+    # A process that has loaded TensorFlow holds more than 100 MB; the same
+    # number in KiB or MiB would fail this. Both are high-water marks: a
+    # tiny restore need not raise the import's.
+    assert 1e8 < memory["baseline_rss_bytes"] <= memory["peak_rss_bytes"] < 2e9
+    assert memory["iterations"] == memory["reference_iterations"] > 0
+    expected = memory["seconds"] / memory["reference_seconds"]
+    assert memory["time_per_pixel_ratio"] == pytest.approx(expected)
