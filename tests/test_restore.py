@@ -94,7 +94,8 @@ def test_an_image_gives_the_same_result_alone_and_in_a_batch():
 @pytest.mark.parametrize(
     "image_shape, expected",
     [((24, 32), (32, 32, 1)), ((250, 256, 3), (256, 256, 3)), ((300, 1000, 4), (320, 1024, 3)),
-     ((257, 2049, 2), (288, 2304, 1)), ((1, 17), (16, 32, 1))],
+     ((257, 2049, 2), (288, 2304, 1)), ((1, 17), (16, 32, 1)),
+     (tuple(np.array([200, 300])), (208, 320, 1))],
 )
 def test_solve_shape_rounds_each_side_up_by_at_most_an_eighth(image_shape, expected):
     assert solve_shape(image_shape) == expected

@@ -328,9 +328,10 @@ def solve_shape(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
     image_shape : tuple of int
         ``(H, W)`` or ``(H, W, C)``, as :func:`denoise` accepts.
     """
-    channels = image_shape[2] if len(image_shape) == 3 else 1
+    height, width, *rest = (int(side) for side in image_shape)
+    channels = rest[0] if rest else 1
     colour_channels = channels - 1 if channels in (2, 4) else channels
-    return (_round_up_side(image_shape[0]), _round_up_side(image_shape[1]), colour_channels)
+    return (_round_up_side(height), _round_up_side(width), colour_channels)
 
 
 def _round_up_side(side: int) -> int:
