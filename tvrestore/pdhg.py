@@ -32,7 +32,9 @@ dual :math:`D(p) = \frac12\|f\|^2 - \frac12\|f + \operatorname{div} p\|^2
 
     \frac{E(u) - E^*}{E^*} \le \frac{E(u) - D(p)}{D(p)} =: \text{gap},
 
-which the loop measures every ``check_every`` iterations and stops on.
+which the loop measures every ``check_every`` iterations and stops on. The
+bound needs :math:`D(p) > 0`; until the dual point gets there (early on, for
+large weights) the certificate is infinite.
 """
 
 from __future__ import annotations
@@ -191,7 +193,10 @@ def _iterate(objective, check_every, observed, weights, target_gap, max_iter):
         primal = objective.energy(tf.cast(u, tf.float64), f, w)
         dual_image = f + divergence(tf.cast(py, tf.float64), tf.cast(px, tf.float64))
         dual = 0.5 * tf.reduce_sum(f * f - dual_image * dual_image, axis=[1, 2, 3])
-        return tf.cast((primal - dual) / dual, dtype)
+        # (E - D) / D bounds the relative gap only for D > 0; an early dual
+        # point can have D <= 0, which certifies nothing.
+        certified = tf.where(dual > 0, (primal - dual) / tf.where(dual > 0, dual, 1.0), np.inf)
+        return tf.cast(certified, dtype)
 
     def keep_going(k, u, u_bar, py, px, tau, sigma, gaps):
         return tf.logical_and(k < max_iter, tf.reduce_any(gaps > target_gap))
