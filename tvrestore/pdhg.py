@@ -50,9 +50,12 @@ from tvrestore.tv import forward_differences
 
 __all__ = ["PDHGOutput", "solve_pdhg"]
 
-# tau_0 * sigma_0 * 8 = 1. A small tau_0 with a large sigma_0 lets the dual
-# catch up first; the acceleration then grows tau.
-_TAU_0 = 0.05
+# tau_0 * sigma_0 * 8 = 1. Any tau_0 > 0 converges, at a speed that
+# depends on it. Measured to a gap of 1e-4 on camera, coins and astronaut
+# (256 to 1024 px, sigma 25/255): tau_0 = 1 takes 30 to 100 iterations for
+# w <= 0.07 (tau_0 = 0.05 took about 950 at w 0.07) and, for large
+# weights, as many as any tau_0 tried (w 0.5: 460 to 1330).
+_TAU_0 = 1.0
 _SIGMA_0 = 1.0 / (8.0 * _TAU_0)
 
 
