@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tvrestore._tf import tf
-from tvrestore.tv import forward_differences, total_variation
+from tvrestore.tv import divergence, forward_differences, total_variation
 
 
 def batch(array):
@@ -89,3 +89,12 @@ def test_rejects_unknown_norms():
         total_variation(batch(np.zeros((2, 2))), "huber")
     with pytest.raises(ValueError, match="color must be"):
         total_variation(batch(np.zeros((2, 2))), color="rgb")
+
+
+def test_divergence_is_the_negative_adjoint_of_the_gradient():
+    rng = np.random.default_rng(0)
+    u = tf.constant(rng.standard_normal((2, 5, 7, 3)))
+    py, px = (tf.constant(rng.standard_normal((2, 5, 7, 3))) for _ in range(2))
+    dy, dx = forward_differences(u)
+    inner = tf.reduce_sum(dy * py + dx * px)
+    assert float(inner) == pytest.approx(-float(tf.reduce_sum(u * divergence(py, px))), rel=1e-12)

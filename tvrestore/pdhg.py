@@ -46,7 +46,7 @@ import numpy as np
 
 from tvrestore._tf import tf
 from tvrestore.objective import DenoisingObjective
-from tvrestore.tv import forward_differences
+from tvrestore.tv import divergence, forward_differences
 
 __all__ = ["PDHGOutput", "solve_pdhg"]
 
@@ -81,18 +81,6 @@ class PDHGOutput:
     converged: np.ndarray
     solve_seconds: float
     compile_seconds: float
-
-
-def divergence(py: tf.Tensor, px: tf.Tensor) -> tf.Tensor:
-    """The negative adjoint of :func:`tvrestore.tv.forward_differences`.
-
-    ``sum(dy * py + dx * px) == -sum(u * divergence(py, px))`` for
-    ``dy, dx = forward_differences(u)``.
-    """
-    py, px = py[:, :-1], px[:, :, :-1]  # the boundary differences are 0
-    rows = tf.pad(py, [[0, 0], [0, 1], [0, 0], [0, 0]]) - tf.pad(py, [[0, 0], [1, 0], [0, 0], [0, 0]])
-    cols = tf.pad(px, [[0, 0], [0, 0], [0, 1], [0, 0]]) - tf.pad(px, [[0, 0], [0, 0], [1, 0], [0, 0]])
-    return rows + cols
 
 
 def solve_pdhg(

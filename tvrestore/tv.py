@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from tvrestore._tf import tf
 
-__all__ = ["COLOR_MODES", "TV_KINDS", "forward_differences", "total_variation"]
+__all__ = ["COLOR_MODES", "TV_KINDS", "divergence", "forward_differences", "total_variation"]
 
 TV_KINDS = ("isotropic", "anisotropic")
 COLOR_MODES = ("vectorial", "channelwise")
@@ -115,6 +115,20 @@ def total_variation(
     return tf.add_n(
         [tf.reduce_sum(_norm(squares), axis=range(1, squares.shape.rank)) for squares in grouped]
     )
+
+
+def divergence(py: tf.Tensor, px: tf.Tensor) -> tf.Tensor:
+    """The negative adjoint of :func:`forward_differences`.
+
+    ``sum(dy * py + dx * px) == -sum(u * divergence(py, px))`` for
+    ``dy, dx = forward_differences(u)`` and fields ``py, px`` that are 0
+    wherever the differences are (the last row and column, and across an
+    image's extent).
+    """
+    py, px = py[:, :-1], px[:, :, :-1]  # the boundary differences are 0
+    rows = tf.pad(py, [[0, 0], [0, 1], [0, 0], [0, 0]]) - tf.pad(py, [[0, 0], [1, 0], [0, 0], [0, 0]])
+    cols = tf.pad(px, [[0, 0], [0, 0], [0, 1], [0, 0]]) - tf.pad(px, [[0, 0], [0, 0], [1, 0], [0, 0]])
+    return rows + cols
 
 
 def _norm(squares: tf.Tensor) -> tf.Tensor:
