@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import reference
-from tvrestore._tf import tf
 from tvrestore.pdhg import solve_pdhg
 
 
