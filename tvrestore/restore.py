@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -465,19 +465,42 @@ def _minimize(
     solver's output for the padded batch.
     """
     height, width, channels = solve_shape(observed[0].shape)
-    padded = np.zeros((len(observed), height, width, channels), np.float32)
-    for slot, image in zip(padded, observed):
-        slot[: image.shape[0], : image.shape[1]] = image
-    extents = np.array([image.shape[:2] for image in observed], np.float32)
-    loss_scales = np.array([objective.loss_scale(image.shape) for image in observed], np.float32)
-    output = _solver(objective).minimize(
-        padded, loss_scales, padded, weights, extents, max_iter=max_iter, tol=tol
-    )
+    if objective.color == "channelwise" and channels > 1:
+        # Channelwise TV is the sum of each channel's grey TV, so each channel
+        # is a grey problem of its own; solved as grey images, they run about
+        # twice as fast as interleaved (H, W, C) arrays, whose short last axis
+        # XLA vectorizes poorly (measured at 512x512x3).
+        planes = [image[..., [c]] for image in observed for c in range(channels)]
+        _, output = _minimize(objective, planes, np.repeat(weights, channels), max_iter, tol)
+        per_image = (len(observed), channels)
+        output = replace(
+            output,
+            solution=output.solution.reshape(*per_image, height, width).transpose(0, 2, 3, 1),
+            iterations=output.iterations.reshape(per_image).max(axis=1),
+            converged=output.converged.reshape(per_image).all(axis=1),
+        )
+    else:
+        output = _solve_padded(objective, observed, weights, height, width, channels, max_iter, tol)
     solutions = [
         solution[: image.shape[0], : image.shape[1]]
         for solution, image in zip(output.solution, observed)
     ]
     return solutions, output
+
+
+def _solve_padded(
+    objective: DenoisingObjective, observed: list[np.ndarray], weights: np.ndarray,
+    height: int, width: int, channels: int, max_iter: int, tol: float,
+) -> SolverOutput:
+    """One compiled call on the images zero-padded to (height, width, channels)."""
+    padded = np.zeros((len(observed), height, width, channels), np.float32)
+    for slot, image in zip(padded, observed):
+        slot[: image.shape[0], : image.shape[1]] = image
+    extents = np.array([image.shape[:2] for image in observed], np.float32)
+    loss_scales = np.array([objective.loss_scale(image.shape) for image in observed], np.float32)
+    return _solver(objective).minimize(
+        padded, loss_scales, padded, weights, extents, max_iter=max_iter, tol=tol
+    )
 
 
 @functools.lru_cache(maxsize=None)
