@@ -14,6 +14,12 @@ per image is (wall(2N) - wall(N)) / N; the fixed cost (start-up, TensorFlow
 import, compilation) is wall(N) - N * marginal, and a run on one image is
 timed too. Runs are interleaved and repeated; the best wall of each is kept.
 
+Mixed sizes: tvrestore also runs on N images whose sides are drawn between
+3/4 of ``size`` and ``size`` (crops of the same images), so nearly every
+image has its own shape; against the N same-size run, the difference is what
+mixed shapes cost (one compile per solve shape, see
+``tvrestore.restore.solve_shape``, plus the padding).
+
 Accuracy: the relative objective gap (E(u) - E*) / E* of each method's
 output, E from ``DenoisingObjective().energy_value`` at weight 0.1 and E*
 from tvrestore's PDHG solver certified to a relative duality gap of 1e-6
@@ -42,6 +48,7 @@ from skimage.restoration import denoise_tv_chambolle
 from tvrestore import denoise
 from tvrestore.objective import DenoisingObjective
 from tvrestore.pdhg import solve_pdhg
+from tvrestore.restore import solve_shape
 
 WEIGHT = 0.1  # skimage denoise_tv_chambolle's default weight
 SIGMA = 25 / 255
@@ -80,6 +87,17 @@ def clean_images(count: int, size: int) -> list[np.ndarray]:
         left = rng.integers(0, image.shape[1] - size + 1) if index >= len(SOURCES) else (image.shape[1] - size) // 2
         images.append(image[top : top + size, left : left + size])
     return images
+
+
+def mixed_crops(images: list[np.ndarray], seed: int = 7) -> list[np.ndarray]:
+    """Top-left crops with sides drawn between 3/4 of the size and the size."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    for image in images:
+        low = (3 * image.shape[0]) // 4
+        height, width = rng.integers(low, image.shape[0] + 1, 2)
+        crops.append(image[:height, :width])
+    return crops
 
 
 def noisy_pngs(clean: list[np.ndarray], directory: Path) -> None:
@@ -133,14 +151,20 @@ def main() -> None:
         for path in sorted(sets["2N"].glob("*.png"))[:limit]:
             shutil.copy(path, sets[name] / path.name)
 
+    mixed = mixed_crops(clean[:count])
+    noisy_pngs(mixed, work / "in_mixed")
+
     methods = {"tvrestore": tvrestore_command, "skimage loop": skimage_command}
     walls = {(method, name): [] for method in methods for name in sets}
+    walls["tvrestore", "mixed"] = []
     load_before = os.getloadavg()[0]
     for _ in range(args.repeats):
         for name, source in sets.items():
             for method, command in methods.items():
                 target = work / f"out_{method.split()[0]}_{name}"
                 walls[method, name].append(timed(command(source, target), target))
+        target = work / "out_mixed"
+        walls["tvrestore", "mixed"].append(timed(tvrestore_command(work / "in_mixed", target), target))
     best = {key: min(values) for key, values in walls.items()}
     load_after = os.getloadavg()[0]
 
@@ -172,6 +196,11 @@ def main() -> None:
               f"{best[method, '2N']:>10.2f} {marginal[method]:>14.4f} {fixed:>8.2f} "
               f"{np.mean(relative_gaps(floats[method], noisy, exact_energy)):>10.2e} "
               f"{np.mean(relative_gaps(files[method], noisy, exact_energy)):>10.2e}")
+    shapes = {image.shape for image in mixed}
+    solve_shapes = {solve_shape(image.shape) for image in mixed}
+    print(f"mixed sizes: {count} images, {len(shapes)} shapes, {len(solve_shapes)} solve shapes: "
+          f"tvrestore wall {best['tvrestore', 'mixed']:.2f} s against {best['tvrestore', 'N']:.2f} s "
+          f"for {count} of one size (+{best['tvrestore', 'mixed'] - best['tvrestore', 'N']:.2f} s)")
     print(f"marginal cost ratio tvrestore / skimage loop: "
           f"{marginal['tvrestore'] / marginal['skimage loop']:.2f} (target <= 0.5)")
     print(f"gaps: mean (E - E*) / E* over {len(names)} images, E* certified to 1e-6 "
