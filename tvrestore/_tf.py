@@ -35,4 +35,9 @@ with _native_stderr_silenced():
 
     tf.zeros(1).numpy()  # initialises the devices, which logs too
 
+# Each new image shape compiles its own program, by design (see
+# tvrestore.restore.solve_shape); TensorFlow's Python logger would warn
+# about "excessive retracing" on a batch of many shapes. Errors still show.
+tf.get_logger().setLevel("ERROR")
+
 __all__ = ["tf"]
