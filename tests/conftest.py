@@ -11,6 +11,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
+from click.testing import CliRunner
 
 H, W = 24, 32
 
@@ -81,6 +82,15 @@ def _pair(dtype="uint8", layout="grey", sigma=0.08, seed=0, lo=0.2, hi=0.8, shar
     if not channels:
         clean, noisy = clean[..., 0], noisy[..., 0]
     return clean, noisy
+
+
+@pytest.fixture
+def runner():
+    """A CliRunner that keeps stdout and stderr apart."""
+    try:
+        return CliRunner(mix_stderr=False)  # Click < 8.2
+    except TypeError:
+        return CliRunner()  # Click >= 8.2 keeps stderr apart already
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import tifffile
 from skimage.metrics import peak_signal_noise_ratio
 
 from conftest import H, W, read_back
-from test_cli import _console_script, assert_one_line_error, runner  # noqa: F401 (fixture)
+from test_cli import _console_script, assert_one_line_error
 from tvrestore import io
 from tvrestore import batch
 from tvrestore.batch import FileJob, RestoreOptions, plan_jobs, run_batch, summarise, write_report

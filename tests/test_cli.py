@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from skimage.metrics import peak_signal_noise_ratio
 
 from conftest import H, W, read_back
@@ -34,14 +33,6 @@ REPORT_KEYS = {
     "psnr", "ssim", "compare",
 }
 COMPARE_KEYS = {"method", "weight", "psnr", "ssim", "objective", "seconds"}
-
-
-@pytest.fixture
-def runner():
-    try:
-        return CliRunner(mix_stderr=False)  # Click < 8.2
-    except TypeError:
-        return CliRunner()  # Click >= 8.2 keeps stderr apart already
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ One public function per task. :func:`denoise` solves
     \min_u \; \frac12 \sum (u - f)^2 + w \,\mathrm{TV}(u)
 
 for an image :math:`f` scaled to [0, 1] (see :mod:`tvrestore.objective`),
-and :func:`denoise_batch` does the same for several images of one shape in
-one compiled call, each with its own weight and stopping, so an image's
+and :func:`denoise_batch` does the same for several images, in one compiled
+call per solve shape, each with its own weight and stopping, so an image's
 result does not depend on the batch it is in.
 
 The solver compiles one program per array shape. So that a directory of
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from dataclasses import asdict, dataclass, replace
 from typing import Sequence
 
