@@ -93,6 +93,7 @@ def solve_pdhg(
     max_iter: int = 20000,
     check_every: int = 10,
     dtype: str = "float32",
+    extents: np.ndarray | None = None,
 ) -> PDHGOutput:
     """Minimize E for a batch of images to a certified relative gap.
 
@@ -113,12 +114,20 @@ def solve_pdhg(
         iteration).
     dtype : {"float32", "float64"}
         float64 for certificates below about 1e-6.
+    extents : np.ndarray, shape (B, 2), optional
+        Height and width of each image when it is smaller than its slot of
+        ``observed`` (top-left, zeros around it; see :mod:`tvrestore.tv`),
+        so that images of several sizes share one compiled program.
+        Default: every image fills its slot.
     """
     objective = DenoisingObjective(tv=tv, color=color, reduction="sum")
     program = _program(objective, check_every, dtype)
+    if extents is None:
+        extents = np.tile(observed.shape[1:3], (len(observed), 1))
     args = (
         tf.constant(observed, dtype),
         tf.constant(weights, dtype),
+        tf.constant(extents, dtype),
         tf.constant(gap, dtype),
         tf.constant(max_iter),
     )
@@ -126,7 +135,7 @@ def solve_pdhg(
     key = (tuple(observed.shape), tv, color, check_every, dtype)
     if key not in _COMPILED:
         start = time.perf_counter()
-        program(*args[:3], tf.constant(0))
+        program(*args[:4], tf.constant(0))
         compile_seconds = time.perf_counter() - start
         _COMPILED.add(key)
     start = time.perf_counter()
@@ -150,8 +159,8 @@ def _program(objective: DenoisingObjective, check_every: int, dtype: str):
     key = (objective, check_every, dtype)
     if key not in _PROGRAMS:
 
-        def run(observed, weights, target_gap, max_iter):
-            return _iterate(objective, check_every, observed, weights, target_gap, max_iter)
+        def run(observed, weights, extents, target_gap, max_iter):
+            return _iterate(objective, check_every, observed, weights, extents, target_gap, max_iter)
 
         _PROGRAMS[key] = tf.function(run, jit_compile=True)
     return _PROGRAMS[key]
@@ -171,7 +180,7 @@ def _project(py: tf.Tensor, px: tf.Tensor, weights: tf.Tensor, objective: Denois
     return projected
 
 
-def _iterate(objective, check_every, observed, weights, target_gap, max_iter):
+def _iterate(objective, check_every, observed, weights, extents, target_gap, max_iter):
     dtype = observed.dtype
     per_image = [-1, 1, 1, 1]
     zeros = tf.zeros_like(observed)
@@ -181,7 +190,7 @@ def _iterate(objective, check_every, observed, weights, target_gap, max_iter):
         # difference of two large sums, which float32 would get wrong on
         # large images.
         f, w = tf.cast(observed, tf.float64), tf.cast(weights, tf.float64)
-        primal = objective.energy(tf.cast(u, tf.float64), f, w)
+        primal = objective.energy(tf.cast(u, tf.float64), f, w, extents)
         dual_image = f + divergence(tf.cast(py, tf.float64), tf.cast(px, tf.float64))
         dual = 0.5 * tf.reduce_sum(f * f - dual_image * dual_image, axis=[1, 2, 3])
         # (E - D) / D bounds the relative gap only for D > 0; an early dual
@@ -189,13 +198,16 @@ def _iterate(objective, check_every, observed, weights, target_gap, max_iter):
         certified = tf.where(dual > 0, (primal - dual) / tf.where(dual > 0, dual, 1.0), np.inf)
         return tf.cast(certified, dtype)
 
-    def keep_going(k, u, u_bar, py, px, tau, sigma, gaps):
+    def keep_going(k, u, u_bar, py, px, tau, sigma, gaps, iterations):
         return tf.logical_and(k < max_iter, tf.reduce_any(gaps > target_gap))
 
-    def step(k, u, u_bar, py, px, tau, sigma, gaps):
+    def step(k, u, u_bar, py, px, tau, sigma, gaps, iterations):
         active = tf.reshape(gaps > target_gap, per_image)
+        iterations += tf.where(gaps > target_gap, check_every, 0)
         for _ in range(check_every):
-            dy, dx = forward_differences(u_bar)
+            # Masked differences keep the dual field, and so the padding,
+            # at zero outside each image.
+            dy, dx = forward_differences(u_bar, extents)
             new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, objective)
             new_u = (u + tau * (divergence(new_py, new_px) + observed)) / (1 + tau)
             theta = 1 / tf.sqrt(1 + 2 * tau)
@@ -205,7 +217,7 @@ def _iterate(objective, check_every, observed, weights, target_gap, max_iter):
             px = tf.where(active, new_px, px)
             tau, sigma = theta * tau, sigma / theta
         gaps = tf.where(tf.reshape(active, [-1]), certificate(u, py, px), gaps)
-        return k + check_every, u, u_bar, py, px, tau, sigma, gaps
+        return k + check_every, u, u_bar, py, px, tau, sigma, gaps, iterations
 
     state = (
         tf.constant(0),
@@ -216,7 +228,7 @@ def _iterate(objective, check_every, observed, weights, target_gap, max_iter):
         tf.constant(_TAU_0, dtype),
         tf.constant(_SIGMA_0, dtype),
         certificate(observed, zeros, zeros),
+        tf.zeros(tf.shape(weights), tf.int32),
     )
-    k, u, _, _, _, _, _, gaps = tf.while_loop(keep_going, step, state)
-    iterations = tf.fill(tf.shape(gaps), k)
+    _, u, *_, gaps, iterations = tf.while_loop(keep_going, step, state)
     return u, iterations, gaps

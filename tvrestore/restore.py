@@ -285,26 +285,28 @@ def _solve_with_pdhg(
     objective: DenoisingObjective, units: list[np.ndarray], weights: list[float], *,
     max_iter: int, tol: float, gap: float,
 ) -> list[tuple[np.ndarray, dict]]:
-    """As :func:`_solve_with_adam`, exactly; images of one shape share a call.
+    """As :func:`_solve_with_adam`, exactly; images of one solve shape share a call.
 
     A zero weight needs no solve: :math:`u = f` is the minimizer, with gap 0.
     """
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, unit in enumerate(units):
         if weights[index] > 0:
-            groups.setdefault(unit.shape, []).append(index)
+            groups.setdefault(solve_shape(unit.shape), []).append(index)
     solved = [
         (unit, {"iterations": 0, "converged": True, "certified_gap": 0.0,
                 "solve_seconds": 0.0, "compile_seconds": 0.0})
         for unit in units
     ]
-    for members in groups.values():
+    for shape, members in groups.items():
+        padded, extents = _zero_padded([units[i] for i in members], shape)
         output = solve_pdhg(
-            np.stack([units[i] for i in members]), np.array([weights[i] for i in members]),
+            padded, np.array([weights[i] for i in members]), extents=extents,
             tv=objective.tv, color=objective.color, gap=gap, max_iter=max_iter,
         )
         for position, index in enumerate(members):
-            solved[index] = (output.solution[position], {
+            height, width = units[index].shape[:2]
+            solved[index] = (output.solution[position, :height, :width], {
                 "iterations": int(output.iterations[position]),
                 "converged": bool(output.converged[position]),
                 "certified_gap": float(output.certified_gap[position]),
@@ -492,14 +494,21 @@ def _solve_padded(
     height: int, width: int, channels: int, max_iter: int, tol: float,
 ) -> SolverOutput:
     """One compiled call on the images zero-padded to (height, width, channels)."""
-    padded = np.zeros((len(observed), height, width, channels), np.float32)
-    for slot, image in zip(padded, observed):
-        slot[: image.shape[0], : image.shape[1]] = image
-    extents = np.array([image.shape[:2] for image in observed], np.float32)
+    padded, extents = _zero_padded(observed, (height, width, channels))
     loss_scales = np.array([objective.loss_scale(image.shape) for image in observed], np.float32)
     return _solver(objective).minimize(
         padded, loss_scales, padded, weights, extents, max_iter=max_iter, tol=tol
     )
+
+
+def _zero_padded(
+    images: list[np.ndarray], shape: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The images in the top-left corners of a zero (B, *shape) array, and their (height, width)."""
+    padded = np.zeros((len(images), *shape), np.float32)
+    for slot, image in zip(padded, images):
+        slot[: image.shape[0], : image.shape[1]] = image
+    return padded, np.array([image.shape[:2] for image in images], np.float32)
 
 
 @functools.lru_cache(maxsize=None)
