@@ -261,23 +261,14 @@ def _solve_with_adam(
 
     Images of one :func:`solve_shape` are solved in one call.
     """
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for index, unit in enumerate(units):
-        groups.setdefault(solve_shape(unit.shape), []).append(index)
     solved = [None] * len(units)
-    for members in groups.values():
+    for members in _by_solve_shape(units, range(len(units))).values():
         solutions, output = _minimize(
             objective, [units[i] for i in members], np.array([weights[i] for i in members], np.float32),
             max_iter, tol,
         )
         for position, index in enumerate(members):
-            solved[index] = (solutions[position], {
-                "iterations": int(output.iterations[position]),
-                "converged": bool(output.converged[position]),
-                "certified_gap": None,
-                "solve_seconds": output.solve_seconds,
-                "compile_seconds": output.compile_seconds,
-            })
+            solved[index] = (solutions[position], _run_record(output, position, None))
     return solved
 
 
@@ -289,10 +280,7 @@ def _solve_with_pdhg(
 
     A zero weight needs no solve: :math:`u = f` is the minimizer, with gap 0.
     """
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for index, unit in enumerate(units):
-        if weights[index] > 0:
-            groups.setdefault(solve_shape(unit.shape), []).append(index)
+    groups = _by_solve_shape(units, [i for i, w in enumerate(weights) if w > 0])
     solved = [
         (unit, {"iterations": 0, "converged": True, "certified_gap": 0.0,
                 "solve_seconds": 0.0, "compile_seconds": 0.0})
@@ -306,14 +294,30 @@ def _solve_with_pdhg(
         )
         for position, index in enumerate(members):
             height, width = units[index].shape[:2]
-            solved[index] = (output.solution[position, :height, :width], {
-                "iterations": int(output.iterations[position]),
-                "converged": bool(output.converged[position]),
-                "certified_gap": float(output.certified_gap[position]),
-                "solve_seconds": output.solve_seconds,
-                "compile_seconds": output.compile_seconds,
-            })
+            solved[index] = (
+                output.solution[position, :height, :width],
+                _run_record(output, position, float(output.certified_gap[position])),
+            )
     return solved
+
+
+def _by_solve_shape(units: list[np.ndarray], indices) -> dict[tuple[int, ...], list[int]]:
+    """The given indices of ``units``, grouped by :func:`solve_shape`."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index in indices:
+        groups.setdefault(solve_shape(units[index].shape), []).append(index)
+    return groups
+
+
+def _run_record(output, position: int, certified_gap: float | None) -> dict:
+    """One image's RestoreResult fields from its batch's solver output."""
+    return {
+        "iterations": int(output.iterations[position]),
+        "converged": bool(output.converged[position]),
+        "certified_gap": certified_gap,
+        "solve_seconds": output.solve_seconds,
+        "compile_seconds": output.compile_seconds,
+    }
 
 
 def solve_shape(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
