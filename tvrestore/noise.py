@@ -143,13 +143,14 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     dx = np.diff(image, axis=1, append=image[:, -1:])
     texture = per_tile(dy * dy + dx * dx, np.mean)
     clipped = per_tile((image == 0) | (image == 1), np.any)
+    magnitudes = np.abs(_haar_diagonal(image))
+    half = _TILE // 2  # details per tile side
     for _ in range(_TEXTURE_ROUNDS):
         weak = (texture <= _WEAK_TEXTURE_MARGIN * 4 * sigma**2) & ~clipped
         if weak.mean() < _MIN_WEAK_FRACTION:
             break
-        half = _TILE // 2  # details per tile side
         keep = np.repeat(np.repeat(weak, half, axis=0), half, axis=1)
-        sigma = float(np.median(np.abs(_haar_diagonal(image)[keep])) / _MAD_TO_SIGMA)
+        sigma = float(np.median(magnitudes[keep]) / _MAD_TO_SIGMA)
     return sigma
 
 
