@@ -178,3 +178,14 @@ def test_bad_options_raise_a_clear_error(options, message):
     weight = options.pop("weight", 0.1)
     with pytest.raises(TVRestoreError, match=message):
         denoise(np.zeros((4, 4), np.float32), weight, **options)
+
+
+def test_large_images_are_solved_in_bands_and_small_ones_whole():
+    # The banded solve is exact (tests/test_solver.py); this checks that
+    # restore turns it on where an image outgrows the cache, and only there.
+    from tvrestore.objective import DenoisingObjective
+    from tvrestore.restore import _solver
+
+    solver = _solver(DenoisingObjective())
+    assert solver.band_rows((1, 512, 512, 1)) is None
+    assert solver.band_rows((1, 4096, 4096, 1)) == 64 - 2 * 5  # 1 MiB bands, halos of 5

@@ -40,4 +40,25 @@ with _native_stderr_silenced():
 # about "excessive retracing" on a batch of many shapes. Errors still show.
 tf.get_logger().setLevel("ERROR")
 
-__all__ = ["tf"]
+# XLA's dynamic slices, which TensorFlow's public API lacks: tf.slice with a
+# computed start lowers to a padded copy of the whole array, and an update
+# of some rows has no public form that XLA performs in place.
+from tensorflow.compiler.tf2xla.python.xla import (  # noqa: E402
+    dynamic_slice as _dynamic_slice,
+    dynamic_update_slice as _dynamic_update_slice,
+)
+
+
+def rows_of(array: tf.Tensor, first: tf.Tensor, rows: int) -> tf.Tensor:
+    """``array[:, first:first + rows]`` for a computed ``first``, compiled by XLA."""
+    start = tf.stack([0, first] + [0] * (array.shape.rank - 2))
+    return _dynamic_slice(array, start, [array.shape[0], rows, *array.shape[2:]])
+
+
+def with_rows(array: tf.Tensor, update: tf.Tensor, first: tf.Tensor) -> tf.Tensor:
+    """``array`` with rows ``first:first + len(update)`` replaced, in place under XLA."""
+    start = tf.stack([0, first] + [0] * (array.shape.rank - 2))
+    return _dynamic_update_slice(array, update, start)
+
+
+__all__ = ["rows_of", "tf", "with_rows"]

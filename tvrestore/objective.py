@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from tvrestore._tf import tf
+from tvrestore._tf import rows_of, tf
 
 from tvrestore.tv import COLOR_MODES, TV_KINDS, total_variation
 
@@ -44,8 +44,8 @@ __all__ = ["REDUCTIONS", "DenoisingObjective"]
 
 REDUCTIONS = ("sum", "mean")
 
-# Values per band of rows in energy_value (float64: 32 MB per copy).
-_BAND_VALUES = 2**22
+# Values per band of rows in energy_value (float64: 8 MB per copy).
+_BAND_VALUES = 2**20
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,29 @@ class DenoisingObjective:
                 tv -= total_variation(u[:, -1:], self.tv, self.color)
             energies += (weights * tv).numpy()
         return float(energies[0]) if single else energies
+
+    @staticmethod
+    def rows_of_data(
+        data: tuple[tf.Tensor, ...], first_row: tf.Tensor, rows: int
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The data of :meth:`loss` for rows ``first_row:first_row + rows`` of the images.
+
+        ``data`` is ``(observed, weights)`` or ``(observed, weights,
+        extents)``. The band's extents stop where each image's valid rows
+        do; its cut ends are Neumann boundaries, exact only away from them
+        (what :class:`tvrestore.solver.AdamSolver` needs of a band).
+        """
+        observed, weights, *extents = data
+        if extents:
+            heights, widths = extents[0][:, 0], extents[0][:, 1]
+        else:
+            heights = tf.fill([tf.shape(observed)[0]], float(observed.shape[1]))
+            widths = tf.fill([tf.shape(observed)[0]], float(observed.shape[2]))
+        heights = tf.clip_by_value(
+            tf.cast(heights, tf.float32) - tf.cast(first_row, tf.float32), 0.0, float(rows)
+        )
+        band_extents = tf.stack([heights, tf.cast(widths, tf.float32)], axis=1)
+        return rows_of(observed, first_row, rows), weights, band_extents
 
     def loss(
         self,

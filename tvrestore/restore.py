@@ -509,13 +509,19 @@ def _zero_padded(
     images: list[np.ndarray], shape: tuple[int, int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The images in the top-left corners of a zero (B, *shape) array, and their (height, width)."""
+    extents = np.array([image.shape[:2] for image in images], np.float32)
+    if len(images) == 1 and images[0].shape == shape and images[0].dtype == np.float32:
+        return images[0][None], extents  # a view: a large image is not copied again
     padded = np.zeros((len(images), *shape), np.float32)
     for slot, image in zip(padded, images):
         slot[: image.shape[0], : image.shape[1]] = image
-    return padded, np.array([image.shape[:2] for image in images], np.float32)
+    return padded, extents
 
 
 @functools.lru_cache(maxsize=None)
 def _solver(objective: DenoisingObjective) -> AdamSolver:
-    # One solver per objective keeps its compiled loops across calls.
-    return AdamSolver(objective.loss, AdamSettings())
+    # One solver per objective keeps its compiled loops across calls. The
+    # TV gradient at a pixel depends on the pixels one row away.
+    return AdamSolver(
+        objective.loss, AdamSettings(), rows_of_data=objective.rows_of_data, stencil_rows=1
+    )
