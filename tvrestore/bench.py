@@ -49,8 +49,10 @@ the data :math:`f` and Adam's moments :math:`m, v`, and write back
 per value (pixel times channel). The TV gradient's neighbour reads hit the
 cache. At the copy bandwidth :math:`B` (bytes read plus bytes written per
 second by a large numpy copy), an iteration over :math:`N` values takes at
-least :math:`28 N / B`. Images whose working set fits in the CPU cache can
-beat this floor.
+least :math:`28 N / B` if it streams its arrays from memory. Images whose
+working set fits in the CPU cache can beat this floor, and so can large
+ones: the solver steps them in cache-sized bands of rows, a window of five
+iterations per pass over memory (see :mod:`tvrestore.solver`).
 """
 
 from __future__ import annotations

@@ -274,7 +274,7 @@ class AdamSolver:
         def steps_in_bands(k, end, u, m, v, active_step):
             return self._in_bands(
                 functools.partial(steps, k, end, active_step=active_step),
-                band_rows, u, m, v, data,
+                band_rows, u, m, v, loss_scales, data,
             )
 
         def keep_going(k, u, m, v, step, reference, iterations, converged):
@@ -287,13 +287,10 @@ class AdamSolver:
             end = tf.minimum(k + s.window, max_iter)
             if band_rows is None:
                 u, m, v = steps(k, end, u, m, v, active_step, data)
-            else:
-                u, m, v = steps_in_bands(k, end, u, m, v, active_step)
-            iterations += tf.where(converged, 0, end - k)
-            if band_rows is None:
                 losses = self.loss_fn(u, loss_scales, *data)
             else:
-                losses = self._loss_in_bands(u, loss_scales, data, band_rows)
+                u, m, v, losses = steps_in_bands(k, end, u, m, v, active_step)
+            iterations += tf.where(converged, 0, end - k)
             stalled = reference - losses <= tol * tf.abs(losses)
             step = tf.where(stalled, step * s.decay, step)
             converged = tf.logical_or(converged, step < s.min_learning_rate)
@@ -331,21 +328,45 @@ class AdamSolver:
         u: tf.Tensor,
         m: tf.Tensor,
         v: tf.Tensor,
+        loss_scales: tf.Tensor,
         data: tuple[tf.Tensor, ...],
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Run ``run_steps(u, m, v, data=...)`` on bands of ``rows`` rows plus halos.
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``run_steps(u, m, v, data=...)`` band by band, and the loss after it.
 
-        Band ``b`` owns rows ``b*rows + h`` to ``(b+1)*rows + h`` (``h`` the
-        halo; the first band also owns the top ``h`` rows, a last, shorter
-        band the rest) and steps them with ``h`` rows of halo each side.
-        Bands are done top to bottom and written back in place, so each band
-        carries the originals of the ``2h`` rows it shares with the next,
-        which it has overwritten.
+        Band ``b`` reads rows ``b*rows`` to ``(b+1)*rows + 2h + r`` (``h``
+        the halo, ``r`` the stencil reach), steps them and writes back the
+        rows it got exactly: all but the last ``h``, and for all but the
+        first band the first ``h`` too. A last, shorter band does the rest.
+        Bands go top to bottom and are written in place, so each carries
+        the original values of the rows its successor reads but it has
+        overwritten.
+
+        The loss is summed over the bands' exact rows while they are in the
+        cache. A row's loss terms depend on it and the ``r`` rows below, so
+        the loss of rows ``a`` to ``b + r`` (cut after them) minus that of
+        rows ``b`` to ``b + r`` is exactly the terms of rows ``a`` to
+        ``b - 1``; the extra ``r`` rows of halo below keep row ``b + r``
+        exact.
+
+        Returns
+        -------
+        u, m, v : tf.Tensor
+            After the steps.
+        losses : tf.Tensor, shape (B,)
+            ``loss_fn`` of the new ``u``.
         """
-        halo = self.halo
-        overlap = 2 * halo
+        halo, reach = self.halo, self.stencil_rows
+        overlap = 2 * halo + reach
         height = u.shape[1]
-        bands = (height - overlap - 1) // rows  # a last band of 2h+1..2h+rows rows follows
+        bands = (height - overlap - 1) // rows  # the last band has overlap+1 .. overlap+rows rows
+
+        def loss_of_rows(band, band_first, first, count):
+            # The loss terms of the band's rows first..first+count-1.
+            def loss(start, size):
+                band_data = self.rows_of_data(data, band_first + start, size)
+                return self.loss_fn(rows_of(band, start, size), loss_scales, *band_data)
+
+            return loss(first, count + reach) - loss(first + count, reach)
 
         def step_band(first, carried, fresh):
             originals = [tf.concat([c, f], axis=1) for c, f in zip(carried, fresh)]
@@ -353,11 +374,9 @@ class AdamSolver:
             return originals, run_steps(*originals, data=band_data)
 
         def written_at(b):
-            # Band b's exact rows start there: the first band's top is the
-            # image's own, later bands lose a halo at the top.
             return b * rows + halo * tf.minimum(b, 1)
 
-        def band(b, u, m, v, *carried_and_pending):
+        def band(b, u, m, v, losses, *carried_and_pending):
             carried, pending = carried_and_pending[:3], carried_and_pending[3:]
             # The band above is written only now, before this band reads
             # anything: a read of an array before its update in the same
@@ -367,51 +386,33 @@ class AdamSolver:
             first = b * rows
             fresh = [rows_of(x, first + overlap, rows) for x in (u, m, v)]
             originals, stepped = step_band(first, carried, fresh)
+            # Rows first+h .. first+rows+h-1 are this band's to count; the
+            # first band also counts the top h rows.
+            losses += loss_of_rows(stepped[0], first, halo, rows)
+            top = loss_of_rows(stepped[0], first, 0, halo)
+            losses += tf.where(b == 0, top, tf.zeros_like(top))
             skip = halo * tf.minimum(b, 1)
             return (
-                b + 1, u, m, v,
+                b + 1, u, m, v, losses,
                 *(x[:, rows:] for x in originals),
-                *(rows_of(y, skip, rows + halo) for y in stepped),
+                *(rows_of(y, skip, rows + halo + reach) for y in stepped),
             )
 
         # Before the first band, "the band above" is the top rows, unchanged.
         state = (
-            0, u, m, v,
+            0, u, m, v, tf.zeros_like(loss_scales),
             *(x[:, :overlap] for x in (u, m, v)),
-            *(x[:, : rows + halo] for x in (u, m, v)),
+            *(x[:, : rows + halo + reach] for x in (u, m, v)),
         )
-        _, u, m, v, *carried_and_pending = tf.while_loop(lambda b, *_: b < bands, band, state)
+        _, u, m, v, losses, *carried_and_pending = tf.while_loop(
+            lambda b, *_: b < bands, band, state
+        )
         carried, pending = carried_and_pending[:3], carried_and_pending[3:]
         u, m, v = (with_rows(x, y, written_at(bands - 1)) for x, y in zip((u, m, v), pending))
         first = bands * rows
         _, stepped = step_band(first, carried, [x[:, first + overlap :] for x in (u, m, v)])
-        return tuple(
-            with_rows(x, y[:, halo:], first + halo) for x, y in zip((u, m, v), stepped)
-        )
-
-    def _loss_in_bands(
-        self, u: tf.Tensor, loss_scales: tf.Tensor, data: tuple[tf.Tensor, ...], rows: int
-    ) -> tf.Tensor:
-        """``loss_fn`` of the whole variable, summed over bands of ``rows`` rows.
-
-        No temporary is then larger than a band. A row's loss terms depend
-        on it and the ``r`` rows below (the stencil), so the loss of rows
-        ``a`` to ``b + r`` (cut after them) minus that of rows ``b`` to
-        ``b + r`` alone is exactly the terms of rows ``a`` to ``b - 1``.
-        """
-        reach = self.stencil_rows
-        height = u.shape[1]
-        bands = (height - reach) // rows  # a last band of r..rows+r-1 rows follows
-
-        def band_loss(first, size):
-            band_data = self.rows_of_data(data, first, size)
-            return self.loss_fn(rows_of(u, first, size), loss_scales, *band_data)
-
-        def add_band(b, total):
-            first = b * rows
-            return b + 1, total + band_loss(first, rows + reach) - band_loss(first + rows, reach)
-
-        _, total = tf.while_loop(
-            lambda b, total: b < bands, add_band, (0, tf.zeros_like(loss_scales))
-        )
-        return total + band_loss(bands * rows, height - bands * rows)
+        last = [y[:, halo:] for y in stepped]
+        band_data = self.rows_of_data(data, first + halo, height - first - halo)
+        losses += self.loss_fn(last[0], loss_scales, *band_data)
+        u, m, v = (with_rows(x, y, first + halo) for x, y in zip((u, m, v), last))
+        return u, m, v, losses
