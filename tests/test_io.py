@@ -556,6 +556,17 @@ def test_to_unit_range_scales_integers_and_keeps_floats():
     np.testing.assert_array_equal(floats, np.float32([-0.2, 1.7]))
 
 
+def test_to_unit_range_without_copy_gives_float32_as_a_read_only_view():
+    pixels = np.array([[0.25, 1.5]], np.float32)
+    unit = io.to_unit_range(pixels, copy=False)
+    assert np.shares_memory(unit, pixels) and not unit.flags.writeable
+    with pytest.raises(ValueError):
+        unit[0, 0] = 0.0  # the caller's image cannot be changed through it
+    assert pixels.flags.writeable  # the caller's own array is untouched
+    # Other dtypes still need their conversion, so they are new arrays.
+    assert not np.shares_memory(io.to_unit_range(pixels.astype(np.float64), copy=False), pixels)
+
+
 def test_from_unit_range_clips_and_rounds_integers():
     unit = np.array([-0.2, 0.0, 0.5, 1.0, 1.7], np.float32)
     eights = io.from_unit_range(unit, np.uint8)

@@ -189,3 +189,14 @@ def test_large_images_are_solved_in_bands_and_small_ones_whole():
     solver = _solver(DenoisingObjective())
     assert solver.band_rows((1, 512, 512, 1)) is None
     assert solver.band_rows((1, 4096, 4096, 1)) == 64 - 2 * 5  # 1 MiB bands, halos of 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_denoise_leaves_the_callers_array_as_it_was(dtype):
+    # float32 input is read through a read-only view, not copied: nothing
+    # on the way (auto weight, padding, report) may write to it.
+    image = (np.random.default_rng(3).uniform(0, 1, (40, 37)) * (255 if dtype == np.uint8 else 1)).astype(dtype)
+    before = image.copy()
+    restored, _ = denoise(image, "auto")
+    np.testing.assert_array_equal(image, before)
+    assert image.flags.writeable and restored.flags.writeable and restored.dtype == dtype

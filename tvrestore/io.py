@@ -231,13 +231,17 @@ def write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = Tru
     )
 
 
-def to_unit_range(pixels: np.ndarray) -> np.ndarray:
+def to_unit_range(pixels: np.ndarray, copy: bool = True) -> np.ndarray:
     """Scale pixels to float32, integers to [0, 1].
 
     Parameters
     ----------
     pixels : numpy.ndarray
         bool, uint8, uint16, float32 or float64 pixels.
+    copy : bool
+        If False, float32 pixels come back as a read-only view instead of a
+        copy (a large image is not duplicated, and cannot be written to
+        through the result).
 
     Returns
     -------
@@ -252,6 +256,10 @@ def to_unit_range(pixels: np.ndarray) -> np.ndarray:
     """
     dtype = pixels.dtype
     _check_dtype(dtype)
+    if not copy and dtype == np.float32:
+        unit = pixels.view()
+        unit.flags.writeable = False
+        return unit
     unit = pixels.astype(np.float32)
     if dtype in _INTEGER_MAX:
         unit /= np.float32(_INTEGER_MAX[dtype])

@@ -365,7 +365,7 @@ class _Prepared:
             raise TVRestoreError(f"image is empty (shape {image.shape})")
         try:
             colour, alpha = io.split_alpha(image)
-            unit = io.to_unit_range(colour)
+            unit = io.to_unit_range(colour, copy=False)
         except ValueError as err:
             raise TVRestoreError(str(err)) from err
         if not np.all(np.isfinite(unit)):
