@@ -87,9 +87,10 @@ def test_rejects_bad_settings(settings):
 
 
 # A band of 8-pixel-wide rows is 20 rows plus halos of 5 (window 5, stencil 1)
-# at this band size, so small images run in bands. The bands read 20 + 2 * 5
-# + 1 rows; the heights give the last band its most (31) and fewest (12) rows.
-BAND_VALUES = 8 * 30
+# and one more row at this band size, so small images run in bands. Bands
+# read 20 + 2 * 5 + 1 rows; the heights give the last band its most (31) and
+# fewest (12) rows.
+BAND_VALUES = 8 * 31
 
 
 @pytest.mark.parametrize("height", [131, 132])

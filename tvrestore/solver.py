@@ -317,9 +317,12 @@ class AdamSolver:
         if self.rows_of_data is None or shape.rank < 3:
             return None
         values_per_row = shape.num_elements() // shape[1]
+        overlap = 2 * self.halo + self.stencil_rows  # rows a band reads beyond its own
         # At least 4 halos per band, so that the halos cost at most half again.
-        rows = max(self.band_values // values_per_row - 2 * self.halo, 4 * self.halo)
-        return rows if shape[1] >= 4 * (rows + 2 * self.halo) else None
+        rows = max(self.band_values // values_per_row - overlap, 4 * self.halo)
+        # Under four bands (three and a last one), an array is small enough
+        # to step whole.
+        return rows if (shape[1] - overlap - 1) // rows >= 3 else None
 
     def _in_bands(
         self,
