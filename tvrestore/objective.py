@@ -158,21 +158,16 @@ class DenoisingObjective:
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """The data of :meth:`loss` for rows ``first_row:first_row + rows`` of the images.
 
-        ``data`` is ``(observed, weights)`` or ``(observed, weights,
-        extents)``. The band's extents stop where each image's valid rows
-        do; its cut ends are Neumann boundaries, exact only away from them
-        (what :class:`tvrestore.solver.AdamSolver` needs of a band).
+        ``data`` is ``(observed, weights, extents)``, as the solver gets it
+        from :mod:`tvrestore.restore`. The band's extents stop where each
+        image's valid rows do; its cut ends are Neumann boundaries, exact
+        only away from them (what :class:`tvrestore.solver.AdamSolver` needs
+        of a band).
         """
-        observed, weights, *extents = data
-        if extents:
-            heights, widths = extents[0][:, 0], extents[0][:, 1]
-        else:
-            heights = tf.fill([tf.shape(observed)[0]], float(observed.shape[1]))
-            widths = tf.fill([tf.shape(observed)[0]], float(observed.shape[2]))
-        heights = tf.clip_by_value(
-            tf.cast(heights, tf.float32) - tf.cast(first_row, tf.float32), 0.0, float(rows)
-        )
-        band_extents = tf.stack([heights, tf.cast(widths, tf.float32)], axis=1)
+        observed, weights, extents = data
+        extents = tf.cast(extents, tf.float32)
+        heights = tf.clip_by_value(extents[:, 0] - tf.cast(first_row, tf.float32), 0.0, float(rows))
+        band_extents = tf.stack([heights, extents[:, 1]], axis=1)
         return rows_of(observed, first_row, rows), weights, band_extents
 
     def loss(

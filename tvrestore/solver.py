@@ -63,7 +63,8 @@ _PROGRAMS_KEPT = 8
 # bands are solved whole. Measured with camera at sigma 25/255 on a 2-core
 # AMD EPYC (32 MiB L3), per pixel and iteration: 1.3 ns at 512x512 whole;
 # 3.7 / 1.6 ns whole / in bands at 2048x2048, 4.3 / 1.7 ns at 4096x4096.
-# Larger bands (2, 3 MiB) were slower at 4096x4096, 1.9 and 2.7 ns.
+# At 4096x4096, 0.75 MiB bands were slower (1.76 ns) and 1.5 or 2 MiB no
+# faster (1.63 ns).
 _BAND_VALUES = 2**18
 
 
