@@ -5,7 +5,13 @@ Files are written with imageio (Pillow) or tifffile directly, not through
 tvrestore.io, so that the tests do not trust the code they check.
 """
 
+import os
+import tempfile
 from pathlib import Path
+
+# The tests keep compiled programs in a cache of their own, never the user's;
+# set before anything imports TensorFlow (child processes inherit it).
+os.environ["TVRESTORE_CACHE_DIR"] = tempfile.mkdtemp(prefix="tvrestore-test-cache-")
 
 import imageio.v3 as iio
 import numpy as np
