@@ -662,7 +662,7 @@ def plain_adam(
         fell to ``target_energy``, or None), ``seconds`` and
         ``compile_seconds``.
     """
-    from tvrestore._tf import tf
+    from tvrestore._tf import compiled, tf
 
     observed = tf.constant(noisy.reshape(1, noisy.shape[0], noisy.shape[1], -1))
     variable = tf.Variable(observed)
@@ -670,7 +670,7 @@ def plain_adam(
     optimizer.build([variable])
     target_loss = target_energy * (1.0 if reduction == "sum" else 1.0 / noisy.size)
 
-    @tf.function(jit_compile=True)
+    @compiled
     def run(count):
         def step(k, first):
             with tf.GradientTape() as tape:

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from tvrestore._tf import rows_of, tf, with_rows
+from tvrestore._tf import compiled, rows_of, tf, with_rows
 
 __all__ = ["AdamSettings", "AdamSolver", "SolverOutput"]
 
@@ -211,9 +211,7 @@ class AdamSolver:
         compile_seconds = 0.0
         if signature not in self._programs:
             variable = tf.Variable(initial)
-            loop = tf.function(
-                functools.partial(self._minimize_in_place, variable), jit_compile=True
-            )
+            loop = compiled(functools.partial(self._minimize_in_place, variable))
             # A run of zero iterations compiles the same program, so the
             # compilation can be timed apart from the solve.
             start = time.perf_counter()
