@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tvrestore._tf import tf
+from tvrestore._tf import compiled, tf
 from tvrestore.objective import DenoisingObjective
 from tvrestore.tv import divergence, forward_differences
 
@@ -162,7 +162,7 @@ def _program(objective: DenoisingObjective, check_every: int, dtype: str):
         def run(observed, weights, extents, target_gap, max_iter):
             return _iterate(objective, check_every, observed, weights, extents, target_gap, max_iter)
 
-        _PROGRAMS[key] = tf.function(run, jit_compile=True)
+        _PROGRAMS[key] = compiled(run)
     return _PROGRAMS[key]
 
 
@@ -204,7 +204,8 @@ def _iterate(objective, check_every, observed, weights, extents, target_gap, max
     def step(k, u, u_bar, py, px, tau, sigma, gaps, iterations):
         active = tf.reshape(gaps > target_gap, per_image)
         iterations += tf.where(gaps > target_gap, check_every, 0)
-        for _ in range(check_every):
+
+        def iteration(j, u, u_bar, py, px, tau, sigma):
             # Masked differences keep the dual field, and so the padding,
             # at zero outside each image.
             dy, dx = forward_differences(u_bar, extents)
@@ -215,7 +216,13 @@ def _iterate(objective, check_every, observed, weights, extents, target_gap, max
             u = tf.where(active, new_u, u)
             py = tf.where(active, new_py, py)
             px = tf.where(active, new_px, px)
-            tau, sigma = theta * tau, sigma / theta
+            return j + 1, u, u_bar, py, px, theta * tau, sigma / theta
+
+        # A loop, not check_every copies of the iteration: the program's
+        # size, and its compile time, would grow with check_every.
+        _, u, u_bar, py, px, tau, sigma = tf.while_loop(
+            lambda j, *_: j < check_every, iteration, (0, u, u_bar, py, px, tau, sigma)
+        )
         gaps = tf.where(tf.reshape(active, [-1]), certificate(u, py, px), gaps)
         return k + check_every, u, u_bar, py, px, tau, sigma, gaps, iterations
 
