@@ -48,7 +48,7 @@ from skimage.restoration import denoise_tv_chambolle
 from tvrestore import denoise
 from tvrestore.objective import DenoisingObjective
 from tvrestore.pdhg import solve_pdhg
-from tvrestore.restore import solve_shape
+from tvrestore.shapes import solve_shape
 
 WEIGHT = 0.1  # skimage denoise_tv_chambolle's default weight
 SIGMA = 25 / 255

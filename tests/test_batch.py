@@ -26,7 +26,10 @@ from conftest import H, W, read_back
 from test_cli import _console_script, assert_one_line_error
 from tvrestore import io
 from tvrestore import batch
-from tvrestore.batch import FileJob, RestoreOptions, plan_jobs, run_batch, summarise, write_report
+from tvrestore.batch import run_batch
+from tvrestore.options import RestoreOptions
+from tvrestore.plan import FileJob, plan_jobs
+from tvrestore.report import summarise, write_report
 from tvrestore.cli import main
 from tvrestore.errors import TVRestoreError
 

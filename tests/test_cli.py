@@ -21,7 +21,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
 from conftest import H, W, read_back
-from tvrestore.batch import ENTRY_KEYS
+from tvrestore.report import ENTRY_KEYS
 from tvrestore.cli import main
 
 WEIGHT = "0.1"

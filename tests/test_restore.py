@@ -10,7 +10,7 @@ from skimage import data, transform, util
 
 import reference
 from tvrestore import TVRestoreError, denoise, denoise_batch
-from tvrestore.restore import solve_shape
+from tvrestore.shapes import solve_shape
 
 
 def clean_and_noisy(name="camera", size=96, sigma=25 / 255, seed=0):

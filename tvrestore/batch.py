@@ -1,269 +1,40 @@
-"""Files in, files out: restore image files, one or thousands, and report on each.
+"""Restoring image files: one, or thousands in as few compiled calls as their shapes allow.
 
-The library's :func:`tvrestore.denoise` works on arrays; this module adds
-what a run over files needs:
-
-- :func:`plan_jobs` turns command-line inputs (files and directories) into
-  one :class:`FileJob` per image: where its output goes, its reference, and
-  every usage error (missing input, two inputs onto one output, an output
-  onto an input, nothing to do) before any work starts.
-- :func:`restore_file` restores one file, raising on any problem.
-- :func:`run_batch` restores many: images of one solve shape
-  (:func:`tvrestore.restore.solve_shape`, sizes rounded up) go through
-  :func:`tvrestore.denoise_batch` together, at most ``batch_size`` per
-  compiled call; a small thread pool reads the next files and writes the
-  finished ones while the solver runs; a file that cannot be read, restored
-  or written gets an error entry and the others go on; an existing output
-  is skipped (resume).
-- :func:`summarise` and :func:`write_report` turn the entries into the
-  console summary and a JSON or CSV report.
-
-Every entry has the same keys (:data:`ENTRY_KEYS`), None where a value is
-unknown: a skipped or failed file has no restoration fields.
+:func:`restore_file` restores one planned file (:mod:`tvrestore.plan`),
+raising on any problem. :func:`run_batch` restores many: images of one
+solve shape (:func:`tvrestore.shapes.solve_shape`, sizes rounded up) go
+through :func:`tvrestore.denoise_batch` together, at most ``batch_size``
+per compiled call; a small thread pool reads the next files and writes the
+finished ones while the solver runs; a file that cannot be read, restored
+or written gets an error entry (:mod:`tvrestore.report`) and the others go
+on; an existing output is skipped (resume).
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
-import csv
-import glob
-import json
-import re
 import time
-from dataclasses import asdict, dataclass, fields, replace
-from io import StringIO
-from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
 
 import numpy as np
 
-from tvrestore import io
+from tvrestore import io, report
 from tvrestore.compare import compare_methods
 from tvrestore.errors import TVRestoreError
 from tvrestore.metrics import comparable_shape, quality
-from tvrestore.restore import (
-    DEFAULT_GAP, DEFAULT_TOL, RestoreResult, denoise, denoise_batch, solve_shape,
-)
+from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
+from tvrestore.plan import FileJob
+from tvrestore.restore import denoise, denoise_batch
+from tvrestore.shapes import solve_shape
 
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "ENTRY_KEYS",
-    "BatchSummary",
-    "FileJob",
-    "RestoreOptions",
-    "plan_jobs",
-    "restore_file",
-    "run_batch",
-    "summarise",
-    "write_report",
-]
-
-DEFAULT_BATCH_SIZE = 8
-
-# The statuses of a report entry.
-RESTORED, SKIPPED, FAILED = "restored", "skipped", "failed"
-
-ENTRY_KEYS: tuple[str, ...] = (
-    "input", "output", "reference", "status", "error", "shape", "dtype", "task",
-    *(field.name for field in fields(RestoreResult)),
-    "batch_size", "total_seconds", "psnr", "ssim", "compare",
-)
+__all__ = ["restore_file", "run_batch"]
 
 # The thread pool that reads and writes files while the solver runs. The
 # solver itself already uses every core for its arithmetic; decoding and
 # encoding only need to keep ahead of it.
 _IO_WORKERS = 2
-
-
-@dataclass(frozen=True)
-class RestoreOptions:
-    """The settings of :func:`tvrestore.denoise` shared by every file of a run.
-
-    ``max_iter=None`` is :func:`tvrestore.denoise`'s own default.
-    """
-
-    weight: float | str = "auto"
-    reduction: str = "mean"
-    tv: str = "isotropic"
-    color: str = "vectorial"
-    solver: str = "adam"
-    max_iter: int | None = None
-    tol: float = DEFAULT_TOL
-    gap: float = DEFAULT_GAP
-
-    def as_kwargs(self) -> dict:
-        """Everything but the weight, as keyword arguments of :func:`denoise`."""
-        return {key: value for key, value in asdict(self).items() if key != "weight"}
-
-
-@dataclass(frozen=True)
-class FileJob:
-    """One input file, where its output goes, and its optional reference."""
-
-    input: Path
-    output: Path
-    reference: Path | None = None
-    compare: bool = False
-    overwrite: bool = False
-
-
-# --- planning -----------------------------------------------------------------------
-
-
-def plan_jobs(
-    inputs: Sequence[str | Path],
-    output_dir: str | Path | None = None,
-    *,
-    pattern: str | None = None,
-    reference_dir: str | Path | None = None,
-    compare: bool = False,
-    overwrite: bool = False,
-) -> list[FileJob]:
-    """One job per image found in `inputs`, with its output and reference.
-
-    Parameters
-    ----------
-    inputs : sequence of path
-        Image files and directories, in the order given. Directories are
-        searched recursively by :func:`tvrestore.io.list_images` (hidden
-        files and directories skipped). A file named here is taken whatever
-        its extension (reading it reports the problem).
-    output_dir : path, optional
-        Where the outputs go: a file ``D/rel`` found in directory ``D`` is
-        written to ``output_dir/rel``, a file named in `inputs` to
-        ``output_dir/<name>``; same names, so same formats. It need not
-        exist yet, and is never searched for inputs, even inside an input
-        directory. Without it, each output is ``<stem>_tv<suffix>`` beside
-        its input (:func:`tvrestore.io.default_output_path`), and a file
-        found in a directory that is the default output of another input
-        found there counts as an output, not an input, so that a re-run
-        does not restore its own results.
-    pattern : str, optional
-        Narrows the images found in directories: matched against each file's
-        path relative to its directory (see :func:`tvrestore.io.list_images`;
-        ``*`` also matches ``/``). Files named in `inputs` are always taken.
-    reference_dir : path, optional
-        Clean images with the same relative paths (``reference_dir/rel``, or
-        ``reference_dir/<name>`` for a named file). If that file is missing,
-        the one image file with the same stem and another image extension
-        in the same place is taken (clean PNGs for noisy JPEGs); if there is
-        none, the job has no reference and gets no PSNR or SSIM.
-    compare, overwrite : bool
-        Copied into every job.
-
-    Returns
-    -------
-    list of FileJob
-        In the order of `inputs`, each directory's files sorted; an image
-        reached twice (a directory and a file in it) is kept once, first
-        come.
-
-    Raises
-    ------
-    TVRestoreError
-        If an input or `reference_dir` does not exist, `output_dir` or
-        `reference_dir` is not a directory (or `output_dir` does not exist
-        and has an image file extension), two images would be written to
-        one output, an output would replace an input, or no image was found.
-    """
-    inputs = [Path(path) for path in inputs]
-    output_dir = None if output_dir is None else Path(output_dir)
-    reference_dir = None if reference_dir is None else Path(reference_dir)
-    for path in inputs:
-        if not path.exists():
-            raise TVRestoreError(f"{path}: no such file or directory")
-    if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
-        raise TVRestoreError(f"{output_dir}: output directory is a file")
-    if output_dir is not None and not output_dir.exists() and (
-        output_dir.suffix.lower() in io.IMAGE_EXTENSIONS
-    ):
-        # Several inputs cannot go to one file; creating a directory "out.png" would surprise.
-        raise TVRestoreError(
-            f"{output_dir}: looks like an image file, but several images need an output directory"
-        )
-    if reference_dir is not None and not reference_dir.is_dir():
-        raise TVRestoreError(f"{reference_dir}: reference directory does not exist")
-
-    found = _found_images(inputs, output_dir, pattern)
-    if not found:
-        where = ", ".join(str(path) for path in inputs)
-        narrowed = f" matching {pattern!r}" if pattern is not None else ""
-        raise TVRestoreError(
-            f"no image files{narrowed} found in {where} "
-            f"(extensions {', '.join(sorted(io.IMAGE_EXTENSIONS))})"
-        )
-    jobs = [
-        FileJob(
-            input=path,
-            output=io.default_output_path(path) if output_dir is None else output_dir / relative,
-            reference=None if reference_dir is None else _match_reference(reference_dir, relative),
-            compare=compare,
-            overwrite=overwrite,
-        )
-        for path, relative in found
-    ]
-    _check_outputs(jobs)
-    return jobs
-
-
-def _found_images(
-    inputs: list[Path], output_dir: Path | None, pattern: str | None
-) -> list[tuple[Path, Path]]:
-    """(path, path relative to its input) of every image to restore, in order."""
-    found: dict[Path, tuple[Path, Path]] = {}
-    for given in inputs:
-        if given.is_dir():
-            listed = io.list_images(given, pattern)
-            if output_dir is not None and _strictly_inside(output_dir, given):
-                # The outputs of this run, or of an earlier one: never inputs.
-                excluded = output_dir.resolve()
-                listed = [path for path in listed if not path.resolve().is_relative_to(excluded)]
-            if output_dir is None:
-                # What a run without OUT_DIR wrote beside its inputs.
-                outputs = {io.default_output_path(path) for path in listed}
-                listed = [path for path in listed if path not in outputs]
-            images = [(path, path.relative_to(given)) for path in listed]
-        else:
-            images = [(given, Path(given.name))]
-        for path, relative in images:
-            found.setdefault(path.resolve(), (path, relative))
-    return list(found.values())
-
-
-def _strictly_inside(inner: Path, outer: Path) -> bool:
-    inner, outer = inner.resolve(), outer.resolve()
-    return inner != outer and inner.is_relative_to(outer)
-
-
-def _match_reference(reference_dir: Path, relative: Path) -> Path | None:
-    exact = reference_dir / relative
-    if exact.is_file():
-        return exact
-    same_stem = [
-        path for path in sorted(exact.parent.glob(f"{glob.escape(exact.stem)}.*"))
-        if path.suffix.lower() in io.IMAGE_EXTENSIONS and path.is_file()
-    ] if exact.parent.is_dir() else []
-    return same_stem[0] if len(same_stem) == 1 else None
-
-
-def _check_outputs(jobs: list[FileJob]) -> None:
-    inputs = {job.input.resolve(): job.input for job in jobs}
-    writers: dict[Path, FileJob] = {}
-    for job in jobs:
-        target = job.output.resolve()
-        if target in inputs:
-            raise TVRestoreError(
-                f"{job.output}: output of {job.input} would replace the input {inputs[target]}"
-            )
-        if target in writers:
-            raise TVRestoreError(
-                f"{job.output}: both {writers[target].input} and {job.input} would be written here"
-            )
-        writers[target] = job
-
-
-# --- one file -----------------------------------------------------------------------
 
 
 def restore_file(job: FileJob, options: RestoreOptions) -> dict:
@@ -341,9 +112,9 @@ def _finish(
     job = loaded.job
     psnr, ssim = quality(loaded.reference, restored) if loaded.reference is not None else (None, None)
     io.write_image(job.output, restored, overwrite=job.overwrite)
-    return _entry(
+    return report.entry(
         job,
-        status=RESTORED,
+        status=report.RESTORED,
         shape=list(loaded.noisy.shape),
         dtype=str(loaded.noisy.dtype),
         task="denoise",
@@ -354,30 +125,6 @@ def _finish(
         ssim=ssim,
         compare=compare,
     )
-
-
-def _entry(job: FileJob, **values) -> dict:
-    entry = dict.fromkeys(ENTRY_KEYS)
-    entry.update(
-        input=str(job.input),
-        output=str(job.output),
-        reference=None if job.reference is None else str(job.reference),
-    )
-    entry.update(values)
-    return entry
-
-
-def _failed(job: FileJob, err: BaseException) -> dict:
-    message = " ".join(str(err).split()) or type(err).__name__
-    if not isinstance(err, TVRestoreError):
-        message = f"{type(err).__name__}: {message}"
-    named = [job.input, job.output, job.reference]
-    if not any(path is not None and message.startswith(str(path)) for path in named):
-        message = f"{job.input}: {message}"
-    return _entry(job, status=FAILED, error=message, output=None)
-
-
-# --- many files -----------------------------------------------------------------------
 
 
 def run_batch(
@@ -508,7 +255,7 @@ class _BatchRun:
         group = self.waiting.pop(key)
         for (index, loaded), outcome in zip(group, _solve([item for _, item in group], self.options)):
             if isinstance(outcome, BaseException):
-                self.deliver(index, _failed(loaded.job, outcome))
+                self.deliver(index, report.failed_entry(loaded.job, outcome))
                 continue
             restored, result = outcome
             try:
@@ -516,7 +263,7 @@ class _BatchRun:
                 # taken while the solver competes for the same cores.
                 compare = _compare_rows(loaded, restored, result, len(group))
             except Exception as err:
-                self.deliver(index, _failed(loaded.job, err))
+                self.deliver(index, report.failed_entry(loaded.job, err))
                 continue
             # Bounded: finished images wait for the pool, not pile up.
             while len(self.writes) >= 2 * self.batch_size:
@@ -536,11 +283,11 @@ def _read(job: FileJob) -> _Loaded | dict:
     """The pool's reading task: a loaded job, or its skipped or failed entry."""
     start = time.perf_counter()
     if job.output.exists() and not job.overwrite:
-        return _entry(job, status=SKIPPED)
+        return report.entry(job, status=report.SKIPPED)
     try:
         return _load(job, start)
     except Exception as err:
-        return _failed(job, err)
+        return report.failed_entry(job, err)
 
 
 def _solve(items: list[_Loaded], options: RestoreOptions) -> list[tuple | BaseException]:
@@ -568,112 +315,6 @@ def _write(
         loaded.job.output.parent.mkdir(parents=True, exist_ok=True)
         return _finish(loaded, restored, result, compare, batch_size)
     except Exception as err:
-        return _failed(loaded.job, err)
+        return report.failed_entry(loaded.job, err)
 
 
-# --- summary and reports --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BatchSummary:
-    """What a run did, for the console.
-
-    Attributes
-    ----------
-    restored, skipped, failed : int
-        Entries by status.
-    scored : int
-        Restored images with a reference (they have a PSNR).
-    psnr, ssim : float or None
-        Means over the scored images (SSIM over those that have one).
-    compare : list of dict
-        With --compare: per method, its name, ``images`` and mean ``psnr``,
-        ``ssim``, ``objective`` and ``seconds`` (None when unknown).
-    wall_seconds : float
-        The whole run, start-up and compilation included.
-    """
-
-    restored: int
-    skipped: int
-    failed: int
-    scored: int
-    psnr: float | None
-    ssim: float | None
-    compare: list[dict]
-    wall_seconds: float
-
-    @property
-    def seconds_per_image(self) -> float | None:
-        """Wall time per restored image (None if none was)."""
-        return self.wall_seconds / self.restored if self.restored else None
-
-
-def summarise(entries: Iterable[dict], wall_seconds: float) -> BatchSummary:
-    """Count the entries by status and average their scores."""
-    entries = list(entries)
-    restored = [entry for entry in entries if entry["status"] == RESTORED]
-    scored = [entry for entry in restored if entry["psnr"] is not None]
-    rows: dict[str, list[dict]] = {}
-    for entry in restored:
-        for row in entry["compare"] or ():
-            rows.setdefault(row["method"], []).append(row)
-    return BatchSummary(
-        restored=len(restored),
-        skipped=sum(entry["status"] == SKIPPED for entry in entries),
-        failed=sum(entry["status"] == FAILED for entry in entries),
-        scored=len(scored),
-        psnr=_mean(entry["psnr"] for entry in scored),
-        ssim=_mean(entry["ssim"] for entry in scored),
-        compare=[
-            {"method": method, "images": len(method_rows),
-             **{key: _mean(row[key] for row in method_rows)
-                for key in ("psnr", "ssim", "objective", "seconds")}}
-            for method, method_rows in rows.items()
-        ],
-        wall_seconds=wall_seconds,
-    )
-
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    known = [value for value in values if value is not None]
-    return float(np.mean(known)) if known else None
-
-
-def write_report(path: str | Path, entries: Sequence[dict]) -> None:
-    """Write the entries atomically: CSV if `path` ends in ``.csv``, else JSON.
-
-    JSON is ``{"results": entries}``. CSV has one row per entry and the
-    columns of :data:`ENTRY_KEYS` (shape as ``HxW`` or ``HxWxC``, None as
-    an empty cell), with ``compare`` replaced by one column per method and
-    value, e.g. ``skimage_chambolle_psnr``.
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        text = _csv_text(entries)
-    else:
-        text = json.dumps({"results": list(entries)}, indent=2) + "\n"
-    io.write_text(path, text)
-
-
-def _csv_text(entries: Sequence[dict]) -> str:
-    rows = [_flat_row(entry) for entry in entries]
-    columns = [key for key in ENTRY_KEYS if key != "compare"]
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    buffer = StringIO()
-    writer = csv.DictWriter(buffer, columns, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _flat_row(entry: dict) -> dict:
-    row = {key: "" if value is None else value for key, value in entry.items() if key != "compare"}
-    if entry["shape"] is not None:
-        row["shape"] = "x".join(map(str, entry["shape"]))
-    for method in entry["compare"] or ():
-        name = re.sub(r"[^a-z0-9]+", "_", method["method"].lower()).strip("_")
-        for key, value in method.items():
-            if key != "method":
-                row[f"{name}_{key}"] = "" if value is None else value
-    return row

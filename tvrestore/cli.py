@@ -155,10 +155,13 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     some failed, 2 for a usage error (also: no image found).
     """
     start = time.perf_counter()  # a batch's wall time includes importing TensorFlow
-    from tvrestore.batch import RestoreOptions
+    from tvrestore.options import RestoreOptions
 
-    options = RestoreOptions(weight=weight, reduction=reduction, tv=tv, color=color,
-                             solver=solver, max_iter=max_iter, tol=tol, gap=gap)
+    try:
+        options = RestoreOptions(weight=weight, reduction=reduction, tv=tv, color=color,
+                                 solver=solver, max_iter=max_iter, tol=tol, gap=gap)
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
     if report is not None and not report.parent.is_dir():
         # Checked before any work, so a bad report path leaves no output behind.
         raise click.UsageError(f"{report}: report directory does not exist")
@@ -172,7 +175,9 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
 def _restore_one(input_path, output, reference, compare, overwrite, report, quiet,
                  options) -> None:
     from tvrestore import io
-    from tvrestore.batch import FileJob, restore_file, write_report
+    from tvrestore.batch import restore_file
+    from tvrestore.plan import FileJob
+    from tvrestore.report import write_report
 
     job = FileJob(input=input_path, output=output or io.default_output_path(input_path),
                   reference=reference, compare=compare, overwrite=overwrite)
@@ -188,7 +193,8 @@ def _restore_one(input_path, output, reference, compare, overwrite, report, quie
 
 def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
                   pattern, batch_size, start) -> None:
-    from tvrestore.batch import plan_jobs, run_batch, summarise, write_report
+    from tvrestore.plan import plan_jobs
+    from tvrestore.report import summarise, write_report
 
     try:
         jobs = plan_jobs(inputs, output, pattern=pattern, reference_dir=reference,
@@ -212,6 +218,8 @@ def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, 
 
     with bar if bar is not None else contextlib.nullcontext(), _terminate_as_interrupt():
         try:
+            from tvrestore.batch import run_batch
+
             run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
         except KeyboardInterrupt:
             interrupted = True

@@ -24,11 +24,12 @@ __all__ = ["comparable_shape", "quality"]
 _SSIM_WINDOW = 7
 
 
-def quality(reference: np.ndarray, image: np.ndarray) -> tuple[float, float | None]:
+def quality(reference: np.ndarray, image: np.ndarray) -> tuple[float | None, float | None]:
     """(PSNR in dB, mean SSIM) of ``image`` against ``reference``.
 
-    SSIM uses skimage's 7x7 window (smaller for smaller images, None below
-    3x3) and averages the channels.
+    The PSNR is None for an image identical to its reference (it would be
+    infinite, which JSON cannot hold). SSIM uses skimage's 7x7 window
+    (smaller for smaller images, None below 3x3) and averages the channels.
 
     Parameters
     ----------
@@ -68,7 +69,9 @@ def _unit_pair(reference: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np
     return clean, restored
 
 
-def _psnr(clean: np.ndarray, restored: np.ndarray) -> float:
+def _psnr(clean: np.ndarray, restored: np.ndarray) -> float | None:
+    if np.array_equal(clean, restored):
+        return None
     return float(peak_signal_noise_ratio(clean, restored, data_range=1.0))
 
 

@@ -38,11 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 from tvrestore._tf import rows_of, tf
 
-from tvrestore.tv import COLOR_MODES, TV_KINDS, total_variation
+from tvrestore.options import COLOR_MODES, REDUCTIONS, TV_KINDS
+from tvrestore.tv import total_variation
 
 __all__ = ["REDUCTIONS", "DenoisingObjective"]
-
-REDUCTIONS = ("sum", "mean")
 
 # Values per band of rows in energy_value (float64: 8 MB per copy).
 _BAND_VALUES = 2**20

@@ -11,98 +11,33 @@ and :func:`denoise_batch` does the same for several images, in one compiled
 call per solve shape, each with its own weight and stopping, so an image's
 result does not depend on the batch it is in.
 
-The solver compiles one program per array shape. So that a directory of
-many image sizes does not compile once per image, each image is solved in
-the top-left corner of a zero-padded array whose sides are rounded up to a
-few sizes per octave (:func:`solve_shape`); the padding changes nothing in
-the objective (:mod:`tvrestore.objective`). An image is padded the same way
-alone and in a batch, so its result is the same in both.
+Images are solved in the few padded shapes of :mod:`tvrestore.shapes`, so
+that many sizes share compiled programs; ``weight="auto"`` is chosen by
+:mod:`tvrestore.autoweight`.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-from dataclasses import asdict, dataclass, replace
+import numbers
+import time
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
-from tvrestore import io, noise
+from tvrestore import cache, io
+from tvrestore.autoweight import choose_weights
 from tvrestore.errors import TVRestoreError
 from tvrestore.objective import DenoisingObjective
+from tvrestore.options import (
+    DEFAULT_GAP, DEFAULT_MAX_ITER, DEFAULT_TOL, RestoreOptions, RestoreResult, check_weight,
+)
 from tvrestore.pdhg import solve_pdhg
+from tvrestore.shapes import solve_shape, zero_padded
 from tvrestore.solver import AdamSettings, AdamSolver, SolverOutput
 
-__all__ = [
-    "DEFAULT_GAP", "DEFAULT_MAX_ITER", "DEFAULT_TOL", "SOLVERS", "RestoreResult", "denoise",
-    "denoise_batch", "solve_shape",
-]
-
-SOLVERS = ("adam", "pdhg")
-# Iteration caps per solver, used when max_iter is None.
-DEFAULT_MAX_ITER = {"adam": 2000, "pdhg": 20000}
-DEFAULT_TOL = 3e-4
-DEFAULT_GAP = 1e-4
-
-# solve_shape rounds a side up to a multiple of 1/8 of the power of two
-# below it (at most 12.5% more pixels per side, 8 sizes per octave), and
-# of at least _MIN_GRANULE.
-_GRANULES_PER_OCTAVE_LOG2 = 3
-_MIN_GRANULE = 16
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    """What one restoration did.
-
-    Attributes
-    ----------
-    weight : float
-        :math:`w`, as given or as chosen by ``weight="auto"``.
-    weight_auto : bool
-        Whether :math:`w` was chosen by ``weight="auto"``.
-    noise_sigma : float or None
-        The estimated noise level (intensity units) when ``weight_auto``.
-    reduction, tv, color, solver : str
-        The settings used.
-    iterations : int
-        Iterations this image moved for.
-    converged : bool
-        Whether the stopping rule was met before ``max_iter``.
-    objective : float
-        :math:`E(u)` in sum units (float64), comparable across reductions
-        and with any other solver.
-    loss : float
-        The final loss in the reduction's units, ``objective * scale``.
-    certified_gap : float or None
-        With the "pdhg" solver, a proven upper bound on the relative
-        objective gap :math:`(E(u) - E^*) / E^*`; None with "adam".
-    solve_seconds : float
-        Optimization time of the batch the image was in (after compiling).
-    compile_seconds : float
-        One-off compilation time charged to this call (0 when cached).
-    """
-
-    weight: float
-    weight_auto: bool
-    noise_sigma: float | None
-    reduction: str
-    tv: str
-    color: str
-    solver: str
-    iterations: int
-    converged: bool
-    objective: float
-    loss: float
-    certified_gap: float | None
-    solve_seconds: float
-    compile_seconds: float
-
-    def to_dict(self) -> dict:
-        """The fields as a JSON-ready dict."""
-        return asdict(self)
-
+__all__ = ["RestoreResult", "denoise", "denoise_batch"]
 
 def denoise(
     image: np.ndarray,
@@ -206,51 +141,56 @@ def denoise_batch(
     returns are otherwise as in :func:`denoise`, one pair per image, in
     order.
     """
-    objective = _objective(tv, color, reduction)
-    if solver not in SOLVERS:
-        raise TVRestoreError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else max_iter
-    if not isinstance(max_iter, int) or max_iter < 0:
-        raise TVRestoreError(f"max_iter must be a whole number >= 0, got {max_iter!r}")
-    for name, value in (("tol", tol), ("gap", gap)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise TVRestoreError(f"{name} must be a positive number, got {value!r}")
+    RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
+                   tol=tol, gap=gap)
+    objective = DenoisingObjective(tv=tv, color=color, reduction=reduction)
+    max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
     prepared = [_Prepared.from_image(image) for image in images]
     if not prepared:
         return []
-    weights = [weight] * len(prepared) if isinstance(weight, (str, int, float)) else list(weight)
+    weights = [weight] * len(prepared) if _is_one_weight(weight) else list(weight)
     if len(weights) != len(prepared):
         raise TVRestoreError(f"got {len(weights)} weights for {len(prepared)} images")
-    # "auto" compares candidates with Adam whatever the solver: SURE needs
-    # many solves, not certificates.
-    adam_max_iter = max_iter if solver == "adam" else DEFAULT_MAX_ITER["adam"]
-    chosen = [
-        _choose_weight(value, item.unit, objective, adam_max_iter, tol)
-        for value, item in zip(weights, prepared)
-    ]
+    weights = [check_weight(value) for value in weights]
+    programs_before = cache.program_count()
+    start = time.perf_counter()
+    chosen, search_compile_seconds = choose_weights(
+        [item.unit for item in prepared], weights, tv, color
+    )
+    search_seconds = time.perf_counter() - start - search_compile_seconds
     solve = _solve_with_adam if solver == "adam" else _solve_with_pdhg
     solved = solve(
-        objective, [item.unit for item in prepared], [w for w, _ in chosen],
+        objective, [item.unit for item in prepared], [choice.weight for choice in chosen],
         max_iter=max_iter, tol=tol, gap=gap,
     )
+    compile_seconds = search_compile_seconds + max(run["compile_seconds"] for _, run in solved)
+    compile_cached = None
+    if cache.status().directory is not None or compile_seconds == 0:
+        compile_cached = cache.program_count() == programs_before
 
     pairs = []
-    for item, (w, sigma), (solution, run) in zip(prepared, chosen, solved):
-        energy = objective.energy_value(solution, item.unit, w)
+    for item, choice, (solution, run) in zip(prepared, chosen, solved):
+        energy = objective.energy_value(solution, item.unit, choice.weight)
         result = RestoreResult(
-            weight=w,
-            weight_auto=sigma is not None,
-            noise_sigma=sigma,
+            weight=choice.weight,
+            weight_auto=choice.noise_sigma is not None,
+            noise_sigma=choice.noise_sigma,
+            compile_cached=compile_cached,
+            weight_search_seconds=search_seconds if choice.noise_sigma is not None else 0.0,
             reduction=reduction,
             tv=tv,
             color=color,
             solver=solver,
             objective=energy,
             loss=energy * objective.loss_scale(item.unit.shape),
-            **run,
+            **{**run, "compile_seconds": compile_seconds},
         )
         pairs.append((item.finish(solution), result))
     return pairs
+
+
+def _is_one_weight(weight) -> bool:
+    return isinstance(weight, (str, numbers.Number)) or np.ndim(weight) == 0
 
 
 def _solve_with_adam(
@@ -287,7 +227,7 @@ def _solve_with_pdhg(
         for unit in units
     ]
     for shape, members in groups.items():
-        padded, extents = _zero_padded([units[i] for i in members], shape)
+        padded, extents = zero_padded([units[i] for i in members], shape)
         output = solve_pdhg(
             padded, np.array([weights[i] for i in members]), extents=extents,
             tv=objective.tv, color=objective.color, gap=gap, max_iter=max_iter,
@@ -318,30 +258,6 @@ def _run_record(output, position: int, certified_gap: float | None) -> dict:
         "solve_seconds": output.solve_seconds,
         "compile_seconds": output.compile_seconds,
     }
-
-
-def solve_shape(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    """The (height, width, colour channels) array an image is solved in.
-
-    Images with equal solve shapes share one compiled program and can be
-    solved in one batch. Each side is rounded up to a multiple of 1/8 of
-    the power of two below it (16 at least): 250 and 256 give 256, 300
-    gives 320, 1000 gives 1024. An alpha channel is not solved.
-
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(H, W)`` or ``(H, W, C)``, as :func:`denoise` accepts.
-    """
-    height, width, *rest = (int(side) for side in image_shape)
-    channels = rest[0] if rest else 1
-    colour_channels = channels - 1 if channels in (2, 4) else channels
-    return (_round_up_side(height), _round_up_side(width), colour_channels)
-
-
-def _round_up_side(side: int) -> int:
-    granule = max(_MIN_GRANULE, 2 ** ((side - 1).bit_length() - 1 - _GRANULES_PER_OCTAVE_LOG2))
-    return -(-side // granule) * granule
 
 
 @dataclass(frozen=True)
@@ -377,87 +293,6 @@ class _Prepared:
         """The solver's (H, W, C) float back in the input's dtype and layout."""
         colour = io.from_unit_range(solution.reshape(self.colour_shape), self.dtype)
         return io.join_alpha(colour, self.alpha)
-
-
-def _objective(tv: str, color: str, reduction: str) -> DenoisingObjective:
-    try:
-        return DenoisingObjective(tv=tv, color=color, reduction=reduction)
-    except ValueError as err:
-        raise TVRestoreError(str(err)) from err
-
-
-def _choose_weight(
-    weight: float | str, unit: np.ndarray, objective: DenoisingObjective, max_iter: int, tol: float
-) -> tuple[float, float | None]:
-    """The weight to use and, when it was estimated, the noise level.
-
-    "auto" estimates the noise level, takes the weight rule of
-    :func:`tvrestore.noise.auto_weight` as the centre of a grid of
-    candidates, and keeps the candidate of least Monte Carlo SURE
-    (:func:`tvrestore.noise.monte_carlo_sure`), refined between grid
-    points. The rule alone sees only the noise level; SURE also sees the
-    image (smooth images want more weight, texture less). The grid is
-    solved on a centre crop of at most ``_SURE_CROP`` pixels a side, in one
-    batch with its probed copies, so its cost does not grow with the image.
-    """
-    if isinstance(weight, str):
-        if weight != "auto":
-            raise TVRestoreError(f"weight must be a number >= 0 or 'auto', got {weight!r}")
-        sigma = noise.estimate_noise_sigma(unit)
-        centre = noise.auto_weight(sigma, unit.shape[2], objective.tv, objective.color)
-        if centre == 0:
-            return 0.0, sigma
-        return _sure_weight(unit, sigma, centre, objective, max_iter, tol), sigma
-    if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-        raise TVRestoreError(f"weight must be a number >= 0 or 'auto', got {weight!r}")
-    return float(weight), None
-
-
-# Side of the centre crop on which weight="auto" compares candidates.
-_SURE_CROP = 256
-_SURE_SEED = 20261124
-_SURE_MAX_PROBES = 4
-# SURE reads the divergence from the difference of two solutions a probe
-# step apart, so their optimization error must be well below that step:
-# the candidates are solved at this tolerance or the user's, if tighter.
-_SURE_TOL = 3e-5
-
-
-def _sure_weight(
-    unit: np.ndarray, sigma: float, centre: float, objective: DenoisingObjective,
-    max_iter: int, tol: float,
-) -> float:
-    top = max(0, (unit.shape[0] - _SURE_CROP) // 2)
-    left = max(0, (unit.shape[1] - _SURE_CROP) // 2)
-    crop = unit[top : top + _SURE_CROP, left : left + _SURE_CROP]
-    # A fixed seed keeps "auto" deterministic: the same image gets the same
-    # weight alone or in any batch. The probes are random signs (Rademacher,
-    # as valid for SURE as Gaussians and of lower variance), so they cannot
-    # coincide with noise a user drew from a Gaussian generator with the
-    # same seed; such a probe would read the noise as signal. Small crops
-    # get several probes, so that the estimate always averages over about
-    # _SURE_CROP**2 probed pixels.
-    probe_count = min(_SURE_MAX_PROBES, math.ceil(_SURE_CROP**2 / (crop.shape[0] * crop.shape[1])))
-    signs = np.random.default_rng(_SURE_SEED).integers(0, 2, (probe_count, *crop.shape))
-    probes = (2 * signs - 1).astype(np.float32)
-    step = noise.SURE_PROBE_SCALE * sigma
-    candidates = centre * np.array(noise.SURE_CANDIDATE_FACTORS)
-    count = len(candidates)
-    observed = [crop] * count + [crop + step * probe for probe in probes for _ in range(count)]
-    weights = np.tile(candidates, probe_count + 1).astype(np.float32)
-    solution, _ = _minimize(objective, observed, weights, max_iter, min(tol, _SURE_TOL))
-    # SURE is linear in the divergence: averaging it over probes averages
-    # the divergence estimates.
-    risks = np.array([
-        np.mean([
-            noise.monte_carlo_sure(
-                crop, solution[i], solution[count * (k + 1) + i], probe, step, sigma
-            )
-            for k, probe in enumerate(probes)
-        ])
-        for i in range(count)
-    ])
-    return noise.sure_minimizer(candidates, risks)
 
 
 def _minimize(
@@ -498,24 +333,11 @@ def _solve_padded(
     height: int, width: int, channels: int, max_iter: int, tol: float,
 ) -> SolverOutput:
     """One compiled call on the images zero-padded to (height, width, channels)."""
-    padded, extents = _zero_padded(observed, (height, width, channels))
+    padded, extents = zero_padded(observed, (height, width, channels))
     loss_scales = np.array([objective.loss_scale(image.shape) for image in observed], np.float32)
     return _solver(objective).minimize(
         padded, loss_scales, padded, weights, extents, max_iter=max_iter, tol=tol
     )
-
-
-def _zero_padded(
-    images: list[np.ndarray], shape: tuple[int, int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The images in the top-left corners of a zero (B, *shape) array, and their (height, width)."""
-    extents = np.array([image.shape[:2] for image in images], np.float32)
-    if len(images) == 1 and images[0].shape == shape and images[0].dtype == np.float32:
-        return images[0][None], extents  # a view: a large image is not copied again
-    padded = np.zeros((len(images), *shape), np.float32)
-    for slot, image in zip(padded, images):
-        slot[: image.shape[0], : image.shape[1]] = image
-    return padded, extents
 
 
 @functools.lru_cache(maxsize=None)

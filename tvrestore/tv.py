@@ -40,12 +40,9 @@ and, where the image is held equal to zero, nothing to its gradient.
 from __future__ import annotations
 
 from tvrestore._tf import tf
+from tvrestore.options import COLOR_MODES, TV_KINDS
 
 __all__ = ["COLOR_MODES", "TV_KINDS", "divergence", "forward_differences", "total_variation"]
-
-TV_KINDS = ("isotropic", "anisotropic")
-COLOR_MODES = ("vectorial", "channelwise")
-
 
 
 def forward_differences(

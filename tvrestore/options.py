@@ -1,0 +1,168 @@
+"""What a restoration is asked and what it reports: settings, defaults, checks, results.
+
+The bottom layer of the library, with no TensorFlow: the command line
+validates every option here before TensorFlow loads, and the library takes
+the same checks and defaults, so a bad value is one clear error wherever it
+comes from.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from tvrestore.errors import TVRestoreError
+
+__all__ = [
+    "COLOR_MODES", "DEFAULT_BATCH_SIZE", "DEFAULT_GAP", "DEFAULT_MAX_ITER", "DEFAULT_TOL",
+    "MAX_WEIGHT", "REDUCTIONS", "SOLVERS", "TV_KINDS", "RestoreOptions", "RestoreResult",
+    "check_weight",
+]
+
+TV_KINDS = ("isotropic", "anisotropic")
+COLOR_MODES = ("vectorial", "channelwise")
+REDUCTIONS = ("sum", "mean")
+SOLVERS = ("adam", "pdhg")
+# Iteration caps per solver, used when max_iter is None.
+DEFAULT_MAX_ITER = {"adam": 2000, "pdhg": 20000}
+DEFAULT_TOL = 3e-4
+DEFAULT_GAP = 1e-4
+
+
+# Images per compiled call in a batch run.
+DEFAULT_BATCH_SIZE = 8
+
+
+# Larger weights flatten any image in [0, 1] to its mean, and would
+# overflow float32 (TV of a 2**27-pixel image times w).
+MAX_WEIGHT = 1e6
+
+
+def check_weight(weight) -> float | str:
+    """``weight`` as a float >= 0, or "auto"; any real number type (NumPy's too).
+
+    Raises
+    ------
+    TVRestoreError
+        For anything else, NaN, infinity, a negative number or one above
+        :data:`MAX_WEIGHT`.
+    """
+    if isinstance(weight, str) and weight == "auto":
+        return weight
+    if isinstance(weight, numbers.Real) and not isinstance(weight, (bool, np.bool_)):
+        value = float(weight)
+        if math.isfinite(value) and 0 <= value <= MAX_WEIGHT:
+            return value
+    raise TVRestoreError(
+        f"weight must be 'auto' or a number from 0 to {MAX_WEIGHT:g}, got {weight!r}"
+    )
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """The settings of :func:`tvrestore.denoise` shared by every file of a run.
+
+    ``max_iter=None`` is :func:`tvrestore.denoise`'s own default.
+    """
+
+    weight: float | str = "auto"
+    reduction: str = "mean"
+    tv: str = "isotropic"
+    color: str = "vectorial"
+    solver: str = "adam"
+    max_iter: int | None = None
+    tol: float = DEFAULT_TOL
+    gap: float = DEFAULT_GAP
+
+    def __post_init__(self) -> None:
+        check_weight(self.weight)
+        for name, value, allowed in (
+            ("reduction", self.reduction, REDUCTIONS),
+            ("tv", self.tv, TV_KINDS),
+            ("color", self.color, COLOR_MODES),
+            ("solver", self.solver, SOLVERS),
+        ):
+            if value not in allowed:
+                raise TVRestoreError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.max_iter is not None and (
+            not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool)
+            or self.max_iter < 0
+        ):
+            raise TVRestoreError(f"max_iter must be a whole number >= 0, got {self.max_iter!r}")
+        for name, value in (("tol", self.tol), ("gap", self.gap)):
+            if not (
+                isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+                and math.isfinite(value) and 0 < value < 1
+            ):
+                raise TVRestoreError(f"{name} must be a number between 0 and 1, got {value!r}")
+
+    def as_kwargs(self) -> dict:
+        """Everything but the weight, as keyword arguments of :func:`denoise`."""
+        return {key: value for key, value in asdict(self).items() if key != "weight"}
+
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What one restoration did.
+
+    Attributes
+    ----------
+    weight : float
+        :math:`w`, as given or as chosen by ``weight="auto"``.
+    weight_auto : bool
+        Whether :math:`w` was chosen by ``weight="auto"``.
+    noise_sigma : float or None
+        The estimated noise level (intensity units) when ``weight_auto``.
+    reduction, tv, color, solver : str
+        The settings used.
+    iterations : int
+        Iterations this image moved for.
+    converged : bool
+        Whether the stopping rule was met before ``max_iter``.
+    objective : float
+        :math:`E(u)` in sum units (float64), comparable across reductions
+        and with any other solver.
+    loss : float
+        The final loss in the reduction's units, ``objective * scale``.
+    certified_gap : float or None
+        With the "pdhg" solver, a proven upper bound on the relative
+        objective gap :math:`(E(u) - E^*) / E^*`; None with "adam".
+    solve_seconds : float
+        Optimization time of the batch the image was in (after compiling).
+    compile_seconds : float
+        Time this call spent preparing compiled programs: tracing them,
+        and compiling them or loading them from the on-disk cache
+        (:mod:`tvrestore.cache`); 0 when this process had them already.
+    compile_cached : bool or None
+        True if every program this call needed came ready from the disk
+        cache or this process, False if one was compiled, None when the
+        cache is off and nothing could be known.
+    weight_search_seconds : float
+        Time of the ``weight="auto"`` search of the batch the image was in
+        (its compilation apart); 0 for a given weight.
+    """
+
+    weight: float
+    weight_auto: bool
+    noise_sigma: float | None
+    reduction: str
+    tv: str
+    color: str
+    solver: str
+    iterations: int
+    converged: bool
+    objective: float
+    loss: float
+    certified_gap: float | None
+    solve_seconds: float
+    compile_seconds: float
+    compile_cached: bool | None
+    weight_search_seconds: float
+
+    def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict."""
+        return asdict(self)

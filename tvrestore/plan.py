@@ -1,0 +1,182 @@
+"""Planning a run over files: what to restore, where each output goes, and every check that needs no solve.
+
+No TensorFlow here: the command line plans and checks the whole run (inputs
+exist and their headers decode, outputs and reports can be written and
+touch no input) before TensorFlow loads, so a run that cannot succeed fails
+in milliseconds, before any work.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from tvrestore import io
+from tvrestore.errors import TVRestoreError
+
+__all__ = ["FileJob", "plan_jobs"]
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One input file, where its output goes, and its optional reference."""
+
+    input: Path
+    output: Path
+    reference: Path | None = None
+    compare: bool = False
+    overwrite: bool = False
+
+
+def plan_jobs(
+    inputs: Sequence[str | Path],
+    output_dir: str | Path | None = None,
+    *,
+    pattern: str | None = None,
+    reference_dir: str | Path | None = None,
+    compare: bool = False,
+    overwrite: bool = False,
+) -> list[FileJob]:
+    """One job per image found in `inputs`, with its output and reference.
+
+    Parameters
+    ----------
+    inputs : sequence of path
+        Image files and directories, in the order given. Directories are
+        searched recursively by :func:`tvrestore.io.list_images` (hidden
+        files and directories skipped). A file named here is taken whatever
+        its extension (reading it reports the problem).
+    output_dir : path, optional
+        Where the outputs go: a file ``D/rel`` found in directory ``D`` is
+        written to ``output_dir/rel``, a file named in `inputs` to
+        ``output_dir/<name>``; same names, so same formats. It need not
+        exist yet, and is never searched for inputs, even inside an input
+        directory. Without it, each output is ``<stem>_tv<suffix>`` beside
+        its input (:func:`tvrestore.io.default_output_path`), and a file
+        found in a directory that is the default output of another input
+        found there counts as an output, not an input, so that a re-run
+        does not restore its own results.
+    pattern : str, optional
+        Narrows the images found in directories: matched against each file's
+        path relative to its directory (see :func:`tvrestore.io.list_images`;
+        ``*`` also matches ``/``). Files named in `inputs` are always taken.
+    reference_dir : path, optional
+        Clean images with the same relative paths (``reference_dir/rel``, or
+        ``reference_dir/<name>`` for a named file). If that file is missing,
+        the one image file with the same stem and another image extension
+        in the same place is taken (clean PNGs for noisy JPEGs); if there is
+        none, the job has no reference and gets no PSNR or SSIM.
+    compare, overwrite : bool
+        Copied into every job.
+
+    Returns
+    -------
+    list of FileJob
+        In the order of `inputs`, each directory's files sorted; an image
+        reached twice (a directory and a file in it) is kept once, first
+        come.
+
+    Raises
+    ------
+    TVRestoreError
+        If an input or `reference_dir` does not exist, `output_dir` or
+        `reference_dir` is not a directory (or `output_dir` does not exist
+        and has an image file extension), two images would be written to
+        one output, an output would replace an input, or no image was found.
+    """
+    inputs = [Path(path) for path in inputs]
+    output_dir = None if output_dir is None else Path(output_dir)
+    reference_dir = None if reference_dir is None else Path(reference_dir)
+    for path in inputs:
+        if not path.exists():
+            raise TVRestoreError(f"{path}: no such file or directory")
+    if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
+        raise TVRestoreError(f"{output_dir}: output directory is a file")
+    if output_dir is not None and not output_dir.exists() and (
+        output_dir.suffix.lower() in io.IMAGE_EXTENSIONS
+    ):
+        # Several inputs cannot go to one file; creating a directory "out.png" would surprise.
+        raise TVRestoreError(
+            f"{output_dir}: looks like an image file, but several images need an output directory"
+        )
+    if reference_dir is not None and not reference_dir.is_dir():
+        raise TVRestoreError(f"{reference_dir}: reference directory does not exist")
+
+    found = _found_images(inputs, output_dir, pattern)
+    if not found:
+        where = ", ".join(str(path) for path in inputs)
+        narrowed = f" matching {pattern!r}" if pattern is not None else ""
+        raise TVRestoreError(
+            f"no image files{narrowed} found in {where} "
+            f"(extensions {', '.join(sorted(io.IMAGE_EXTENSIONS))})"
+        )
+    jobs = [
+        FileJob(
+            input=path,
+            output=io.default_output_path(path) if output_dir is None else output_dir / relative,
+            reference=None if reference_dir is None else _match_reference(reference_dir, relative),
+            compare=compare,
+            overwrite=overwrite,
+        )
+        for path, relative in found
+    ]
+    _check_outputs(jobs)
+    return jobs
+
+
+def _found_images(
+    inputs: list[Path], output_dir: Path | None, pattern: str | None
+) -> list[tuple[Path, Path]]:
+    """(path, path relative to its input) of every image to restore, in order."""
+    found: dict[Path, tuple[Path, Path]] = {}
+    for given in inputs:
+        if given.is_dir():
+            listed = io.list_images(given, pattern)
+            if output_dir is not None and _strictly_inside(output_dir, given):
+                # The outputs of this run, or of an earlier one: never inputs.
+                excluded = output_dir.resolve()
+                listed = [path for path in listed if not path.resolve().is_relative_to(excluded)]
+            if output_dir is None:
+                # What a run without OUT_DIR wrote beside its inputs.
+                outputs = {io.default_output_path(path) for path in listed}
+                listed = [path for path in listed if path not in outputs]
+            images = [(path, path.relative_to(given)) for path in listed]
+        else:
+            images = [(given, Path(given.name))]
+        for path, relative in images:
+            found.setdefault(path.resolve(), (path, relative))
+    return list(found.values())
+
+
+def _strictly_inside(inner: Path, outer: Path) -> bool:
+    inner, outer = inner.resolve(), outer.resolve()
+    return inner != outer and inner.is_relative_to(outer)
+
+
+def _match_reference(reference_dir: Path, relative: Path) -> Path | None:
+    exact = reference_dir / relative
+    if exact.is_file():
+        return exact
+    same_stem = [
+        path for path in sorted(exact.parent.glob(f"{glob.escape(exact.stem)}.*"))
+        if path.suffix.lower() in io.IMAGE_EXTENSIONS and path.is_file()
+    ] if exact.parent.is_dir() else []
+    return same_stem[0] if len(same_stem) == 1 else None
+
+
+def _check_outputs(jobs: list[FileJob]) -> None:
+    inputs = {job.input.resolve(): job.input for job in jobs}
+    writers: dict[Path, FileJob] = {}
+    for job in jobs:
+        target = job.output.resolve()
+        if target in inputs:
+            raise TVRestoreError(
+                f"{job.output}: output of {job.input} would replace the input {inputs[target]}"
+            )
+        if target in writers:
+            raise TVRestoreError(
+                f"{job.output}: both {writers[target].input} and {job.input} would be written here"
+            )
+        writers[target] = job
