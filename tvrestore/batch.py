@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tvrestore import io, report
+from tvrestore import _tf, io, report
 from tvrestore.compare import compare_methods
 from tvrestore.errors import TVRestoreError
 from tvrestore.metrics import comparable_shape, quality
@@ -47,9 +47,11 @@ def restore_file(job: FileJob, options: RestoreOptions) -> dict:
     dict
         The keys of :data:`ENTRY_KEYS`: input, output, reference, status
         ("restored"), error (None), shape, dtype, task, the
-        :class:`~tvrestore.restore.RestoreResult` fields, batch_size (1),
-        total_seconds, psnr and ssim (None without a reference) and compare
-        (a list of method rows with ``job.compare``, else None).
+        :class:`~tvrestore.options.RestoreResult` fields, batch_size (1),
+        read_seconds, write_seconds, tensorflow_seconds, total_seconds (see
+        :data:`tvrestore.report.ENTRY_KEYS`), psnr and ssim (None without a
+        reference) and compare (a list of method rows with ``job.compare``,
+        else None).
 
     Raises
     ------
@@ -57,12 +59,11 @@ def restore_file(job: FileJob, options: RestoreOptions) -> dict:
         With a message that names the offending file; an existing output
         (without ``job.overwrite``) is an error here, not a skip.
     """
-    start = time.perf_counter()
     if job.output.resolve() == job.input.resolve():
         raise TVRestoreError(f"{job.output}: output would replace the input")
     if job.output.exists() and not job.overwrite:
         raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
-    loaded = _load(job, start)
+    loaded = _load(job)
     try:
         restored, result = denoise(loaded.noisy, options.weight, **options.as_kwargs())
     except TVRestoreError as err:
@@ -77,10 +78,11 @@ class _Loaded:
     job: FileJob
     noisy: np.ndarray
     reference: np.ndarray | None
-    start: float
+    read_seconds: float
 
 
-def _load(job: FileJob, start: float) -> _Loaded:
+def _load(job: FileJob) -> _Loaded:
+    start = time.perf_counter()
     noisy = io.read_image(job.input)
     reference = None
     if job.reference is not None:
@@ -90,7 +92,8 @@ def _load(job: FileJob, start: float) -> _Loaded:
                 f"{job.reference}: reference has shape {reference.shape}, "
                 f"but {job.input} has {noisy.shape}"
             )
-    return _Loaded(job=job, noisy=noisy, reference=reference, start=start)
+    return _Loaded(job=job, noisy=noisy, reference=reference,
+                   read_seconds=time.perf_counter() - start)
 
 
 def _compare_rows(
@@ -111,7 +114,9 @@ def _finish(
     """Score and write a restored image; its report entry."""
     job = loaded.job
     psnr, ssim = quality(loaded.reference, restored) if loaded.reference is not None else (None, None)
+    start = time.perf_counter()
     io.write_image(job.output, restored, overwrite=job.overwrite)
+    write_seconds = time.perf_counter() - start
     return report.entry(
         job,
         status=report.RESTORED,
@@ -120,7 +125,13 @@ def _finish(
         task="denoise",
         **result.to_dict(),
         batch_size=batch_size,
-        total_seconds=time.perf_counter() - loaded.start,
+        read_seconds=loaded.read_seconds,
+        write_seconds=write_seconds,
+        tensorflow_seconds=_tf.IMPORT_SECONDS,
+        # The work this image's result waited for, not the queue: a batch's
+        # images share its compile, search and solve times.
+        total_seconds=(loaded.read_seconds + result.compile_seconds
+                       + result.weight_search_seconds + result.solve_seconds + write_seconds),
         psnr=psnr,
         ssim=ssim,
         compare=compare,
@@ -170,8 +181,8 @@ def run_batch(
         it has the wrong shape), restored or written; "restored" otherwise,
         with the fields of :func:`restore_file`. ``solve_seconds`` is the
         time of the whole compiled call, shared by its ``batch_size``
-        images; ``total_seconds`` runs from the start of the file's read to
-        the end of its write, waits included.
+        images; ``total_seconds`` is the work the image waited for, queue
+        waits excluded (:data:`tvrestore.report.ENTRY_KEYS`).
 
     Raises
     ------
@@ -281,11 +292,10 @@ class _BatchRun:
 
 def _read(job: FileJob) -> _Loaded | dict:
     """The pool's reading task: a loaded job, or its skipped or failed entry."""
-    start = time.perf_counter()
     if job.output.exists() and not job.overwrite:
         return report.entry(job, status=report.SKIPPED)
     try:
-        return _load(job, start)
+        return _load(job)
     except Exception as err:
         return report.failed_entry(job, err)
 

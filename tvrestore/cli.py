@@ -69,6 +69,26 @@ class _DefaultCommandGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def cache_options(command):
+    """--cache-dir and --no-cache, shared by the commands that compile."""
+    command = click.option(
+        "--no-cache", is_flag=True,
+        help="Compile in this process only; keep nothing on disk.")(command)
+    return click.option(
+        "--cache-dir", type=click.Path(path_type=Path), metavar="DIR",
+        help="Where compiled programs are kept between runs (default: $TVRESTORE_CACHE_DIR, "
+             "else $XDG_CACHE_HOME/tvrestore, else ~/.cache/tvrestore).")(command)
+
+
+def _configure_cache(cache_dir: Path | None, no_cache: bool) -> None:
+    """Set up the compile cache before TensorFlow loads; say once if it cannot be used."""
+    from tvrestore import cache
+
+    status = cache.configure(cache_dir, enabled=not no_cache)
+    if status.message is not None:
+        click.echo(f"Note: {status.message}", err=True)
+
+
 def _parse_weight(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
     if value == "auto":
         return value
@@ -144,8 +164,10 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar and no per-image lines (one file: nothing on success). "
                    "Failed files and the batch summary are still printed.")
+@cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
-                    reference, compare, report, overwrite, pattern, batch_size, quiet) -> None:
+                    reference, compare, report, overwrite, pattern, batch_size, quiet,
+                    cache_dir, no_cache) -> None:
     """Restore INPUT (PNG, JPEG, TIFF, BMP) by total-variation denoising.
 
     INPUT may be several files and directories: directories are searched
@@ -162,6 +184,7 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
                                  solver=solver, max_iter=max_iter, tol=tol, gap=gap)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
+    _configure_cache(cache_dir, no_cache)
     if report is not None and not report.parent.is_dir():
         # Checked before any work, so a bad report path leaves no output behind.
         raise click.UsageError(f"{report}: report directory does not exist")
@@ -182,7 +205,8 @@ def _restore_one(input_path, output, reference, compare, overwrite, report, quie
     job = FileJob(input=input_path, output=output or io.default_output_path(input_path),
                   reference=reference, compare=compare, overwrite=overwrite)
     try:
-        entry = restore_file(job, options)
+        with _elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
+            entry = restore_file(job, options)
         if report is not None:
             write_report(report, [entry])
     except TVRestoreError as err:
@@ -238,6 +262,37 @@ def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, 
     if interrupted:
         raise click.Abort()
     click.get_current_context().exit(1 if summary.failed else 0)
+
+
+@contextlib.contextmanager
+def _elapsed_line(label: str, show: bool, after_seconds: float = 1.0):
+    """A line on stderr with the elapsed time, once a task has taken ``after_seconds``.
+
+    The solver runs as one compiled call with no progress to report, so the
+    line says that the run is alive and for how long; it is erased at the end.
+    """
+    if not show:
+        yield
+        return
+    import threading
+
+    done = threading.Event()
+    start = time.perf_counter()
+
+    def tick() -> None:
+        if done.wait(after_seconds):
+            return
+        while not done.wait(0.25):
+            click.echo(f"\r{label} ... {time.perf_counter() - start:.0f} s", nl=False, err=True)
+        click.echo("\r\033[K", nl=False, err=True)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
 
 
 @contextlib.contextmanager
@@ -312,16 +367,30 @@ def _summary(entry: dict) -> str:
         f"({'x'.join(map(str, entry['shape']))} {entry['dtype']})",
         f"  weight {weight}, {entry['tv']} {entry['color']} TV, reduction {entry['reduction']}, "
         f"solver {entry['solver']}",
-        f"  {entry['iterations']} iterations ({state}), objective {entry['objective']:.6g}, "
-        f"solve {entry['solve_seconds']:.3f} s (+{entry['compile_seconds']:.2f} s compile), "
-        f"total {entry['total_seconds']:.2f} s",
+        f"  {entry['iterations']} iterations ({state}), objective {entry['objective']:.6g}",
+        f"  {_times(entry)}",
     ]
-    if entry["psnr"] is not None:
+    if entry["reference"] is not None:
+        psnr = "inf (identical to the reference)" if entry["psnr"] is None else f"{entry['psnr']:.2f} dB"
         ssim = "n/a" if entry["ssim"] is None else f"{entry['ssim']:.4f}"
-        lines.append(f"  PSNR {entry['psnr']:.2f} dB, SSIM {ssim}")
+        lines.append(f"  PSNR {psnr}, SSIM {ssim}")
     if entry["compare"]:
         lines.append(_compare_table(entry["compare"]))
     return "\n".join(lines)
+
+
+def _times(entry: dict) -> str:
+    """Where one image's time went, each part apart, so a regression shows where it is."""
+    if entry["compile_seconds"] == 0:
+        compiled = "compile 0 s (in memory)"
+    else:
+        source = {True: "cached", False: "compiled", None: "no cache"}[entry["compile_cached"]]
+        compiled = f"compile {entry['compile_seconds']:.2f} s ({source})"
+    search = (f", weight search {entry['weight_search_seconds']:.3f} s"
+              if entry["weight_auto"] else "")
+    return (f"solve {entry['solve_seconds']:.3f} s{search}, {compiled}, "
+            f"TensorFlow start-up {entry['tensorflow_seconds']:.2f} s, "
+            f"I/O {entry['read_seconds'] + entry['write_seconds']:.3f} s")
 
 
 def _number(value, spec: str) -> str:
@@ -413,12 +482,15 @@ def _command_line(ctx: click.Context) -> str:
               help="Side of the memory measurement's image.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path),
               help="Write everything measured here as JSON.")
+@cache_options
 @click.pass_context
 def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact_gap,
                   reference_gap, bandwidth_mb, sweep, sweep_sizes, plain_iter, memory,
-                  memory_size, json_path) -> None:
+                  memory_size, json_path, cache_dir, no_cache) -> None:
     """Measure speed and accuracy against skimage on its bundled images, with seeded noise."""
     import json
+
+    _configure_cache(cache_dir, no_cache)
 
     from tvrestore import bench, io
 

@@ -30,10 +30,17 @@ __all__ = [
 # The statuses of a report entry.
 RESTORED, SKIPPED, FAILED = "restored", "skipped", "failed"
 
+# Times, in seconds: solve_seconds, compile_seconds and weight_search_seconds
+# are those of the compiled call the image was in (shared by its batch_size
+# images); read_seconds and write_seconds its own file's decoding and
+# encoding; tensorflow_seconds the process's TensorFlow import (once per
+# run); total_seconds = read + compile + weight search + solve + write, the
+# work its result waited for, queue waits excluded.
 ENTRY_KEYS: tuple[str, ...] = (
     "input", "output", "reference", "status", "error", "shape", "dtype", "task",
     *(field.name for field in fields(RestoreResult)),
-    "batch_size", "read_seconds", "write_seconds", "total_seconds", "psnr", "ssim", "compare",
+    "batch_size", "read_seconds", "write_seconds", "tensorflow_seconds", "total_seconds",
+    "psnr", "ssim", "compare",
 )
 
 
