@@ -251,6 +251,14 @@ def test_without_like_tiff_is_written_uncompressed_and_for_png_like_is_ignored(t
     np.testing.assert_array_equal(io.read_image(png), GREY8)
 
 
+def test_unknown_compression_is_refused_from_the_header(tmp_path):
+    path = tmp_path / "x.tif"
+    tifffile.imwrite(path, GREY8)
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tif.pages[0].tags["Compression"].overwrite(60000)
+    refused_from_header(path, "TIFF compression 60000 is not supported")
+
+
 # --- orientation ----------------------------------------------------------------------
 
 
@@ -363,7 +371,7 @@ def test_every_declared_dimension_counts_in_the_budget(tmp_path, monkeypatch, pi
     path = tmp_path / "x.tif"
     tifffile.imwrite(path, pixels, **options)
     monkeypatch.setattr(io, "MAX_DECODED_BYTES", decoded - 1)
-    refused(path, "absurd image size", f"= {decoded} bytes", function=io.read_header)
+    refused(path, "absurd image size", f": {decoded} bytes", function=io.read_header)
     monkeypatch.setattr(io, "MAX_DECODED_BYTES", decoded)
     try:
         io.read_header(path)

@@ -602,9 +602,8 @@ def remove_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
       files of this process (call this before writing into `directory`,
       not while another thread of this process writes there);
     - files named in the format before the process id was added
-      (``.<name>.tmp-<hex><suffix>``) once they are more than
-      :data:`_STALE_SECONDS` (an hour) old: their writer is unknown, and no
-      write takes that long.
+      (``.<name>.tmp-<hex><suffix>``) once they are more than an hour
+      old: their writer is unknown, and no write takes that long.
 
     Another live run's files are never touched, so two runs can share an
     output directory. Process ids are those of this machine's (container's)
@@ -886,13 +885,12 @@ def _open_tiff(path: Path) -> Iterator[tuple[ImageHeader, Decoder]]:
             series = tif.series[0]
         except Exception as err:
             raise _unreadable(path, err) from err
-        header = _tiff_header(path, tif, page, series, pages)
+        header = _tiff_header(path, page, series, pages)
         yield header, lambda: _decode_tiff(path, page, series, header)
 
 
 def _tiff_header(
-    path: Path, tif: tifffile.TiffFile, page: tifffile.TiffPage,
-    series: tifffile.TiffPageSeries, pages: int,
+    path: Path, page: tifffile.TiffPage, series: tifffile.TiffPageSeries, pages: int
 ) -> ImageHeader:
     photometric = _enum_name(page.photometric)
     compression = _enum_name(page.compression)
@@ -910,6 +908,10 @@ def _tiff_header(
         raise TVRestoreError(f"{path}: unsupported shape: multi-page TIFF ({pages} pages)")
     if page.imagedepth > 1:
         raise TVRestoreError(f"{path}: unsupported shape: volume TIFF (depth {page.imagedepth})")
+    if page.compression not in tifffile.TIFF.DECOMPRESSORS:
+        raise TVRestoreError(
+            f"{path}: TIFF compression {compression} is not supported (no codec for it)"
+        )
     if page.dtype is None:
         raise TVRestoreError(
             f"{path}: unsupported pixel type ({page.bitspersample}-bit "
@@ -927,9 +929,10 @@ def _tiff_header(
                 f"{path}: unsupported palette TIFF ({page.samplesperpixel} samples "
                 "per pixel); convert it to RGB"
             )
-        shape, dtype = (*shape[:2], 3), _palette_dtype(colormap)
+        if len(shape) == 2:  # a 1-D file is refused as it is
+            shape, dtype = (*shape, 3), _palette_dtype(colormap)
     _check_layout(path, shape, dtype)
-    _check_photometric(path, photometric, compression, shape, dtype, page)
+    _check_photometric(path, photometric, compression, shape, dtype)
 
     orientation_tag = page.tags.get(_ORIENTATION_TAG)
     orientation = _valid_orientation(orientation_tag.value if orientation_tag else None)
@@ -945,8 +948,7 @@ def _tiff_header(
 
 
 def _check_photometric(
-    path: Path, photometric: str, compression: str, shape: tuple[int, ...],
-    dtype: np.dtype, page: tifffile.TiffPage,
+    path: Path, photometric: str, compression: str, shape: tuple[int, ...], dtype: np.dtype
 ) -> None:
     """Refuse what cannot be read as grey or RGB and written back exactly."""
     channels = 1 if len(shape) == 2 else shape[2]
@@ -1117,8 +1119,8 @@ def _check_budget(
     decoded = width * height * samples * bytes_per_sample * planes
     if decoded > MAX_DECODED_BYTES:
         raise TVRestoreError(
-            f"{path}: absurd image size {width}x{height} x {samples} samples "
-            f"x {bytes_per_sample} bytes x {planes} pages/frames = {decoded} bytes "
+            f"{path}: absurd image size {width}x{height}, {samples} samples per pixel "
+            f"of {bytes_per_sample} byte(s), {planes} page(s): {decoded} bytes to decode "
             f"(more than {MAX_DECODED_BYTES})"
         )
 
