@@ -220,7 +220,7 @@ def test_leftover_temporary_files_of_a_killed_run_are_removed(runner, make_pair,
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
     write_image("in/a.png", make_pair("uint8", "grey")[1])
-    leftover = tmp_path / "out" / ".a.png.tmp-0123456789abcdef.png"
+    leftover = tmp_path / "out" / f".a.png.tmp-{_dead_pid()}-0123456789abcdef.png"
     leftover.write_bytes(b"\x89PNG half")
     unrelated = tmp_path / "out" / ".notes"
     unrelated.write_text("a user's hidden file")
@@ -480,13 +480,22 @@ def test_summarise_and_write_report_with_no_scores(tmp_path):
 
 
 def test_remove_temporaries_keeps_everything_else(tmp_path):
-    names = [".a.png.tmp-0123456789abcdef.png", ".a.png.tmp-0123456789abcdef.tif", "a.png",
-             ".b.tif.tmp-0123456789abcdeg.tif", ".x.tmp-0123456789abcdef"]
+    dead = _dead_pid()
+    names = [f".a.png.tmp-{dead}-0123456789abcdef.png", f".a.png.tmp-{dead}-0123456789abcdef.tif",
+             "a.png", f".b.tif.tmp-{dead}-0123456789abcdeg.tif", f".x.tmp-{dead}-0123456789abcdef",
+             f".c.png.tmp-{os.getppid()}-0123456789abcdef.png"]  # a live run's
     for name in names:
         (tmp_path / name).write_text("x")
 
     removed = io.remove_temporaries(tmp_path)
 
-    assert sorted(path.name for path in removed) == [".a.png.tmp-0123456789abcdef.png",
-                                                     ".x.tmp-0123456789abcdef"]
+    assert sorted(path.name for path in removed) == [f".a.png.tmp-{dead}-0123456789abcdef.png",
+                                                     f".x.tmp-{dead}-0123456789abcdef"]
     assert sorted(os.listdir(tmp_path)) == sorted(set(names) - {path.name for path in removed})
+
+
+def _dead_pid():
+    """The id of a process that has exited: what a killed run's temporary files carry."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid

@@ -528,7 +528,7 @@ def test_failed_write_removes_temp_file_and_keeps_target(tmp_path, monkeypatch):
     # The temp file was beside the target, hidden, named for its format; now gone.
     [temp] = temp_paths
     assert temp.parent == tmp_path
-    assert temp.name.startswith(".out.png.tmp-") and temp.suffix == ".png"
+    assert temp.name.startswith(f".out.png.tmp-{os.getpid()}-") and temp.suffix == ".png"
     assert path.read_bytes() == b"precious"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
 

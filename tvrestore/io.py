@@ -22,19 +22,46 @@ TIFF    every supported dtype and layout, including ``(H, W, 1)``;
 
 PNG, BMP and JPEG have no single-channel axis: ``(H, W, 1)`` is written as
 greyscale and reads back as ``(H, W)``.
+
+Pixels are read as they display, and written so that they display the same
+(:func:`read_image`, :func:`write_image` with ``like=``):
+
+==================  =========================================================
+TIFF MINISBLACK,    as stored
+RGB
+TIFF MINISWHITE     inverted on read (0 is black, as everywhere else);
+                    written back inverted, as MINISWHITE, with ``like=``
+TIFF PALETTE        expanded to RGB through the colour map, written as RGB
+                    (never the indices: denoising them would be meaningless)
+TIFF YCbCr          only JPEG-compressed, which decodes to RGB
+TIFF CMYK, CIELAB,  refused: converting them to RGB and back is not exact
+others
+Orientation         the JPEG EXIF and TIFF Orientation tags are applied on
+                    read; outputs carry no orientation tag, so they display
+                    as the input did
+==================  =========================================================
+
+A file's header alone is enough to refuse it (:func:`read_header`), which
+imports neither TensorFlow nor scikit-image and decodes no pixels.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fnmatch
+import logging
+import math
 import os
 import re
 import secrets
+import stat
+import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
-import imageio.v3 as iio
 import numpy as np
 import numpy.typing as npt
 import tifffile
@@ -44,11 +71,14 @@ from tvrestore.errors import TVRestoreError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "MAX_DECODED_BYTES",
     "MAX_PIXELS",
+    "ImageHeader",
     "default_output_path",
     "from_unit_range",
     "join_alpha",
     "list_images",
+    "read_header",
     "read_image",
     "remove_temporaries",
     "split_alpha",
@@ -65,6 +95,14 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 # photograph. It is below Pillow's own decompression-bomb error (about 179
 # megapixels), so this is the limit for every format.
 MAX_PIXELS: int = 2**27
+
+# The pixel limit alone lets a header declare 64 samples per pixel, 64-bit
+# samples or thousands of pages. The decoded array, every declared
+# dimension multiplied out (pages x height x width x samples x bytes per
+# sample), gets the budget the pixel limit was sized for: MAX_PIXELS of
+# float32 RGBA, 2 GiB. Restoring needs a few float32 copies of the image
+# on top of it, so a larger array would not fit a workstation anyway.
+MAX_DECODED_BYTES: int = 2**31
 
 _TIFF_EXTENSIONS = frozenset({".tif", ".tiff"})
 
@@ -109,14 +147,122 @@ _TIFF_ALPHA_OPTIONS = {
     for channels, photometric in ((2, "minisblack"), (4, "rgb"))
 }
 
-# Pillow modes that map onto our layouts. Others (CMYK and YCbCr JPEGs, for
-# instance) would come back as 3 or 4 channels that are not RGB(A).
-# "I" is a 16-bit greyscale PNG on older Pillow; imageio converts it to uint16.
-_PILLOW_READ_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
+# Pillow modes that map onto our layouts, as (channels, dtype) of the pixels
+# read_image returns. Others (CMYK and YCbCr JPEGs, for instance) would come
+# back as 3 or 4 channels that are not RGB(A). "I" is a 16-bit greyscale PNG
+# on older Pillow. Palette images ("P") are expanded to RGB or RGBA.
+_PILLOW_LAYOUTS: dict[str, tuple[int, np.dtype]] = {
+    "1": (1, np.dtype(np.bool_)),
+    "L": (1, np.dtype(np.uint8)),
+    "LA": (2, np.dtype(np.uint8)),
+    "P": (3, np.dtype(np.uint8)),
+    "RGB": (3, np.dtype(np.uint8)),
+    "RGBA": (4, np.dtype(np.uint8)),
+    "I": (1, np.dtype(np.uint16)),
+    "I;16": (1, np.dtype(np.uint16)),
+}
+
+# Pillow identifies a file by its content; these are the formats we read
+# through Pillow (anything else, EPS or PSD renamed .png say, is refused).
+_PILLOW_FORMATS = ("PNG", "JPEG", "BMP")  # JPEG includes MPO
+
+# TIFF compressions that lose nothing: an output is written with its
+# input's, and with zlib (Adobe Deflate, readable everywhere) otherwise.
+_LOSSLESS_COMPRESSIONS = frozenset(
+    {"NONE", "LZW", "ADOBE_DEFLATE", "DEFLATE", "PACKBITS", "ZSTD", "LZMA"}
+)
+_FALLBACK_COMPRESSION = "ADOBE_DEFLATE"
+
+# tifffile logs what it finds odd about a file (a forged header, counts that
+# disagree) as warnings, which Python's last-resort handler prints as extra
+# stderr lines; this module reports the problem itself, in one line.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says about the pixels :func:`read_image` returns.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file.
+    format : str
+        ``"PNG"``, ``"JPEG"``, ``"MPO"`` (a JPEG with extra pictures),
+        ``"BMP"`` or ``"TIFF"``.
+    shape : tuple of int
+        ``(H, W)`` or ``(H, W, C)``: the shape of the pixels as read, after
+        orientation (a JPEG stored 4000x3000 with orientation 6 has shape
+        ``(4000, 3000, 3)``) and palette expansion.
+    dtype : numpy.dtype
+        bool, uint8, uint16, float32 or float64, as read.
+    photometric : str or None
+        TIFF only: the photometric interpretation as stored, by its
+        :class:`tifffile.PHOTOMETRIC` name (``"MINISBLACK"``,
+        ``"MINISWHITE"``, ``"RGB"``, ``"PALETTE"``, ``"YCBCR"``).
+    compression : str or None
+        TIFF only: the :class:`tifffile.COMPRESSION` name (``"NONE"``,
+        ``"LZW"``, ``"ADOBE_DEFLATE"``, ``"ZSTD"``, ``"JPEG"``, ...).
+    orientation : int
+        The EXIF / TIFF orientation (1 to 8) that reading applies; 1 when
+        the file has none.
+    """
+
+    path: Path
+    format: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    photometric: str | None = None
+    compression: str | None = None
+    orientation: int = 1
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the pixels as read."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def read_header(path: str | os.PathLike[str]) -> ImageHeader:
+    """Check an image file from its header alone, decoding no pixels.
+
+    Everything :func:`read_image` refuses before decoding is refused here,
+    with the same message: a pre-flight check costs a millisecond or so per
+    file and imports neither TensorFlow nor scikit-image.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file whose suffix is in :data:`IMAGE_EXTENSIONS`.
+
+    Returns
+    -------
+    ImageHeader
+        Shape and dtype of the pixels that :func:`read_image` will return,
+        and what :func:`write_image` needs (``like=``) to write an output
+        that displays as the input does, with the same TIFF photometric
+        interpretation and (lossless) compression.
+
+    Raises
+    ------
+    TVRestoreError
+        One line starting with the path, if the file is missing, a
+        directory or not a regular file, a symbolic link loop, unreadable
+        (permission denied), empty, of an unsupported type, not an image,
+        larger than :data:`MAX_PIXELS` pixels or :data:`MAX_DECODED_BYTES`
+        decoded bytes (every declared dimension counts: pages, samples per
+        pixel, bits per sample), multi-page or multi-frame, 16-bit colour
+        PNG (Pillow would reduce it to 8 bits), of an unsupported dtype,
+        shape or photometric interpretation (CMYK, CIELAB, ...).
+    """
+    with _open_image(Path(path)) as (header, _decode):
+        return header
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file, keeping its pixels as stored.
+    """Read an image file's pixels as they display.
+
+    The header is read and checked first (:func:`read_header`, the same
+    code and messages), then the pixels are decoded from the same open file.
 
     Parameters
     ----------
@@ -128,17 +274,18 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     numpy.ndarray
         Shape ``(H, W)`` or ``(H, W, C)`` with ``C`` in 1..4, channel-last;
         dtype bool (1-bit images), uint8, uint16, float32 or float64.
-        Palette images come back as RGB, or RGBA if the palette has a
-        transparent entry. Float values are not clipped. EXIF orientation
-        is not applied.
+        Values as stored, except: palette images come back as RGB, or RGBA
+        if the palette has a transparent entry; MINISWHITE TIFFs are
+        inverted (0 is black); the EXIF (JPEG) or TIFF orientation is
+        applied, so the array is the picture as a viewer shows it. Float
+        values are not clipped. A new, writable array.
 
     Raises
     ------
     TVRestoreError
-        If the file is missing, a directory, empty, of an unsupported type,
-        not decodable, truncated, multi-page or multi-frame, larger than
-        :data:`MAX_PIXELS`, 16-bit colour PNG (Pillow would reduce it to 8
-        bits), of an unsupported dtype or shape, or holds NaN or infinity.
+        For everything :func:`read_header` refuses, and if the pixels cannot
+        be decoded (corrupt or truncated data, a missing codec) or hold NaN
+        or infinity.
 
     Notes
     -----
@@ -146,26 +293,24 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     forged header cannot make us allocate gigabytes.
     """
     path = Path(path)
-    if not path.exists():
-        raise TVRestoreError(f"{path}: file not found")
-    if path.is_dir():
-        raise TVRestoreError(f"{path}: is a directory, not an image file")
-    _check_extension(path)
-    if path.stat().st_size == 0:
-        raise TVRestoreError(f"{path}: empty file (0 bytes)")
-
-    reader = _read_tiff if path.suffix.lower() in _TIFF_EXTENSIONS else _read_pillow
-    with warnings.catch_warnings():
-        # MAX_PIXELS is the limit that matters; Pillow's warning for big
-        # images below it would only be noise.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        pixels = reader(path)
-    _check_pixels(path, pixels)
+    with _open_image(path) as (header, decode):
+        pixels = decode()
+    if pixels.shape != header.shape or pixels.dtype != header.dtype:
+        # The decoder disagrees with the header we checked: a forged file.
+        raise TVRestoreError(
+            f"{path}: corrupt image (header says {header.shape} {header.dtype}, "
+            f"data decodes to {pixels.shape} {pixels.dtype})"
+        )
+    _check_finite(path, pixels)
     return pixels
 
 
 def write_image(
-    path: str | os.PathLike[str], pixels: np.ndarray, *, overwrite: bool = False
+    path: str | os.PathLike[str],
+    pixels: np.ndarray,
+    *,
+    overwrite: bool = False,
+    like: ImageHeader | None = None,
 ) -> None:
     """Write an image file atomically.
 
@@ -179,26 +324,43 @@ def write_image(
         Target file; its suffix (one of :data:`IMAGE_EXTENSIONS`) picks the
         format.
     pixels : numpy.ndarray
-        Layout and dtype as returned by :func:`read_image`. The format must be
-        able to store them exactly (see the module docstring); JPEG is lossy.
+        Layout and dtype as returned by :func:`read_image`: the picture as
+        it displays. The format must be able to store them exactly (see the
+        module docstring); JPEG is lossy.
     overwrite : bool, optional
-        Replace an existing file. Default False.
+        Replace an existing file. Default False. Without it, a file that
+        appears at `path` while this one is encoded (another run writing the
+        same output) is not replaced either. A symbolic link at `path` is
+        replaced by the file, never written through.
+    like : ImageHeader, optional
+        The input's header (:func:`read_header`), to write a TIFF output as
+        the input was stored: MINISWHITE inverted back and tagged so, and
+        the input's compression when it is lossless (LZW, Deflate, ZSTD,
+        PackBits, LZMA); a lossy (JPEG) or unknown compression becomes
+        zlib (Adobe Deflate). Without it, or for other formats, pixels are
+        written as they are, uncompressed in TIFF. No output carries an
+        orientation tag: the pixels are already oriented as they display.
 
     Raises
     ------
     TVRestoreError
-        If the suffix is unknown, the pixels are unsupported or hold NaN or
-        infinity, the format cannot store them, the directory does not exist,
-        `path` exists and `overwrite` is False, or encoding or writing fails.
+        One line starting with the path, if the suffix is unknown, the pixels
+        are unsupported or hold NaN or infinity, the format cannot store
+        them, the directory does not exist, `path` exists (or is a symbolic
+        link loop) and `overwrite` is False, or encoding or writing fails
+        (permission denied, read-only file system, disk full, ...). No
+        temporary file is left behind.
     """
     path = Path(path)
     pixels = np.asarray(pixels)
     _check_extension(path)
-    _check_pixels(path, pixels)
+    _check_layout(path, pixels.shape, pixels.dtype)
+    _check_finite(path, pixels)
     suffix = path.suffix.lower()
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     if suffix in _TIFF_EXTENSIONS:
-        plugin, options = "tifffile", _TIFF_ALPHA_OPTIONS.get(channels, {})
+        plugin = "tifffile"
+        pixels, options = _tiff_write_options(pixels, channels, like)
     else:
         _check_pillow_writable(path, pixels.dtype, channels)
         plugin = "pillow"
@@ -206,6 +368,9 @@ def write_image(
         # Pillow has no single-channel axis: (H, W, 1) is plain greyscale.
         if pixels.ndim == 3 and channels == 1:
             pixels = pixels[..., 0]
+
+    # imageio is only needed here, not by read_header's pre-flight checks.
+    import imageio.v3 as iio
 
     _write_atomically(
         path,
@@ -425,13 +590,26 @@ def list_images(
 
 
 def remove_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temporary files that :func:`write_image` left in a directory.
+    """Delete the temporary files that dead writers left in a directory.
 
     :func:`write_image` removes its temporary file when it fails or is
-    interrupted by an exception (Ctrl-C included); only a process killed
-    outright (SIGKILL, power loss) leaves one behind. A run that is about to
-    write into `directory` again calls this first. Do not call it while
-    another process writes into the same directory.
+    interrupted by an exception (Ctrl-C included); a process killed outright
+    (SIGTERM with no handler, SIGKILL, power loss) leaves one behind. A run
+    that is about to write into `directory` calls this first. The temporary
+    file's name carries its writer's process id, so a run removes:
+
+    - files of a process that no longer exists (checked with signal 0), and
+      files of this process (call this before writing into `directory`,
+      not while another thread of this process writes there);
+    - files named in the format before the process id was added
+      (``.<name>.tmp-<hex><suffix>``) once they are more than an hour
+      old: their writer is unknown, and no write takes that long.
+
+    Another live run's files are never touched, so two runs can share an
+    output directory. Process ids are those of this machine's (container's)
+    process table: on a directory shared across machines, a live writer
+    elsewhere can look dead. Where processes cannot be probed (not POSIX),
+    only the age rule applies.
 
     Parameters
     ----------
@@ -441,95 +619,249 @@ def remove_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
     Returns
     -------
     list of pathlib.Path
-        The files removed: names of the form ``.<name>.tmp-<hex><suffix>``
-        where ``<name>`` ends in ``<suffix>``, nothing else.
+        The files removed: regular files named ``.<name>.tmp-<pid>-<hex><suffix>``
+        (or the old format) where ``<name>`` ends in ``<suffix>``, nothing
+        else. A file that cannot be removed (permissions) is skipped.
     """
     directory = Path(directory)
     if not directory.is_dir():
         return []
     removed = []
+    now = time.time()
     for entry in os.scandir(directory):
         match = _TEMPORARY_NAME.fullmatch(entry.name)
-        if match and match["name"].endswith(match["suffix"]) and entry.is_file():
-            Path(entry.path).unlink(missing_ok=True)
-            removed.append(Path(entry.path))
+        if not (match and match["name"].endswith(match["suffix"])):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if match["pid"] is None:
+                stale = now - entry.stat(follow_symlinks=False).st_mtime > _STALE_SECONDS
+            else:
+                stale = not _other_process_alive(int(match["pid"]))
+            if stale:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
     return removed
 
 
 _TOKEN_BYTES = 8
+# "-<pid>" is optional: files from before it was added are still recognised.
 _TEMPORARY_NAME = re.compile(
-    rf"\.(?P<name>.+)\.tmp-[0-9a-f]{{{2 * _TOKEN_BYTES}}}(?P<suffix>(\.[^.]*)?)"
+    rf"\.(?P<name>.+)\.tmp-(?:(?P<pid>[0-9]+)-)?[0-9a-f]{{{2 * _TOKEN_BYTES}}}"
+    r"(?P<suffix>(\.[^.]*)?)"
 )
+# Age after which a temporary file of unknown owner is taken as abandoned.
+_STALE_SECONDS = 3600
 
 
 def _temporary_path(path: Path) -> Path:
     # Hidden, so list_images never picks it up; same directory, so that
-    # os.replace is an atomic rename; the name says which file it becomes.
+    # os.replace is an atomic rename; the name says which file it becomes
+    # and which process writes it (see remove_temporaries).
     token = secrets.token_hex(_TOKEN_BYTES)
-    return path.with_name(f".{path.name}.tmp-{token}{path.suffix}")
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{token}{path.suffix}")
+
+
+def _other_process_alive(pid: int) -> bool:
+    """Whether `pid` is a live process other than this one."""
+    if pid == os.getpid():
+        return False
+    if os.name != "posix":
+        return True  # os.kill would terminate it on Windows
+    if pid <= 0:
+        return False  # never a writer's id; kill() would signal a group
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    except (OverflowError, OSError):
+        return False
+    return True
 
 
 def _write_atomically(
     path: Path, encode: Callable[[BinaryIO], object], *, overwrite: bool, what: str
 ) -> None:
-    """Run `encode` on a temporary file beside `path`, then rename it onto `path`."""
+    """Run `encode` on a temporary file beside `path`, then rename it onto `path`.
+
+    Without `overwrite` the file is hard-linked onto `path`, which fails if
+    `path` exists, so a file another process wrote meanwhile survives;
+    where hard links are not supported, an exists check and a rename stand in.
+    """
     if not path.parent.is_dir():
         raise TVRestoreError(f"{path}: output directory does not exist")
-    if path.exists() and not overwrite:
-        raise TVRestoreError(f"{path}: output exists (use --overwrite)")
+    if not overwrite:
+        _check_absent(path)
 
     temp = _temporary_path(path)
+    created = False
     try:
         with open(temp, "xb") as file:
+            created = True
             encode(file)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temp, path)
+        if overwrite:
+            os.replace(temp, path)
+        else:
+            _link_or_rename(temp, path)
+    except TVRestoreError:
+        raise
     except Exception as err:
         raise TVRestoreError(f"{path}: cannot write {what} ({_reason(err)})") from err
     finally:
-        # After a successful rename the temporary name is gone: nothing to do.
-        temp.unlink(missing_ok=True)
+        if created:
+            # Gone after a successful rename; a failed cleanup must not hide
+            # the error being raised.
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
 
 
-def _read_pillow(path: Path) -> np.ndarray:
-    """Read a PNG, JPEG or BMP, checking the header before decoding."""
+def _check_absent(path: Path) -> None:
+    """Refuse an output path that exists, as a file or as a symbolic link."""
     try:
-        # Lazy: parses the header only, decodes no pixels.
-        with Image.open(path) as image:
-            width, height = image.size
-            mode, image_format = image.mode, image.format
-            frames = getattr(image, "n_frames", 1)
-            transparent_palette = mode == "P" and "transparency" in image.info
+        os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise TVRestoreError(f"{path}: cannot write here ({_reason(err)})") from err
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise TVRestoreError(
+                f"{path}: output path is a symbolic link loop (use --overwrite to replace the link)"
+            ) from err
+    raise TVRestoreError(f"{path}: output exists (use --overwrite)")
+
+
+def _link_or_rename(temp: Path, path: Path) -> None:
+    try:
+        os.link(temp, path, follow_symlinks=False)
+    except FileExistsError as err:
+        raise TVRestoreError(f"{path}: output exists (use --overwrite)") from err
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        _check_absent(path)
+        os.replace(temp, path)
+
+
+# --- reading: header, checks, decoding -------------------------------------------
+
+Decoder = Callable[[], np.ndarray]
+
+
+@contextlib.contextmanager
+def _open_image(path: Path) -> Iterator[tuple[ImageHeader, Decoder]]:
+    """Open `path`, parse and check its header; yield it and a decoder of its pixels.
+
+    The one code path behind :func:`read_header` and :func:`read_image`:
+    every check that needs no pixels is done before yielding, and the
+    decoder reads from the same open file.
+    """
+    _check_file(path)
+    opener = _open_tiff if path.suffix.lower() in _TIFF_EXTENSIONS else _open_pillow
+    with warnings.catch_warnings():
+        # MAX_PIXELS is the limit that matters; Pillow's warning for big
+        # images below it would only be noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with opener(path) as opened:
+            yield opened
+
+
+def _check_file(path: Path) -> None:
+    """Refuse what is not a non-empty regular file with an image suffix."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise TVRestoreError(
+                f"{path}: broken symbolic link (to {os.readlink(path)})"
+            ) from None
+        raise TVRestoreError(f"{path}: file not found") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise TVRestoreError(f"{path}: symbolic link loop") from None
+        raise TVRestoreError(f"{path}: cannot read ({_reason(err)})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise TVRestoreError(f"{path}: is a directory, not an image file")
+    _check_extension(path)
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO would block the read forever, a device never end.
+        raise TVRestoreError(f"{path}: not a regular file")
+    if info.st_size == 0:
+        raise TVRestoreError(f"{path}: empty file (0 bytes)")
+
+
+@contextlib.contextmanager
+def _open_pillow(path: Path) -> Iterator[tuple[ImageHeader, Decoder]]:
+    """A PNG, JPEG or BMP: Pillow's lazy open parses the header only."""
+    try:
+        image = Image.open(path, formats=_PILLOW_FORMATS)
     except Image.DecompressionBombError as err:
         raise TVRestoreError(
             f"{path}: absurd image size (more than {MAX_PIXELS} pixels)"
         ) from err
     except Exception as err:
         raise _unreadable(path, err) from err
+    with image:
+        header = _pillow_header(path, image)
+        yield header, lambda: _decode_pillow(path, image, header)
 
-    _check_size(path, width, height)
-    if mode not in _PILLOW_READ_MODES:
+
+def _pillow_header(path: Path, image: Image.Image) -> ImageHeader:
+    width, height = image.size
+    mode, image_format = image.mode, image.format
+    # An MPO (a JPEG with extra pictures, as phones write) is read as its
+    # primary picture; an animated PNG has no such primary frame.
+    frames = 1 if image_format == "MPO" else getattr(image, "n_frames", 1)
+    channels, dtype = _PILLOW_LAYOUTS.get(mode, (1, np.dtype(np.uint8)))
+    if mode == "P" and "transparency" in image.info:
+        channels = 4
+    _check_budget(path, width, height, channels, dtype.itemsize, frames)
+    if mode not in _PILLOW_LAYOUTS:
         raise TVRestoreError(
             f"{path}: unsupported colour mode {mode} "
             "(expected greyscale, palette or RGB, with optional alpha)"
         )
-    # An MPO (a JPEG with extra pictures, as phones write) is read as its
-    # primary picture; an animated PNG has no such primary frame.
-    if frames > 1 and image_format != "MPO":
-        raise TVRestoreError(
-            f"{path}: unsupported shape: {frames} frames (animation)"
-        )
+    if frames > 1:
+        raise TVRestoreError(f"{path}: unsupported shape: {frames} frames (animation)")
     colour_png = image_format == "PNG" and mode in ("LA", "RGB", "RGBA")
     if colour_png and _png_bit_depth(path) == 16:
         raise TVRestoreError(
             f"{path}: 16-bit colour PNG is not supported (Pillow reads it as "
             "8 bits); convert it to a 16-bit TIFF"
         )
-    # imageio applies the palette as RGB and drops a transparent entry unless
-    # RGBA is asked for explicitly.
-    convert_to = "RGBA" if transparent_palette else None
-    return _decode(path, plugin="pillow", index=0, mode=convert_to)
+    orientation = 1
+    if image_format in ("JPEG", "MPO"):
+        # JPEG keeps EXIF in its header: reading it decodes no pixels.
+        orientation = _valid_orientation(image.getexif().get(_ORIENTATION_TAG))
+    stored = (height, width) if channels == 1 else (height, width, channels)
+    return ImageHeader(
+        path=path,
+        format=image_format,
+        shape=_oriented_shape(stored, orientation),
+        dtype=dtype,
+        orientation=orientation,
+    )
+
+
+def _decode_pillow(path: Path, image: Image.Image, header: ImageHeader) -> np.ndarray:
+    try:
+        if image.mode == "P":
+            # The palette as colours, a transparent entry as alpha.
+            image = image.convert("RGBA" if header.shape[-1] == 4 else "RGB")
+        pixels = np.array(image)  # a writable copy
+    except Exception as err:
+        raise _corrupt(path, err) from err
+    # "I" is int32 in Pillow; a 16-bit PNG's values fit uint16.
+    return _orient(pixels.astype(header.dtype, copy=False), header.orientation)
 
 
 def _png_bit_depth(path: Path) -> int:
@@ -539,34 +871,224 @@ def _png_bit_depth(path: Path) -> int:
         return file.read(25)[24]
 
 
-def _read_tiff(path: Path) -> np.ndarray:
-    """Read a single-page TIFF, checking the header before decoding."""
+@contextlib.contextmanager
+def _open_tiff(path: Path) -> Iterator[tuple[ImageHeader, Decoder]]:
+    """A TIFF: tifffile parses the tags of every page, decoding no pixels."""
     try:
-        with tifffile.TiffFile(path) as tif:
-            pages = len(tif.pages)
-            width, height = tif.pages[0].imagewidth, tif.pages[0].imagelength
-            samples_first = tif.series[0].axes.startswith("S")
+        tif = tifffile.TiffFile(path)
     except Exception as err:
         raise _unreadable(path, err) from err
+    with tif:
+        try:
+            pages = len(tif.pages)
+            page = tif.pages[0]
+            series = tif.series[0]
+        except Exception as err:
+            raise _unreadable(path, err) from err
+        header = _tiff_header(path, page, series, pages)
+        yield header, lambda: _decode_tiff(path, page, series, header)
 
+
+def _tiff_header(
+    path: Path, page: tifffile.TiffPage, series: tifffile.TiffPageSeries, pages: int
+) -> ImageHeader:
+    photometric = _enum_name(page.photometric)
+    compression = _enum_name(page.compression)
+    samples = page.samplesperpixel
+    bytes_per_sample = page.dtype.itemsize if page.dtype is not None else -(-page.bitspersample // 8)
+    colormap = page.colormap if photometric == "PALETTE" else None
+    if colormap is not None:
+        # Every RGB sample the colour map makes counts, at its own size.
+        samples, bytes_per_sample = 3, max(bytes_per_sample, _palette_dtype(colormap).itemsize)
+    _check_budget(
+        path, page.imagewidth, page.imagelength, samples, bytes_per_sample,
+        pages * max(page.imagedepth, 1),
+    )
     if pages > 1:
+        raise TVRestoreError(f"{path}: unsupported shape: multi-page TIFF ({pages} pages)")
+    if page.imagedepth > 1:
+        raise TVRestoreError(f"{path}: unsupported shape: volume TIFF (depth {page.imagedepth})")
+    if page.compression not in tifffile.TIFF.DECOMPRESSORS:
         raise TVRestoreError(
-            f"{path}: unsupported shape: multi-page TIFF ({pages} pages)"
+            f"{path}: TIFF compression {compression} is not supported (no codec for it)"
         )
-    _check_size(path, width, height)
-    pixels = _decode(path, plugin="tifffile", index=0)
-    # Planar ("separate") colour TIFFs decode as (C, H, W).
-    return np.moveaxis(pixels, 0, -1) if samples_first else pixels
-
-
-def _decode(path: Path, **options: object) -> np.ndarray:
-    """Decode pixels with imageio; any failure here means corrupt data."""
-    try:
-        return iio.imread(path, **options)
-    except Exception as err:
+    if page.dtype is None:
         raise TVRestoreError(
-            f"{path}: corrupt or truncated image ({_reason(err)})"
+            f"{path}: unsupported pixel type ({page.bitspersample}-bit "
+            f"{_enum_name(page.sampleformat)} samples)"
+        )
+
+    # tifffile's series knows the shape the writer meant ((W,) for a row,
+    # (S, H, W) for planar colour); only a single-page file gets here.
+    shape, dtype = series.shape, page.dtype
+    if series.axes.startswith("S") and len(shape) == 3:
+        shape = (*shape[1:], shape[0])
+    if photometric == "PALETTE":
+        if page.samplesperpixel != 1 or colormap is None:
+            raise TVRestoreError(
+                f"{path}: unsupported palette TIFF ({page.samplesperpixel} samples "
+                "per pixel); convert it to RGB"
+            )
+        if len(shape) == 2:  # a 1-D file is refused as it is
+            shape, dtype = (*shape, 3), _palette_dtype(colormap)
+    _check_layout(path, shape, dtype)
+    _check_photometric(path, photometric, compression, shape, dtype)
+
+    orientation_tag = page.tags.get(_ORIENTATION_TAG)
+    orientation = _valid_orientation(orientation_tag.value if orientation_tag else None)
+    return ImageHeader(
+        path=path,
+        format="TIFF",
+        shape=_oriented_shape(tuple(shape), orientation),
+        dtype=np.dtype(dtype),
+        photometric=photometric,
+        compression=compression,
+        orientation=orientation,
+    )
+
+
+def _check_photometric(
+    path: Path, photometric: str, compression: str, shape: tuple[int, ...], dtype: np.dtype
+) -> None:
+    """Refuse what cannot be read as grey or RGB and written back exactly."""
+    channels = 1 if len(shape) == 2 else shape[2]
+    if photometric in ("MINISBLACK", "PALETTE"):
+        return
+    if photometric == "MINISWHITE":
+        if dtype.kind == "f":
+            raise TVRestoreError(
+                f"{path}: floating-point MINISWHITE TIFF is not supported "
+                "(no defined white level to invert against); convert it to MINISBLACK"
+            )
+        if channels > 2:
+            raise TVRestoreError(
+                f"{path}: unsupported MINISWHITE TIFF with {channels} samples per pixel"
+            )
+        return
+    if photometric == "RGB" and channels >= 3:
+        return
+    # JPEG-in-TIFF stores colour as YCbCr, and decoding gives RGB back.
+    if photometric == "YCBCR" and compression == "JPEG" and channels == 3:
+        return
+    hints = {
+        "SEPARATED": "CMYK",
+        "CIELAB": "CIE L*a*b*",
+        "ICCLAB": "ICC L*a*b*",
+        "ITULAB": "ITU L*a*b*",
+        "YCBCR": f"YCbCr with {compression} compression",
+        "MASK": "transparency mask",
+    }
+    what = hints.get(photometric, f"{channels} samples per pixel")
+    raise TVRestoreError(
+        f"{path}: TIFF photometric interpretation {photometric} ({what}) "
+        "is not supported; convert it to greyscale or RGB"
+    )
+
+
+def _decode_tiff(
+    path: Path, page: tifffile.TiffPage, series: tifffile.TiffPageSeries, header: ImageHeader
+) -> np.ndarray:
+    try:
+        pixels = page.asarray().reshape(series.shape)
+    except Exception as err:
+        raise _corrupt(path, err) from err
+    if series.axes.startswith("S") and pixels.ndim == 3:
+        # Planar ("separate") colour TIFFs decode as (C, H, W).
+        pixels = np.moveaxis(pixels, 0, -1)
+    if header.photometric == "MINISWHITE":
+        pixels = _invert_grey(pixels, white=_white_level(page.dtype, page.bitspersample))
+    elif header.photometric == "PALETTE":
+        pixels = _apply_palette(path, pixels, page.colormap)
+    # Native byte order: a big-endian file's uint16 compares equal to ours.
+    pixels = pixels.astype(header.dtype, copy=False)
+    return _orient(pixels, header.orientation)
+
+
+def _white_level(dtype: np.dtype, bits: int) -> int | bool:
+    """The stored value of black in a MINISWHITE image (its white is 0)."""
+    return True if dtype == np.bool_ else 2**bits - 1
+
+
+def _invert_grey(pixels: np.ndarray, white: int | bool) -> np.ndarray:
+    """Invert the grey channel of MINISWHITE pixels, leaving alpha alone."""
+    pixels = np.array(pixels)  # a copy: never write into the caller's array
+    grey = pixels if pixels.ndim == 2 else pixels[..., 0]
+    if pixels.dtype == np.bool_:
+        np.logical_not(grey, out=grey)
+    else:
+        np.subtract(pixels.dtype.type(white), grey, out=grey)
+    return pixels
+
+
+def _palette_dtype(colormap: np.ndarray) -> np.dtype:
+    """uint8 for a colour map of 8-bit colours scaled by 257, as TIFF writers do."""
+    return np.dtype(np.uint8 if not np.any(colormap % 257) else np.uint16)
+
+
+def _apply_palette(path: Path, indices: np.ndarray, colormap: np.ndarray) -> np.ndarray:
+    """RGB pixels through a TIFF colour map ((3, N), 16-bit colours)."""
+    dtype = _palette_dtype(colormap)
+    colours = colormap // 257 if dtype == np.uint8 else colormap
+    try:
+        rgb = np.take(colours, indices.astype(np.intp), axis=1)
+    except IndexError as err:
+        raise TVRestoreError(
+            f"{path}: corrupt palette TIFF (an index beyond its colour map)"
         ) from err
+    return np.moveaxis(rgb, 0, -1).astype(dtype)
+
+
+_ORIENTATION_TAG = 0x0112  # the same number in EXIF and in TIFF
+
+# EXIF orientation -> how to turn the stored array into the picture as shown:
+# number of quarter turns counter-clockwise (np.rot90), then a left-right flip.
+# 5 to 8 swap height and width.
+_ORIENTATIONS: dict[int, tuple[int, bool]] = {
+    1: (0, False),
+    2: (0, True),
+    3: (2, False),
+    4: (2, True),
+    5: (3, True),
+    6: (3, False),
+    7: (1, True),
+    8: (1, False),
+}
+
+
+def _valid_orientation(value: object) -> int:
+    """An orientation tag's value, or 1 (as stored) when absent or invalid."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return 1
+    return value if value in _ORIENTATIONS else 1
+
+
+def _oriented_shape(shape: tuple[int, ...], orientation: int) -> tuple[int, ...]:
+    if _ORIENTATIONS[orientation][0] % 2:
+        return (shape[1], shape[0], *shape[2:])
+    return tuple(shape)
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored pixels as a viewer shows them, given the EXIF orientation."""
+    turns, flip = _ORIENTATIONS[orientation]
+    if not turns and not flip:
+        return pixels
+    shown = np.rot90(pixels, turns, axes=(0, 1))
+    if flip:
+        shown = shown[:, ::-1]
+    return np.ascontiguousarray(shown)
+
+
+def _enum_name(value: object) -> str:
+    """A tifffile enum's name, or the number of a value it does not know."""
+    return getattr(value, "name", str(value))
+
+
+def _corrupt(path: Path, err: Exception) -> TVRestoreError:
+    """The error for pixels that do not decode."""
+    return TVRestoreError(f"{path}: corrupt or truncated image ({_reason(err)})")
 
 
 def _check_extension(path: Path) -> None:
@@ -585,30 +1107,62 @@ def _check_dtype(dtype: np.dtype, prefix: str = "") -> None:
         )
 
 
-def _check_size(path: Path, width: int, height: int) -> None:
+def _check_budget(
+    path: Path, width: int, height: int, samples: int, bytes_per_sample: int, planes: int
+) -> None:
+    """Refuse a header whose decoded array would exceed MAX_PIXELS or MAX_DECODED_BYTES."""
     if width * height > MAX_PIXELS:
         raise TVRestoreError(
             f"{path}: absurd image size {width}x{height} "
             f"(more than {MAX_PIXELS} pixels)"
         )
+    decoded = width * height * samples * bytes_per_sample * planes
+    if decoded > MAX_DECODED_BYTES:
+        raise TVRestoreError(
+            f"{path}: absurd image size {width}x{height}, {samples} samples per pixel "
+            f"of {bytes_per_sample} byte(s), {planes} page(s): {decoded} bytes to decode "
+            f"(more than {MAX_DECODED_BYTES})"
+        )
 
 
-def _check_pixels(path: Path, pixels: np.ndarray) -> None:
-    """Check the dtype, layout and values that read_image and write_image accept."""
-    _check_dtype(pixels.dtype, prefix=f"{path}: ")
+def _check_layout(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Check the dtype and layout that read_image returns and write_image accepts."""
+    _check_dtype(dtype, prefix=f"{path}: ")
     # bool pixels come from 1-bit greyscale files only, and tifffile garbles
     # multi-channel bool data.
-    max_channels = 1 if pixels.dtype == np.bool_ else 4
-    layout_ok = pixels.ndim == 2 or (
-        pixels.ndim == 3 and 1 <= pixels.shape[2] <= max_channels
-    )
-    if not layout_ok or pixels.size == 0:
+    max_channels = 1 if dtype == np.bool_ else 4
+    layout_ok = len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= max_channels)
+    if not layout_ok or math.prod(shape) == 0:
         raise TVRestoreError(
-            f"{path}: unsupported shape {pixels.shape} for {pixels.dtype} pixels "
+            f"{path}: unsupported shape {tuple(shape)} for {dtype} pixels "
             "(expected (H, W) or (H, W, C) with 1 to 4 channels, 1 for bool)"
         )
+
+
+def _check_finite(path: Path, pixels: np.ndarray) -> None:
     if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
         raise TVRestoreError(f"{path}: image contains NaN or infinite values")
+
+
+def _tiff_write_options(
+    pixels: np.ndarray, channels: int, like: ImageHeader | None
+) -> tuple[np.ndarray, dict[str, object]]:
+    """Pixels as stored and tifffile's options: alpha, and what `like` says."""
+    options: dict[str, object] = dict(_TIFF_ALPHA_OPTIONS.get(channels, {}))
+    if pixels.dtype == np.bool_:
+        # tifffile's default for bool is MINISWHITE, which shows True as black.
+        options["photometric"] = "minisblack"
+    if like is None or like.format != "TIFF":
+        return pixels, options
+    compression = like.compression
+    if compression not in _LOSSLESS_COMPRESSIONS:
+        compression = _FALLBACK_COMPRESSION
+    if compression != "NONE":
+        options["compression"] = compression
+    if like.photometric == "MINISWHITE" and channels <= 2 and pixels.dtype.kind in "bu":
+        pixels = _invert_grey(pixels, white=_white_level(pixels.dtype, 8 * pixels.dtype.itemsize))
+        options["photometric"] = "miniswhite"
+    return pixels, options
 
 
 def _check_pillow_writable(path: Path, dtype: np.dtype, channels: int) -> None:
@@ -626,5 +1180,11 @@ def _unreadable(path: Path, err: Exception) -> TVRestoreError:
 
 
 def _reason(err: BaseException) -> str:
-    """The exception's message on one line, or its type if it has none."""
+    """The exception's message on one line, or its type if it has none.
+
+    An OS error gives its description only ("No space left on device"): the
+    file it names may be a temporary file the user never asked for.
+    """
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
     return " ".join(str(err).split()) or type(err).__name__
