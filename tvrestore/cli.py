@@ -197,14 +197,17 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
 
 def _restore_one(input_path, output, reference, compare, overwrite, report, quiet,
                  options) -> None:
-    from tvrestore import io
-    from tvrestore.batch import restore_file
-    from tvrestore.plan import FileJob
+    from tvrestore import io, plan
     from tvrestore.report import write_report
 
-    job = FileJob(input=input_path, output=output or io.default_output_path(input_path),
-                  reference=reference, compare=compare, overwrite=overwrite)
+    job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
+                       reference=reference, compare=compare, overwrite=overwrite)
     try:
+        # Everything that needs no solve, before TensorFlow loads: a run
+        # that cannot succeed fails in milliseconds.
+        plan.check_single(job, {"report": report})
+        from tvrestore.batch import restore_file
+
         with _elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
             entry = restore_file(job, options)
         if report is not None:
@@ -217,12 +220,13 @@ def _restore_one(input_path, output, reference, compare, overwrite, report, quie
 
 def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
                   pattern, batch_size, start) -> None:
-    from tvrestore.plan import plan_jobs
+    from tvrestore.plan import check_distinct, plan_jobs
     from tvrestore.report import summarise, write_report
 
     try:
         jobs = plan_jobs(inputs, output, pattern=pattern, reference_dir=reference,
                          compare=compare, overwrite=overwrite)
+        check_distinct(jobs, {"report": report})
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     show_progress = not quiet and sys.stderr.isatty()

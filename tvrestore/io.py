@@ -74,6 +74,7 @@ __all__ = [
     "MAX_DECODED_BYTES",
     "MAX_PIXELS",
     "ImageHeader",
+    "check_writable",
     "default_output_path",
     "from_unit_range",
     "join_alpha",
@@ -394,6 +395,29 @@ def write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = Tru
     _write_atomically(
         Path(path), lambda file: file.write(text.encode("utf-8")), overwrite=overwrite, what="file"
     )
+
+
+def check_writable(path: str | os.PathLike[str], shape: tuple[int, ...], dtype: npt.DTypeLike) -> None:
+    """Check, before any work, that :func:`write_image` can store such pixels at ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output file; its suffix picks the format.
+    shape, dtype
+        Of the pixels to write, as :func:`read_header` gives them for the input.
+
+    Raises
+    ------
+    TVRestoreError
+        One line starting with the path, if the suffix is unknown or the
+        format cannot store that dtype and channel count.
+    """
+    path = Path(path)
+    _check_extension(path)
+    dtype = np.dtype(dtype)
+    if path.suffix.lower() not in _TIFF_EXTENSIONS:
+        _check_pillow_writable(path, dtype, 1 if len(shape) == 2 else shape[2])
 
 
 def to_unit_range(pixels: np.ndarray, copy: bool = True) -> np.ndarray:

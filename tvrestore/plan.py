@@ -8,15 +8,18 @@ in milliseconds, before any work.
 
 from __future__ import annotations
 
+import errno
 import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from tvrestore import io
 from tvrestore.errors import TVRestoreError
+from tvrestore.shapes import colour_shape
 
-__all__ = ["FileJob", "plan_jobs"]
+__all__ = ["FileJob", "check_distinct", "check_single", "plan_jobs"]
 
 
 @dataclass(frozen=True)
@@ -180,3 +183,105 @@ def _check_outputs(jobs: list[FileJob]) -> None:
                 f"{job.output}: both {writers[target].input} and {job.input} would be written here"
             )
         writers[target] = job
+
+
+def check_single(job: FileJob, written: dict[str, Path | None] | None = None) -> io.ImageHeader:
+    """Every check of a one-file run that needs no solve, from headers alone.
+
+    Parameters
+    ----------
+    job : FileJob
+    written : dict, optional
+        Other files the run will write, by what they are (``{"report":
+        path}``); None values are ignored.
+
+    Returns
+    -------
+    tvrestore.io.ImageHeader
+        The input's header.
+
+    Raises
+    ------
+    TVRestoreError
+        One line naming the file, if the input or reference cannot be read
+        from its header, the reference's shape differs from the input's,
+        the output's format cannot store the input's pixels, its directory
+        is missing, it exists (without ``job.overwrite``) or is a directory,
+        or two of the files read and written are one file.
+    """
+    header = io.read_header(job.input)
+    if job.reference is not None:
+        reference = io.read_header(job.reference)
+        if colour_shape(reference.shape) != colour_shape(header.shape):
+            raise TVRestoreError(
+                f"{job.reference}: reference has shape {reference.shape}, "
+                f"but {job.input} has {header.shape}"
+            )
+    io.check_writable(job.output, header.shape, header.dtype)
+    if not job.output.parent.is_dir():
+        raise TVRestoreError(f"{job.output}: output directory does not exist")
+    if job.output.is_dir():
+        raise TVRestoreError(f"{job.output}: is a directory, not an output file")
+    if job.output.exists() and not job.overwrite:
+        raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
+    check_distinct([job], written)
+    return header
+
+
+def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | None = None) -> None:
+    """No file the run writes is a file it reads, or another file it writes.
+
+    Files are compared as the file system sees them: through symbolic
+    links and hard links, so a report named like an input by another path
+    is caught too.
+
+    Parameters
+    ----------
+    jobs : sequence of FileJob
+        Their inputs and references are read, their outputs written.
+    written : dict, optional
+        Other files the run writes, by what they are (``"report"``,
+        ``"figure"``, ``"gallery"``); None values are ignored.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming both roles, e.g. ``run.json: the report would replace the
+        input a.png``; or a symbolic link loop.
+    """
+    read: dict[tuple, str] = {}
+    for job in jobs:
+        read[_identity(job.input)] = f"the input {job.input}"
+        if job.reference is not None:
+            read[_identity(job.reference)] = f"the reference {job.reference}"
+    writes: dict[tuple, str] = {}
+    for job in jobs:
+        identity = _identity(job.output)
+        if identity in read:
+            raise TVRestoreError(f"{job.output}: the output would replace {read[identity]}")
+        writes.setdefault(identity, f"the output {job.output}")
+    for role, path in (written or {}).items():
+        if path is None:
+            continue
+        identity = _identity(path)
+        clash = read.get(identity) or writes.get(identity)
+        if clash is not None:
+            raise TVRestoreError(f"{path}: the {role} would replace {clash}")
+        writes[identity] = f"the {role} {path}"
+
+
+def _identity(path: Path) -> tuple:
+    """What names one file: its device and inode if it exists, else its resolved path."""
+    try:
+        info = os.stat(path)
+        return ("inode", info.st_dev, info.st_ino)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise TVRestoreError(f"{path}: symbolic link loop") from err
+        raise TVRestoreError(f"{path}: {err.strerror}") from err
+    try:
+        return ("path", Path(path).resolve())
+    except RuntimeError as err:  # a loop among the missing file's parents
+        raise TVRestoreError(f"{path}: symbolic link loop") from err

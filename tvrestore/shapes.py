@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["solve_shape", "zero_padded"]
+__all__ = ["colour_shape", "solve_shape", "zero_padded"]
 
 # solve_shape rounds a side up to a multiple of 1/8 of the power of two
 # below it (at most 12.5% more pixels per side, 8 sizes per octave), and
@@ -40,6 +40,18 @@ def solve_shape(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
     channels = rest[0] if rest else 1
     colour_channels = channels - 1 if channels in (2, 4) else channels
     return (_round_up_side(height), _round_up_side(width), colour_channels)
+
+
+def colour_shape(image_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape that must match between an image and its reference.
+
+    Alpha is dropped and a single channel counts as grey, so ``(H, W)``,
+    ``(H, W, 1)`` and ``(H, W, 2)`` all give ``(H, W)``.
+    """
+    height, width, *rest = image_shape
+    channels = rest[0] if rest else 1
+    channels = channels - 1 if channels in (2, 4) else channels
+    return (height, width) if channels == 1 else (height, width, channels)
 
 
 def _round_up_side(side: int) -> int:
