@@ -199,3 +199,26 @@ def test_cli_constant_image_comes_back_unchanged(write_image, name, dtype, level
     restored = read_back(path.with_name(path.stem + "_tv" + path.suffix))
     assert restored.dtype == image.dtype and restored.shape == image.shape
     np.testing.assert_allclose(restored, image, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("compression", ["lzw", "zlib"])
+def test_a_miniswhite_compressed_tiff_comes_out_stored_as_it_went_in(compression, make_pair, tmp_path):
+    import tifffile
+
+    clean, noisy = make_pair("uint16", "grey")
+    source = tmp_path / "scan.tif"
+    # Stored inverted, as MINISWHITE scanners write: 0 is white.
+    tifffile.imwrite(source, 65535 - noisy, photometric="miniswhite", compression=compression)
+    output = tmp_path / "restored.tif"
+
+    done = CliRunner().invoke(main, [str(source), "-o", str(output), "--weight", str(WEIGHT)])
+
+    assert done.exit_code == 0, done.output
+    with tifffile.TiffFile(output) as tif:
+        page = tif.pages[0]
+        assert page.photometric == tifffile.PHOTOMETRIC.MINISWHITE
+        stored = page.asarray()
+    with tifffile.TiffFile(source) as tif:
+        assert page.compression == tif.pages[0].compression
+    displayed = 65535 - stored.astype(np.int64)
+    assert psnr(clean, displayed.astype(np.uint16)) > psnr(clean, noisy) + 3

@@ -76,6 +76,7 @@ class _Loaded:
     """A job whose input (and reference) have been read."""
 
     job: FileJob
+    header: io.ImageHeader
     noisy: np.ndarray
     reference: np.ndarray | None
     read_seconds: float
@@ -83,6 +84,7 @@ class _Loaded:
 
 def _load(job: FileJob) -> _Loaded:
     start = time.perf_counter()
+    header = io.read_header(job.input)
     noisy = io.read_image(job.input)
     reference = None
     if job.reference is not None:
@@ -92,7 +94,7 @@ def _load(job: FileJob) -> _Loaded:
                 f"{job.reference}: reference has shape {reference.shape}, "
                 f"but {job.input} has {noisy.shape}"
             )
-    return _Loaded(job=job, noisy=noisy, reference=reference,
+    return _Loaded(job=job, header=header, noisy=noisy, reference=reference,
                    read_seconds=time.perf_counter() - start)
 
 
@@ -115,7 +117,8 @@ def _finish(
     job = loaded.job
     psnr, ssim = quality(loaded.reference, restored) if loaded.reference is not None else (None, None)
     start = time.perf_counter()
-    io.write_image(job.output, restored, overwrite=job.overwrite)
+    # Written as the input was stored (TIFF photometric, lossless compression).
+    io.write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
     write_seconds = time.perf_counter() - start
     return report.entry(
         job,

@@ -176,10 +176,10 @@ def _prune(root: Path, max_bytes: int = MAX_CACHE_BYTES) -> None:
             info = path.stat()
         except OSError:
             continue
-        if path.name.endswith(".tmp") and now - info.st_mtime > _STALE_TEMPORARY_SECONDS:
+        if path.name.endswith(_PROGRAM_SUFFIX):
+            entries.append((info.st_mtime, info.st_size, path))
+        elif now - info.st_mtime > _STALE_TEMPORARY_SECONDS:
             path.unlink(missing_ok=True)
-            continue
-        entries.append((info.st_mtime, info.st_size, path))
     total = sum(size for _, size, _ in entries)
     if total <= max_bytes:
         return
