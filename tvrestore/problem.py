@@ -36,7 +36,7 @@ import numpy as np
 
 from tvrestore._tf import tf
 from tvrestore.fidelities import L2, Fidelity
-from tvrestore.operators import Identity, LinearOperator
+from tvrestore.operators import Identity, LinearOperator, inside_extents
 from tvrestore.tv import COLOR_MODES, TV_KINDS, total_variation
 
 __all__ = ["REDUCTIONS", "Problem"]
@@ -122,6 +122,12 @@ class Problem:
         -------
         tf.Tensor, shape (B,)
         """
+        if extents is not None:
+            # TV's differences along a row beyond an image's last row (and
+            # columns likewise) would read the padding; zeroed, it adds
+            # nothing, whatever it holds.
+            extents = tf.cast(extents, images.dtype)
+            images = images * inside_extents((extents[:, 0], extents[:, 1]), images.shape[1:3])
         predicted = self.operator(images)
         fitted = self.operator.fitted(predicted.shape[1:3], extents)
         fidelity = self.fidelity(predicted, observed, fitted)
