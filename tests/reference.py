@@ -490,7 +490,8 @@ def _support_function(v, box):
 
 
 def solve_restoration(
-    f, weight, model, tv="isotropic", color="vectorial", box=(0.0, 1.0), gap=1e-6, max_iter=200_000
+    f, weight, model, tv="isotropic", color="vectorial", box=(0.0, 1.0), gap=1e-6,
+    max_iter=200_000, absolute=False,
 ):
     r"""Minimise :math:`E` of :func:`restoration_objective` over a box, to a certified gap.
 
@@ -536,11 +537,16 @@ def solve_restoration(
     gap : float
         Target relative gap.
     max_iter : int
+    absolute : bool
+        Certify the absolute gap :math:`E(u) - D` instead, for problems
+        whose minimum is 0 (where no relative bound exists).
 
     Returns
     -------
     u : ndarray, shape model.input_shape(f.shape[:2]) + (C,)
-    certified_relative_gap : float
+    certified_gap : float
+        Relative (or, with ``absolute``, absolute) upper bound on the
+        error of :math:`E(u)`.
 
     Raises
     ------
@@ -567,7 +573,10 @@ def solve_restoration(
             )
             if primal - dual <= 0.0:
                 return u, 0.0
-            relative_gap = (primal - dual) / dual if dual > 0.0 else np.inf
+            if absolute:
+                relative_gap = primal - dual
+            else:
+                relative_gap = (primal - dual) / dual if dual > 0.0 else np.inf
             if relative_gap <= gap:
                 return u, relative_gap
     raise RuntimeError(
