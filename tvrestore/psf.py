@@ -1,0 +1,245 @@
+r"""Point spread functions (PSFs) from a short spec or a file, in NumPy only.
+
+This module imports no TensorFlow, so that the command line can check a
+``--psf`` value, and that the PSF fits the image, before TensorFlow loads.
+
+A PSF here is a float64 2-D array :math:`k` with odd sides
+:math:`(2 r_y + 1, 2 r_x + 1)`, non-negative, summing to 1; its centre pixel
+:math:`(r_y, r_x)` is the offset 0. The blur it defines is the convolution
+
+.. math::
+
+    (k * u)_{i,j} = \sum_{a,b} k_{a,b}\, u_{i - a + r_y,\, j - b + r_x},
+
+see :class:`tvrestore.operators.Blur` for how it meets the image borders.
+
+Specs
+-----
+``gaussian:SIGMA``
+    :math:`k_{a,b} \propto \exp(-(a^2 + b^2) / (2\sigma^2))` sampled at the
+    pixel centres, truncated at radius :math:`\lceil 3.5\sigma \rceil` (at
+    least 1). The truncation drops :math:`4.7 \cdot 10^{-4}` of the mass per
+    axis, under a tenth of a grey level of 8 bits at an edge.
+``box:SIZE``
+    A square of side SIZE pixels (any real > 0), each pixel weighted by how
+    much of it the square covers: ``box:3`` is 3x3 uniform, ``box:2`` is the
+    3x3 outer product of (1/2, 1, 1/2) / 2.
+``disk:RADIUS``
+    A disc of radius RADIUS pixels, each pixel weighted by the fraction of
+    it inside the disc (16 x 16 subsamples per pixel): an out-of-focus blur.
+``motion:LENGTH,ANGLE``
+    A straight segment of LENGTH pixels through the centre, at ANGLE
+    degrees counter-clockwise from the x axis (rows grow downwards, so 90
+    is vertical), drawn with bilinear weights from 32 samples per pixel of
+    length: a linear camera shake.
+a file path
+    ``.npy`` (``numpy.load`` with ``allow_pickle=False``), or ``.png``,
+    ``.tif``, ``.tiff`` read by :func:`tvrestore.io.read_image` (a grey
+    image, or colour with equal channels). An even side gets a zero row or
+    column at its end, so its centre is the pixel at index ``side // 2``.
+
+Every kernel is then normalised to sum 1.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from tvrestore.errors import TVRestoreError
+
+__all__ = ["PSF_KINDS", "check_psf_fits", "parse_psf", "psf_radius"]
+
+PSF_KINDS = ("gaussian", "box", "disk", "motion")
+_IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+
+# Radius of the Gaussian support, in standard deviations (see the module
+# docstring for the mass it drops).
+_GAUSSIAN_TRUNCATE = 3.5
+_DISK_SUBSAMPLES = 16
+_MOTION_SAMPLES_PER_PIXEL = 32
+
+
+def parse_psf(spec: str) -> np.ndarray:
+    """The normalised PSF that ``spec`` describes.
+
+    Parameters
+    ----------
+    spec : str
+        ``gaussian:SIGMA``, ``box:SIZE``, ``disk:RADIUS``,
+        ``motion:LENGTH,ANGLE`` or the path of a ``.npy``, ``.png``,
+        ``.tif`` or ``.tiff`` file (see the module docstring).
+
+    Returns
+    -------
+    np.ndarray, float64, shape (2 r_y + 1, 2 r_x + 1)
+        Non-negative, summing to 1.
+
+    Raises
+    ------
+    TVRestoreError
+        One line naming the spec or file: an unknown kind, a parameter that
+        is not a finite positive number, a file that cannot be read, an
+        array that is not 2-D, holds NaN, infinity or negative values, or
+        sums to 0.
+    """
+    spec = str(spec)
+    kind, colon, parameters = spec.partition(":")
+    if colon and kind.lower() in PSF_KINDS:
+        return _normalised(_PARAMETRIC[kind.lower()](spec, parameters), spec)
+    suffix = Path(spec).suffix.lower()
+    if suffix == ".npy" or suffix in _IMAGE_SUFFIXES:
+        return _normalised(_read_file(spec, suffix), spec)
+    raise TVRestoreError(
+        f"--psf {spec!r}: expected gaussian:SIGMA, box:SIZE, disk:RADIUS, "
+        f"motion:LENGTH,ANGLE or a .npy/.png/.tif/.tiff file"
+    )
+
+
+def psf_radius(kernel: np.ndarray) -> tuple[int, int]:
+    """``(r_y, r_x)``: rows and columns the PSF reaches from its centre, each way."""
+    height, width = np.shape(kernel)
+    return (height - 1) // 2, (width - 1) // 2
+
+
+def check_psf_fits(kernel: np.ndarray, image_shape: tuple[int, ...], name: str) -> None:
+    """Raise unless the PSF is at most as large as the image, side by side.
+
+    Parameters
+    ----------
+    kernel : np.ndarray, shape (kh, kw)
+    image_shape : tuple of int
+        ``(H, W)`` or ``(H, W, C)`` of the observed image.
+    name : str
+        How to name the image in the message (a path, usually).
+
+    Raises
+    ------
+    TVRestoreError
+        If ``kh > H`` or ``kw > W``: the observed window would be smaller
+        than the blur that made it, and nothing in it would be determined.
+    """
+    kernel_height, kernel_width = np.shape(kernel)
+    height, width = image_shape[:2]
+    if kernel_height > height or kernel_width > width:
+        raise TVRestoreError(
+            f"{name}: the PSF ({kernel_height}x{kernel_width}) is larger than "
+            f"the image ({height}x{width})"
+        )
+
+
+def _numbers(spec: str, parameters: str, count: int, positive: tuple[bool, ...]) -> list[float]:
+    """``count`` comma-separated finite numbers; those flagged ``positive`` must be > 0."""
+    fields = parameters.split(",")
+    try:
+        values = [float(field) for field in fields]
+    except ValueError:
+        values = []
+    if len(values) != count or not all(math.isfinite(value) for value in values):
+        raise TVRestoreError(f"--psf {spec!r}: expected {count} finite number(s) after the colon")
+    for value, must_be_positive in zip(values, positive):
+        if must_be_positive and not value > 0:
+            raise TVRestoreError(f"--psf {spec!r}: {value:g} must be > 0")
+    return values
+
+
+def _gaussian(spec: str, parameters: str) -> np.ndarray:
+    [sigma] = _numbers(spec, parameters, 1, (True,))
+    radius = max(1, math.ceil(_GAUSSIAN_TRUNCATE * sigma))
+    offsets = np.arange(-radius, radius + 1)
+    profile = np.exp(-(offsets**2) / (2.0 * sigma**2))
+    return np.outer(profile, profile)
+
+
+def _box(spec: str, parameters: str) -> np.ndarray:
+    [size] = _numbers(spec, parameters, 1, (True,))
+    # Pixel a covers [a - 1/2, a + 1/2]; the box covers [-size/2, size/2].
+    radius = math.ceil(size / 2 - 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    coverage = np.clip(np.minimum(offsets + 0.5, size / 2) - np.maximum(offsets - 0.5, -size / 2), 0, 1)
+    return np.outer(coverage, coverage)
+
+
+def _disk(spec: str, parameters: str) -> np.ndarray:
+    [radius] = _numbers(spec, parameters, 1, (True,))
+    # Pixel a reaches into the disc when |a| - 1/2 < radius.
+    half = math.ceil(radius + 0.5) - 1
+    steps = (np.arange(_DISK_SUBSAMPLES) + 0.5) / _DISK_SUBSAMPLES - 0.5
+    points = (np.arange(-half, half + 1)[:, None] + steps[None, :]).ravel()
+    inside = (points[:, None] ** 2 + points[None, :] ** 2 <= radius**2).astype(np.float64)
+    side = 2 * half + 1
+    return inside.reshape(side, _DISK_SUBSAMPLES, side, _DISK_SUBSAMPLES).mean(axis=(1, 3))
+
+
+def _motion(spec: str, parameters: str) -> np.ndarray:
+    length, angle = _numbers(spec, parameters, 2, (True, False))
+    samples = max(2, math.ceil(length * _MOTION_SAMPLES_PER_PIXEL))
+    along = np.linspace(-length / 2, length / 2, samples)
+    # Rounded, so that cos(90 degrees) = 6e-17 puts no weight beside the line.
+    x = np.round(along * math.cos(math.radians(angle)), 9)
+    y = np.round(-along * math.sin(math.radians(angle)), 9)  # rows grow downwards
+    half = math.floor(max(np.abs(x).max(), np.abs(y).max())) + 1
+    kernel = np.zeros((2 * half + 1, 2 * half + 1))
+    # Bilinear splatting of each sample onto its four nearest pixels.
+    top, left = np.floor(y), np.floor(x)
+    fy, fx = y - top, x - left
+    rows, columns = top.astype(int) + half, left.astype(int) + half
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            np.add.at(kernel, (rows + dy, columns + dx), wy * wx)
+    return _trimmed(kernel)
+
+
+_PARAMETRIC = {"gaussian": _gaussian, "box": _box, "disk": _disk, "motion": _motion}
+
+
+def _trimmed(kernel: np.ndarray) -> np.ndarray:
+    """``kernel`` without the all-zero outer rows and columns, kept centred."""
+    radius_y, radius_x = psf_radius(kernel)
+    rows = np.flatnonzero(kernel.any(axis=1))
+    columns = np.flatnonzero(kernel.any(axis=0))
+    keep_y = max(abs(rows[0] - radius_y), abs(rows[-1] - radius_y))
+    keep_x = max(abs(columns[0] - radius_x), abs(columns[-1] - radius_x))
+    return kernel[radius_y - keep_y : radius_y + keep_y + 1, radius_x - keep_x : radius_x + keep_x + 1]
+
+
+def _read_file(spec: str, suffix: str) -> np.ndarray:
+    if suffix == ".npy":
+        try:
+            array = np.load(spec, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise TVRestoreError(f"{spec}: cannot read the PSF ({err})") from err
+        if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+            raise TVRestoreError(f"{spec}: the PSF must hold real numbers, not {array.dtype}")
+        array = np.asarray(array, np.float64)
+    else:
+        from tvrestore import io  # imageio and tifffile, only for image files
+
+        pixels = io.read_image(spec)
+        array = np.asarray(io.to_unit_range(pixels), np.float64)
+        if array.ndim == 3:
+            if not np.all(array == array[..., :1]):
+                raise TVRestoreError(f"{spec}: the PSF must be a grey image, not colour")
+            array = array[..., 0]
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise TVRestoreError(f"{spec}: the PSF must be a 2-D array, not of shape {array.shape}")
+    # An even side has no centre pixel: one zero row or column at the end
+    # puts the centre at index side // 2.
+    return np.pad(array, [(0, 1 - side % 2) for side in array.shape])
+
+
+def _normalised(kernel: np.ndarray, spec: str) -> np.ndarray:
+    if kernel.size == 0:
+        raise TVRestoreError(f"{spec}: the PSF is empty")
+    if not np.all(np.isfinite(kernel)):
+        raise TVRestoreError(f"{spec}: the PSF holds NaN or infinite values")
+    if np.any(kernel < 0):
+        raise TVRestoreError(f"{spec}: the PSF holds negative values")
+    total = kernel.sum()
+    if not total > 0:
+        raise TVRestoreError(f"{spec}: the PSF sums to 0")
+    return kernel / total
