@@ -224,7 +224,7 @@ def default_zoom_side(shape: Sequence[int]) -> int:
 
 
 def choose_zoom(image: np.ndarray, size: int) -> tuple[int, int, int, int]:
-    """The square region with the most edges: the window of largest summed gradient.
+    r"""The square region with the most edges: the window of largest summed gradient.
 
     Parameters
     ----------
@@ -245,7 +245,7 @@ def choose_zoom(image: np.ndarray, size: int) -> tuple[int, int, int, int]:
     -----
     The search runs on a block-mean view of at most 512 pixels a side. The
     gradient magnitude there is :math:`|\partial_x g| + |\partial_y g|`
-    (forward differences); an integral image gives every window's sum in
+    (each forward difference split between its two pixels); an integral image gives every window's sum in
     one pass, and the first maximum in row-major order wins, so the answer
     is deterministic. A flat image gives its centre.
     """
@@ -257,9 +257,13 @@ def choose_zoom(image: np.ndarray, size: int) -> tuple[int, int, int, int]:
     small = block_mean([grey], factor)
     if small.ndim == 3:
         small = small.mean(axis=2)
+    # Each difference is shared by the two pixels it separates, so that a
+    # window must hold both sides of an edge to get all of it.
     gradient = np.zeros(small.shape, np.float64)
-    gradient[:, :-1] += np.abs(np.diff(small, axis=1))
-    gradient[:-1, :] += np.abs(np.diff(small, axis=0))
+    for axis in (0, 1):
+        half_step = np.abs(np.diff(small, axis=axis)) / 2
+        gradient[(slice(None),) * axis + (slice(None, -1),)] += half_step
+        gradient[(slice(None),) * axis + (slice(1, None),)] += half_step
     window = min(max(1, round(side / factor)), *small.shape)
     integral = np.pad(gradient.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0)))
     sums = (integral[window:, window:] - integral[:-window, window:]
@@ -302,30 +306,42 @@ class RestorationFigure:
     Attributes
     ----------
     path : pathlib.Path
+    figure : matplotlib.figure.Figure
+        The drawn figure, already saved; kept for inspection (it holds only
+        the small display arrays).
     layout : FigureLayout
-    axes_count : int
-        Axes counted on the drawn figure (equals ``layout.axes_count``).
-    titles : tuple of str
-        Every axes' title, in drawing order ("" for the colour bar).
     zoom : (x, y, w, h)
         The zoomed region, in image pixels.
     shown : DisplayRange
         The range every image is shown on.
     downsampling : int
         Side of the blocks averaged into one pixel of a full view.
-    display_shapes : tuple of tuple of int
-        Shapes of the arrays handed to matplotlib: each full view, each
-        zoom, each difference map.
+    caption : str
+        The line above the panels: size, kind, display range, resolution.
     """
 
     path: Path
+    figure: object
     layout: FigureLayout
-    axes_count: int
-    titles: tuple[str, ...]
     zoom: tuple[int, int, int, int]
     shown: DisplayRange
     downsampling: int
-    display_shapes: tuple[tuple[int, ...], ...]
+    caption: str
+
+    @property
+    def axes_count(self) -> int:
+        """Axes counted on the drawn figure (``layout.axes_count`` predicts it)."""
+        return len(self.figure.axes)
+
+    @property
+    def titles(self) -> tuple[str, ...]:
+        """Every axes' title in drawing order ("" for zooms and the colour bar)."""
+        return tuple(axes.get_title() for axes in self.figure.axes)
+
+    @property
+    def display_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Shapes of the arrays drawn: each full view and its zoom, then the differences."""
+        return tuple(image.get_array().shape for axes in self.figure.axes for image in axes.images)
 
 
 def restoration_figure(
@@ -346,7 +362,7 @@ def restoration_figure(
     value_range: tuple[float, float] | None = None,
     dpi: int = DEFAULT_DPI,
 ) -> RestorationFigure:
-    """Draw one restoration and write it as PNG, PDF or SVG (by `path`'s suffix).
+    r"""Draw one restoration and write it as PNG, PDF or SVG (by `path`'s suffix).
 
     Parameters
     ----------
@@ -428,36 +444,27 @@ def restoration_figure(
         figure = new_figure(layout.width_px, layout.height_px, layout.dpi)
         grid = figure.add_gridspec(3, len(panels), height_ratios=layout.row_heights_px)
         bottom = grid[2, :].subgridspec(1, layout.difference_panels + has_history)
-        shapes = _draw_views(figure, grid, panels, views, zoom, shown, factor)
-        shapes += _draw_differences(
+        _draw_views(figure, grid, panels, views, zoom, shown, factor)
+        _draw_differences(
             figure, [bottom[0, index] for index in range(layout.difference_panels)],
-            views[0], views[1], views[2] if reference is not None else None, shown, factor,
+            views[0], views[1], views[2] if reference is not None else None, factor,
         )
         if has_history:
             _draw_convergence(figure.add_subplot(bottom[0, -1]), history)
-        figure.suptitle(_caption(views[0], shown, factor), fontsize=10)
-        drawn = RestorationFigure(
-            path=path,
-            layout=layout,
-            axes_count=len(figure.axes),
-            titles=tuple(axes.get_title() for axes in figure.axes),
-            zoom=zoom,
-            shown=shown,
-            downsampling=factor,
-            display_shapes=tuple(shapes),
-        )
+        caption = _caption(views[0], shown, factor)
+        figure.suptitle(caption, fontsize=10)
         save_figure(figure, path)
-    return drawn
+    return RestorationFigure(path=path, figure=figure, layout=layout, zoom=zoom, shown=shown,
+                             downsampling=factor, caption=caption)
 
 
-def _draw_views(figure, grid, panels, views, zoom, shown, factor) -> list[tuple[int, ...]]:
+def _draw_views(figure, grid, panels, views, zoom, shown, factor) -> None:
     """The top two rows: each full view with the zoom outlined, and the zoom below it."""
     from matplotlib.patches import Rectangle
 
     x, y, w, h = zoom
     # The zoom is small, so taken at full resolution unless a huge one was asked for.
     zoom_factor = downsampling_factor((h, w), MAX_DISPLAY_SIDE)
-    shapes = []
     for column, (panel, view) in enumerate(zip(panels, views)):
         full = to_display(block_mean([view], factor), shown)
         crop = to_display(block_mean([view[y : y + h, x : x + w]], zoom_factor), shown)
@@ -473,8 +480,6 @@ def _draw_views(figure, grid, panels, views, zoom, shown, factor) -> list[tuple[
             spine.set_edgecolor("#ffcc00")
         if column == 0:
             below.set_ylabel(f"zoom {w}x{h} at ({x}, {y})", fontsize=8)
-        shapes += [full.shape, crop.shape]
-    return shapes
 
 
 def _show(axes, display: np.ndarray, size: tuple[int, int], origin: tuple[int, int]) -> None:
@@ -488,8 +493,7 @@ def _show(axes, display: np.ndarray, size: tuple[int, int], origin: tuple[int, i
     axes.set_yticks([])
 
 
-def _draw_differences(figure, cells, input_view, restored_view, reference_view, shown,
-                      factor) -> list[tuple[int, ...]]:
+def _draw_differences(figure, cells, input_view, restored_view, reference_view, factor) -> None:
     """|restored - input| and |restored - reference| on one scale, with one colour bar."""
     scale = _INTEGER_MAX.get(input_view.dtype, 1)
     units = f"{input_view.dtype} levels" if scale > 1 else "intensity"
@@ -519,7 +523,6 @@ def _draw_differences(figure, cells, input_view, restored_view, reference_view, 
         axes_list.append(axes)
     figure.colorbar(image, ax=axes_list, extend="max", shrink=0.9,
                     label=f"absolute difference ({units})")
-    return [difference.shape for _, difference in maps]
 
 
 def _draw_convergence(axes, history: Sequence[dict]) -> None:
