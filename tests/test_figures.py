@@ -323,3 +323,56 @@ def test_drawing_does_not_import_tensorflow(tmp_path):
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+# The README's resolution sweep (camera, sigma 25, weight 0.07), as bench rows.
+SWEEP_ROWS = [
+    {"size": size, "exact": {"psnr": exact},
+     "tvrestore": {"psnr": ours, "iterations": iterations, "gap": 2.5e-4},
+     "plain_sum": {"psnr": plain_sum, "iterations": 500, "iterations_to_target": sum_to},
+     "plain_mean": {"psnr": plain_mean, "iterations": 500, "iterations_to_target": mean_to}}
+    for size, exact, ours, iterations, plain_sum, sum_to, plain_mean, mean_to in [
+        (128, 28.49, 28.50, 125, 28.49, 332, 28.49, 344),
+        (512, 28.72, 28.72, 135, 28.72, 344, 28.67, 498),
+        (1024, 31.91, 31.92, 140, 31.92, 353, 29.95, None),
+        (4096, 34.73, 34.76, 140, 34.75, 347, 21.96, None),
+    ]
+]
+
+
+def test_gap_against_time_is_log_log_without_unloggable_points(tmp_path):
+    from tvrestore.plots import plot_gap_vs_time
+
+    series = {"tvrestore (adam)": ([0.0, 0.1, 0.2, 0.4], [1.0, 1e-2, 1e-3, 2e-4]),
+              "tvrestore exact (pdhg)": ([0.1, 0.3, 0.9], [1e-1, 1e-3, 0.0]),
+              "skimage chambolle": ([0.5], [3e-3])}
+    figure = plot_gap_vs_time(tmp_path / "gap.png", series)
+    (axes,) = figure.axes
+    assert axes.get_xscale() == axes.get_yscale() == "log"
+    assert [line.get_label() for line in axes.lines] == list(series)
+    assert [len(line.get_xdata()) for line in axes.lines] == [3, 2, 1]
+    assert iio.imread(tmp_path / "gap.png").shape[:2] == (480, 720)
+    with pytest.raises(TVRestoreError, match="2 times but 1 gaps"):
+        plot_gap_vs_time(tmp_path / "gap.png", {"x": ([1, 2], [1])})
+    with pytest.raises(TVRestoreError, match="unsupported figure type"):
+        plot_gap_vs_time(tmp_path / "gap.gif", series)
+
+
+def test_resolution_sweep_plots_iterations_and_psnr_against_size(tmp_path):
+    from tvrestore.plots import plot_resolution_sweep
+
+    figure = plot_resolution_sweep(tmp_path / "sweep.png", SWEEP_ROWS, plain_gap_target=1e-3)
+    iterations, psnr = figure.axes
+    assert iterations.get_xscale() == psnr.get_xscale() == "log"
+    lines = {line.get_label(): line for line in iterations.lines}
+    assert list(lines["tvrestore (to its stop)"].get_ydata()) == [125, 135, 140, 140]
+    assert list(lines["plain recipe, sum (to gap 0.001)"].get_ydata()) == [332, 344, 353, 347]
+    # The naive mean never reached the gap at 1024 and 4096: open markers at its budget.
+    unreached = lines["plain recipe, naive mean: not reached"]
+    assert list(unreached.get_xdata()) == [1024, 4096]
+    assert list(unreached.get_ydata()) == [500, 500]
+    assert unreached.get_markerfacecolor() == "none"
+    psnr_lines = {line.get_label(): list(line.get_ydata()) for line in psnr.lines}
+    assert psnr_lines["plain recipe, naive mean"] == [28.49, 28.67, 29.95, 21.96]
+    assert psnr_lines["exact minimizer"] == [28.49, 28.72, 31.91, 34.73]
+    assert iio.imread(tmp_path / "sweep.png").shape[:2] == (420, 1080)
