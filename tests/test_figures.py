@@ -368,10 +368,10 @@ def test_resolution_sweep_plots_iterations_and_psnr_against_size(tmp_path):
     assert list(lines["tvrestore (to its stop)"].get_ydata()) == [125, 135, 140, 140]
     assert list(lines["plain recipe, sum (to gap 0.001)"].get_ydata()) == [332, 344, 353, 347]
     # The naive mean never reached the gap at 1024 and 4096: open markers at its budget.
-    unreached = lines["plain recipe, naive mean: not reached"]
+    unreached = lines["plain recipe, naive mean: not reached in 500"]
     assert list(unreached.get_xdata()) == [1024, 4096]
     assert list(unreached.get_ydata()) == [500, 500]
-    assert unreached.get_markerfacecolor() == "none"
+    assert unreached.get_markerfacecolor() == "white"
     psnr_lines = {line.get_label(): list(line.get_ydata()) for line in psnr.lines}
     assert psnr_lines["plain recipe, naive mean"] == [28.49, 28.67, 29.95, 21.96]
     assert psnr_lines["exact minimizer"] == [28.49, 28.72, 31.91, 34.73]

@@ -112,7 +112,7 @@ def plot_resolution_sweep(
     -----
     tvrestore's iterations are those its own stopping rule took. A plain
     run that never reached the target is drawn at its budget with an open
-    marker: it needs more, how many is unknown.
+    marker (white inside): it needs more, how many is unknown.
 
     Raises
     ------
@@ -137,13 +137,14 @@ def plot_resolution_sweep(
             reached = np.array([row[key]["iterations_to_target"] is not None for row in rows])
             counts = np.array([row[key]["iterations_to_target"] or row[key]["iterations"]
                                for row in rows], np.float64)
-            (line,) = iterations_axes.plot(sizes, counts, linestyle=":",
+            (line,) = iterations_axes.plot(sizes, counts, marker="o", linestyle=":",
                                            label=f"{label} (to {target})")
             colour = line.get_color()
-            iterations_axes.plot(sizes[reached], counts[reached], "o", color=colour)
             if not reached.all():
+                budget = int(counts[~reached].max())
                 iterations_axes.plot(sizes[~reached], counts[~reached], "o", color=colour,
-                                     markerfacecolor="none", label=f"{label}: not reached")
+                                     markerfacecolor="white",
+                                     label=f"{label}: not reached in {budget}")
             psnr_axes.plot(sizes, [row[key]["psnr"] for row in rows], marker="o", color=colour,
                            linestyle=":", label=label)
         for axes in (iterations_axes, psnr_axes):
@@ -153,7 +154,7 @@ def plot_resolution_sweep(
             axes.set_xlabel("image side (pixels)")
             axes.grid(True, alpha=0.3)
             axes.legend(fontsize=8)
-        iterations_axes.set_yscale("log")
+        iterations_axes.set_ylim(bottom=0)
         iterations_axes.set_ylabel("iterations")
         iterations_axes.set_title("iterations against size")
         psnr_axes.set_ylabel("PSNR (dB)")
