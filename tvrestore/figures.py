@@ -67,7 +67,7 @@ _COLUMN_PX = 360
 _TITLE_PX = 44
 _ZOOM_LABEL_PX = 24
 _BOTTOM_ROW_PX = 320
-_CAPTION_PX = 34
+_CAPTION_PX = 48
 # Rows of wildly shaped images (panoramas, strips) are kept readable; the
 # image is then letterboxed in its panel.
 _ASPECT_LIMITS = (0.25, 2.0)
@@ -552,7 +552,8 @@ def _draw_convergence(axes, history: Sequence[dict]) -> None:
 
 
 def _caption(view: np.ndarray, shown: DisplayRange, factor: int) -> str:
+    """Two lines, so that they fit above two columns: what is shown, and at what resolution."""
     kind = "colour" if view.ndim == 3 else "grey"
     resolution = ("every view at full resolution" if factor == 1
                   else f"full views: means of {factor}x{factor} blocks; zooms at full resolution")
-    return f"{view.shape[1]}x{view.shape[0]} {kind} image, shown on {shown.description}; {resolution}"
+    return f"{view.shape[1]}x{view.shape[0]} {kind} image, shown on {shown.description}\n{resolution}"
