@@ -437,8 +437,9 @@ def restoration_figure(
     )
     # A raster figure cannot show more than its panel's pixels; a vector one
     # may be zoomed into, so it keeps up to MAX_DISPLAY_SIDE.
-    max_side = layout.panel_side_px if path.suffix.lower() == ".png" else MAX_DISPLAY_SIDE
-    factor = downsampling_factor(views[0].shape, min(max_side, MAX_DISPLAY_SIDE))
+    raster = path.suffix.lower() == ".png"
+    max_side = min(layout.panel_side_px, MAX_DISPLAY_SIDE) if raster else MAX_DISPLAY_SIDE
+    factor = downsampling_factor(views[0].shape, max_side)
 
     with default_style():
         figure = new_figure(layout.width_px, layout.height_px, layout.dpi)

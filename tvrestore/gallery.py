@@ -32,9 +32,10 @@ __all__ = ["DEFAULT_THUMBNAIL_SIZE", "check_gallery_path", "thumbnail_png", "wri
 
 DEFAULT_THUMBNAIL_SIZE = 256
 
-# (heading, entry key, kind): "number" columns sort numerically, unknown last.
+# (heading, entry key or what the page adds, kind): "number" columns sort
+# numerically, unknown values last; "none" columns do not sort.
 _COLUMNS = (
-    ("#", None, "number"),
+    ("#", "row number", "number"),
     ("name", "input", "text"),
     ("status", "status", "text"),
     ("weight", "weight", "number"),
@@ -42,7 +43,7 @@ _COLUMNS = (
     ("PSNR (dB)", "psnr", "number"),
     ("SSIM", "ssim", "number"),
     ("seconds", "total_seconds", "number"),
-    ("before / after", None, "none"),
+    ("before / after", "thumbnails", "none"),
     ("error", "error", "text"),
 )
 _FORMATS = {"weight": ".4g", "psnr": ".2f", "ssim": ".4f", "total_seconds": ".2f"}
@@ -121,9 +122,9 @@ def write_gallery(
     One table row per entry, in the order given. A restored or skipped
     entry gets its input and output thumbnails, a failed one its input's
     (when readable) and its error. Images are read one at a time, so memory
-    holds one image plus the thumbnails (the page itself grows by about
-    100 KB of PNG per thumbnail pair); a restored file's thumbnail that
-    cannot be made is replaced by the reason.
+    holds one image plus the thumbnails; the page grows by 100 to 200 KB
+    of base64 PNG per thumbnail pair at the default size. A restored
+    file's thumbnail that cannot be made is replaced by the reason.
 
     Raises
     ------
@@ -143,9 +144,9 @@ def _row(number: int, entry: dict, thumbnail_size: int) -> str:
     status = entry.get("status") or ""
     cells = []
     for _, key, kind in _COLUMNS:
-        if key is None and kind == "number":
+        if key == "row number":
             cells.append(f'<td data-value="{number}">{number}</td>')
-        elif key is None:
+        elif key == "thumbnails":
             cells.append(f'<td class="pair">{_thumbnails(number, entry, thumbnail_size)}</td>')
         else:
             cells.append(_cell(key, entry.get(key), kind, entry))
