@@ -83,4 +83,4 @@ def save_figure(figure, path: str | os.PathLike[str]) -> None:
     figure.savefig(buffer, format=file_format, dpi=figure.dpi, metadata=_UNDATED[file_format])
     data = buffer.getvalue()
     # io exposes an atomic text writer only; its binary core is the same.
-    io._write_atomically(path, lambda file: file.write(data), overwrite=True, what="figure")
+    io.write_bytes(path, data, what="figure")

@@ -84,6 +84,7 @@ __all__ = [
     "remove_temporaries",
     "split_alpha",
     "to_unit_range",
+    "write_bytes",
     "write_image",
     "write_text",
 ]
@@ -392,9 +393,17 @@ def write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = Tru
         If the directory does not exist, `path` exists and `overwrite` is
         False, or writing fails.
     """
-    _write_atomically(
-        Path(path), lambda file: file.write(text.encode("utf-8")), overwrite=overwrite, what="file"
-    )
+    write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True, what: str = "file"
+) -> None:
+    """Write bytes (an encoded figure, a report) atomically, as :func:`write_text` does.
+
+    ``what`` names the file in an error message ("cannot write figure").
+    """
+    _write_atomically(Path(path), lambda file: file.write(data), overwrite=overwrite, what=what)
 
 
 def check_writable(path: str | os.PathLike[str], shape: tuple[int, ...], dtype: npt.DTypeLike) -> None:
