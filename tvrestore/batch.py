@@ -23,11 +23,11 @@ import numpy as np
 from tvrestore import _tf, io, report
 from tvrestore.compare import compare_methods
 from tvrestore.errors import TVRestoreError
-from tvrestore.metrics import comparable_shape, quality
+from tvrestore.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
 from tvrestore.plan import FileJob
 from tvrestore.restore import denoise, denoise_batch
-from tvrestore.shapes import solve_shape
+from tvrestore.shapes import colour_shape, solve_shape
 
 __all__ = ["restore_file", "run_batch"]
 
@@ -84,12 +84,11 @@ class _Loaded:
 
 def _load(job: FileJob) -> _Loaded:
     start = time.perf_counter()
-    header = io.read_header(job.input)
-    noisy = io.read_image(job.input)
+    noisy, header = io.read_image_and_header(job.input)
     reference = None
     if job.reference is not None:
         reference = io.read_image(job.reference)
-        if comparable_shape(reference) != comparable_shape(noisy):
+        if colour_shape(reference.shape) != colour_shape(noisy.shape):
             raise TVRestoreError(
                 f"{job.reference}: reference has shape {reference.shape}, "
                 f"but {job.input} has {noisy.shape}"

@@ -26,7 +26,6 @@ matplotlib is imported when a figure is drawn; TensorFlow never is.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path

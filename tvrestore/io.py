@@ -81,6 +81,7 @@ __all__ = [
     "list_images",
     "read_header",
     "read_image",
+    "read_image_and_header",
     "remove_temporaries",
     "split_alpha",
     "to_unit_range",
@@ -294,6 +295,14 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     The size is checked from the header, before any pixels are decoded, so a
     forged header cannot make us allocate gigabytes.
     """
+    return read_image_and_header(path)[0]
+
+
+def read_image_and_header(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageHeader]:
+    """:func:`read_image`, and the header it checked (for ``write_image(like=...)``).
+
+    One open and one header parse serve both, as in :func:`read_image`.
+    """
     path = Path(path)
     with _open_image(path) as (header, decode):
         pixels = decode()
@@ -304,7 +313,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             f"data decodes to {pixels.shape} {pixels.dtype})"
         )
     _check_finite(path, pixels)
-    return pixels
+    return pixels, header
 
 
 def write_image(

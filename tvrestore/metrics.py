@@ -17,7 +17,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tvrestore import io
 from tvrestore.errors import TVRestoreError
 
-__all__ = ["comparable_shape", "quality"]
+__all__ = ["quality"]
 
 # skimage's default SSIM window; smaller images get the largest odd window
 # that fits.
@@ -44,15 +44,6 @@ def quality(reference: np.ndarray, image: np.ndarray) -> tuple[float | None, flo
     """
     clean, restored = _unit_pair(reference, image)
     return _psnr(clean, restored), _ssim(clean, restored)
-
-
-def comparable_shape(image: np.ndarray) -> tuple[int, ...]:
-    """The shape that must match between an image and its reference.
-
-    Alpha is dropped and a single channel counts as grey, so ``(H, W)``,
-    ``(H, W, 1)`` and ``(H, W, 2)`` all give ``(H, W)``.
-    """
-    return _unit(image).shape
 
 
 def _unit(image: np.ndarray) -> np.ndarray:

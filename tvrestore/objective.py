@@ -38,10 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 from tvrestore._tf import rows_of, tf
 
-from tvrestore.options import COLOR_MODES, REDUCTIONS, TV_KINDS
+from tvrestore.options import check_choices
 from tvrestore.tv import total_variation
 
-__all__ = ["REDUCTIONS", "DenoisingObjective"]
+__all__ = ["DenoisingObjective"]
 
 # Values per band of rows in energy_value (float64: 8 MB per copy).
 _BAND_VALUES = 2**20
@@ -65,13 +65,7 @@ class DenoisingObjective:
     reduction: str = "mean"
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (
-            ("tv", self.tv, TV_KINDS),
-            ("color", self.color, COLOR_MODES),
-            ("reduction", self.reduction, REDUCTIONS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        check_choices(tv=self.tv, color=self.color, reduction=self.reduction)
 
     def loss_scale(self, image_shape: tuple[int, ...]) -> float:
         """The factor :math:`s` from E (sum units) to the loss, for one image.

@@ -19,7 +19,7 @@ from tvrestore.errors import TVRestoreError
 __all__ = [
     "COLOR_MODES", "DEFAULT_BATCH_SIZE", "DEFAULT_GAP", "DEFAULT_MAX_ITER", "DEFAULT_TOL",
     "MAX_WEIGHT", "REDUCTIONS", "SOLVERS", "TV_KINDS", "RestoreOptions", "RestoreResult",
-    "check_weight",
+    "check_choices", "check_weight",
 ]
 
 TV_KINDS = ("isotropic", "anisotropic")
@@ -61,6 +61,22 @@ def check_weight(weight) -> float | str:
     )
 
 
+def check_choices(**chosen: str) -> None:
+    """Check named choices against their allowed values: ``check_choices(tv="isotropic")``.
+
+    The names are ``tv``, ``color``, ``reduction`` and ``solver``.
+
+    Raises
+    ------
+    TVRestoreError
+        (a ValueError) naming the first choice that is not allowed.
+    """
+    allowed = {"tv": TV_KINDS, "color": COLOR_MODES, "reduction": REDUCTIONS, "solver": SOLVERS}
+    for name, value in chosen.items():
+        if value not in allowed[name]:
+            raise TVRestoreError(f"{name} must be one of {allowed[name]}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class RestoreOptions:
     """The settings of :func:`tvrestore.denoise` shared by every file of a run.
@@ -79,14 +95,7 @@ class RestoreOptions:
 
     def __post_init__(self) -> None:
         check_weight(self.weight)
-        for name, value, allowed in (
-            ("reduction", self.reduction, REDUCTIONS),
-            ("tv", self.tv, TV_KINDS),
-            ("color", self.color, COLOR_MODES),
-            ("solver", self.solver, SOLVERS),
-        ):
-            if value not in allowed:
-                raise TVRestoreError(f"{name} must be one of {allowed}, got {value!r}")
+        check_choices(reduction=self.reduction, tv=self.tv, color=self.color, solver=self.solver)
         if self.max_iter is not None and (
             not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool)
             or self.max_iter < 0

@@ -37,11 +37,10 @@ import numpy as np
 from tvrestore._tf import tf
 from tvrestore.fidelities import L2, Fidelity
 from tvrestore.operators import Identity, LinearOperator, inside_extents
-from tvrestore.tv import COLOR_MODES, TV_KINDS, total_variation
+from tvrestore.options import check_choices
+from tvrestore.tv import total_variation
 
-__all__ = ["REDUCTIONS", "Problem"]
-
-REDUCTIONS = ("sum", "mean")
+__all__ = ["Problem"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,13 +66,7 @@ class Problem:
     reduction: str = "mean"
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (
-            ("tv", self.tv, TV_KINDS),
-            ("color", self.color, COLOR_MODES),
-            ("reduction", self.reduction, REDUCTIONS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        check_choices(tv=self.tv, color=self.color, reduction=self.reduction)
 
     @property
     def stencil_rows(self) -> int | None:
