@@ -605,3 +605,25 @@ def test_help_answers_at_once():
     assert done.returncode == 0, done.stderr
     assert "Usage: tvrestore" in done.stdout
     assert seconds < 2.0  # measured about 0.1 s; TensorFlow alone takes several
+
+
+def test_a_plain_run_does_not_import_scipy_stats(noisy_png, tmp_path):
+    # scikit-image's restoration and metrics modules pull in scipy.stats, about
+    # half a second of start-up; only --compare and --reference need them.
+    code = textwrap.dedent(f"""
+        import sys
+        import tvrestore.cli
+        try:
+            tvrestore.cli.main([{str(noisy_png)!r}, "--weight", "0.1", "-q",
+                                "-o", {str(tmp_path / "out.png")!r}], prog_name="tvrestore")
+        except SystemExit as exit:
+            assert exit.code in (0, None), exit.code
+        heavy = sorted({{"scipy.stats", "skimage.restoration", "skimage.metrics"}} & set(sys.modules))
+        assert not heavy, heavy
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith("ok\n")
+    assert (tmp_path / "out.png").exists()

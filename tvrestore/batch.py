@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tvrestore import _tf, io, report
-from tvrestore.compare import compare_methods
 from tvrestore.errors import TVRestoreError
 from tvrestore.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
@@ -103,6 +102,10 @@ def _compare_rows(
     """The --compare rows, or None; tvrestore's seconds are its share of the batch."""
     if not loaded.job.compare:
         return None
+    # scikit-image's restoration module pulls in scipy.stats (about 0.5 s):
+    # only runs that compare pay for it.
+    from tvrestore.compare import compare_methods
+
     share = replace(result, solve_seconds=result.solve_seconds / batch_size)
     rows = compare_methods(loaded.noisy, restored, share, loaded.reference)
     return [row.to_dict() for row in rows]
