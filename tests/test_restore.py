@@ -186,7 +186,7 @@ def test_large_images_are_solved_in_bands_and_small_ones_whole():
     from tvrestore.objective import DenoisingObjective
     from tvrestore.restore import _solver
 
-    solver = _solver(DenoisingObjective())
+    solver = _solver(DenoisingObjective(), "hwc")
     assert solver.band_rows((1, 512, 512, 1)) is None
     # Bands read 64 rows (1 MiB): their own, 5 of halo each side and 1 more.
     assert solver.band_rows((1, 4096, 4096, 1)) == 64 - 2 * 5 - 1

@@ -98,3 +98,29 @@ def test_divergence_is_the_negative_adjoint_of_the_gradient():
     dy, dx = forward_differences(u)
     inner = tf.reduce_sum(dy * py + dx * px)
     assert float(inner) == pytest.approx(-float(tf.reduce_sum(u * divergence(py, px))), rel=1e-12)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("tv", ["isotropic", "anisotropic"])
+@pytest.mark.parametrize("color", ["vectorial", "channelwise"])
+def test_hcw_layout_gives_the_same_tv_and_gradient(channels, tv, color):
+    # The Adam solver holds colour as (B, H, C, W); padded batch slots too.
+    rng = np.random.default_rng(4)
+    images = tf.constant(rng.random((2, 7, 9, channels)))
+    extents = tf.constant([[7, 9], [5, 6]])
+    hcw = tf.transpose(images, [0, 1, 3, 2])
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([images, hcw])
+        by_hwc = total_variation(images, tv, color, extents)
+        by_hcw = total_variation(hcw, tv, color, extents, layout="hcw")
+
+    np.testing.assert_allclose(by_hcw.numpy(), by_hwc.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        tf.transpose(tape.gradient(by_hcw, hcw), [0, 1, 3, 2]).numpy(),
+        tape.gradient(by_hwc, images).numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_rejects_an_unknown_layout():
+    with pytest.raises(ValueError, match="layout"):
+        total_variation(batch(np.zeros((3, 3))), layout="chw")

@@ -83,17 +83,21 @@ class DenoisingObjective:
         observed: tf.Tensor,
         weights: tf.Tensor,
         extents: tf.Tensor | None = None,
+        layout: str = "hwc",
     ) -> tf.Tensor:
         """E(u) per image, in sum units.
 
         Parameters
         ----------
         images, observed : tf.Tensor, shape (B, H, W, C)
-            :math:`u` and :math:`f`, in [0, 1] intensity units.
+            :math:`u` and :math:`f`, in [0, 1] intensity units; shaped
+            (B, H, C, W) for ``layout="hcw"``.
         weights : tf.Tensor, shape (B,)
             :math:`w` per image.
         extents : tf.Tensor, shape (B, 2), optional
             Valid height and width of each zero-padded image.
+        layout : {"hwc", "hcw"}
+            See :func:`tvrestore.tv.total_variation`.
 
         Returns
         -------
@@ -101,7 +105,7 @@ class DenoisingObjective:
         """
         residual = images - observed
         fidelity = 0.5 * tf.reduce_sum(residual * residual, axis=[1, 2, 3])
-        return fidelity + weights * total_variation(images, self.tv, self.color, extents)
+        return fidelity + weights * total_variation(images, self.tv, self.color, extents, layout)
 
     def energy_value(
         self, image: np.ndarray, observed: np.ndarray, weight: float | np.ndarray
@@ -170,11 +174,12 @@ class DenoisingObjective:
         observed: tf.Tensor,
         weights: tf.Tensor,
         extents: tf.Tensor | None = None,
+        layout: str = "hwc",
     ) -> tf.Tensor:
         """The loss per image, :math:`s \\, E(u)`, in the reduction's units.
 
         ``loss_scales`` (shape (B,)) holds :meth:`loss_scale` of each
         image's valid shape, as a tensor so that one compiled loop serves
-        every image size.
+        every image size. ``layout`` as for :meth:`energy`.
         """
-        return loss_scales * self.energy(images, observed, weights, extents)
+        return loss_scales * self.energy(images, observed, weights, extents, layout)

@@ -70,8 +70,9 @@ def denoise(
         estimates the noise level, and among weights around the noise-level
         rule keeps the one of least Monte Carlo SURE, an unbiased estimate
         of the mean squared error that needs no clean image
-        (:mod:`tvrestore.noise`); it costs 14 extra solves on a crop of at
-        most 256x256 (up to 35 for smaller images, which get more probes).
+        (:mod:`tvrestore.autoweight`): each candidate and its probed copy
+        take 60 fixed iterations of the exact mode on a centre crop of at
+        most 256x256, about the cost of one solve of the image.
     reduction : {"mean", "sum"}
         The loss's units. The result is the same under both.
     tv : {"isotropic", "anisotropic"}
@@ -305,22 +306,7 @@ def _minimize(
     solver's output for the padded batch.
     """
     height, width, channels = solve_shape(observed[0].shape)
-    if objective.color == "channelwise" and channels > 1:
-        # Channelwise TV is the sum of each channel's grey TV, so each channel
-        # is a grey problem of its own; solved as grey images, they run about
-        # twice as fast as interleaved (H, W, C) arrays, whose short last axis
-        # XLA vectorizes poorly (measured at 512x512x3).
-        planes = [image[..., [c]] for image in observed for c in range(channels)]
-        _, output = _minimize(objective, planes, np.repeat(weights, channels), max_iter, tol)
-        per_image = (len(observed), channels)
-        output = replace(
-            output,
-            solution=output.solution.reshape(*per_image, height, width).transpose(0, 2, 3, 1),
-            iterations=output.iterations.reshape(per_image).max(axis=1),
-            converged=output.converged.reshape(per_image).all(axis=1),
-        )
-    else:
-        output = _solve_padded(objective, observed, weights, height, width, channels, max_iter, tol)
+    output = _solve_padded(objective, observed, weights, height, width, channels, max_iter, tol)
     solutions = [
         solution[: image.shape[0], : image.shape[1]]
         for solution, image in zip(output.solution, observed)
@@ -335,15 +321,24 @@ def _solve_padded(
     """One compiled call on the images zero-padded to (height, width, channels)."""
     padded, extents = zero_padded(observed, (height, width, channels))
     loss_scales = np.array([objective.loss_scale(image.shape) for image in observed], np.float32)
-    return _solver(objective).minimize(
+    # Colour is solved laid out (B, H, C, W), columns innermost, which XLA
+    # vectorizes (see tvrestore.tv); rows stay axis 1 for the solver's bands.
+    layout = "hcw" if channels > 1 else "hwc"
+    if layout == "hcw":
+        padded = np.ascontiguousarray(padded.transpose(0, 1, 3, 2))
+    output = _solver(objective, layout).minimize(
         padded, loss_scales, padded, weights, extents, max_iter=max_iter, tol=tol
     )
+    if layout == "hcw":
+        output = replace(output, solution=output.solution.transpose(0, 1, 3, 2))
+    return output
 
 
 @functools.lru_cache(maxsize=None)
-def _solver(objective: DenoisingObjective) -> AdamSolver:
-    # One solver per objective keeps its compiled loops across calls. The
-    # TV gradient at a pixel depends on the pixels one row away.
+def _solver(objective: DenoisingObjective, layout: str) -> AdamSolver:
+    # One solver per objective and layout keeps its compiled loops across
+    # calls. The TV gradient at a pixel depends on the pixels one row away.
     return AdamSolver(
-        objective.loss, AdamSettings(), rows_of_data=objective.rows_of_data, stencil_rows=1
+        functools.partial(objective.loss, layout=layout), AdamSettings(),
+        rows_of_data=objective.rows_of_data, stencil_rows=1,
     )
