@@ -416,6 +416,7 @@ Examples:
   tvrestore bench                                  the headline table (512x512, sigma 25)
   tvrestore bench --images camera --repeat 5 --json bench.json
   tvrestore bench --images camera --sweep resolution --memory
+  tvrestore bench --task all --images camera,astronaut,coins   restoration vs skimage
 """
 
 
@@ -484,13 +485,16 @@ def _command_line(ctx: click.Context) -> str:
               help="Also measure peak RSS restoring one --memory-size grey image in a fresh process.")
 @click.option("--memory-size", type=click.IntRange(min=8), default=4096, show_default=True,
               help="Side of the memory measurement's image.")
+@click.option("--task", type=click.Choice(["deblur", "inpaint", "upscale", "all"]),
+              help="Instead of denoising, measure a restoration task against scikit-image's "
+                   "methods for it, on seeded degradations (--size defaults to 240 here).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path),
               help="Write everything measured here as JSON.")
 @cache_options
 @click.pass_context
 def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact_gap,
                   reference_gap, bandwidth_mb, sweep, sweep_sizes, plain_iter, memory,
-                  memory_size, json_path, cache_dir, no_cache) -> None:
+                  memory_size, task, json_path, cache_dir, no_cache) -> None:
     """Measure speed and accuracy against skimage on its bundled images, with seeded noise."""
     import json
 
@@ -500,6 +504,22 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
 
     if json_path is not None and not json_path.parent.is_dir():
         raise click.UsageError(f"{json_path}: directory does not exist")
+    if task is not None:
+        from tvrestore import bench_tasks
+
+        if ctx.get_parameter_source("sizes") is not click.core.ParameterSource.COMMANDLINE:
+            sizes = [240]
+        try:
+            report = bench_tasks.run_task_bench(
+                task, images, size=sizes[0], repeat=repeat, seed=seed,
+                progress=lambda line: click.echo(f"... {line}", err=True))
+        except TVRestoreError as err:
+            raise click.UsageError(str(err)) from err
+        report = {"command": _command_line(ctx), "machine": bench.machine_info(), **report}
+        if json_path is not None:
+            io.write_text(json_path, json.dumps(report, indent=2) + "\n")
+        click.echo(bench_tasks.format_task_report(report))
+        return
     try:
         report = bench.run_bench(
             images=images, sizes=sizes, sigmas=sigmas, weight=weight, color=color,
