@@ -124,3 +124,17 @@ def test_hcw_layout_gives_the_same_tv_and_gradient(channels, tv, color):
 def test_rejects_an_unknown_layout():
     with pytest.raises(ValueError, match="layout"):
         total_variation(batch(np.zeros((3, 3))), layout="chw")
+
+
+def test_hcw_differences_and_divergence_are_the_transposed_hwc_ones():
+    rng = np.random.default_rng(5)
+    images = tf.constant(rng.random((2, 6, 7, 3)))
+    extents = tf.constant([[6, 7], [4, 5]])
+    to_hcw = lambda t: tf.transpose(t, [0, 1, 3, 2])  # noqa: E731
+
+    dy, dx = forward_differences(images, extents)
+    hcw_dy, hcw_dx = forward_differences(to_hcw(images), extents, layout="hcw")
+    np.testing.assert_array_equal(hcw_dy.numpy(), to_hcw(dy).numpy())
+    np.testing.assert_array_equal(hcw_dx.numpy(), to_hcw(dx).numpy())
+    np.testing.assert_array_equal(divergence(hcw_dy, hcw_dx, layout="hcw").numpy(),
+                                  to_hcw(divergence(dy, dx)).numpy())

@@ -160,13 +160,22 @@ def _program(objective: DenoisingObjective, check_every: int, dtype: str):
     if key not in _PROGRAMS:
 
         def run(observed, weights, extents, target_gap, max_iter):
-            return _iterate(objective, check_every, observed, weights, extents, target_gap, max_iter)
+            if observed.shape[-1] == 1:
+                return _iterate(objective, check_every, observed, weights, extents, target_gap,
+                                max_iter, "hwc")
+            # Colour iterates laid out (B, H, C, W), columns innermost, which
+            # XLA vectorizes (see tvrestore.tv); transposed once each way.
+            u, iterations, gaps = _iterate(
+                objective, check_every, tf.transpose(observed, [0, 1, 3, 2]), weights, extents,
+                target_gap, max_iter, "hcw")
+            return tf.transpose(u, [0, 1, 3, 2]), iterations, gaps
 
         _PROGRAMS[key] = compiled(run)
     return _PROGRAMS[key]
 
 
-def _project(py: tf.Tensor, px: tf.Tensor, weights: tf.Tensor, objective: DenoisingObjective):
+def _project(py: tf.Tensor, px: tf.Tensor, weights: tf.Tensor, objective: DenoisingObjective,
+             layout: str):
     """Project the dual field onto K: each group's norm at most w."""
     w = tf.reshape(weights, [-1, 1, 1, 1])
     groups = [(py, px)] if objective.tv == "isotropic" else [(py,), (px,)]
@@ -174,13 +183,13 @@ def _project(py: tf.Tensor, px: tf.Tensor, weights: tf.Tensor, objective: Denois
     for group in groups:
         squares = tf.add_n([p * p for p in group])
         if objective.color == "vectorial":
-            squares = tf.reduce_sum(squares, axis=-1, keepdims=True)
+            squares = tf.reduce_sum(squares, axis=2 if layout == "hcw" else 3, keepdims=True)
         shrink = tf.maximum(tf.sqrt(squares) / w, 1)
         projected.extend(p / shrink for p in group)
     return projected
 
 
-def _iterate(objective, check_every, observed, weights, extents, target_gap, max_iter):
+def _iterate(objective, check_every, observed, weights, extents, target_gap, max_iter, layout):
     dtype = observed.dtype
     per_image = [-1, 1, 1, 1]
     zeros = tf.zeros_like(observed)
@@ -190,8 +199,8 @@ def _iterate(objective, check_every, observed, weights, extents, target_gap, max
         # difference of two large sums, which float32 would get wrong on
         # large images.
         f, w = tf.cast(observed, tf.float64), tf.cast(weights, tf.float64)
-        primal = objective.energy(tf.cast(u, tf.float64), f, w, extents)
-        dual_image = f + divergence(tf.cast(py, tf.float64), tf.cast(px, tf.float64))
+        primal = objective.energy(tf.cast(u, tf.float64), f, w, extents, layout)
+        dual_image = f + divergence(tf.cast(py, tf.float64), tf.cast(px, tf.float64), layout)
         dual = 0.5 * tf.reduce_sum(f * f - dual_image * dual_image, axis=[1, 2, 3])
         # (E - D) / D bounds the relative gap only for D > 0; an early dual
         # point can have D <= 0, which certifies nothing.
@@ -208,9 +217,9 @@ def _iterate(objective, check_every, observed, weights, extents, target_gap, max
         def iteration(j, u, u_bar, py, px, tau, sigma):
             # Masked differences keep the dual field, and so the padding,
             # at zero outside each image.
-            dy, dx = forward_differences(u_bar, extents)
-            new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, objective)
-            new_u = (u + tau * (divergence(new_py, new_px) + observed)) / (1 + tau)
+            dy, dx = forward_differences(u_bar, extents, layout)
+            new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, objective, layout)
+            new_u = (u + tau * (divergence(new_py, new_px, layout) + observed)) / (1 + tau)
             theta = 1 / tf.sqrt(1 + 2 * tau)
             u_bar = tf.where(active, new_u + theta * (new_u - u), u_bar)
             u = tf.where(active, new_u, u)

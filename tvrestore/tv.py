@@ -50,16 +50,20 @@ __all__ = ["COLOR_MODES", "LAYOUTS", "TV_KINDS", "divergence", "forward_differen
 
 
 def forward_differences(
-    images: tf.Tensor, extents: tf.Tensor | None = None
+    images: tf.Tensor, extents: tf.Tensor | None = None, layout: str = "hwc"
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Forward differences along rows and columns with a Neumann boundary.
 
     Parameters
     ----------
     images : tf.Tensor, shape (B, H, W, C)
+        Or (B, H, C, W) for ``layout="hcw"``; the differences come in the
+        same layout.
     extents : tf.Tensor, shape (B, 2), optional
         Each image's valid height and width (any numeric dtype) when it is
         smaller than its slot; default: the whole slot.
+    layout : {"hwc", "hcw"}
+        See :func:`total_variation`.
 
     Returns
     -------
@@ -67,6 +71,9 @@ def forward_differences(
         ``dy[:, i] = images[:, i + 1] - images[:, i]`` and 0 on the last
         (valid) row and below; ``dx`` likewise along columns.
     """
+    _check_layout(layout)
+    if layout == "hcw":
+        return _differences_hcw(images, extents)
     dy = tf.pad(images[:, 1:] - images[:, :-1], [[0, 0], [0, 1], [0, 0], [0, 0]])
     dx = tf.pad(images[:, :, 1:] - images[:, :, :-1], [[0, 0], [0, 0], [0, 1], [0, 0]])
     if extents is not None:
@@ -113,8 +120,7 @@ def total_variation(
         raise ValueError(f"tv must be one of {TV_KINDS}, got {tv!r}")
     if color not in COLOR_MODES:
         raise ValueError(f"color must be one of {COLOR_MODES}, got {color!r}")
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    _check_layout(layout)
     if layout == "hwc" and images.shape[-1] == 1:
         dy, dx = forward_differences(images, extents)
         channel_axis = -1
@@ -152,18 +158,29 @@ def _differences_hcw(
     return dy, dx
 
 
-def divergence(py: tf.Tensor, px: tf.Tensor) -> tf.Tensor:
+def divergence(py: tf.Tensor, px: tf.Tensor, layout: str = "hwc") -> tf.Tensor:
     """The negative adjoint of :func:`forward_differences`.
 
     ``sum(dy * py + dx * px) == -sum(u * divergence(py, px))`` for
     ``dy, dx = forward_differences(u)`` and fields ``py, px`` that are 0
     wherever the differences are (the last row and column, and across an
-    image's extent).
+    image's extent). ``layout`` as for :func:`forward_differences`.
     """
-    py, px = py[:, :-1], px[:, :, :-1]  # the boundary differences are 0
-    rows = tf.pad(py, [[0, 0], [0, 1], [0, 0], [0, 0]]) - tf.pad(py, [[0, 0], [1, 0], [0, 0], [0, 0]])
-    cols = tf.pad(px, [[0, 0], [0, 0], [0, 1], [0, 0]]) - tf.pad(px, [[0, 0], [0, 0], [1, 0], [0, 0]])
+    _check_layout(layout)
+    column_axis = 3 if layout == "hcw" else 2
+    py = py[:, :-1]  # the boundary differences are 0
+    px = px[..., :-1] if layout == "hcw" else px[:, :, :-1]
+    row_pads = ([[0, 0], [0, 1], [0, 0], [0, 0]], [[0, 0], [1, 0], [0, 0], [0, 0]])
+    column_pads = [[[0, 0]] * 4 for _ in range(2)]
+    column_pads[0][column_axis], column_pads[1][column_axis] = [0, 1], [1, 0]
+    rows = tf.pad(py, row_pads[0]) - tf.pad(py, row_pads[1])
+    cols = tf.pad(px, column_pads[0]) - tf.pad(px, column_pads[1])
     return rows + cols
+
+
+def _check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
 
 def _norm(squares: tf.Tensor) -> tf.Tensor:
