@@ -26,6 +26,8 @@ Examples:
   tvrestore noisy.png --reference clean.png --compare --report run.json
   tvrestore scans/ -o restored/ --report run.csv    every image under scans/
   tvrestore scans/ -o restored/ --glob '*.tif' --reference clean/
+  tvrestore noisy.png --reference clean.png --compare --figure noisy.png.pdf
+  tvrestore scans/ -o restored/ --gallery restored/index.html
 """
 
 
@@ -87,6 +89,20 @@ def _configure_cache(cache_dir: Path | None, no_cache: bool) -> None:
     status = cache.configure(cache_dir, enabled=not no_cache)
     if status.message is not None:
         click.echo(f"Note: {status.message}", err=True)
+
+
+def _parse_zoom(ctx: click.Context, param: click.Parameter, value: str | None):
+    """'X,Y,W,H' as four whole numbers, W and H at least 1 (the image's bounds are checked later)."""
+    if value is None:
+        return None
+    try:
+        zoom = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        zoom = ()
+    if len(zoom) != 4 or min(zoom[:2]) < 0 or min(zoom[2:]) < 1:
+        raise click.BadParameter(
+            f"{value!r} is not X,Y,W,H: four whole numbers, X, Y >= 0 and W, H >= 1")
+    return zoom
 
 
 def _parse_weight(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
@@ -164,10 +180,21 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar and no per-image lines (one file: nothing on success). "
                    "Failed files and the batch summary are still printed.")
+@click.option("--figure", type=click.Path(path_type=Path), metavar="FILE.png|.pdf|.svg",
+              help="One file INPUT: also draw the input, the result, the reference and (with "
+                   "--compare) skimage's results side by side, a zoomed detail, difference "
+                   "maps and the solver's convergence, titled with weights and PSNR/SSIM.")
+@click.option("--zoom", callback=_parse_zoom, metavar="X,Y,W,H",
+              help="The --figure's zoomed region (left column, top row, width, height, in "
+                   "pixels). Default: the square with the most edges in the result.")
+@click.option("--gallery", type=click.Path(path_type=Path), metavar="FILE.html",
+              help="Write one self-contained HTML page: a sortable table of every image with "
+                   "before/after thumbnails (embedded) that enlarge on click. For a batch; "
+                   "a single file gets a page of one row.")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     reference, compare, report, overwrite, pattern, batch_size, quiet,
-                    cache_dir, no_cache) -> None:
+                    figure, zoom, gallery, cache_dir, no_cache) -> None:
     """Restore INPUT (PNG, JPEG, TIFF, BMP) by total-variation denoising.
 
     INPUT may be several files and directories: directories are searched
@@ -188,15 +215,40 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     if report is not None and not report.parent.is_dir():
         # Checked before any work, so a bad report path leaves no output behind.
         raise click.UsageError(f"{report}: report directory does not exist")
-    if len(inputs) == 1 and not inputs[0].is_dir():
-        _restore_one(inputs[0], output, reference, compare, overwrite, report, quiet, options)
+    single = len(inputs) == 1 and not inputs[0].is_dir()
+    written = {"report": report, "figure": figure, "gallery": gallery}
+    _check_drawing_options(figure, zoom, gallery, single)
+    if single:
+        _restore_one(inputs[0], output, reference, compare, overwrite, quiet, options,
+                     written, zoom)
     else:
-        _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
-                      pattern, batch_size, start)
+        _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
+                      pattern, batch_size, start, written)
 
 
-def _restore_one(input_path, output, reference, compare, overwrite, report, quiet,
-                 options) -> None:
+def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
+    """--figure, --zoom and --gallery: usage errors before any work (matplotlib stays unloaded)."""
+    from tvrestore._matplotlib import check_figure_path
+    from tvrestore.gallery import check_gallery_path
+
+    if figure is not None and not single:
+        raise click.UsageError(
+            "--figure draws one image; for a directory or several inputs use --gallery FILE.html")
+    if zoom is not None and figure is None:
+        raise click.UsageError("--zoom chooses the --figure's detail; give --figure too")
+    try:
+        if figure is not None:
+            check_figure_path(figure)
+        if gallery is not None:
+            if gallery.suffix.lower() not in (".html", ".htm"):
+                raise TVRestoreError(f"{gallery}: a gallery is an HTML page (.html or .htm)")
+            check_gallery_path(gallery, ())
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
+
+
+def _restore_one(input_path, output, reference, compare, overwrite, quiet, options,
+                 written, zoom) -> None:
     from tvrestore import io, plan
     from tvrestore.report import write_report
 
@@ -205,28 +257,46 @@ def _restore_one(input_path, output, reference, compare, overwrite, report, quie
     try:
         # Everything that needs no solve, before TensorFlow loads: a run
         # that cannot succeed fails in milliseconds.
-        plan.check_single(job, {"report": report})
+        header = plan.check_single(job, written)
+        if zoom is not None:
+            from tvrestore.figures import check_zoom
+
+            try:
+                check_zoom(zoom, header.shape)
+            except TVRestoreError as err:
+                raise TVRestoreError(f"--zoom for {input_path}: {err}") from err
         from tvrestore.batch import restore_file
 
         with _elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
-            entry = restore_file(job, options)
-        if report is not None:
-            write_report(report, [entry])
+            entry = restore_file(job, options, figure=written["figure"], zoom=zoom)
+        _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     if not quiet:
         click.echo(_summary(entry))
 
 
-def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
-                  pattern, batch_size, start) -> None:
+def _write_records(entries: list[dict], written: dict) -> None:
+    """The report and the gallery, each if asked for."""
+    from tvrestore.report import write_report
+
+    if written["report"] is not None:
+        write_report(written["report"], entries)
+    if written["gallery"] is not None:
+        from tvrestore.gallery import write_gallery
+
+        write_gallery(written["gallery"], entries)
+
+
+def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
+                  pattern, batch_size, start, written) -> None:
     from tvrestore.plan import check_distinct, plan_jobs
-    from tvrestore.report import summarise, write_report
+    from tvrestore.report import summarise
 
     try:
         jobs = plan_jobs(inputs, output, pattern=pattern, reference_dir=reference,
                          compare=compare, overwrite=overwrite)
-        check_distinct(jobs, {"report": report})
+        check_distinct(jobs, written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     show_progress = not quiet and sys.stderr.isatty()
@@ -256,11 +326,10 @@ def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, 
         for entry in entries:
             if entry["error"] is not None:
                 click.echo(f"Error: {entry['error']}", err=True)
-    if report is not None:
-        try:
-            write_report(report, entries)
-        except TVRestoreError as err:
-            raise click.UsageError(str(err)) from err
+    try:
+        _write_records(entries, written)
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
     summary = summarise(entries, time.perf_counter() - start)
     click.echo(_batch_summary(summary, len(jobs), interrupted))
     if interrupted:
