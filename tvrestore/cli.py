@@ -485,6 +485,7 @@ Examples:
   tvrestore bench                                  the headline table (512x512, sigma 25)
   tvrestore bench --images camera --repeat 5 --json bench.json
   tvrestore bench --images camera --sweep resolution --memory
+  tvrestore bench --images camera --sweep resolution --plot plots/
 """
 
 
@@ -555,11 +556,15 @@ def _command_line(ctx: click.Context) -> str:
               help="Side of the memory measurement's image.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path),
               help="Write everything measured here as JSON.")
+@click.option("--plot", "plot_dir", type=click.Path(path_type=Path), metavar="DIR",
+              help="Also measure the gap against time on the first case and draw PNG plots "
+                   "in DIR (created if missing): gap_vs_time.png and, with --sweep, "
+                   "resolution_sweep.png.")
 @cache_options
 @click.pass_context
 def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact_gap,
                   reference_gap, bandwidth_mb, sweep, sweep_sizes, plain_iter, memory,
-                  memory_size, json_path, cache_dir, no_cache) -> None:
+                  memory_size, json_path, plot_dir, cache_dir, no_cache) -> None:
     """Measure speed and accuracy against skimage on its bundled images, with seeded noise."""
     import json
 
@@ -569,17 +574,45 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
 
     if json_path is not None and not json_path.parent.is_dir():
         raise click.UsageError(f"{json_path}: directory does not exist")
+    if plot_dir is not None and (plot_dir.exists() and not plot_dir.is_dir()
+                                 or not plot_dir.parent.is_dir()):
+        raise click.UsageError(f"{plot_dir}: not a directory, nor one that can be created")
     try:
         report = bench.run_bench(
             images=images, sizes=sizes, sigmas=sigmas, weight=weight, color=color,
             repeat=repeat, seed=seed, exact_gap=exact_gap, reference_gap=reference_gap,
             bandwidth_mb=bandwidth_mb, sweep_sizes=sweep_sizes if sweep else None,
             plain_iter=plain_iter, memory_size=memory_size if memory else None,
+            series=plot_dir is not None,
             progress=lambda line: click.echo(f"... {line}", err=True),
         )
         report = {"command": _command_line(ctx), **report}
         if json_path is not None:
             io.write_text(json_path, json.dumps(report, indent=2) + "\n")
+        plots = [] if plot_dir is None else _bench_plots(report, plot_dir)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     click.echo(bench.format_report(report))
+    for path in plots:
+        click.echo(f"plot: {path}")
+
+
+def _bench_plots(report: dict, directory: Path) -> list[Path]:
+    """The bench's plots in `directory`: the first case's gap against time, the sweep."""
+    from tvrestore.plots import plot_gap_vs_time, plot_resolution_sweep
+
+    directory.mkdir(exist_ok=True)
+    series = report["series"]
+    gap_plot = directory / "gap_vs_time.png"
+    plot_gap_vs_time(
+        gap_plot, {method: (run["seconds"], run["gap"]) for method, run in series["methods"].items()},
+        title=f"gap against time: {series['image']} {series['size']}x{series['size']}, "
+              f"sigma {series['sigma'] * 255:g}/255, w {report['settings']['weight']:g}",
+    )
+    written = [gap_plot]
+    if report["sweep"]:
+        sweep_plot = directory / "resolution_sweep.png"
+        plot_resolution_sweep(sweep_plot, report["sweep"]["rows"],
+                              plain_gap_target=report["sweep"]["plain_gap_target"])
+        written.append(sweep_plot)
+    return written
