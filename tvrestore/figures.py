@@ -534,7 +534,7 @@ def _draw_differences(figure, cells, input_view, restored_view, reference_view, 
         )
         axes.set_xticks([])
         axes.set_yticks([])
-        colour = " (mean over channels)" if input_view.ndim == 3 else ""
+        colour = "\n(mean over channels)" if input_view.ndim == 3 else ""
         axes.set_title(f"|restored - {name}|{colour}", fontsize=9)
         axes_list.append(axes)
     figure.colorbar(image, ax=axes_list, extend="max", shrink=0.9,
