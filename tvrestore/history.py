@@ -91,7 +91,6 @@ class Recorder:
         from tvrestore._tf import tf
 
         self._tf = tf
-        self.names = tuple(dtypes)
         self.initial = (
             tf.constant(0),
             tf.constant(1),

@@ -195,7 +195,6 @@ def _iterate(objective, check_every, observed, weights, extents, target_gap, max
     dtype = observed.dtype
     per_image = [-1, 1, 1, 1]
     zeros = tf.zeros_like(observed)
-    # Check 0 is the starting point.
     recorder = Recorder(tf.shape(weights)[0], {"objective": tf.float64, "certified_gap": dtype})
 
     def certificate(u, py, px):
@@ -253,6 +252,7 @@ def _iterate(objective, check_every, observed, weights, extents, target_gap, max
         tf.constant(_SIGMA_0, dtype),
         initial_gaps,
         tf.zeros(tf.shape(weights), tf.int32),
+        # Check 0 is the starting point u = f.
         recorder.record(recorder.initial, 0, 0, initial_primal, initial_gaps),
     )
     _, u, *_, gaps, iterations, recorded = tf.while_loop(keep_going, step, state)
