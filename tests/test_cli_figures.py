@@ -212,3 +212,11 @@ def test_matplotlib_is_imported_only_for_a_figure(noisy_png, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.endswith("ok\n")
     assert (tmp_path / "f.png").is_file() and (tmp_path / "plain.png").is_file()
+
+
+def test_help_describes_the_drawing_options(runner):
+    result = runner.invoke(main, ["restore", "--help"])
+
+    assert result.exit_code == 0, result.output
+    for option in ("--figure", "--zoom X,Y,W,H", "--gallery FILE.html"):
+        assert option in result.stdout, option
