@@ -26,7 +26,7 @@ Examples:
   tvrestore noisy.png --reference clean.png --compare --report run.json
   tvrestore scans/ -o restored/ --report run.csv    every image under scans/
   tvrestore scans/ -o restored/ --glob '*.tif' --reference clean/
-  tvrestore noisy.png --reference clean.png --compare --figure noisy.png.pdf
+  tvrestore noisy.png --reference clean.png --compare --figure figure.pdf
   tvrestore scans/ -o restored/ --gallery restored/index.html
 """
 
@@ -250,7 +250,6 @@ def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
 def _restore_one(input_path, output, reference, compare, overwrite, quiet, options,
                  written, zoom) -> None:
     from tvrestore import io, plan
-    from tvrestore.report import write_report
 
     job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
                        reference=reference, compare=compare, overwrite=overwrite)
