@@ -220,3 +220,12 @@ def test_help_describes_the_drawing_options(runner):
     assert result.exit_code == 0, result.output
     for option in ("--figure", "--zoom X,Y,W,H", "--gallery FILE.html"):
         assert option in result.stdout, option
+
+
+def test_the_run_says_where_the_figure_went(runner, noisy_png, tmp_path):
+    figure = tmp_path / "said.pdf"
+    result = runner.invoke(main, [str(noisy_png), "--weight", WEIGHT, "--figure", str(figure)])
+
+    assert result.exit_code == 0, result.output
+    assert f"figure: {figure}" in result.stdout
+    assert figure.read_bytes().startswith(b"%PDF")

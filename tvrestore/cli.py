@@ -273,6 +273,7 @@ def _restore_one(input_path, output, reference, compare, overwrite, quiet, optio
         raise click.UsageError(str(err)) from err
     if not quiet:
         click.echo(_summary(entry))
+        _echo_drawn(written)
 
 
 def _write_records(entries: list[dict], written: dict) -> None:
@@ -285,6 +286,13 @@ def _write_records(entries: list[dict], written: dict) -> None:
         from tvrestore.gallery import write_gallery
 
         write_gallery(written["gallery"], entries)
+
+
+def _echo_drawn(written: dict) -> None:
+    """Where the figure and the gallery went, when asked for."""
+    for role in ("figure", "gallery"):
+        if written[role] is not None:
+            click.echo(f"  {role}: {written[role]}")
 
 
 def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
@@ -331,6 +339,7 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
         raise click.UsageError(str(err)) from err
     summary = summarise(entries, time.perf_counter() - start)
     click.echo(_batch_summary(summary, len(jobs), interrupted))
+    _echo_drawn(written)
     if interrupted:
         raise click.Abort()
     click.get_current_context().exit(1 if summary.failed else 0)
