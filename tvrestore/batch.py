@@ -95,7 +95,7 @@ def restore_file(
     return entry
 
 
-def _draw_figure(path: Path, zoom, loaded: "_Loaded", restored: np.ndarray, entry: dict,
+def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry: dict,
                  compared: dict[str, np.ndarray]) -> None:
     """The restoration figure of one restored file, titled with its entry's scores."""
     from tvrestore.figures import restoration_figure
