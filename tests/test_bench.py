@@ -37,10 +37,10 @@ def energy(case, solution):
 
 
 def test_bench_command_reports_measured_values(tmp_path, case):
-    path = tmp_path / "bench.json"
+    path, plots = tmp_path / "bench.json", tmp_path / "plots"
     args = ["bench", "--images", "camera", "--size", "32", "--sigma", "25", "--repeat", "1",
             "--bandwidth-mb", "8", "--sweep", "resolution", "--sweep-sizes", "32",
-            "--plain-iter", "50", "--json", str(path)]
+            "--plain-iter", "50", "--json", str(path), "--plot", str(plots)]
     outcome = CliRunner().invoke(main, args)
     assert outcome.exit_code == 0, outcome.output
     report = json.loads(path.read_text())
@@ -83,6 +83,26 @@ def test_bench_command_reports_measured_values(tmp_path, case):
             assert plain["gap"] > 10 * row["tvrestore"]["gap"]
     assert report["memory"] is None
     assert "Resolution sweep" in outcome.output
+
+    # --plot: the gap against time on the case, from the solvers' histories
+    # and timed chambolle runs, and the sweep, as PNGs of the plots' sizes.
+    import imageio.v3 as iio
+
+    assert iio.imread(plots / "gap_vs_time.png").shape[:2] == (480, 720)
+    assert iio.imread(plots / "resolution_sweep.png").shape[:2] == (420, 1080)
+    series = report["series"]["methods"]
+    assert set(series) == {bench.METHOD_ADAM, bench.METHOD_EXACT, bench.METHOD_CHAMBOLLE}
+    for method in (bench.METHOD_ADAM, bench.METHOD_EXACT):
+        run = series[method]
+        assert run["iterations"][-1] == methods[method]["iterations"]
+        assert np.all(np.diff(run["seconds"]) > 0)
+        # The last check is the result the table scored (float32 history).
+        assert run["gap"][-1] == pytest.approx(methods[method]["gap"], abs=1e-5)
+        assert min(run["gap"]) >= -1e-6  # never below the exact minimum
+    chambolle = series[bench.METHOD_CHAMBOLLE]
+    assert chambolle["iterations"][0] == 1
+    assert chambolle["iterations"][-1] == methods[bench.METHOD_CHAMBOLLE_TO_GAP]["iterations"]
+    assert chambolle["gap"][-1] <= 1e-4
 
 
 def test_bench_rejects_an_unknown_image():
@@ -167,3 +187,8 @@ def test_peak_memory_is_the_child_process_high_water_mark():
     assert memory["iterations"] == memory["reference_iterations"] > 0
     expected = memory["seconds"] / memory["reference_seconds"]
     assert memory["time_per_pixel_ratio"] == pytest.approx(expected)
+
+
+def test_bench_plot_directory_must_be_makeable(tmp_path):
+    outcome = CliRunner().invoke(main, ["bench", "--plot", str(tmp_path / "no" / "plots")])
+    assert outcome.exit_code == 2 and "can be created" in outcome.output

@@ -16,6 +16,7 @@ import collections
 import concurrent.futures
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -36,10 +37,28 @@ __all__ = ["restore_file", "run_batch"]
 _IO_WORKERS = 2
 
 
-def restore_file(job: FileJob, options: RestoreOptions) -> dict:
+def restore_file(
+    job: FileJob,
+    options: RestoreOptions,
+    *,
+    figure: Path | None = None,
+    zoom: tuple[int, int, int, int] | None = None,
+) -> dict:
     """Restore one file and return its report entry.
 
     The output is written atomically; the input is only read.
+
+    Parameters
+    ----------
+    job : FileJob
+    options : RestoreOptions
+    figure : Path, optional
+        Also draw the restoration there (:func:`tvrestore.figures.restoration_figure`:
+        input, result, reference and, with ``job.compare``, skimage's results
+        at the same weight; zoom, differences, the solver's convergence).
+        matplotlib is imported only then.
+    zoom : (x, y, w, h), optional
+        The figure's zoomed region; default: where the result has most edges.
 
     Returns
     -------
@@ -67,7 +86,29 @@ def restore_file(job: FileJob, options: RestoreOptions) -> dict:
         restored, result = denoise(loaded.noisy, options.weight, **options.as_kwargs())
     except TVRestoreError as err:
         raise TVRestoreError(f"{job.input}: {err}") from err
-    return _finish(loaded, restored, result, _compare_rows(loaded, restored, result, 1), 1)
+    compared: dict[str, np.ndarray] = {}
+    rows = _compare_rows(loaded, restored, result, 1, compared)
+    entry = _finish(loaded, restored, result, rows, 1)
+    if figure is not None:
+        _draw_figure(figure, zoom, loaded, restored, entry, compared)
+    return entry
+
+
+def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry: dict,
+                 compared: dict[str, np.ndarray]) -> None:
+    """The restoration figure of one restored file, titled with its entry's scores."""
+    from tvrestore.figures import restoration_figure
+
+    input_scores = (quality(loaded.reference, loaded.noisy) if loaded.reference is not None
+                    else (None, None))
+    restoration_figure(
+        path, input=loaded.noisy, restored=restored, reference=loaded.reference,
+        compare=[(row["method"], row["weight"], compared[row["method"]], row["psnr"], row["ssim"])
+                 for row in entry["compare"] or () if row["method"] in compared],
+        restored_label=f"tvrestore ({entry['solver']})", weight=entry["weight"],
+        psnr=entry["psnr"], ssim=entry["ssim"], input_psnr=input_scores[0],
+        input_ssim=input_scores[1], history=entry["history"], zoom=zoom,
+    )
 
 
 @dataclass(frozen=True)
@@ -97,9 +138,13 @@ def _load(job: FileJob) -> _Loaded:
 
 
 def _compare_rows(
-    loaded: _Loaded, restored: np.ndarray, result: RestoreResult, batch_size: int
+    loaded: _Loaded, restored: np.ndarray, result: RestoreResult, batch_size: int,
+    solutions: dict[str, np.ndarray] | None = None,
 ) -> list[dict] | None:
-    """The --compare rows, or None; tvrestore's seconds are its share of the batch."""
+    """The --compare rows, or None; tvrestore's seconds are its share of the batch.
+
+    `solutions`, given, receives the compared methods' images by name.
+    """
     if not loaded.job.compare:
         return None
     # scikit-image's restoration module pulls in scipy.stats (about 0.5 s):
@@ -107,7 +152,7 @@ def _compare_rows(
     from tvrestore.compare import compare_methods
 
     share = replace(result, solve_seconds=result.solve_seconds / batch_size)
-    rows = compare_methods(loaded.noisy, restored, share, loaded.reference)
+    rows = compare_methods(loaded.noisy, restored, share, loaded.reference, solutions=solutions)
     return [row.to_dict() for row in rows]
 
 

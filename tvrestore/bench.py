@@ -85,6 +85,7 @@ __all__ = [
     "copy_bandwidth",
     "exact_reference",
     "format_report",
+    "gap_series",
     "iteration_cost",
     "machine_info",
     "make_case",
@@ -602,6 +603,86 @@ def run_case(
     }
 
 
+def gap_series(
+    case: Case,
+    weight: float,
+    reference: Reference,
+    *,
+    color: str = "channelwise",
+    exact_gap: float = 1e-4,
+    chambolle_iterations: int = 1000,
+    points: int = 12,
+    repeat: int = 3,
+) -> dict:
+    r"""Relative gap against time for tvrestore (adam), its exact mode (pdhg) and chambolle.
+
+    tvrestore's two solvers record :math:`E` at their checks (their
+    ``history``); a check at iteration :math:`k` of a run of :math:`K`
+    iterations that took :math:`T` seconds is placed at :math:`kT/K`,
+    since every iteration costs the same (pdhg's checks, about one
+    iteration each, included). skimage's chambolle keeps no history: it is
+    run with ``eps=0`` for ``points`` iteration counts from 1 to
+    ``chambolle_iterations`` (geometric), each timed on its own (the
+    median of ``repeat`` runs).
+
+    Parameters
+    ----------
+    case : Case
+    weight : float
+    reference : Reference
+        Gaps are measured against it (:meth:`Reference.gap`).
+    color : {"channelwise", "vectorial"}
+    exact_gap : float
+        pdhg's target certificate.
+    chambolle_iterations : int
+        The largest chambolle run, e.g. what it needs to reach
+        ``exact_gap`` (the bench's "skimage chambolle (to gap)" row).
+    points : int
+        Chambolle runs.
+    repeat : int
+        Timed runs of each, after which the median is kept.
+
+    Returns
+    -------
+    dict
+        Per method name (:data:`METHOD_ADAM`, :data:`METHOD_EXACT`,
+        :data:`METHOD_CHAMBOLLE`): ``{"seconds": [...], "gap": [...],
+        "iterations": [...]}``, in order of time.
+    """
+    from skimage.restoration import denoise_tv_chambolle
+
+    from tvrestore.objective import DenoisingObjective
+    from tvrestore.restore import denoise
+
+    series = {}
+    for method, solver in ((METHOD_ADAM, "adam"), (METHOD_EXACT, "pdhg")):
+        denoise(case.noisy, weight, color=color, solver=solver, gap=exact_gap)  # compiled
+        _, result = denoise(case.noisy, weight, color=color, solver=solver, gap=exact_gap)
+        per_iteration = result.solve_seconds / max(result.iterations, 1)
+        series[method] = {
+            "seconds": [record["iteration"] * per_iteration for record in result.history],
+            "gap": [reference.gap(record["objective"]) for record in result.history],
+            "iterations": [record["iteration"] for record in result.history],
+        }
+    objective = DenoisingObjective(color=color)
+    counts = sorted({int(round(n)) for n in np.geomspace(1, chambolle_iterations, points)})
+    chambolle = {"seconds": [], "gap": [], "iterations": counts}
+    for count in counts:
+        runs = [
+            _wall_clock(
+                lambda image: denoise_tv_chambolle(image, weight=weight, eps=0, max_num_iter=count,
+                                                   channel_axis=case.channel_axis),
+                case.noisy,
+            )
+            for _ in range(repeat)
+        ]
+        chambolle["seconds"].append(statistics.median(run.seconds for run in runs))
+        chambolle["gap"].append(
+            reference.gap(objective.energy_value(runs[-1].solution, case.noisy, weight)))
+    series[METHOD_CHAMBOLLE] = chambolle
+    return series
+
+
 def plain_loss(images, observed, weight: float, reduction: str):
     """The plain recipe's loss: no rescaling, as a first attempt would write it.
 
@@ -885,6 +966,7 @@ def run_bench(
     sweep_sizes: list[int] | None = None,
     plain_iter: int = 500,
     memory_size: int | None = None,
+    series: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Everything ``tvrestore bench`` measures, as one JSON-ready dict.
@@ -911,6 +993,8 @@ def run_bench(
         The plain recipe's iteration budget in the sweep.
     memory_size : int, optional
         Run :func:`peak_memory` at this size, against the first of ``sizes``.
+    series : bool
+        Also run :func:`gap_series` on the first case (for ``--plot``).
     progress : callable, optional
         Called with a short line before each step.
 
@@ -918,8 +1002,9 @@ def run_bench(
     -------
     dict
         ``machine``, ``settings``, ``bandwidth``, ``cases`` (each with the
-        tvrestore row's iteration cost added), ``sweep`` and ``memory``
-        (None when not asked for).
+        tvrestore row's iteration cost added), ``sweep``, ``memory`` and
+        ``series`` (``image``, ``size``, ``sigma`` and ``methods``, the
+        :func:`gap_series` of the first case) (None when not asked for).
     """
     for name in images:
         if name not in BUNDLED_IMAGES:
@@ -930,11 +1015,14 @@ def run_bench(
     say("measuring copy bandwidth")
     bandwidth = copy_bandwidth(bandwidth_mb)
     cases = []
+    first_case = None
     for name in images:
         for size in sizes:
             for sigma in sigmas:
                 say(f"{name} {size}x{size} sigma {sigma:g}/255")
                 case = make_case(name, size, sigma / 255, seed)
+                if first_case is None:
+                    first_case = case
                 result = run_case(case, weight, color=color, repeat=repeat,
                                   exact_gap=exact_gap, reference_gap=reference_gap)
                 adam = next(m for m in result["methods"] if m["method"] == METHOD_ADAM)
@@ -942,6 +1030,18 @@ def run_bench(
                     adam["seconds"], adam["iterations"], case.noisy.size, bandwidth
                 )
                 cases.append(result)
+    gaps = None
+    if series:
+        first = cases[0]
+        say(f"gap against time: {first['image']} {first['size']}x{first['size']}")
+        to_gap = next(m for m in first["methods"] if m["method"] == METHOD_CHAMBOLLE_TO_GAP)
+        gaps = {
+            "image": first["image"], "size": first["size"], "sigma": first["sigma"],
+            "methods": gap_series(
+                first_case, weight, Reference(**first["reference"]), color=color,
+                exact_gap=exact_gap, chambolle_iterations=to_gap["iterations"], repeat=repeat,
+            ),
+        }
     sweep = None
     if sweep_sizes:
         sweep = {
@@ -973,6 +1073,7 @@ def run_bench(
         "cases": cases,
         "sweep": sweep,
         "memory": memory,
+        "series": gaps,
     }
 
 

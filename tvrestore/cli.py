@@ -26,6 +26,8 @@ Examples:
   tvrestore noisy.png --reference clean.png --compare --report run.json
   tvrestore scans/ -o restored/ --report run.csv    every image under scans/
   tvrestore scans/ -o restored/ --glob '*.tif' --reference clean/
+  tvrestore noisy.png --reference clean.png --compare --figure figure.pdf
+  tvrestore scans/ -o restored/ --gallery restored/index.html
 """
 
 
@@ -87,6 +89,20 @@ def _configure_cache(cache_dir: Path | None, no_cache: bool) -> None:
     status = cache.configure(cache_dir, enabled=not no_cache)
     if status.message is not None:
         click.echo(f"Note: {status.message}", err=True)
+
+
+def _parse_zoom(ctx: click.Context, param: click.Parameter, value: str | None):
+    """'X,Y,W,H' as four whole numbers, W and H at least 1 (the image's bounds are checked later)."""
+    if value is None:
+        return None
+    try:
+        zoom = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        zoom = ()
+    if len(zoom) != 4 or min(zoom[:2]) < 0 or min(zoom[2:]) < 1:
+        raise click.BadParameter(
+            f"{value!r} is not X,Y,W,H: four whole numbers, X, Y >= 0 and W, H >= 1")
+    return zoom
 
 
 def _parse_weight(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
@@ -164,10 +180,21 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar and no per-image lines (one file: nothing on success). "
                    "Failed files and the batch summary are still printed.")
+@click.option("--figure", type=click.Path(path_type=Path), metavar="FILE.png|.pdf|.svg",
+              help="One file INPUT: also draw the input, the result, the reference and (with "
+                   "--compare) skimage's results side by side, a zoomed detail, difference "
+                   "maps and the solver's convergence, titled with weights and PSNR/SSIM.")
+@click.option("--zoom", callback=_parse_zoom, metavar="X,Y,W,H",
+              help="The --figure's zoomed region (left column, top row, width, height, in "
+                   "pixels). Default: the square with the most edges in the result.")
+@click.option("--gallery", type=click.Path(path_type=Path), metavar="FILE.html",
+              help="Write one self-contained HTML page: a sortable table of every image with "
+                   "before/after thumbnails (embedded) that enlarge on click. For a batch; "
+                   "a single file gets a page of one row.")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     reference, compare, report, overwrite, pattern, batch_size, quiet,
-                    cache_dir, no_cache) -> None:
+                    figure, zoom, gallery, cache_dir, no_cache) -> None:
     """Restore INPUT (PNG, JPEG, TIFF, BMP) by total-variation denoising.
 
     INPUT may be several files and directories: directories are searched
@@ -188,45 +215,95 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     if report is not None and not report.parent.is_dir():
         # Checked before any work, so a bad report path leaves no output behind.
         raise click.UsageError(f"{report}: report directory does not exist")
-    if len(inputs) == 1 and not inputs[0].is_dir():
-        _restore_one(inputs[0], output, reference, compare, overwrite, report, quiet, options)
+    single = len(inputs) == 1 and not inputs[0].is_dir()
+    written = {"report": report, "figure": figure, "gallery": gallery}
+    _check_drawing_options(figure, zoom, gallery, single)
+    if single:
+        _restore_one(inputs[0], output, reference, compare, overwrite, quiet, options,
+                     written, zoom)
     else:
-        _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
-                      pattern, batch_size, start)
+        _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
+                      pattern, batch_size, start, written)
 
 
-def _restore_one(input_path, output, reference, compare, overwrite, report, quiet,
-                 options) -> None:
+def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
+    """--figure, --zoom and --gallery: usage errors before any work (matplotlib stays unloaded)."""
+    from tvrestore._matplotlib import check_figure_path
+    from tvrestore.gallery import check_gallery_path
+
+    if figure is not None and not single:
+        raise click.UsageError(
+            "--figure draws one image; for a directory or several inputs use --gallery FILE.html")
+    if zoom is not None and figure is None:
+        raise click.UsageError("--zoom chooses the --figure's detail; give --figure too")
+    try:
+        if figure is not None:
+            check_figure_path(figure)
+        if gallery is not None:
+            if gallery.suffix.lower() not in (".html", ".htm"):
+                raise TVRestoreError(f"{gallery}: a gallery is an HTML page (.html or .htm)")
+            check_gallery_path(gallery, ())
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
+
+
+def _restore_one(input_path, output, reference, compare, overwrite, quiet, options,
+                 written, zoom) -> None:
     from tvrestore import io, plan
-    from tvrestore.report import write_report
 
     job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
                        reference=reference, compare=compare, overwrite=overwrite)
     try:
         # Everything that needs no solve, before TensorFlow loads: a run
         # that cannot succeed fails in milliseconds.
-        plan.check_single(job, {"report": report})
+        header = plan.check_single(job, written)
+        if zoom is not None:
+            from tvrestore.figures import check_zoom
+
+            try:
+                check_zoom(zoom, header.shape)
+            except TVRestoreError as err:
+                raise TVRestoreError(f"--zoom for {input_path}: {err}") from err
         from tvrestore.batch import restore_file
 
         with _elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
-            entry = restore_file(job, options)
-        if report is not None:
-            write_report(report, [entry])
+            entry = restore_file(job, options, figure=written["figure"], zoom=zoom)
+        _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     if not quiet:
         click.echo(_summary(entry))
+        _echo_drawn(written)
 
 
-def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
-                  pattern, batch_size, start) -> None:
+def _write_records(entries: list[dict], written: dict) -> None:
+    """The report and the gallery, each if asked for."""
+    from tvrestore.report import write_report
+
+    if written["report"] is not None:
+        write_report(written["report"], entries)
+    if written["gallery"] is not None:
+        from tvrestore.gallery import write_gallery
+
+        write_gallery(written["gallery"], entries)
+
+
+def _echo_drawn(written: dict) -> None:
+    """Where the figure and the gallery went, when asked for."""
+    for role in ("figure", "gallery"):
+        if written[role] is not None:
+            click.echo(f"  {role}: {written[role]}")
+
+
+def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
+                  pattern, batch_size, start, written) -> None:
     from tvrestore.plan import check_distinct, plan_jobs
-    from tvrestore.report import summarise, write_report
+    from tvrestore.report import summarise
 
     try:
         jobs = plan_jobs(inputs, output, pattern=pattern, reference_dir=reference,
                          compare=compare, overwrite=overwrite)
-        check_distinct(jobs, {"report": report})
+        check_distinct(jobs, written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     show_progress = not quiet and sys.stderr.isatty()
@@ -256,13 +333,13 @@ def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, 
         for entry in entries:
             if entry["error"] is not None:
                 click.echo(f"Error: {entry['error']}", err=True)
-    if report is not None:
-        try:
-            write_report(report, entries)
-        except TVRestoreError as err:
-            raise click.UsageError(str(err)) from err
+    try:
+        _write_records(entries, written)
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
     summary = summarise(entries, time.perf_counter() - start)
     click.echo(_batch_summary(summary, len(jobs), interrupted))
+    _echo_drawn(written)
     if interrupted:
         raise click.Abort()
     click.get_current_context().exit(1 if summary.failed else 0)
@@ -417,6 +494,7 @@ Examples:
   tvrestore bench --images camera --repeat 5 --json bench.json
   tvrestore bench --images camera --sweep resolution --memory
   tvrestore bench --task all --images camera,astronaut,coins   restoration vs skimage
+  tvrestore bench --images camera --sweep resolution --plot plots/
 """
 
 
@@ -490,11 +568,15 @@ def _command_line(ctx: click.Context) -> str:
                    "methods for it, on seeded degradations (--size defaults to 240 here).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path),
               help="Write everything measured here as JSON.")
+@click.option("--plot", "plot_dir", type=click.Path(path_type=Path), metavar="DIR",
+              help="Also measure the gap against time on the first case and draw PNG plots "
+                   "in DIR (created if missing): gap_vs_time.png and, with --sweep, "
+                   "resolution_sweep.png.")
 @cache_options
 @click.pass_context
 def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact_gap,
                   reference_gap, bandwidth_mb, sweep, sweep_sizes, plain_iter, memory,
-                  memory_size, task, json_path, cache_dir, no_cache) -> None:
+                  memory_size, task, json_path, plot_dir, cache_dir, no_cache) -> None:
     """Measure speed and accuracy against skimage on its bundled images, with seeded noise."""
     import json
 
@@ -504,6 +586,9 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
 
     if json_path is not None and not json_path.parent.is_dir():
         raise click.UsageError(f"{json_path}: directory does not exist")
+    if plot_dir is not None and (plot_dir.exists() and not plot_dir.is_dir()
+                                 or not plot_dir.parent.is_dir()):
+        raise click.UsageError(f"{plot_dir}: not a directory, nor one that can be created")
     if task is not None:
         from tvrestore import bench_tasks
 
@@ -526,11 +611,36 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
             repeat=repeat, seed=seed, exact_gap=exact_gap, reference_gap=reference_gap,
             bandwidth_mb=bandwidth_mb, sweep_sizes=sweep_sizes if sweep else None,
             plain_iter=plain_iter, memory_size=memory_size if memory else None,
+            series=plot_dir is not None,
             progress=lambda line: click.echo(f"... {line}", err=True),
         )
         report = {"command": _command_line(ctx), **report}
         if json_path is not None:
             io.write_text(json_path, json.dumps(report, indent=2) + "\n")
+        plots = [] if plot_dir is None else _bench_plots(report, plot_dir)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     click.echo(bench.format_report(report))
+    for path in plots:
+        click.echo(f"plot: {path}")
+
+
+def _bench_plots(report: dict, directory: Path) -> list[Path]:
+    """The bench's plots in `directory`: the first case's gap against time, the sweep."""
+    from tvrestore.plots import plot_gap_vs_time, plot_resolution_sweep
+
+    directory.mkdir(exist_ok=True)
+    series = report["series"]
+    gap_plot = directory / "gap_vs_time.png"
+    plot_gap_vs_time(
+        gap_plot, {method: (run["seconds"], run["gap"]) for method, run in series["methods"].items()},
+        title=f"gap against time: {series['image']} {series['size']}x{series['size']}, "
+              f"sigma {series['sigma'] * 255:g}/255, w {report['settings']['weight']:g}",
+    )
+    written = [gap_plot]
+    if report["sweep"]:
+        sweep_plot = directory / "resolution_sweep.png"
+        plot_resolution_sweep(sweep_plot, report["sweep"]["rows"],
+                              plain_gap_target=report["sweep"]["plain_gap_target"])
+        written.append(sweep_plot)
+    return written

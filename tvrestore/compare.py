@@ -81,6 +81,8 @@ def compare_methods(
     restored: np.ndarray,
     result: RestoreResult,
     reference: np.ndarray | None = None,
+    *,
+    solutions: dict[str, np.ndarray] | None = None,
 ) -> list[MethodResult]:
     """tvrestore's result next to skimage's chambolle and bregman.
 
@@ -92,6 +94,9 @@ def compare_methods(
         What :func:`tvrestore.denoise` returned for it.
     reference : np.ndarray, optional
         The clean image, for PSNR and SSIM.
+    solutions : dict, optional
+        Given, each skimage method's output is put in it under the method's
+        name, in the input's dtype and layout without alpha (for a figure).
 
     Returns
     -------
@@ -110,6 +115,8 @@ def compare_methods(
         solution = solve(grey)
         seconds = time.perf_counter() - start
         written = io.from_unit_range(solution.reshape(colour.shape), noisy.dtype)
+        if solutions is not None:
+            solutions[method] = written
         return MethodResult(
             method=method,
             weight=weight,

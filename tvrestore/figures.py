@@ -135,6 +135,10 @@ class FigureLayout:
     dpi : int
     row_heights_px : tuple of int
         Full views, zooms, bottom row (the caption is the rest).
+    bottom_widths_px : tuple of int
+        The bottom row's cells: each difference map (as wide as the row
+        lets it be tall, so the maps fill their cells) and the convergence
+        panel, which takes the rest; without it the maps share the row.
     """
 
     image_panels: int
@@ -144,6 +148,7 @@ class FigureLayout:
     height_px: int
     dpi: int
     row_heights_px: tuple[int, int, int]
+    bottom_widths_px: tuple[int, ...] = ()
 
     @property
     def axes_count(self) -> int:
@@ -201,14 +206,24 @@ def figure_layout(
     image_row = round(column_px * _clamped_aspect(image_shape) + _TITLE_PX * scale)
     zoom_row = round(column_px * _clamped_aspect(zoom_shape) + _ZOOM_LABEL_PX * scale)
     bottom_row = round(_BOTTOM_ROW_PX * scale)
+    width = column_px * image_panels
+    if convergence:
+        # A map's height is the row's less its title; its width follows the
+        # image's aspect. The colour bar and the curve share what is left.
+        map_width = round((bottom_row - _TITLE_PX * scale) / _clamped_aspect(image_shape))
+        map_width = min(map_width, width // (difference_panels + 2))
+        bottom_widths = (*[map_width] * difference_panels, width - difference_panels * map_width)
+    else:
+        bottom_widths = (width // difference_panels,) * difference_panels
     return FigureLayout(
         image_panels=image_panels,
         difference_panels=difference_panels,
         convergence=convergence,
-        width_px=column_px * image_panels,
+        width_px=width,
         height_px=image_row + zoom_row + bottom_row + round(_CAPTION_PX * scale),
         dpi=dpi,
         row_heights_px=(image_row, zoom_row, bottom_row),
+        bottom_widths_px=bottom_widths,
     )
 
 
@@ -443,7 +458,8 @@ def restoration_figure(
     with default_style():
         figure = new_figure(layout.width_px, layout.height_px, layout.dpi)
         grid = figure.add_gridspec(3, len(panels), height_ratios=layout.row_heights_px)
-        bottom = grid[2, :].subgridspec(1, layout.difference_panels + has_history)
+        bottom = grid[2, :].subgridspec(1, len(layout.bottom_widths_px),
+                                        width_ratios=layout.bottom_widths_px)
         _draw_views(figure, grid, panels, views, zoom, shown, factor)
         _draw_differences(
             figure, [bottom[0, index] for index in range(layout.difference_panels)],
@@ -518,7 +534,7 @@ def _draw_differences(figure, cells, input_view, restored_view, reference_view, 
         )
         axes.set_xticks([])
         axes.set_yticks([])
-        colour = " (mean over channels)" if input_view.ndim == 3 else ""
+        colour = "\n(mean over channels)" if input_view.ndim == 3 else ""
         axes.set_title(f"|restored - {name}|{colour}", fontsize=9)
         axes_list.append(axes)
     figure.colorbar(image, ax=axes_list, extend="max", shrink=0.9,

@@ -153,6 +153,14 @@ class RestoreResult:
     weight_search_seconds : float
         Time of the ``weight="auto"`` search of the batch the image was in
         (its compilation apart); 0 for a given weight.
+    history : tuple of dict
+        The solver's checks, where it evaluated the objective anyway:
+        ``{"iteration": int, "objective": float, "certified_gap": float or
+        None}``, the objective :math:`E` in sum units; pdhg's from
+        iteration 0 with its certificate (None while there is none yet),
+        adam's from its first plateau check (every 5 iterations) with None.
+        The last entry is the final iterate. At most 512 checks, evenly
+        thinned on long runs.
     """
 
     weight: float
@@ -171,6 +179,7 @@ class RestoreResult:
     compile_seconds: float
     compile_cached: bool | None
     weight_search_seconds: float
+    history: tuple[dict, ...] = ()
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""

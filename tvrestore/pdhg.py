@@ -34,7 +34,10 @@ dual :math:`D(p) = \frac12\|f\|^2 - \frac12\|f + \operatorname{div} p\|^2
 
 which the loop measures every ``check_every`` iterations and stops on. The
 bound needs :math:`D(p) > 0`; until the dual point gets there (early on, for
-large weights) the certificate is infinite.
+large weights) the certificate is infinite. Each check's :math:`E(u)` and
+gap are kept as the run's history (:mod:`tvrestore.history`), from the
+starting point :math:`u = f` on; neither is promised to decrease, but every
+check's :math:`E` is at least every check's :math:`D`.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tvrestore._tf import compiled, tf
+from tvrestore.history import History, Recorder
 from tvrestore.objective import DenoisingObjective
 from tvrestore.tv import divergence, forward_differences
 
@@ -73,6 +77,9 @@ class PDHGOutput:
     converged : np.ndarray of bool
         Whether ``certified_gap <= gap`` was reached within ``max_iter``.
     solve_seconds, compile_seconds : float
+    history : History
+        ``"objective"`` (:math:`E(u)`, sum units, float64) and
+        ``"certified_gap"`` per image at iteration 0 and every check.
     """
 
     solution: np.ndarray
@@ -81,6 +88,7 @@ class PDHGOutput:
     converged: np.ndarray
     solve_seconds: float
     compile_seconds: float
+    history: History | None = None
 
 
 def solve_pdhg(
@@ -139,7 +147,8 @@ def solve_pdhg(
         compile_seconds = time.perf_counter() - start
         _COMPILED.add(key)
     start = time.perf_counter()
-    solution, iterations, certified = (t.numpy() for t in program(*args))
+    solution, iterations, certified, recorded = program(*args)
+    solution, iterations, certified = solution.numpy(), iterations.numpy(), certified.numpy()
     solve_seconds = time.perf_counter() - start
     return PDHGOutput(
         solution=solution,
@@ -148,9 +157,11 @@ def solve_pdhg(
         converged=certified <= gap,
         solve_seconds=solve_seconds,
         compile_seconds=compile_seconds,
+        history=History.from_state(_RECORDED, recorded),
     )
 
 
+_RECORDED = ("objective", "certified_gap")
 _COMPILED: set[tuple] = set()
 _PROGRAMS: dict[tuple, object] = {}
 
@@ -193,6 +204,7 @@ def _iterate(objective, check_every, observed, weights, extents, target_gap, max
     dtype = observed.dtype
     per_image = [-1, 1, 1, 1]
     zeros = tf.zeros_like(observed)
+    recorder = Recorder(tf.shape(weights)[0], {"objective": tf.float64, "certified_gap": dtype})
 
     def certificate(u, py, px):
         # In float64 whatever the iteration's dtype: E - D is a small
@@ -205,12 +217,12 @@ def _iterate(objective, check_every, observed, weights, extents, target_gap, max
         # (E - D) / D bounds the relative gap only for D > 0; an early dual
         # point can have D <= 0, which certifies nothing.
         certified = tf.where(dual > 0, (primal - dual) / tf.where(dual > 0, dual, 1.0), np.inf)
-        return tf.cast(certified, dtype)
+        return primal, tf.cast(certified, dtype)
 
-    def keep_going(k, u, u_bar, py, px, tau, sigma, gaps, iterations):
+    def keep_going(k, u, u_bar, py, px, tau, sigma, gaps, iterations, recorded):
         return tf.logical_and(k < max_iter, tf.reduce_any(gaps > target_gap))
 
-    def step(k, u, u_bar, py, px, tau, sigma, gaps, iterations):
+    def step(k, u, u_bar, py, px, tau, sigma, gaps, iterations, recorded):
         active = tf.reshape(gaps > target_gap, per_image)
         iterations += tf.where(gaps > target_gap, check_every, 0)
 
@@ -232,9 +244,13 @@ def _iterate(objective, check_every, observed, weights, extents, target_gap, max
         _, u, u_bar, py, px, tau, sigma = tf.while_loop(
             lambda j, *_: j < check_every, iteration, (0, u, u_bar, py, px, tau, sigma)
         )
-        gaps = tf.where(tf.reshape(active, [-1]), certificate(u, py, px), gaps)
-        return k + check_every, u, u_bar, py, px, tau, sigma, gaps, iterations
+        primal, certified = certificate(u, py, px)
+        gaps = tf.where(tf.reshape(active, [-1]), certified, gaps)
+        k += check_every
+        recorded = recorder.record(recorded, k // check_every, k, primal, certified)
+        return k, u, u_bar, py, px, tau, sigma, gaps, iterations, recorded
 
+    initial_primal, initial_gaps = certificate(observed, zeros, zeros)
     state = (
         tf.constant(0),
         observed,
@@ -243,8 +259,10 @@ def _iterate(objective, check_every, observed, weights, extents, target_gap, max
         zeros,
         tf.constant(_TAU_0, dtype),
         tf.constant(_SIGMA_0, dtype),
-        certificate(observed, zeros, zeros),
+        initial_gaps,
         tf.zeros(tf.shape(weights), tf.int32),
+        # Check 0 is the starting point u = f.
+        recorder.record(recorder.initial, 0, 0, initial_primal, initial_gaps),
     )
-    _, u, *_, gaps, iterations = tf.while_loop(keep_going, step, state)
-    return u, iterations, gaps
+    _, u, *_, gaps, iterations, recorded = tf.while_loop(keep_going, step, state)
+    return u, iterations, gaps, recorded

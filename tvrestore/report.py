@@ -138,7 +138,8 @@ def write_report(path: str | Path, entries: Sequence[dict]) -> None:
     ``NaN`` or ``Infinity`` that JSON parsers reject. CSV has one row per
     entry and the columns of :data:`ENTRY_KEYS` (shape as ``HxW`` or
     ``HxWxC``, None as an empty cell), with ``compare`` replaced by one
-    column per method and value, e.g. ``skimage_chambolle_psnr``.
+    column per method and value, e.g. ``skimage_chambolle_psnr``, and
+    without ``history`` (the solver's checks, JSON only).
     """
     path = Path(path)
     entries = [_finite(entry) for entry in entries]
@@ -162,7 +163,7 @@ def _finite(value):
 
 def _csv_text(entries: Sequence[dict]) -> str:
     rows = [_flat_row(entry) for entry in entries]
-    columns = [key for key in ENTRY_KEYS if key != "compare"]
+    columns = [key for key in ENTRY_KEYS if key not in _NOT_IN_CSV]
     for row in rows:
         columns += [key for key in row if key not in columns]
     buffer = StringIO()
@@ -172,8 +173,13 @@ def _csv_text(entries: Sequence[dict]) -> str:
     return buffer.getvalue()
 
 
+# A list per entry has no cell: compare becomes columns, history stays in JSON.
+_NOT_IN_CSV = ("compare", "history")
+
+
 def _flat_row(entry: dict) -> dict:
-    row = {key: "" if value is None else value for key, value in entry.items() if key != "compare"}
+    row = {key: "" if value is None else value for key, value in entry.items()
+           if key not in _NOT_IN_CSV}
     if entry["shape"] is not None:
         row["shape"] = "x".join(map(str, entry["shape"]))
     for method in entry["compare"] or ():

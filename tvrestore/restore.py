@@ -224,7 +224,7 @@ def _solve_with_pdhg(
     groups = _by_solve_shape(units, [i for i, w in enumerate(weights) if w > 0])
     solved = [
         (unit, {"iterations": 0, "converged": True, "certified_gap": 0.0,
-                "solve_seconds": 0.0, "compile_seconds": 0.0})
+                "solve_seconds": 0.0, "compile_seconds": 0.0, "history": ()})
         for unit in units
     ]
     for shape, members in groups.items():
@@ -251,13 +251,27 @@ def _by_solve_shape(units: list[np.ndarray], indices) -> dict[tuple[int, ...], l
 
 
 def _run_record(output, position: int, certified_gap: float | None) -> dict:
-    """One image's RestoreResult fields from its batch's solver output."""
+    """One image's RestoreResult fields from its batch's solver output.
+
+    The output's history must hold ``"objective"`` in sum units (and
+    ``"certified_gap"`` for pdhg).
+    """
+    iterations = int(output.iterations[position])
+    checks, values = output.history.of_item(position, iterations)
+    gaps = values.get("certified_gap", np.full(len(checks), np.nan))
+    history = tuple(
+        {"iteration": int(check), "objective": float(objective),
+         # No certificate yet (dual value <= 0) is infinite: None, as in JSON.
+         "certified_gap": float(gap) if np.isfinite(gap) else None}
+        for check, objective, gap in zip(checks, values["objective"], gaps)
+    )
     return {
-        "iterations": int(output.iterations[position]),
+        "iterations": iterations,
         "converged": bool(output.converged[position]),
         "certified_gap": certified_gap,
         "solve_seconds": output.solve_seconds,
         "compile_seconds": output.compile_seconds,
+        "history": history,
     }
 
 
@@ -318,7 +332,11 @@ def _solve_padded(
     objective: DenoisingObjective, observed: list[np.ndarray], weights: np.ndarray,
     height: int, width: int, channels: int, max_iter: int, tol: float,
 ) -> SolverOutput:
-    """One compiled call on the images zero-padded to (height, width, channels)."""
+    """One compiled call on the images zero-padded to (height, width, channels).
+
+    The output's history holds ``"objective"``, E in sum units (float64 of
+    the float32 losses).
+    """
     padded, extents = zero_padded(observed, (height, width, channels))
     loss_scales = np.array([objective.loss_scale(image.shape) for image in observed], np.float32)
     # Colour is solved laid out (B, H, C, W), columns innermost, which XLA
@@ -331,7 +349,9 @@ def _solve_padded(
     )
     if layout == "hcw":
         output = replace(output, solution=output.solution.transpose(0, 1, 3, 2))
-    return output
+    losses = output.history.values["loss"].astype(np.float64)
+    return replace(output, history=replace(
+        output.history, values={"objective": losses / loss_scales.astype(np.float64)}))
 
 
 @functools.lru_cache(maxsize=None)

@@ -28,6 +28,8 @@ and :math:`\eta_b` is multiplied by ``decay``. An item has *converged* when
 loop ends when every item has converged or after ``max_iter`` iterations.
 All of it, the convergence test included, runs inside one XLA-compiled
 ``tf.while_loop`` with no host round trip.
+The losses of the checks are kept as the run's history
+(:mod:`tvrestore.history`); Adam does not promise that they decrease.
 
 Large arrays run each window band by band (temporal blocking). An array
 that does not fit in the CPU cache would otherwise be streamed from memory
@@ -51,6 +53,7 @@ from typing import Callable
 
 import numpy as np
 from tvrestore._tf import compiled, rows_of, tf, with_rows
+from tvrestore.history import History, Recorder
 
 __all__ = ["AdamSettings", "AdamSolver", "SolverOutput"]
 
@@ -119,6 +122,9 @@ class SolverOutput:
         Wall time of the optimization, excluding compilation.
     compile_seconds : float
         Time spent compiling for this shape (0 when it was cached).
+    history : History
+        ``"loss"`` per item (the loss's own units) at the plateau checks,
+        where the loop evaluates it anyway (:mod:`tvrestore.history`).
     """
 
     solution: np.ndarray
@@ -126,6 +132,7 @@ class SolverOutput:
     converged: np.ndarray
     solve_seconds: float
     compile_seconds: float
+    history: History | None = None
 
 
 class AdamSolver:
@@ -227,7 +234,7 @@ class AdamSolver:
         self._programs.move_to_end(signature)
         variable, loop = self._programs[signature]
         start = time.perf_counter()
-        iterations, converged = loop(
+        iterations, converged, recorded = loop(
             tf.constant(max_iter), tf.constant(tol, tf.float32), *arguments
         )
         solution = variable.numpy()
@@ -238,6 +245,7 @@ class AdamSolver:
             converged=converged.numpy(),
             solve_seconds=solve_seconds,
             compile_seconds=compile_seconds,
+            history=History.from_state(("loss",), recorded),
         )
 
     def _minimize_in_place(
@@ -247,12 +255,13 @@ class AdamSolver:
         tol: tf.Tensor,
         loss_scales: tf.Tensor,
         *data: tf.Tensor,
-    ) -> tuple[tf.Tensor, tf.Tensor]:
+    ) -> tuple[tf.Tensor, tf.Tensor, tuple]:
         s = self.settings
         per_item = [-1] + [1] * (variable.shape.rank - 1)
         epsilon = tf.reshape(s.epsilon * loss_scales, per_item)
         batch = tf.shape(variable)[0]
         band_rows = self.band_rows(variable.shape)
+        recorder = Recorder(batch, {"loss": tf.float32})
 
         def steps(k, end, u, m, v, active_step, data):
             # Adam steps k..end-1 on u (the whole variable or one band).
@@ -276,10 +285,10 @@ class AdamSolver:
                 band_rows, u, m, v, loss_scales, data,
             )
 
-        def keep_going(k, u, m, v, step, reference, iterations, converged):
+        def keep_going(k, u, m, v, step, reference, iterations, converged, recorded):
             return tf.logical_and(k < max_iter, tf.logical_not(tf.reduce_all(converged)))
 
-        def window_of_steps(k, u, m, v, step, reference, iterations, converged):
+        def window_of_steps(k, u, m, v, step, reference, iterations, converged, recorded):
             # The loss is only needed at the plateau check, so a window of
             # plain steps runs first and the loss is evaluated once after it.
             active_step = tf.reshape(tf.where(converged, 0.0, step), per_item)
@@ -290,10 +299,11 @@ class AdamSolver:
             else:
                 u, m, v, losses = steps_in_bands(k, end, u, m, v, active_step)
             iterations += tf.where(converged, 0, end - k)
+            recorded = recorder.record(recorded, k // s.window, end, losses)
             stalled = reference - losses <= tol * tf.abs(losses)
             step = tf.where(stalled, step * s.decay, step)
             converged = tf.logical_or(converged, step < s.min_learning_rate)
-            return end, u, m, v, step, losses, iterations, converged
+            return end, u, m, v, step, losses, iterations, converged, recorded
 
         zeros = tf.zeros_like(variable)
         state = (
@@ -305,10 +315,13 @@ class AdamSolver:
             tf.fill([batch], tf.constant(np.inf, tf.float32)),
             tf.zeros([batch], tf.int32),
             tf.zeros([batch], tf.bool),
+            recorder.initial,
         )
-        _, u, *_, iterations, converged = tf.while_loop(keep_going, window_of_steps, state)
+        _, u, *_, iterations, converged, recorded = tf.while_loop(
+            keep_going, window_of_steps, state
+        )
         variable.assign(u)
-        return iterations, converged
+        return iterations, converged, recorded
 
     def band_rows(self, shape: tuple[int, ...]) -> int | None:
         """Rows per band (halos apart) for a variable of ``shape``, or None if it is stepped whole."""
