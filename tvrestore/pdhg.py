@@ -176,10 +176,10 @@ def _program(objective: DenoisingObjective, check_every: int, dtype: str):
                                 max_iter, "hwc")
             # Colour iterates laid out (B, H, C, W), columns innermost, which
             # XLA vectorizes (see tvrestore.tv); transposed once each way.
-            u, iterations, gaps = _iterate(
+            u, *rest = _iterate(
                 objective, check_every, tf.transpose(observed, [0, 1, 3, 2]), weights, extents,
                 target_gap, max_iter, "hcw")
-            return tf.transpose(u, [0, 1, 3, 2]), iterations, gaps
+            return (tf.transpose(u, [0, 1, 3, 2]), *rest)
 
         _PROGRAMS[key] = compiled(run)
     return _PROGRAMS[key]
