@@ -3,8 +3,11 @@
 Everything heavy (TensorFlow, scikit-image's solvers) is imported inside the
 commands, so ``tvrestore --help`` answers at once. Errors the library raises
 (:class:`TVRestoreError`) and Click's usage errors are printed as one line
-on stderr with exit code 2. A batch (a directory or several inputs) goes on
-past a file that fails, lists it on stderr and exits with 1.
+on stderr with exit code 2; an operating-system error that escapes is one
+line naming the file, exit code 1 (:meth:`_DefaultCommandGroup.main` is
+the one boundary). A batch (a directory or several inputs) goes on past a
+file that fails, lists it on stderr and exits with 1. Ctrl-C and SIGTERM
+stop a run cleanly, exit codes 130 and 143.
 """
 
 from __future__ import annotations
@@ -27,6 +30,27 @@ Examples:
   tvrestore scans/ -o restored/ --report run.csv    every image under scans/
   tvrestore scans/ -o restored/ --glob '*.tif' --reference clean/
 """
+
+
+class _Path(click.Path):
+    """A path argument; an empty one is a usage error (``Path("")`` would be the current directory)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"{value!r} is not a path", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+PATH = _Path(path_type=Path)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so it cleans up the same way."""
+
+
+# Exit codes of an interrupted run: the shell's 128 + signal number.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class _DefaultCommandGroup(click.Group):
@@ -55,6 +79,13 @@ class _DefaultCommandGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def main(self, args=None, prog_name=None, **extra):
+        """The exception boundary: whatever escapes a command is one line on stderr, no traceback.
+
+        Exit codes: 2 for a usage error or the library's own error
+        (:class:`TVRestoreError`), 1 for an operating-system error the
+        library did not turn into one (it names the file), 130 after
+        Ctrl-C and 143 after SIGTERM.
+        """
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.UsageError as err:
@@ -63,10 +94,24 @@ class _DefaultCommandGroup(click.Group):
         except click.ClickException as err:
             err.show()
             sys.exit(err.exit_code)
-        except click.Abort:
+        except click.Abort as err:
             click.echo("Aborted!", err=True)
+            sys.exit(EXIT_TERMINATED if isinstance(err.__cause__, _Terminated) else EXIT_INTERRUPTED)
+        except TVRestoreError as err:
+            click.echo(f"Error: {' '.join(str(err).split())}", err=True)
+            sys.exit(2)
+        except OSError as err:
+            click.echo(f"Error: {_os_error_line(err)}", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _os_error_line(err: OSError) -> str:
+    """``<file>: <problem>`` for an OSError, e.g. ``out/a.png: Read-only file system``."""
+    reason = err.strerror or " ".join(str(err).split()) or type(err).__name__
+    if err.filename is None:
+        return reason
+    return f"{err.filename}: {reason}"
 
 
 def cache_options(command):
@@ -75,7 +120,7 @@ def cache_options(command):
         "--no-cache", is_flag=True,
         help="Compile in this process only; keep nothing on disk.")(command)
     return click.option(
-        "--cache-dir", type=click.Path(path_type=Path), metavar="DIR",
+        "--cache-dir", type=PATH, metavar="DIR",
         help="Where compiled programs are kept between runs (default: $TVRESTORE_CACHE_DIR, "
              "else $XDG_CACHE_HOME/tvrestore, else ~/.cache/tvrestore).")(command)
 
@@ -114,8 +159,8 @@ def main() -> None:
 
 @main.command("restore", epilog=EXAMPLES)
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True,
-                type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path),
+                type=PATH)
+@click.option("-o", "--output", type=PATH,
               help="One file INPUT: the output file. A directory or several INPUTs: the "
                    "output directory (created if missing, never searched for inputs); an "
                    "image DIR/sub/a.png goes to OUT/sub/a.png, a named file to OUT/<name>. "
@@ -141,14 +186,14 @@ def main() -> None:
 @click.option("--gap", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
               help="pdhg's target: stop once the certified relative objective gap "
                    "(E - E*) / E* is at most this (reported as certified_gap).")
-@click.option("--reference", type=click.Path(path_type=Path),
+@click.option("--reference", type=PATH,
               help="Clean image: adds PSNR and SSIM. In a batch, a directory of clean images "
                    "with the same relative paths (or the same stem and another image "
                    "extension); images without one get no score.")
 @click.option("--compare", is_flag=True,
               help="Also run skimage's chambolle and bregman at the same weight and print a table "
                    "(in a batch, per-method means).")
-@click.option("--report", type=click.Path(path_type=Path),
+@click.option("--report", type=PATH,
               help="Write a report here, one entry per input file: CSV if it ends in .csv, "
                    "else JSON.")
 @click.option("--overwrite", is_flag=True,
@@ -208,7 +253,9 @@ def _restore_one(input_path, output, reference, compare, overwrite, report, quie
         plan.check_single(job, {"report": report})
         from tvrestore.batch import restore_file
 
-        with _elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
+        with _terminate_as_interrupt(), _elapsed_line(
+            f"restoring {input_path}", show=not quiet and sys.stderr.isatty()
+        ):
             entry = restore_file(job, options)
         if report is not None:
             write_report(report, [entry])
@@ -231,7 +278,7 @@ def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, 
         raise click.UsageError(str(err)) from err
     show_progress = not quiet and sys.stderr.isatty()
     done: dict[int, dict] = {}
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     bar = click.progressbar(length=len(jobs), label="restoring", file=sys.stderr,
                             show_pos=True, show_eta=True) if show_progress else None
 
@@ -249,8 +296,8 @@ def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, 
             from tvrestore.batch import run_batch
 
             run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as err:
+            interrupted = err
     entries = [done[index] for index in sorted(done)]
     if bar is not None:
         for entry in entries:
@@ -262,9 +309,9 @@ def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, 
         except TVRestoreError as err:
             raise click.UsageError(str(err)) from err
     summary = summarise(entries, time.perf_counter() - start)
-    click.echo(_batch_summary(summary, len(jobs), interrupted))
-    if interrupted:
-        raise click.Abort()
+    click.echo(_batch_summary(summary, len(jobs), interrupted is not None))
+    if interrupted is not None:
+        raise click.Abort() from interrupted
     click.get_current_context().exit(1 if summary.failed else 0)
 
 
@@ -301,9 +348,13 @@ def _elapsed_line(label: str, show: bool, after_seconds: float = 1.0):
 
 @contextlib.contextmanager
 def _terminate_as_interrupt():
-    """``kill`` (SIGTERM) stops a batch as Ctrl-C does: started writes finish, the report is written."""
+    """``kill`` (SIGTERM) stops a run as Ctrl-C does.
+
+    A batch lets started writes finish and writes its report; a write under
+    way removes its temporary file; the exit code is 143 (130 for Ctrl-C).
+    """
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        raise _Terminated
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
@@ -319,7 +370,7 @@ def _terminate_as_interrupt():
 def _batch_line(entry: dict) -> str:
     """One line per file of a batch."""
     if entry["status"] == "skipped":
-        return f"{entry['input']} -> {entry['output']}  skipped (output exists)"
+        return f"{entry['input']} -> {entry['output']}  skipped ({entry['skip_reason']})"
     state = "" if entry["converged"] else ", NOT converged"
     line = (f"{entry['input']} -> {entry['output']}  weight {entry['weight']:.4g}, "
             f"{entry['iterations']} iterations{state}")
@@ -484,7 +535,7 @@ def _command_line(ctx: click.Context) -> str:
               help="Also measure peak RSS restoring one --memory-size grey image in a fresh process.")
 @click.option("--memory-size", type=click.IntRange(min=8), default=4096, show_default=True,
               help="Side of the memory measurement's image.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path),
+@click.option("--json", "json_path", type=PATH,
               help="Write everything measured here as JSON.")
 @cache_options
 @click.pass_context
