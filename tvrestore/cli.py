@@ -135,15 +135,45 @@ def _configure_cache(cache_dir: Path | None, no_cache: bool) -> None:
 
 
 def _parse_weight(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
+    from tvrestore.options import check_weight
+
     if value == "auto":
         return value
     try:
-        weight = float(value)
-    except ValueError:
-        weight = float("nan")
-    if not weight >= 0 or weight == float("inf"):
-        raise click.BadParameter(f"{value!r} is not 'auto' or a number >= 0")
-    return weight
+        return check_weight(float(value))
+    except (ValueError, TVRestoreError) as err:
+        raise click.BadParameter(f"{value!r} is not 'auto' or a number from 0 to "
+                                 f"{_max_weight():g}") from err
+
+
+def _max_weight() -> float:
+    from tvrestore.options import MAX_WEIGHT
+
+    return MAX_WEIGHT
+
+
+def _checked(check):
+    """A Click callback that validates with the library's own check (one rule, two callers)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        try:
+            return check(value)
+        except TVRestoreError as err:
+            raise click.BadParameter(str(err)) from err
+
+    return callback
+
+
+def _check_tolerance(value):
+    from tvrestore.options import check_tolerance
+
+    return check_tolerance("the value", value)
+
+
+def _check_max_iter(value):
+    from tvrestore.options import check_max_iter
+
+    return check_max_iter(value)
 
 
 @click.group(cls=_DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -178,12 +208,14 @@ def main() -> None:
 @click.option("--solver", type=click.Choice(["adam", "pdhg"]), default="adam", show_default=True,
               help="adam: Adam on the image as a TensorFlow variable. pdhg: exact mode, an "
                    "accelerated primal-dual method that stops on a certified duality gap.")
-@click.option("--max-iter", type=click.IntRange(min=0),
+@click.option("--max-iter", type=int, callback=_checked(_check_max_iter),
               help="Iteration cap. Default: 2000 (adam), 20000 (pdhg).")
-@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True,
+@click.option("--tol", type=float, callback=_checked(_check_tolerance), default=3e-4,
+              show_default=True,
               help="adam's stopping tolerance: relative objective decrease per 5 iterations "
                    "that counts as a plateau. Smaller is more exact and slower.")
-@click.option("--gap", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+@click.option("--gap", type=float, callback=_checked(_check_tolerance), default=1e-4,
+              show_default=True,
               help="pdhg's target: stop once the certified relative objective gap "
                    "(E - E*) / E* is at most this (reported as certified_gap).")
 @click.option("--reference", type=PATH,
