@@ -77,8 +77,9 @@ def check_max_iter(max_iter) -> int | None:
     """
     if max_iter is None:
         return None
+    # Compared as Python numbers: NumPy would compare in the scalar's own type.
     if (isinstance(max_iter, numbers.Integral) and not isinstance(max_iter, (bool, np.bool_))
-            and 0 <= max_iter <= MAX_ITER):
+            and 0 <= int(max_iter) <= MAX_ITER):
         return int(max_iter)
     raise TVRestoreError(f"max_iter must be a whole number from 0 to {MAX_ITER}, got {max_iter!r}")
 
@@ -92,8 +93,9 @@ def check_tolerance(name: str, value) -> float:
         Naming `name`, for anything else: NaN, infinity, 0 or a value
         float32 rounds to 0, 1 or more, a bool, a string.
     """
+    # Compared as a Python float: NumPy would round the bound to float16 (to 0).
     if (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-            and math.isfinite(value) and _SMALLEST_TOLERANCE <= value < 1):
+            and math.isfinite(value) and _SMALLEST_TOLERANCE <= float(value) < 1):
         return float(value)
     raise TVRestoreError(
         f"{name} must be a number from {_SMALLEST_TOLERANCE:.3g} to below 1, got {value!r}"
