@@ -276,6 +276,13 @@ def float64_beyond_float32(root):
 
 
 @case
+def float32_pixels_that_would_overflow_the_solver(root):
+    # Within float32, but (u - f)**2 and Adam's squared gradients would not be.
+    tiff(root, "a.tif", (RNG.random((H, W)) * 3e38).astype(np.float32))
+    return ["a.tif", *FAST], 2, ["a.tif", "scale the image"], [], 1
+
+
+@case
 def float_nan_pixels(root):
     pixels = RNG.random((H, W)).astype(np.float32)
     pixels[3, 4] = np.nan

@@ -18,7 +18,7 @@ from tvrestore.errors import TVRestoreError
 
 __all__ = [
     "COLOR_MODES", "DEFAULT_BATCH_SIZE", "DEFAULT_GAP", "DEFAULT_MAX_ITER", "DEFAULT_TOL",
-    "MAX_ITER", "MAX_WEIGHT", "REDUCTIONS", "SOLVERS", "TV_KINDS", "RestoreOptions", "RestoreResult",
+    "MAX_ITER", "MAX_PIXEL_MAGNITUDE", "MAX_WEIGHT", "REDUCTIONS", "SOLVERS", "TV_KINDS", "RestoreOptions", "RestoreResult",
     "check_choices", "check_max_iter", "check_tolerance", "check_weight",
 ]
 
@@ -39,6 +39,14 @@ DEFAULT_BATCH_SIZE = 8
 # Larger weights flatten any image in [0, 1] to its mean, and would
 # overflow float32 (TV of a 2**27-pixel image times w).
 MAX_WEIGHT = 1e6
+
+# The largest |pixel| of a float image (in the unit range's units) that
+# can be restored: the solvers work in float32, where a loss summing
+# (u - f)**2 over 2**27 pixels (io.MAX_PIXELS) of this size stays below
+# float32's maximum (1.3e32 < 3.4e38), as do Adam's squared gradients and
+# the auto weight's noise estimate. Real data in [0, 1] or in photon
+# counts is far below it.
+MAX_PIXEL_MAGNITUDE = 1e12
 
 # The solvers count iterations in int32.
 MAX_ITER = 2**31 - 1
