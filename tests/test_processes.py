@@ -10,6 +10,10 @@ What a user relies on when runs are interrupted or overlap:
 - SIGKILL leaves a temporary file and a claim marker, which the next run
   removes before it finishes the work; nothing else is ever left.
 
+The runs that are interrupted are real processes; the re-runs after them
+go through CliRunner, the same command in this process, to save a
+TensorFlow start-up each.
+
 Ctrl-C and SIGTERM of a batch between writes are in test_batch.py
 (test_interrupted_run_leaves_whole_files_and_the_next_run_finishes).
 """
@@ -28,6 +32,7 @@ import numpy as np
 import pytest
 
 from conftest import H, W, read_back
+from tvrestore.cli import main
 
 # Tight tolerance and batches of two: each image keeps the solver busy a while.
 SLOW = ["--weight", "0.1", "--batch-size", "2", "--tol", "1e-9", "--max-iter", "400", "--quiet"]
@@ -107,7 +112,7 @@ SLOW_WRITE = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_single_file_signalled_mid_write_leaves_nothing_after_a_rerun(tmp_path, signum):
+def test_single_file_signalled_mid_write_leaves_nothing_after_a_rerun(runner, tmp_path, signum):
     make_inputs(tmp_path / "in", 1)
     out = tmp_path / "out"
     out.mkdir()
@@ -129,15 +134,14 @@ def test_single_file_signalled_mid_write_leaves_nothing_after_a_rerun(tmp_path, 
     assert process.returncode == -signal.SIGKILL
     assert len(hidden(out)) == 2 and not (out / "00.png").exists()
 
-    rerun = subprocess.run([*COMMAND, *args, "--quiet"], capture_output=True, text=True,
-                           timeout=300)
+    rerun = runner.invoke(main, [*args, "--quiet"])
 
-    assert rerun.returncode == 0 and rerun.stderr == "", rerun.stderr
+    assert rerun.exit_code == 0 and rerun.stderr == "", rerun.stderr
     assert os.listdir(out) == ["00.png"]
     assert read_back(out / "00.png").shape == (H, W)
 
 
-def test_batch_killed_then_a_rerun_finishes_and_leaves_nothing_behind(tmp_path):
+def test_batch_killed_then_a_rerun_finishes_and_leaves_nothing_behind(runner, tmp_path):
     count = 16
     make_inputs(tmp_path / "in", count)
     out, report = tmp_path / "out", tmp_path / "run.json"
@@ -155,9 +159,9 @@ def test_batch_killed_then_a_rerun_finishes_and_leaves_nothing_behind(tmp_path):
     for name in finished:
         assert read_back(out / name).shape == (H, W)
 
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    rerun = runner.invoke(main, command[len(COMMAND):])
 
-    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.exit_code == 0, rerun.stderr
     entries = results(report)
     assert sorted(name for name, e in entries.items() if e["status"] == "skipped") == finished
     assert len(entries) == count
