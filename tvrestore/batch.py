@@ -86,8 +86,6 @@ def _tidy(directory) -> None:
     remove_stale_claims(directory)
 
 
-
-
 @dataclass(frozen=True)
 class _Loaded:
     """A job whose input (and reference) have been read."""

@@ -135,21 +135,15 @@ def _configure_cache(cache_dir: Path | None, no_cache: bool) -> None:
 
 
 def _parse_weight(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
-    from tvrestore.options import check_weight
+    from tvrestore.options import MAX_WEIGHT, check_weight
 
     if value == "auto":
         return value
     try:
         return check_weight(float(value))
     except (ValueError, TVRestoreError) as err:
-        raise click.BadParameter(f"{value!r} is not 'auto' or a number from 0 to "
-                                 f"{_max_weight():g}") from err
-
-
-def _max_weight() -> float:
-    from tvrestore.options import MAX_WEIGHT
-
-    return MAX_WEIGHT
+        raise click.BadParameter(
+            f"{value!r} is not 'auto' or a number from 0 to {MAX_WEIGHT:g}") from err
 
 
 def _checked(check):
@@ -265,11 +259,14 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     if report is not None and not report.parent.is_dir():
         # Checked before any work, so a bad report path leaves no output behind.
         raise click.UsageError(f"{report}: report directory does not exist")
-    if len(inputs) == 1 and not inputs[0].is_dir():
-        _restore_one(inputs[0], output, reference, compare, overwrite, report, quiet, options)
-    else:
-        _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
-                      pattern, batch_size, start)
+    # From here on SIGTERM stops the run as Ctrl-C does, temporary files removed.
+    with _terminate_as_interrupt():
+        if len(inputs) == 1 and not inputs[0].is_dir():
+            _restore_one(inputs[0], output, reference, compare, overwrite, report, quiet,
+                         options)
+        else:
+            _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
+                          pattern, batch_size, start)
 
 
 def _restore_one(input_path, output, reference, compare, overwrite, report, quiet,
@@ -285,9 +282,7 @@ def _restore_one(input_path, output, reference, compare, overwrite, report, quie
         plan.check_single(job, {"report": report})
         from tvrestore.batch import restore_file
 
-        with _terminate_as_interrupt(), _elapsed_line(
-            f"restoring {input_path}", show=not quiet and sys.stderr.isatty()
-        ):
+        with _elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
             entry = restore_file(job, options)
         if report is not None:
             write_report(report, [entry])
@@ -323,7 +318,7 @@ def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, 
         elif not quiet:
             click.echo(_batch_line(entry))
 
-    with bar if bar is not None else contextlib.nullcontext(), _terminate_as_interrupt():
+    with bar if bar is not None else contextlib.nullcontext():
         try:
             from tvrestore.batch import run_batch
 
