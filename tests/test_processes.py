@@ -70,6 +70,7 @@ def wait_for(condition, process, seconds=120):
 def test_two_concurrent_runs_into_one_out_dir_restore_each_image_once(tmp_path):
     count = 12
     make_inputs(tmp_path / "in", count)
+    inputs = {path.name: path.read_bytes() for path in (tmp_path / "in").iterdir()}
     out = tmp_path / "out"
     runs = [subprocess.Popen([*COMMAND, str(tmp_path / "in"), "-o", str(out), *SLOW,
                               "--report", str(tmp_path / f"run{n}.json")],
@@ -93,6 +94,7 @@ def test_two_concurrent_runs_into_one_out_dir_restore_each_image_once(tmp_path):
     assert sorted(os.listdir(out)) == sorted(restored[0] | restored[1])
     for name in os.listdir(out):
         assert read_back(out / name).shape == (H, W)
+    assert {path.name: path.read_bytes() for path in (tmp_path / "in").iterdir()} == inputs
 
 
 SLOW_WRITE = textwrap.dedent("""
