@@ -436,6 +436,23 @@ def test_os_error_escaping_the_library_is_one_line_naming_the_file(runner, tmp_p
     check_run(runner, tmp_path, ["in", "-o", "out", *FAST], 1, ["in: Permission denied"])
 
 
+def test_a_directory_that_cannot_be_listed_is_not_skipped_silently(runner, tmp_path,
+                                                                   monkeypatch):
+    # Root lists any directory, so the refusal is simulated where os.walk meets it.
+    png(tmp_path, "in/a.png")
+    png(tmp_path, "in/locked/b.png")
+    scandir = os.scandir
+
+    def refusing(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    check_run(runner, tmp_path, ["in", "-o", "out", *FAST], 2,
+              ["in/locked: cannot list directory (Permission denied)"])
+
+
 # --- claims: a second run never solves an image twice, nor fails because of the other ---
 
 

@@ -621,13 +621,19 @@ def list_images(
     Raises
     ------
     TVRestoreError
-        If `root` is not a directory.
+        If `root` is not a directory, or a directory under it cannot be
+        listed (permission denied, ...): its images would be missed
+        silently otherwise.
     """
     root = Path(root)
     if not root.is_dir():
         raise TVRestoreError(f"{root}: no such directory")
+
+    def unlistable(err: OSError) -> None:
+        raise TVRestoreError(f"{err.filename}: cannot list directory ({_reason(err)})") from err
+
     found = []
-    for directory, subdirectories, names in os.walk(root):
+    for directory, subdirectories, names in os.walk(root, onerror=unlistable):
         # Pruning in place stops os.walk from descending into hidden directories.
         subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
         for name in names:
