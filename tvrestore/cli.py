@@ -151,20 +151,20 @@ def _checked(check):
 
     def callback(ctx: click.Context, param: click.Parameter, value):
         try:
-            return check(value)
+            return check(param.name, value)
         except TVRestoreError as err:
             raise click.BadParameter(str(err)) from err
 
     return callback
 
 
-def _check_tolerance(value):
+def _check_tolerance(name: str, value):
     from tvrestore.options import check_tolerance
 
-    return check_tolerance("the value", value)
+    return check_tolerance(name, value)
 
 
-def _check_max_iter(value):
+def _check_max_iter(name: str, value):
     from tvrestore.options import check_max_iter
 
     return check_max_iter(value)
