@@ -339,6 +339,20 @@ def test_bad_option_value_is_a_usage_error_before_any_work(runner, tmp_path, bat
               [option if option != "--reduction" else "reduction"])
 
 
+BAD_BENCH_OPTIONS = [
+    ("--sigma", "nan"), ("--sigma", "inf"), ("--sigma", "1e300"), ("--size", str(10**11)),
+    ("--sweep-sizes", "64,inf"), ("--exact-gap", "nan"), ("--reference-gap", "inf"),
+    ("--bandwidth-mb", str(10**9)), ("--memory-size", str(10**6)), ("--weight", "nan"),
+]
+
+
+@pytest.mark.parametrize("option,value", BAD_BENCH_OPTIONS)
+def test_bad_bench_option_value_is_a_usage_error_before_any_work(runner, tmp_path, option,
+                                                                value):
+    check_run(runner, tmp_path, ["bench", "--json", "bench.json", option, value], 2,
+              [option if option != "--weight" else "weight"])
+
+
 # --- strict JSON, file systems that refuse ---------------------------------------------
 
 

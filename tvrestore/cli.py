@@ -13,6 +13,7 @@ stop a run cleanly, exit codes 130 and 143.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import sys
 import time
@@ -497,16 +498,28 @@ Examples:
 """
 
 
-def _comma_list(kind: type, minimum: float | None = None):
-    """A Click callback parsing 'a,b,c' into a list of ``kind`` (each >= ``minimum``)."""
+# The largest bench image side: a 8192x8192 float32 image is 256 MiB, and
+# the bench keeps several copies.
+_MAX_BENCH_SIZE = 8192
+
+
+def _comma_list(kind: type, minimum: float | None = None, maximum: float | None = None):
+    """A Click callback parsing 'a,b,c' into a list of finite ``kind`` in [minimum, maximum]."""
 
     def parse(ctx: click.Context, param: click.Parameter, value: str) -> list:
         try:
             items = [kind(item.strip()) for item in value.split(",") if item.strip()]
         except ValueError:
             raise click.BadParameter(f"{value!r} is not a comma-separated list of {kind.__name__}")
-        if not items or (minimum is not None and min(items) < minimum):
-            raise click.BadParameter(f"{value!r}: give one or more values >= {minimum}")
+        numbers = [item for item in items if not isinstance(item, str)]
+        if not items or not all(
+            math.isfinite(item) and (minimum is None or item >= minimum)
+            and (maximum is None or item <= maximum)
+            for item in numbers
+        ):
+            bounds = f" from {minimum:g}" if minimum is not None else ""
+            bounds += f" to {maximum:g}" if maximum is not None else ""
+            raise click.BadParameter(f"{value!r}: give one or more finite values{bounds}")
         return items
 
     return parse
@@ -532,10 +545,10 @@ def _command_line(ctx: click.Context) -> str:
               help="skimage.data images, comma-separated (also moon, coffee, chelsea, brick, "
                    "grass, gravel, page, text, rocket, ...).")
 @click.option("--size", "sizes", default="512", show_default=True, metavar="N[,N...]",
-              callback=_comma_list(int, 8),
+              callback=_comma_list(int, 8, _MAX_BENCH_SIZE),
               help="Sides of the square test images (centre square, resized), comma-separated.")
 @click.option("--sigma", "sigmas", default="25", show_default=True, metavar="S[,S...]",
-              callback=_comma_list(float, 0),
+              callback=_comma_list(float, 0, 255),
               help="Gaussian noise levels in 1/255 units, comma-separated.")
 @click.option("--weight", type=click.FloatRange(min=0, min_open=True), default=0.07,
               show_default=True, help="TV weight w for every method.")
@@ -545,22 +558,25 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
               help="Timed runs per method (after a warm-up); the median is reported.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Noise seed.")
-@click.option("--exact-gap", type=click.FloatRange(min=0, min_open=True), default=1e-4,
+@click.option("--exact-gap", type=float, callback=_checked(_check_tolerance), default=1e-4,
               show_default=True, help="Certified gap of tvrestore's exact mode (pdhg).")
-@click.option("--reference-gap", type=click.FloatRange(min=0, min_open=True), default=1e-6,
+@click.option("--reference-gap", type=float, callback=_checked(_check_tolerance), default=1e-6,
               show_default=True, help="Certified gap of the exact reference gaps are measured to.")
-@click.option("--bandwidth-mb", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--bandwidth-mb", type=click.IntRange(min=1, max=16384), default=256,
+              show_default=True,
               help="Array size (MiB) of the copy-bandwidth measurement.")
 @click.option("--sweep", type=click.Choice(["resolution"]),
               help="Also run the resolution sweep: the plain recipe (Keras Adam, no auto-scaling) "
                    "next to tvrestore, camera, sigma 25.")
 @click.option("--sweep-sizes", default="128,256,512,1024,2048,4096", show_default=True,
-              metavar="N[,N...]", callback=_comma_list(int, 8), help="Sizes of the resolution sweep.")
+              metavar="N[,N...]", callback=_comma_list(int, 8, _MAX_BENCH_SIZE),
+              help="Sizes of the resolution sweep.")
 @click.option("--plain-iter", type=click.IntRange(min=1), default=500, show_default=True,
               help="Iterations of the plain recipe in the sweep.")
 @click.option("--memory", is_flag=True,
               help="Also measure peak RSS restoring one --memory-size grey image in a fresh process.")
-@click.option("--memory-size", type=click.IntRange(min=8), default=4096, show_default=True,
+@click.option("--memory-size", type=click.IntRange(min=8, max=_MAX_BENCH_SIZE), default=4096,
+              show_default=True,
               help="Side of the memory measurement's image.")
 @click.option("--json", "json_path", type=PATH,
               help="Write everything measured here as JSON.")
