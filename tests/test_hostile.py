@@ -291,6 +291,21 @@ def float_nan_pixels(root):
 
 
 @case
+def constant_image_compared_at_its_auto_weight_of_zero(root):
+    # No noise: the auto weight is 0, where skimage's methods divide by zero.
+    png(root, "a.png", np.full((H, W), 128, np.uint8))
+    return ["a.png", "--compare", "--max-iter", "20"], 0, [], ["a_tv.png"], 0
+
+
+@case
+def one_pixel_and_one_row_images(root):
+    png(root, "in/one.png", np.full((1, 1), 7, np.uint8))
+    png(root, "in/row.png", np.arange(W, dtype=np.uint8)[None])
+    return (["in", "-o", "out", "--compare", "--reference", "in", *FAST], 0, [],
+            ["out", "out/one.png", "out/row.png"], 0)
+
+
+@case
 def batch_goes_on_past_a_symbolic_link_loop(root):
     png(root, "in/a.png")
     os.symlink("loop.png", Path(root, "in/loop.png"))
