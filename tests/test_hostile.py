@@ -388,6 +388,18 @@ def test_identical_reference_gives_psnr_null_and_strict_json(runner, tmp_path):
     assert "inf (identical to the reference)" in result.stdout
 
 
+def test_batch_summary_counts_images_identical_to_their_reference_apart(runner, tmp_path):
+    png(tmp_path, "in/a.png")
+    png(tmp_path, "in/b.png", GREY[::-1])
+    result = check_run(runner, tmp_path, ["in", "-o", "out", "--reference", "in", "--report",
+                                          "run.json", "--weight", "0.1", "--max-iter", "0"],
+                       0, outputs=["out", "out/a.png", "out/b.png", "run.json"])
+    assert "2 images identical to their reference (PSNR inf)" in result.stdout
+    assert "without" not in result.stdout
+    entries = json.loads((tmp_path / "run.json").read_text())["results"]
+    assert [entry["psnr"] for entry in entries] == [None, None]
+
+
 @contextlib.contextmanager
 def mounted_tmpfs(path, size="64k"):
     """A small tmpfs at `path` (root only): a disk that fills up, or refuses every write."""

@@ -417,9 +417,14 @@ def _batch_summary(summary, total: int, interrupted: bool) -> str:
              f"{summary.failed} failed in {summary.wall_seconds:.2f} s{per_image}"]
     if summary.scored:
         ssim = "n/a" if summary.ssim is None else f"{summary.ssim:.4f}"
-        unscored = summary.restored - summary.scored
+        unscored = summary.restored - summary.scored - summary.identical
+        notes = [f"{unscored} without"] if unscored else []
+        if summary.identical:
+            notes.append(f"{summary.identical} identical to their reference, PSNR inf")
         lines.append(f"mean PSNR {summary.psnr:.2f} dB, SSIM {ssim} over {summary.scored} "
-                     f"images with a reference" + (f" ({unscored} without)" if unscored else ""))
+                     f"images with a reference" + (f" ({'; '.join(notes)})" if notes else ""))
+    elif summary.identical:
+        lines.append(f"{summary.identical} images identical to their reference (PSNR inf)")
     if summary.compare:
         lines.append(_mean_compare_table(summary.compare))
     return "\n".join(lines)

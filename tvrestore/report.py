@@ -83,7 +83,10 @@ class BatchSummary:
     restored, skipped, failed : int
         Entries by status.
     scored : int
-        Restored images with a reference (they have a PSNR).
+        Restored images with a reference and a finite PSNR.
+    identical : int
+        Restored images identical to their reference (PSNR infinite, null
+        in reports): not in the PSNR mean, which they would make infinite.
     psnr, ssim : float or None
         Means over the scored images (SSIM over those that have one).
     compare : list of dict
@@ -97,6 +100,7 @@ class BatchSummary:
     skipped: int
     failed: int
     scored: int
+    identical: int
     psnr: float | None
     ssim: float | None
     compare: list[dict]
@@ -122,6 +126,8 @@ def summarise(entries: Iterable[dict], wall_seconds: float) -> BatchSummary:
         skipped=sum(entry["status"] == SKIPPED for entry in entries),
         failed=sum(entry["status"] == FAILED for entry in entries),
         scored=len(scored),
+        identical=sum(entry["reference"] is not None and entry["psnr"] is None
+                      for entry in restored),
         psnr=_mean(entry["psnr"] for entry in scored),
         ssim=_mean(entry["ssim"] for entry in scored),
         compare=[
