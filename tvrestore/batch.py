@@ -7,13 +7,16 @@ through :func:`tvrestore.denoise_batch` together, at most ``batch_size``
 per compiled call; a small thread pool reads the next files and writes the
 finished ones while the solver runs; a file that cannot be read, restored
 or written gets an error entry (:mod:`tvrestore.report`) and the others go
-on; an existing output is skipped (resume).
+on; an existing output is skipped (resume). Each output is claimed
+(:mod:`tvrestore.claims`) before it is solved, so runs sharing an output
+directory split the work.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tvrestore import _tf, io, report
+from tvrestore.claims import Claims, remove_stale_claims
 from tvrestore.errors import TVRestoreError
 from tvrestore.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
@@ -75,23 +79,34 @@ def restore_file(
     ------
     TVRestoreError
         With a message that names the offending file; an existing output
-        (without ``job.overwrite``) is an error here, not a skip.
+        (without ``job.overwrite``) is an error here, not a skip, and so is
+        an output another run has claimed.
     """
-    if job.output.resolve() == job.input.resolve():
+    if os.path.realpath(job.output) == os.path.realpath(job.input):
         raise TVRestoreError(f"{job.output}: output would replace the input")
-    if job.output.exists() and not job.overwrite:
-        raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
-    loaded = _load(job)
-    try:
-        restored, result = denoise(loaded.noisy, options.weight, **options.as_kwargs())
-    except TVRestoreError as err:
-        raise TVRestoreError(f"{job.input}: {err}") from err
-    compared: dict[str, np.ndarray] = {}
-    rows = _compare_rows(loaded, restored, result, 1, compared)
-    entry = _finish(loaded, restored, result, rows, 1)
+    _tidy(job.output.parent)
+    with Claims().claimed(job.output) as held:
+        if not held:
+            raise TVRestoreError(f"{job.output}: another tvrestore run is writing this output")
+        if job.output.exists() and not job.overwrite:
+            raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
+        loaded = _load(job)
+        try:
+            restored, result = denoise(loaded.noisy, options.weight, **options.as_kwargs())
+        except TVRestoreError as err:
+            raise TVRestoreError(f"{job.input}: {err}") from err
+        compared: dict[str, np.ndarray] = {}
+        rows = _compare_rows(loaded, restored, result, 1, compared)
+        entry = _finish(loaded, restored, result, rows, 1)
     if figure is not None:
         _draw_figure(figure, zoom, loaded, restored, entry, compared)
     return entry
+
+
+def _tidy(directory) -> None:
+    """Remove what killed runs left in an output directory: temporary files, claims."""
+    io.remove_temporaries(directory)
+    remove_stale_claims(directory)
 
 
 def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry: dict,
@@ -225,7 +240,9 @@ def run_batch(
     -------
     list of dict
         One entry per job, in job order. status "skipped" when the output
-        exists and the job does not overwrite (nothing is read); "failed"
+        exists and the job does not overwrite (nothing is read;
+        skip_reason "output exists"), or when another live run has claimed
+        it (skip_reason "claimed by another run"); "failed"
         with ``error``, one line naming the file and the problem, and
         output None when the file could not be read (or its reference, or
         it has the wrong shape), restored or written; "restored" otherwise,
@@ -245,29 +262,35 @@ def run_batch(
     if batch_size < 1:
         raise TVRestoreError(f"batch_size must be at least 1, got {batch_size!r}")
     for directory in {job.output.parent for job in jobs}:
-        io.remove_temporaries(directory)
+        _tidy(directory)
     entries: list[dict | None] = [None] * len(jobs)
+    claims = Claims()
 
     def deliver(index: int, entry: dict) -> None:
         entries[index] = entry
         if on_entry is not None:
             on_entry(index, entry)
 
-    with concurrent.futures.ThreadPoolExecutor(_IO_WORKERS, "tvrestore-io") as pool:
-        run = _BatchRun(jobs, options, batch_size, pool, deliver)
-        try:
-            run.all()
-        except BaseException:
-            run.stop()
-            raise
+    try:
+        with concurrent.futures.ThreadPoolExecutor(_IO_WORKERS, "tvrestore-io") as pool:
+            run = _BatchRun(jobs, options, batch_size, pool, deliver, claims)
+            try:
+                run.all()
+            except BaseException:
+                run.stop()
+                raise
+    finally:
+        # After the pool is shut down: no read can claim anything any more.
+        claims.release_all()
     return entries
 
 
 class _BatchRun:
     """The state of one :func:`run_batch`: reads ahead, shape buffers, writes behind."""
 
-    def __init__(self, jobs, options, batch_size, pool, deliver) -> None:
+    def __init__(self, jobs, options, batch_size, pool, deliver, claims) -> None:
         self.jobs = jobs
+        self.claims = claims
         self.options = options
         self.batch_size = batch_size
         self.pool = pool
@@ -310,12 +333,13 @@ class _BatchRun:
             if job is None:
                 return
             index, job = job
-            self.reads.append((index, self.pool.submit(_read, job)))
+            self.reads.append((index, self.pool.submit(_read, job, self.claims)))
 
     def _restore(self, key: tuple) -> None:
         group = self.waiting.pop(key)
         for (index, loaded), outcome in zip(group, _solve([item for _, item in group], self.options)):
             if isinstance(outcome, BaseException):
+                self.claims.release(loaded.job.output)
                 self.deliver(index, report.failed_entry(loaded.job, outcome))
                 continue
             restored, result = outcome
@@ -324,12 +348,14 @@ class _BatchRun:
                 # taken while the solver competes for the same cores.
                 compare = _compare_rows(loaded, restored, result, len(group))
             except Exception as err:
+                self.claims.release(loaded.job.output)
                 self.deliver(index, report.failed_entry(loaded.job, err))
                 continue
             # Bounded: finished images wait for the pool, not pile up.
             while len(self.writes) >= 2 * self.batch_size:
                 self._collect_writes(block=True, first_only=True)
-            future = self.pool.submit(_write, loaded, restored, result, compare, len(group))
+            future = self.pool.submit(_write, loaded, restored, result, compare, len(group),
+                                      self.claims)
             self.writes[future] = index
 
     def _collect_writes(self, *, block: bool, first_only: bool = False) -> None:
@@ -340,14 +366,26 @@ class _BatchRun:
             self.deliver(self.writes.pop(future), future.result())
 
 
-def _read(job: FileJob) -> _Loaded | dict:
-    """The pool's reading task: a loaded job, or its skipped or failed entry."""
+def _read(job: FileJob, claims: Claims) -> _Loaded | dict:
+    """The pool's reading task: a loaded and claimed job, or its skipped or failed entry.
+
+    The output is claimed after the read, so that a broken file creates no
+    output directory; it is checked again once claimed, because another
+    run may have written it meanwhile and released its claim.
+    """
     if job.output.exists() and not job.overwrite:
-        return report.entry(job, status=report.SKIPPED)
+        return report.entry(job, status=report.SKIPPED, skip_reason=report.OUTPUT_EXISTS)
     try:
-        return _load(job)
+        loaded = _load(job)
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        if not claims.acquire(job.output):
+            return report.entry(job, status=report.SKIPPED, skip_reason=report.CLAIMED)
     except Exception as err:
         return report.failed_entry(job, err)
+    if job.output.exists() and not job.overwrite:
+        claims.release(job.output)
+        return report.entry(job, status=report.SKIPPED, skip_reason=report.OUTPUT_EXISTS)
+    return loaded
 
 
 def _solve(items: list[_Loaded], options: RestoreOptions) -> list[tuple | BaseException]:
@@ -368,13 +406,14 @@ def _solve(items: list[_Loaded], options: RestoreOptions) -> list[tuple | BaseEx
 
 def _write(
     loaded: _Loaded, restored: np.ndarray, result: RestoreResult,
-    compare: list[dict] | None, batch_size: int,
+    compare: list[dict] | None, batch_size: int, claims: Claims,
 ) -> dict:
-    """The pool's writing task: score and write, or the failed entry."""
+    """The pool's writing task: score and write, or the failed entry; then release the claim."""
     try:
-        loaded.job.output.parent.mkdir(parents=True, exist_ok=True)
         return _finish(loaded, restored, result, compare, batch_size)
     except Exception as err:
         return report.failed_entry(loaded.job, err)
+    finally:
+        claims.release(loaded.job.output)
 
 

@@ -3,13 +3,17 @@
 Everything heavy (TensorFlow, scikit-image's solvers) is imported inside the
 commands, so ``tvrestore --help`` answers at once. Errors the library raises
 (:class:`TVRestoreError`) and Click's usage errors are printed as one line
-on stderr with exit code 2. A batch (a directory or several inputs) goes on
-past a file that fails, lists it on stderr and exits with 1.
+on stderr with exit code 2; an operating-system error that escapes is one
+line naming the file, exit code 1 (:meth:`_DefaultCommandGroup.main` is
+the one boundary). A batch (a directory or several inputs) goes on past a
+file that fails, lists it on stderr and exits with 1. Ctrl-C and SIGTERM
+stop a run cleanly, exit codes 130 and 143.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import sys
 import time
@@ -29,6 +33,27 @@ Examples:
   tvrestore noisy.png --reference clean.png --compare --figure figure.pdf
   tvrestore scans/ -o restored/ --gallery restored/index.html
 """
+
+
+class _Path(click.Path):
+    """A path argument; an empty one is a usage error (``Path("")`` would be the current directory)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"{value!r} is not a path", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+PATH = _Path(path_type=Path)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so it cleans up the same way."""
+
+
+# Exit codes of an interrupted run: the shell's 128 + signal number.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class _DefaultCommandGroup(click.Group):
@@ -57,6 +82,13 @@ class _DefaultCommandGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def main(self, args=None, prog_name=None, **extra):
+        """The exception boundary: whatever escapes a command is one line on stderr, no traceback.
+
+        Exit codes: 2 for a usage error or the library's own error
+        (:class:`TVRestoreError`), 1 for an operating-system error the
+        library did not turn into one (it names the file), 130 after
+        Ctrl-C and 143 after SIGTERM.
+        """
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.UsageError as err:
@@ -65,10 +97,24 @@ class _DefaultCommandGroup(click.Group):
         except click.ClickException as err:
             err.show()
             sys.exit(err.exit_code)
-        except click.Abort:
+        except click.Abort as err:
             click.echo("Aborted!", err=True)
+            sys.exit(EXIT_TERMINATED if isinstance(err.__cause__, _Terminated) else EXIT_INTERRUPTED)
+        except TVRestoreError as err:
+            click.echo(f"Error: {' '.join(str(err).split())}", err=True)
+            sys.exit(2)
+        except OSError as err:
+            click.echo(f"Error: {_os_error_line(err)}", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _os_error_line(err: OSError) -> str:
+    """``<file>: <problem>`` for an OSError, e.g. ``out/a.png: Read-only file system``."""
+    reason = err.strerror or " ".join(str(err).split()) or type(err).__name__
+    if err.filename is None:
+        return reason
+    return f"{err.filename}: {reason}"
 
 
 def cache_options(command):
@@ -77,7 +123,7 @@ def cache_options(command):
         "--no-cache", is_flag=True,
         help="Compile in this process only; keep nothing on disk.")(command)
     return click.option(
-        "--cache-dir", type=click.Path(path_type=Path), metavar="DIR",
+        "--cache-dir", type=PATH, metavar="DIR",
         help="Where compiled programs are kept between runs (default: $TVRESTORE_CACHE_DIR, "
              "else $XDG_CACHE_HOME/tvrestore, else ~/.cache/tvrestore).")(command)
 
@@ -106,15 +152,39 @@ def _parse_zoom(ctx: click.Context, param: click.Parameter, value: str | None):
 
 
 def _parse_weight(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
+    from tvrestore.options import MAX_WEIGHT, check_weight
+
     if value == "auto":
         return value
     try:
-        weight = float(value)
-    except ValueError:
-        weight = float("nan")
-    if not weight >= 0 or weight == float("inf"):
-        raise click.BadParameter(f"{value!r} is not 'auto' or a number >= 0")
-    return weight
+        return check_weight(float(value))
+    except (ValueError, TVRestoreError) as err:
+        raise click.BadParameter(
+            f"{value!r} is not 'auto' or a number from 0 to {MAX_WEIGHT:g}") from err
+
+
+def _checked(check):
+    """A Click callback that validates with the library's own check (one rule, two callers)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        try:
+            return check(param.name, value)
+        except TVRestoreError as err:
+            raise click.BadParameter(str(err)) from err
+
+    return callback
+
+
+def _check_tolerance(name: str, value):
+    from tvrestore.options import check_tolerance
+
+    return check_tolerance(name, value)
+
+
+def _check_max_iter(name: str, value):
+    from tvrestore.options import check_max_iter
+
+    return check_max_iter(value)
 
 
 @click.group(cls=_DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,8 +200,8 @@ def main() -> None:
 
 @main.command("restore", epilog=EXAMPLES)
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True,
-                type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path),
+                type=PATH)
+@click.option("-o", "--output", type=PATH,
               help="One file INPUT: the output file. A directory or several INPUTs: the "
                    "output directory (created if missing, never searched for inputs); an "
                    "image DIR/sub/a.png goes to OUT/sub/a.png, a named file to OUT/<name>. "
@@ -149,22 +219,24 @@ def main() -> None:
 @click.option("--solver", type=click.Choice(["adam", "pdhg"]), default="adam", show_default=True,
               help="adam: Adam on the image as a TensorFlow variable. pdhg: exact mode, an "
                    "accelerated primal-dual method that stops on a certified duality gap.")
-@click.option("--max-iter", type=click.IntRange(min=0),
+@click.option("--max-iter", type=int, callback=_checked(_check_max_iter),
               help="Iteration cap. Default: 2000 (adam), 20000 (pdhg).")
-@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True,
+@click.option("--tol", type=float, callback=_checked(_check_tolerance), default=3e-4,
+              show_default=True,
               help="adam's stopping tolerance: relative objective decrease per 5 iterations "
                    "that counts as a plateau. Smaller is more exact and slower.")
-@click.option("--gap", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+@click.option("--gap", type=float, callback=_checked(_check_tolerance), default=1e-4,
+              show_default=True,
               help="pdhg's target: stop once the certified relative objective gap "
                    "(E - E*) / E* is at most this (reported as certified_gap).")
-@click.option("--reference", type=click.Path(path_type=Path),
+@click.option("--reference", type=PATH,
               help="Clean image: adds PSNR and SSIM. In a batch, a directory of clean images "
                    "with the same relative paths (or the same stem and another image "
                    "extension); images without one get no score.")
 @click.option("--compare", is_flag=True,
               help="Also run skimage's chambolle and bregman at the same weight and print a table "
                    "(in a batch, per-method means).")
-@click.option("--report", type=click.Path(path_type=Path),
+@click.option("--report", type=PATH,
               help="Write a report here, one entry per input file: CSV if it ends in .csv, "
                    "else JSON.")
 @click.option("--overwrite", is_flag=True,
@@ -218,12 +290,14 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     single = len(inputs) == 1 and not inputs[0].is_dir()
     written = {"report": report, "figure": figure, "gallery": gallery}
     _check_drawing_options(figure, zoom, gallery, single)
-    if single:
-        _restore_one(inputs[0], output, reference, compare, overwrite, quiet, options,
-                     written, zoom)
-    else:
-        _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
-                      pattern, batch_size, start, written)
+    # From here on SIGTERM stops the run as Ctrl-C does, temporary files removed.
+    with _terminate_as_interrupt():
+        if single:
+            _restore_one(inputs[0], output, reference, compare, overwrite, quiet, options,
+                         written, zoom)
+        else:
+            _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
+                          pattern, batch_size, start, written)
 
 
 def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
@@ -308,7 +382,7 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
         raise click.UsageError(str(err)) from err
     show_progress = not quiet and sys.stderr.isatty()
     done: dict[int, dict] = {}
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     bar = click.progressbar(length=len(jobs), label="restoring", file=sys.stderr,
                             show_pos=True, show_eta=True) if show_progress else None
 
@@ -321,13 +395,13 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
         elif not quiet:
             click.echo(_batch_line(entry))
 
-    with bar if bar is not None else contextlib.nullcontext(), _terminate_as_interrupt():
+    with bar if bar is not None else contextlib.nullcontext():
         try:
             from tvrestore.batch import run_batch
 
             run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as err:
+            interrupted = err
     entries = [done[index] for index in sorted(done)]
     if bar is not None:
         for entry in entries:
@@ -338,10 +412,10 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     summary = summarise(entries, time.perf_counter() - start)
-    click.echo(_batch_summary(summary, len(jobs), interrupted))
+    click.echo(_batch_summary(summary, len(jobs), interrupted is not None))
     _echo_drawn(written)
-    if interrupted:
-        raise click.Abort()
+    if interrupted is not None:
+        raise click.Abort() from interrupted
     click.get_current_context().exit(1 if summary.failed else 0)
 
 
@@ -378,9 +452,13 @@ def _elapsed_line(label: str, show: bool, after_seconds: float = 1.0):
 
 @contextlib.contextmanager
 def _terminate_as_interrupt():
-    """``kill`` (SIGTERM) stops a batch as Ctrl-C does: started writes finish, the report is written."""
+    """``kill`` (SIGTERM) stops a run as Ctrl-C does.
+
+    A batch lets started writes finish and writes its report; a write under
+    way removes its temporary file; the exit code is 143 (130 for Ctrl-C).
+    """
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        raise _Terminated
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
@@ -396,7 +474,7 @@ def _terminate_as_interrupt():
 def _batch_line(entry: dict) -> str:
     """One line per file of a batch."""
     if entry["status"] == "skipped":
-        return f"{entry['input']} -> {entry['output']}  skipped (output exists)"
+        return f"{entry['input']} -> {entry['output']}  skipped ({entry['skip_reason']})"
     state = "" if entry["converged"] else ", NOT converged"
     line = (f"{entry['input']} -> {entry['output']}  weight {entry['weight']:.4g}, "
             f"{entry['iterations']} iterations{state}")
@@ -415,9 +493,14 @@ def _batch_summary(summary, total: int, interrupted: bool) -> str:
              f"{summary.failed} failed in {summary.wall_seconds:.2f} s{per_image}"]
     if summary.scored:
         ssim = "n/a" if summary.ssim is None else f"{summary.ssim:.4f}"
-        unscored = summary.restored - summary.scored
+        unscored = summary.restored - summary.scored - summary.identical
+        notes = [f"{unscored} without"] if unscored else []
+        if summary.identical:
+            notes.append(f"{summary.identical} identical to their reference, PSNR inf")
         lines.append(f"mean PSNR {summary.psnr:.2f} dB, SSIM {ssim} over {summary.scored} "
-                     f"images with a reference" + (f" ({unscored} without)" if unscored else ""))
+                     f"images with a reference" + (f" ({'; '.join(notes)})" if notes else ""))
+    elif summary.identical:
+        lines.append(f"{summary.identical} images identical to their reference (PSNR inf)")
     if summary.compare:
         lines.append(_mean_compare_table(summary.compare))
     return "\n".join(lines)
@@ -498,16 +581,28 @@ Examples:
 """
 
 
-def _comma_list(kind: type, minimum: float | None = None):
-    """A Click callback parsing 'a,b,c' into a list of ``kind`` (each >= ``minimum``)."""
+# The largest bench image side: a 8192x8192 float32 image is 256 MiB, and
+# the bench keeps several copies.
+_MAX_BENCH_SIZE = 8192
+
+
+def _comma_list(kind: type, minimum: float | None = None, maximum: float | None = None):
+    """A Click callback parsing 'a,b,c' into a list of finite ``kind`` in [minimum, maximum]."""
 
     def parse(ctx: click.Context, param: click.Parameter, value: str) -> list:
         try:
             items = [kind(item.strip()) for item in value.split(",") if item.strip()]
         except ValueError:
             raise click.BadParameter(f"{value!r} is not a comma-separated list of {kind.__name__}")
-        if not items or (minimum is not None and min(items) < minimum):
-            raise click.BadParameter(f"{value!r}: give one or more values >= {minimum}")
+        numbers = [item for item in items if not isinstance(item, str)]
+        if not items or not all(
+            math.isfinite(item) and (minimum is None or item >= minimum)
+            and (maximum is None or item <= maximum)
+            for item in numbers
+        ):
+            bounds = f" from {minimum:g}" if minimum is not None else ""
+            bounds += f" to {maximum:g}" if maximum is not None else ""
+            raise click.BadParameter(f"{value!r}: give one or more finite values{bounds}")
         return items
 
     return parse
@@ -533,10 +628,10 @@ def _command_line(ctx: click.Context) -> str:
               help="skimage.data images, comma-separated (also moon, coffee, chelsea, brick, "
                    "grass, gravel, page, text, rocket, ...).")
 @click.option("--size", "sizes", default="512", show_default=True, metavar="N[,N...]",
-              callback=_comma_list(int, 8),
+              callback=_comma_list(int, 8, _MAX_BENCH_SIZE),
               help="Sides of the square test images (centre square, resized), comma-separated.")
 @click.option("--sigma", "sigmas", default="25", show_default=True, metavar="S[,S...]",
-              callback=_comma_list(float, 0),
+              callback=_comma_list(float, 0, 255),
               help="Gaussian noise levels in 1/255 units, comma-separated.")
 @click.option("--weight", type=click.FloatRange(min=0, min_open=True), default=0.07,
               show_default=True, help="TV weight w for every method.")
@@ -546,27 +641,30 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
               help="Timed runs per method (after a warm-up); the median is reported.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Noise seed.")
-@click.option("--exact-gap", type=click.FloatRange(min=0, min_open=True), default=1e-4,
+@click.option("--exact-gap", type=float, callback=_checked(_check_tolerance), default=1e-4,
               show_default=True, help="Certified gap of tvrestore's exact mode (pdhg).")
-@click.option("--reference-gap", type=click.FloatRange(min=0, min_open=True), default=1e-6,
+@click.option("--reference-gap", type=float, callback=_checked(_check_tolerance), default=1e-6,
               show_default=True, help="Certified gap of the exact reference gaps are measured to.")
-@click.option("--bandwidth-mb", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--bandwidth-mb", type=click.IntRange(min=1, max=16384), default=256,
+              show_default=True,
               help="Array size (MiB) of the copy-bandwidth measurement.")
 @click.option("--sweep", type=click.Choice(["resolution"]),
               help="Also run the resolution sweep: the plain recipe (Keras Adam, no auto-scaling) "
                    "next to tvrestore, camera, sigma 25.")
 @click.option("--sweep-sizes", default="128,256,512,1024,2048,4096", show_default=True,
-              metavar="N[,N...]", callback=_comma_list(int, 8), help="Sizes of the resolution sweep.")
+              metavar="N[,N...]", callback=_comma_list(int, 8, _MAX_BENCH_SIZE),
+              help="Sizes of the resolution sweep.")
 @click.option("--plain-iter", type=click.IntRange(min=1), default=500, show_default=True,
               help="Iterations of the plain recipe in the sweep.")
 @click.option("--memory", is_flag=True,
               help="Also measure peak RSS restoring one --memory-size grey image in a fresh process.")
-@click.option("--memory-size", type=click.IntRange(min=8), default=4096, show_default=True,
+@click.option("--memory-size", type=click.IntRange(min=8, max=_MAX_BENCH_SIZE), default=4096,
+              show_default=True,
               help="Side of the memory measurement's image.")
 @click.option("--task", type=click.Choice(["deblur", "inpaint", "upscale", "all"]),
               help="Instead of denoising, measure a restoration task against scikit-image's "
                    "methods for it, on seeded degradations (--size defaults to 240 here).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path),
+@click.option("--json", "json_path", type=PATH,
               help="Write everything measured here as JSON.")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=Path), metavar="DIR",
               help="Also measure the gap against time on the first case and draw PNG plots "

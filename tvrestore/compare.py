@@ -101,7 +101,9 @@ def compare_methods(
     Returns
     -------
     list of MethodResult
-        tvrestore first, then the skimage methods at the same :math:`w`.
+        tvrestore first, then the skimage methods at the same :math:`w`;
+        a method whose output holds NaN (skimage's bregman does on some
+        one-row images) has no row.
     """
     colour, _ = io.split_alpha(noisy)
     unit = io.to_unit_range(colour).astype(np.float64)
@@ -110,10 +112,13 @@ def compare_methods(
     objective = DenoisingObjective(tv=result.tv, color=result.color)
     w = result.weight
 
-    def scored(method: str, weight: float, solve) -> MethodResult:
+    def scored(method: str, weight: float, solve) -> MethodResult | None:
         start = time.perf_counter()
-        solution = solve(grey)
+        # Reshaped: skimage's bregman squeezes a side of 1 ((1, W) -> (W,)).
+        solution = np.reshape(solve(grey), grey.shape)
         seconds = time.perf_counter() - start
+        if not np.isfinite(solution).all():
+            return None  # bregman's NaN on some thin images (a 1-row ramp): no score
         written = io.from_unit_range(solution.reshape(colour.shape), noisy.dtype)
         if solutions is not None:
             solutions[method] = written
@@ -134,10 +139,10 @@ def compare_methods(
             seconds=result.solve_seconds,
         )
     ]
-    rows.extend(
-        scored(baseline.method, baseline.weight, baseline.solve)
-        for baseline in skimage_baselines(w, result.tv, channel_axis)
-    )
+    for baseline in skimage_baselines(w, result.tv, channel_axis):
+        row = scored(baseline.method, baseline.weight, baseline.solve)
+        if row is not None:
+            rows.append(row)
     return rows
 
 
@@ -160,7 +165,11 @@ class Baseline:
 
 
 def skimage_baselines(weight: float, tv: str, channel_axis: int | None) -> list[Baseline]:
-    """skimage's chambolle and bregman (when :math:`w > 0`) at tvrestore's :math:`w`.
+    """skimage's chambolle and bregman at tvrestore's :math:`w`; none at :math:`w = 0`.
+
+    At :math:`w = 0` the minimiser is the image itself, and both skimage
+    methods divide by the weight (ZeroDivisionError), so there is nothing
+    to compare.
 
     Parameters
     ----------
@@ -171,28 +180,26 @@ def skimage_baselines(weight: float, tv: str, channel_axis: int | None) -> list[
     channel_axis : int or None
         None for grey images, -1 for colour (processed channel by channel).
     """
-    baselines = [
+    if not weight > 0:
+        return []
+    bregman_weight = BREGMAN_WEIGHT_FACTOR / weight
+    return [
         Baseline(
             "skimage chambolle",
             weight,
             lambda image: denoise_tv_chambolle(image, weight=weight, channel_axis=channel_axis),
-        )
+        ),
+        Baseline(
+            "skimage bregman",
+            bregman_weight,
+            lambda image: denoise_tv_bregman(
+                image,
+                weight=bregman_weight,
+                isotropic=tv == "isotropic",
+                channel_axis=channel_axis,
+            ),
+        ),
     ]
-    if weight > 0:
-        bregman_weight = BREGMAN_WEIGHT_FACTOR / weight
-        baselines.append(
-            Baseline(
-                "skimage bregman",
-                bregman_weight,
-                lambda image: denoise_tv_bregman(
-                    image,
-                    weight=bregman_weight,
-                    isotropic=tv == "isotropic",
-                    channel_axis=channel_axis,
-                ),
-            )
-        )
-    return baselines
 
 
 def _scores(reference: np.ndarray | None, image: np.ndarray) -> dict:

@@ -459,7 +459,8 @@ def to_unit_range(pixels: np.ndarray, copy: bool = True) -> np.ndarray:
     Raises
     ------
     TVRestoreError
-        If the dtype is not supported.
+        If the dtype is not supported, or float64 values are too large for
+        float32 (beyond about 3.4e38): they would become infinite.
     """
     dtype = pixels.dtype
     _check_dtype(dtype)
@@ -467,7 +468,15 @@ def to_unit_range(pixels: np.ndarray, copy: bool = True) -> np.ndarray:
         unit = pixels.view()
         unit.flags.writeable = False
         return unit
-    unit = pixels.astype(np.float32)
+    with np.errstate(over="ignore"):  # reported below, as one error, not a warning
+        unit = pixels.astype(np.float32)
+    if dtype == np.float64:
+        overflowed = np.isinf(unit) & np.isfinite(pixels)
+        if overflowed.any():
+            raise TVRestoreError(
+                f"image values reach {np.abs(pixels[overflowed]).max():.3g}, beyond float32's "
+                f"range ({np.finfo(np.float32).max:.3g})"
+            )
     if dtype in _INTEGER_MAX:
         unit /= np.float32(_INTEGER_MAX[dtype])
     return unit
@@ -612,13 +621,19 @@ def list_images(
     Raises
     ------
     TVRestoreError
-        If `root` is not a directory.
+        If `root` is not a directory, or a directory under it cannot be
+        listed (permission denied, ...): its images would be missed
+        silently otherwise.
     """
     root = Path(root)
     if not root.is_dir():
         raise TVRestoreError(f"{root}: no such directory")
+
+    def unlistable(err: OSError) -> None:
+        raise TVRestoreError(f"{err.filename}: cannot list directory ({_reason(err)})") from err
+
     found = []
-    for directory, subdirectories, names in os.walk(root):
+    for directory, subdirectories, names in os.walk(root, onerror=unlistable):
         # Pruning in place stops os.walk from descending into hidden directories.
         subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
         for name in names:

@@ -18,8 +18,8 @@ from tvrestore.errors import TVRestoreError
 
 __all__ = [
     "COLOR_MODES", "DEFAULT_BATCH_SIZE", "DEFAULT_GAP", "DEFAULT_MAX_ITER", "DEFAULT_TOL",
-    "MAX_WEIGHT", "REDUCTIONS", "SOLVERS", "TV_KINDS", "RestoreOptions", "RestoreResult",
-    "check_choices", "check_weight",
+    "MAX_ITER", "MAX_PIXEL_MAGNITUDE", "MAX_WEIGHT", "REDUCTIONS", "SOLVERS", "TV_KINDS", "RestoreOptions", "RestoreResult",
+    "check_choices", "check_max_iter", "check_tolerance", "check_weight",
 ]
 
 TV_KINDS = ("isotropic", "anisotropic")
@@ -40,6 +40,20 @@ DEFAULT_BATCH_SIZE = 8
 # overflow float32 (TV of a 2**27-pixel image times w).
 MAX_WEIGHT = 1e6
 
+# The largest |pixel| of a float image (in the unit range's units) that
+# can be restored: the solvers work in float32, where a loss summing
+# (u - f)**2 over 2**27 pixels (io.MAX_PIXELS) of this size stays below
+# float32's maximum (1.3e32 < 3.4e38), as do Adam's squared gradients and
+# the auto weight's noise estimate. Real data in [0, 1] or in photon
+# counts is far below it.
+MAX_PIXEL_MAGNITUDE = 1e12
+
+# The solvers count iterations in int32.
+MAX_ITER = 2**31 - 1
+
+# tol and gap are compared in float32: a smaller positive value would be 0.
+_SMALLEST_TOLERANCE = float(np.finfo(np.float32).tiny)
+
 
 def check_weight(weight) -> float | str:
     """``weight`` as a float >= 0, or "auto"; any real number type (NumPy's too).
@@ -58,6 +72,41 @@ def check_weight(weight) -> float | str:
             return value
     raise TVRestoreError(
         f"weight must be 'auto' or a number from 0 to {MAX_WEIGHT:g}, got {weight!r}"
+    )
+
+
+def check_max_iter(max_iter) -> int | None:
+    """``max_iter`` as an int from 0 to :data:`MAX_ITER`, or None; NumPy integers too.
+
+    Raises
+    ------
+    TVRestoreError
+        For anything else (floats and bools included).
+    """
+    if max_iter is None:
+        return None
+    # Compared as Python numbers: NumPy would compare in the scalar's own type.
+    if (isinstance(max_iter, numbers.Integral) and not isinstance(max_iter, (bool, np.bool_))
+            and 0 <= int(max_iter) <= MAX_ITER):
+        return int(max_iter)
+    raise TVRestoreError(f"max_iter must be a whole number from 0 to {MAX_ITER}, got {max_iter!r}")
+
+
+def check_tolerance(name: str, value) -> float:
+    """A stopping tolerance (``tol``, ``gap``) as a float in [float32 tiny, 1); NumPy's too.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming `name`, for anything else: NaN, infinity, 0 or a value
+        float32 rounds to 0, 1 or more, a bool, a string.
+    """
+    # Compared as a Python float: NumPy would round the bound to float16 (to 0).
+    if (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value) and _SMALLEST_TOLERANCE <= float(value) < 1):
+        return float(value)
+    raise TVRestoreError(
+        f"{name} must be a number from {_SMALLEST_TOLERANCE:.3g} to below 1, got {value!r}"
     )
 
 
@@ -96,17 +145,9 @@ class RestoreOptions:
     def __post_init__(self) -> None:
         check_weight(self.weight)
         check_choices(reduction=self.reduction, tv=self.tv, color=self.color, solver=self.solver)
-        if self.max_iter is not None and (
-            not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool)
-            or self.max_iter < 0
-        ):
-            raise TVRestoreError(f"max_iter must be a whole number >= 0, got {self.max_iter!r}")
-        for name, value in (("tol", self.tol), ("gap", self.gap)):
-            if not (
-                isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-                and math.isfinite(value) and 0 < value < 1
-            ):
-                raise TVRestoreError(f"{name} must be a number between 0 and 1, got {value!r}")
+        check_max_iter(self.max_iter)
+        check_tolerance("tol", self.tol)
+        check_tolerance("gap", self.gap)
 
     def as_kwargs(self) -> dict:
         """Everything but the weight, as keyword arguments of :func:`denoise`."""

@@ -139,8 +139,8 @@ def _found_images(
             listed = io.list_images(given, pattern)
             if output_dir is not None and _strictly_inside(output_dir, given):
                 # The outputs of this run, or of an earlier one: never inputs.
-                excluded = output_dir.resolve()
-                listed = [path for path in listed if not path.resolve().is_relative_to(excluded)]
+                excluded = _real(output_dir)
+                listed = [path for path in listed if not _real(path).is_relative_to(excluded)]
             if output_dir is None:
                 # What a run without OUT_DIR wrote beside its inputs.
                 outputs = {io.default_output_path(path) for path in listed}
@@ -149,12 +149,22 @@ def _found_images(
         else:
             images = [(given, Path(given.name))]
         for path, relative in images:
-            found.setdefault(path.resolve(), (path, relative))
+            found.setdefault(_real(path), (path, relative))
     return list(found.values())
 
 
+def _real(path: Path) -> Path:
+    """`path` with symbolic links resolved as far as they go.
+
+    Unlike ``Path.resolve`` (RuntimeError on Python < 3.13), a symbolic
+    link loop is no error here: the file is planned like any other, and its
+    read fails alone with "symbolic link loop".
+    """
+    return Path(os.path.realpath(path))
+
+
 def _strictly_inside(inner: Path, outer: Path) -> bool:
-    inner, outer = inner.resolve(), outer.resolve()
+    inner, outer = _real(inner), _real(outer)
     return inner != outer and inner.is_relative_to(outer)
 
 
@@ -170,10 +180,10 @@ def _match_reference(reference_dir: Path, relative: Path) -> Path | None:
 
 
 def _check_outputs(jobs: list[FileJob]) -> None:
-    inputs = {job.input.resolve(): job.input for job in jobs}
+    inputs = {_real(job.input): job.input for job in jobs}
     writers: dict[Path, FileJob] = {}
     for job in jobs:
-        target = job.output.resolve()
+        target = _real(job.output)
         if target in inputs:
             raise TVRestoreError(
                 f"{job.output}: output of {job.input} would replace the input {inputs[target]}"
@@ -247,7 +257,7 @@ def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | No
     ------
     TVRestoreError
         Naming both roles, e.g. ``run.json: the report would replace the
-        input a.png``; or a symbolic link loop.
+        input a.png``.
     """
     read: dict[tuple, str] = {}
     for job in jobs:
@@ -278,10 +288,8 @@ def _identity(path: Path) -> tuple:
     except FileNotFoundError:
         pass
     except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise TVRestoreError(f"{path}: symbolic link loop") from err
-        raise TVRestoreError(f"{path}: {err.strerror}") from err
-    try:
-        return ("path", Path(path).resolve())
-    except RuntimeError as err:  # a loop among the missing file's parents
-        raise TVRestoreError(f"{path}: symbolic link loop") from err
+        if err.errno != errno.ELOOP:
+            raise TVRestoreError(f"{path}: {err.strerror}") from err
+        # A loop is no file, so it is none of the others: reading it fails
+        # alone, and writing replaces the link, never a file behind it.
+    return ("path", _real(path))

@@ -23,12 +23,17 @@ from tvrestore.options import RestoreResult
 from tvrestore.plan import FileJob
 
 __all__ = [
-    "ENTRY_KEYS", "FAILED", "RESTORED", "SKIPPED", "BatchSummary", "entry", "failed_entry",
+    "CLAIMED", "ENTRY_KEYS", "FAILED", "OUTPUT_EXISTS", "RESTORED", "SKIPPED", "BatchSummary",
+    "entry", "failed_entry",
     "summarise", "write_report",
 ]
 
 # The statuses of a report entry.
 RESTORED, SKIPPED, FAILED = "restored", "skipped", "failed"
+# Why an entry is "skipped" (its skip_reason): the output was there when
+# the run came to it, or another run holds its claim (tvrestore.claims) and
+# is restoring it.
+OUTPUT_EXISTS, CLAIMED = "output exists", "claimed by another run"
 
 # Times, in seconds: solve_seconds, compile_seconds and weight_search_seconds
 # are those of the compiled call the image was in (shared by its batch_size
@@ -37,7 +42,7 @@ RESTORED, SKIPPED, FAILED = "restored", "skipped", "failed"
 # run); total_seconds = read + compile + weight search + solve + write, the
 # work its result waited for, queue waits excluded.
 ENTRY_KEYS: tuple[str, ...] = (
-    "input", "output", "reference", "status", "error", "shape", "dtype", "task",
+    "input", "output", "reference", "status", "error", "skip_reason", "shape", "dtype", "task",
     *(field.name for field in fields(RestoreResult)),
     "batch_size", "read_seconds", "write_seconds", "tensorflow_seconds", "total_seconds",
     "psnr", "ssim", "compare",
@@ -56,8 +61,12 @@ def entry(job: FileJob, **values) -> dict:
 
 
 def failed_entry(job: FileJob, err: BaseException) -> dict:
-    message = " ".join(str(err).split()) or type(err).__name__
-    if not isinstance(err, TVRestoreError):
+    if isinstance(err, OSError) and err.strerror:
+        # One line naming the file, as the library's own errors do.
+        message = f"{err.filename or job.output}: {err.strerror}"
+    else:
+        message = " ".join(str(err).split()) or type(err).__name__
+    if not isinstance(err, (TVRestoreError, OSError)):
         message = f"{type(err).__name__}: {message}"
     named = [job.input, job.output, job.reference]
     if not any(path is not None and message.startswith(str(path)) for path in named):
@@ -74,7 +83,10 @@ class BatchSummary:
     restored, skipped, failed : int
         Entries by status.
     scored : int
-        Restored images with a reference (they have a PSNR).
+        Restored images with a reference and a finite PSNR.
+    identical : int
+        Restored images identical to their reference (PSNR infinite, null
+        in reports): not in the PSNR mean, which they would make infinite.
     psnr, ssim : float or None
         Means over the scored images (SSIM over those that have one).
     compare : list of dict
@@ -88,6 +100,7 @@ class BatchSummary:
     skipped: int
     failed: int
     scored: int
+    identical: int
     psnr: float | None
     ssim: float | None
     compare: list[dict]
@@ -113,6 +126,8 @@ def summarise(entries: Iterable[dict], wall_seconds: float) -> BatchSummary:
         skipped=sum(entry["status"] == SKIPPED for entry in entries),
         failed=sum(entry["status"] == FAILED for entry in entries),
         scored=len(scored),
+        identical=sum(entry["reference"] is not None and entry["psnr"] is None
+                      for entry in restored),
         psnr=_mean(entry["psnr"] for entry in scored),
         ssim=_mean(entry["ssim"] for entry in scored),
         compare=[

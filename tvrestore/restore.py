@@ -31,7 +31,8 @@ from tvrestore.autoweight import choose_weights
 from tvrestore.errors import TVRestoreError
 from tvrestore.objective import DenoisingObjective
 from tvrestore.options import (
-    DEFAULT_GAP, DEFAULT_MAX_ITER, DEFAULT_TOL, RestoreOptions, RestoreResult, check_weight,
+    DEFAULT_GAP, DEFAULT_MAX_ITER, DEFAULT_TOL, MAX_PIXEL_MAGNITUDE, RestoreOptions,
+    RestoreResult, check_weight,
 )
 from tvrestore.pdhg import solve_pdhg
 from tvrestore.shapes import solve_shape, zero_padded
@@ -301,6 +302,13 @@ class _Prepared:
             raise TVRestoreError(str(err)) from err
         if not np.all(np.isfinite(unit)):
             raise TVRestoreError("image contains NaN or infinite values")
+        largest = float(np.abs(unit).max())
+        if largest > MAX_PIXEL_MAGNITUDE:
+            # float32 arithmetic would overflow into NaN somewhere in the solve.
+            raise TVRestoreError(
+                f"pixel values reach {largest:.3g}; the float32 solvers take up to "
+                f"{MAX_PIXEL_MAGNITUDE:g} (scale the image to [0, 1])"
+            )
         unit3 = unit.reshape(unit.shape[0], unit.shape[1], -1)
         return cls(unit=unit3, alpha=alpha, dtype=image.dtype, colour_shape=colour.shape)
 
