@@ -40,10 +40,18 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
+# Threads for TensorFlow's pools (intra- and inter-op), when a process is
+# one of several sharing the cores (a Dask worker, tvrestore.cluster). Set
+# before the runtime starts, which the first operation does.
+_THREADS = os.environ.get("TVRESTORE_THREADS")
+
 _import_start = time.perf_counter()
 with _native_stderr_silenced():
     import tensorflow as tf
 
+    if _THREADS:
+        tf.config.threading.set_intra_op_parallelism_threads(int(_THREADS))
+        tf.config.threading.set_inter_op_parallelism_threads(int(_THREADS))
     tf.zeros(1).numpy()  # initialises the devices, which logs too
 # Seconds spent importing TensorFlow and starting its devices.
 IMPORT_SECONDS = time.perf_counter() - _import_start

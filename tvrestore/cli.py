@@ -26,6 +26,8 @@ Examples:
   tvrestore noisy.png --reference clean.png --compare --report run.json
   tvrestore scans/ -o restored/ --report run.csv    every image under scans/
   tvrestore scans/ -o restored/ --glob '*.tif' --reference clean/
+  tvrestore scans/ -o restored/ --workers 2          on a local Dask cluster
+  tvrestore huge.tif --tile 2048                      in tiles: a tiled TIFF out
 """
 
 
@@ -164,10 +166,24 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar and no per-image lines (one file: nothing on success). "
                    "Failed files and the batch summary are still printed.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Restore a batch on a local Dask cluster of N worker processes "
+                   "(needs the dask extra: pip install 'tvrestore[dask]').")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Restore a batch on this Dask cluster; inputs and outputs must be at "
+                   "the same paths on every worker (needs the dask extra).")
+@click.option("--tile", type=click.IntRange(min=16), metavar="SIZE",
+              help="Restore one TIFF or zarr image in SIZE x SIZE tiles, read and written "
+                   "chunk by chunk (a tiled TIFF or a zarr out). Automatic, with 2048, for "
+                   "images too large to read whole (needs the dask extra).")
+@click.option("--halo", type=click.IntRange(min=0), metavar="PIXELS",
+              help="Pixels of its neighbours each tile sees. Default: from the weight, "
+                   "measured to keep tiles within half an 8-bit step of the whole-image "
+                   "solution (README, Scale).")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     reference, compare, report, overwrite, pattern, batch_size, quiet,
-                    cache_dir, no_cache) -> None:
+                    workers, scheduler, tile, halo, cache_dir, no_cache) -> None:
     """Restore INPUT (PNG, JPEG, TIFF, BMP) by total-variation denoising.
 
     INPUT may be several files and directories: directories are searched
@@ -188,11 +204,78 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     if report is not None and not report.parent.is_dir():
         # Checked before any work, so a bad report path leaves no output behind.
         raise click.UsageError(f"{report}: report directory does not exist")
-    if len(inputs) == 1 and not inputs[0].is_dir():
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    from tvrestore.lazyio import is_zarr
+
+    single = len(inputs) == 1 and (not inputs[0].is_dir() or is_zarr(inputs[0]))
+    tiled = single and _needs_tiles(inputs[0], tile)
+    for flag, value in (("--workers", workers), ("--scheduler", scheduler), ("--tile", tile)):
+        if value is not None:
+            _check_dask(flag)
+    if (workers is not None or scheduler is not None) and single:
+        raise click.UsageError("--workers and --scheduler distribute a batch of files "
+                               "(a directory or several inputs); one image runs here")
+    if tile is not None and not single:
+        raise click.UsageError("--tile restores one TIFF or zarr image; give one input")
+    if tiled:
+        _check_dask(f"{inputs[0]}: restoring in tiles" if tile is None else "--tile")
+        _restore_tiled(inputs[0], output, reference, compare, overwrite, report, quiet, options,
+                       tile, halo)
+    elif single:
         _restore_one(inputs[0], output, reference, compare, overwrite, report, quiet, options)
     else:
         _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
-                      pattern, batch_size, start)
+                      pattern, batch_size, start, workers, scheduler)
+
+
+def _check_dask(what: str) -> None:
+    from tvrestore.cluster import check_dask_installed
+
+    try:
+        check_dask_installed(what)
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
+
+
+def _needs_tiles(input_path: Path, tile: int | None) -> bool:
+    """Asked for (--tile), a zarr, or a TIFF beyond the memory budget (from its header)."""
+    from tvrestore.lazyio import fits_in_memory, is_zarr, stored_shape
+
+    if tile is not None or is_zarr(input_path):
+        return True
+    try:
+        stored = stored_shape(input_path)
+    except TVRestoreError:
+        return False  # the plain path reports what is wrong with it
+    return stored is not None and not fits_in_memory(*stored)
+
+
+def _restore_tiled(input_path, output, reference, compare, overwrite, report, quiet, options,
+                   tile, halo) -> None:
+    from tvrestore import io
+    from tvrestore.plan import FileJob
+    from tvrestore.report import write_report
+
+    if reference is not None or compare:
+        raise click.UsageError(f"{input_path}: --reference and --compare need the whole image; "
+                               "a tiled restore has neither")
+    job = FileJob(input=input_path, output=output or io.default_output_path(input_path),
+                  overwrite=overwrite)
+    if job.output.exists() and not overwrite:
+        raise click.UsageError(f"{job.output}: output exists (use --overwrite)")
+    try:
+        from tvrestore.tiles import restore_tiled_file
+
+        with _elapsed_line(f"restoring {input_path} in tiles",
+                           show=not quiet and sys.stderr.isatty()):
+            entry = restore_tiled_file(job, options, tile=tile, halo=halo)
+        if report is not None:
+            write_report(report, [entry])
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
+    if not quiet:
+        click.echo(_summary(entry))
 
 
 def _restore_one(input_path, output, reference, compare, overwrite, report, quiet,
@@ -219,7 +302,7 @@ def _restore_one(input_path, output, reference, compare, overwrite, report, quie
 
 
 def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, options,
-                  pattern, batch_size, start) -> None:
+                  pattern, batch_size, start, workers=None, scheduler=None) -> None:
     from tvrestore.plan import check_distinct, plan_jobs
     from tvrestore.report import summarise, write_report
 
@@ -246,9 +329,12 @@ def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, 
 
     with bar if bar is not None else contextlib.nullcontext(), _terminate_as_interrupt():
         try:
-            from tvrestore.batch import run_batch
+            if workers is None and scheduler is None:
+                from tvrestore.batch import run_batch
 
-            run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
+                run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
+            else:
+                _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler)
         except KeyboardInterrupt:
             interrupted = True
     entries = [done[index] for index in sorted(done)]
@@ -266,6 +352,16 @@ def _restore_many(inputs, output, reference, compare, overwrite, report, quiet, 
     if interrupted:
         raise click.Abort()
     click.get_current_context().exit(1 if summary.failed else 0)
+
+
+def _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler) -> None:
+    from tvrestore.cluster import run_batch_on_cluster
+
+    try:
+        run_batch_on_cluster(jobs, options, workers=workers, scheduler=scheduler,
+                             batch_size=batch_size, on_entry=on_entry)
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
 
 
 @contextlib.contextmanager
@@ -371,7 +467,7 @@ def _summary(entry: dict) -> str:
         f"({'x'.join(map(str, entry['shape']))} {entry['dtype']})",
         f"  weight {weight}, {entry['tv']} {entry['color']} TV, reduction {entry['reduction']}, "
         f"solver {entry['solver']}",
-        f"  {entry['iterations']} iterations ({state}), objective {entry['objective']:.6g}",
+        f"  {entry['iterations']} iterations ({state}), objective {_number(entry['objective'], '.6g')}",
         f"  {_times(entry)}",
     ]
     if entry["reference"] is not None:
