@@ -130,3 +130,41 @@ def test_write_lazy_holds_one_band_and_writes_every_tiff_tile(tmp_path):
     with tifffile.TiffFile(tmp_path / "o.tif") as tif:
         assert tif.pages[0].is_tiled
         np.testing.assert_array_equal(tif.pages[0].asarray(), pixels)
+
+
+def test_cli_tile_option_and_zarr_inputs_take_the_tiled_path(noisy, tmp_path, runner):
+    from tvrestore.cli import main
+
+    pixels = (noisy * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "a.tif", pixels)  # in strips: read lazily all the same
+    result = runner.invoke(main, [str(tmp_path / "a.tif"), "--tile", "32", "--halo", "16",
+                                  "--weight", "0.1", "--report", str(tmp_path / "a.json")])
+    assert result.exit_code == 0, result.stderr
+    assert "objective -" in result.stdout  # not computed for a tiled image
+    with tifffile.TiffFile(tmp_path / "a_tv.tif") as tif:
+        assert tif.pages[0].is_tiled
+        written = tif.pages[0].asarray()
+    expected = restore_array(da.from_array(pixels, chunks=32), WEIGHT, halo=16)
+    np.testing.assert_array_equal(written, expected.compute(scheduler="synchronous"))
+
+    stored = zarr.open_array(store=str(tmp_path / "b.zarr"), mode="w", shape=(64, 64),
+                             chunks=(32, 32), dtype="uint8")
+    stored[:] = pixels
+    result = runner.invoke(main, [str(tmp_path / "b.zarr"), "--weight", "0.1", "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert zarr.open_array(store=str(tmp_path / "b_tv.zarr"), mode="r").shape == (64, 64)
+
+    result = runner.invoke(main, [str(tmp_path / "b.zarr"), "--weight", "0.1"])
+    assert result.exit_code == 2 and "b_tv.zarr: output exists" in result.stderr
+    result = runner.invoke(main, [str(tmp_path), "--tile", "32"])
+    assert result.exit_code == 2 and "--tile restores one TIFF or zarr image" in result.stderr
+
+
+def test_only_images_beyond_the_memory_budget_are_tiled_automatically():
+    from tvrestore import io
+    from tvrestore.lazyio import fits_in_memory
+
+    assert fits_in_memory((8192, 8192), np.uint16)
+    assert not fits_in_memory((16384, 16384), np.uint8)  # 2**28 pixels > io.MAX_PIXELS
+    side = int(np.sqrt(io.MAX_PIXELS))
+    assert not fits_in_memory((side, side, 4), np.float64)  # bytes beyond io.MAX_DECODED_BYTES

@@ -2,7 +2,7 @@
 
 The client plans, the workers restore, the client reports. The client
 reads every input's header (no pixels, no TensorFlow), leaves out the jobs
-whose output exists (resume), and cuts the rest into groups of one solve
+whose output exists (resume) or whose header cannot be read (failed), and cuts the rest into groups of one solve
 shape (:func:`tvrestore.shapes.solve_shape`), at most ``batch_size`` each.
 Each group is one task: :func:`tvrestore.batch.run_batch` on a worker, with
 every promise it keeps in one process (one compiled call per group,
@@ -47,6 +47,10 @@ __all__ = ["check_dask_installed", "connect", "restore_group", "run_batch_on_clu
 
 # The packages of the "dask" extra, by import name.
 _DASK_PACKAGES = ("dask", "distributed", "zarr")
+
+
+# How long a client tries to reach a scheduler before the run is a usage error.
+_CONNECT_TIMEOUT = "10s"
 
 
 def check_dask_installed(option: str) -> None:
@@ -97,7 +101,7 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
             client = stack.enter_context(Client(cluster))
         else:
             try:
-                client = stack.enter_context(Client(scheduler, timeout="20s"))
+                client = stack.enter_context(Client(scheduler, timeout=_CONNECT_TIMEOUT))
             except (OSError, TimeoutError) as err:
                 raise TVRestoreError(f"{scheduler}: cannot reach the Dask scheduler ({err})") from err
         client.register_plugin(_warm_worker(client))
@@ -159,8 +163,10 @@ def run_batch_on_cluster(
             continue
         try:
             key = solve_shape(io.read_header(job.input).shape)
-        except TVRestoreError:
-            key = ("unreadable", index)  # alone: its task reports the failure
+        except TVRestoreError as err:
+            # The error a worker's read would give, without a task.
+            deliver(index, report.failed_entry(job, err))
+            continue
         by_shape.setdefault(key, []).append(index)
 
     if not by_shape:
