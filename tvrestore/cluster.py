@@ -109,17 +109,14 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
 
 
 def _warm_worker(client):
-    """The plugin with each host's cores shared among its workers."""
+    """The plugin, told how many workers share each host (seen when the client connects)."""
     from tvrestore._worker import WarmWorker
 
-    hosts: dict[str, list[dict]] = {}
-    for address, info in client.scheduler_info()["workers"].items():
-        hosts.setdefault(address.split("://")[-1].rsplit(":", 1)[0], []).append(info)
-    # A worker reports its host's cores as its "nthreads" only if started
-    # so; the client's machine is the best guess for a local cluster.
-    cores = os.cpu_count() or 1
-    return WarmWorker({host: max(1, cores // len(infos)) for host, infos in hosts.items()},
-                      default_threads=max(1, cores // max(1, len(client.scheduler_info()["workers"]))))
+    workers_by_host: dict[str, int] = {}
+    for address in client.scheduler_info()["workers"]:
+        host = address.split("://")[-1].rsplit(":", 1)[0]
+        workers_by_host[host] = workers_by_host.get(host, 0) + 1
+    return WarmWorker(workers_by_host)
 
 
 def run_batch_on_cluster(
