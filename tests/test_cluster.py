@@ -137,6 +137,11 @@ def test_a_worker_killed_mid_task_costs_only_that_task(tmp_path, make_pair, writ
 
     with connect(workers=2) as client:
         pids = client.run(os.getpid)
+        # Warm workers: TensorFlow loaded, with half the cores each.
+        share = max(1, (os.cpu_count() or 1) // 2)
+        threads = client.run(lambda: sys.modules["tvrestore._tf"].tf.config.threading
+                             .get_intra_op_parallelism_threads())
+        assert set(threads.values()) == {share}
         outcome: dict = {}
         batch = threading.Thread(target=lambda: outcome.update(entries=run_batch_on_cluster(
             jobs, options, client=client, batch_size=2)))
