@@ -184,13 +184,15 @@ def main() -> None:
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     reference, compare, report, overwrite, pattern, batch_size, quiet,
                     workers, scheduler, tile, halo, cache_dir, no_cache) -> None:
-    """Restore INPUT (PNG, JPEG, TIFF, BMP) by total-variation denoising.
+    """Restore INPUT (PNG, JPEG, TIFF, BMP; zarr in tiles) by total-variation denoising.
 
     INPUT may be several files and directories: directories are searched
     recursively for image files, images of similar size are restored together,
     an existing output is skipped, and a file that fails is reported while
     the rest go on. Exit code: 0 if every file was restored or skipped, 1 if
-    some failed, 2 for a usage error (also: no image found).
+    some failed, 2 for a usage error (also: no image found). With --workers
+    or --scheduler a batch runs on a Dask cluster; one TIFF or zarr image
+    too large to read whole, or with --tile, is restored in tiles.
     """
     start = time.perf_counter()  # a batch's wall time includes importing TensorFlow
     from tvrestore.options import RestoreOptions
