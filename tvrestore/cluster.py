@@ -50,7 +50,7 @@ _DASK_PACKAGES = ("dask", "distributed", "zarr")
 
 
 # How long a client tries to reach a scheduler before the run is a usage error.
-_CONNECT_TIMEOUT = "10s"
+_CONNECT_TIMEOUT = "5s"
 
 
 def check_dask_installed(option: str) -> None:
