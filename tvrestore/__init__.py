@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["RestoreResult", "TVRestoreError", "denoise", "denoise_batch"]
+__all__ = ["RestoreResult", "TVRestoreError", "denoise", "denoise_batch", "restore_array"]
 __version__ = "0.1.0"
 
 _LAZY = {
     "RestoreResult": "tvrestore.restore",
     "denoise": "tvrestore.restore",
     "denoise_batch": "tvrestore.restore",
+    # Needs the dask extra; imports Dask only when called.
+    "restore_array": "tvrestore.tiles",
     "TVRestoreError": "tvrestore.errors",
 }
 

@@ -40,6 +40,11 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
+# Threads for TensorFlow's pools (intra- and inter-op), when a process is
+# one of several sharing the cores (a Dask worker, tvrestore.cluster). Set
+# before the runtime starts, which the first operation does.
+_THREADS = os.environ.get("TVRESTORE_THREADS")
+
 _import_start = time.perf_counter()
 # Keras, which TensorFlow imports, imports matplotlib (pyplot and patches)
 # if it is installed, for plotting helpers tvrestore never uses: 0.65 to
@@ -53,6 +58,9 @@ try:
     with _native_stderr_silenced():
         import tensorflow as tf
 
+        if _THREADS:
+            tf.config.threading.set_intra_op_parallelism_threads(int(_THREADS))
+            tf.config.threading.set_inter_op_parallelism_threads(int(_THREADS))
         tf.zeros(1).numpy()  # initialises the devices, which logs too
 finally:
     if _hide_matplotlib:

@@ -32,6 +32,8 @@ Examples:
   tvrestore scans/ -o restored/ --glob '*.tif' --reference clean/
   tvrestore noisy.png --reference clean.png --compare --figure figure.pdf
   tvrestore scans/ -o restored/ --gallery restored/index.html
+  tvrestore scans/ -o restored/ --workers 2          on a local Dask cluster
+  tvrestore huge.tif --tile 2048                      in tiles: a tiled TIFF out
 """
 
 
@@ -263,17 +265,34 @@ def main() -> None:
               help="Write one self-contained HTML page: a sortable table of every image with "
                    "before/after thumbnails (embedded) that enlarge on click. For a batch; "
                    "a single file gets a page of one row.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Restore a batch on a local Dask cluster of N worker processes "
+                   "(needs the dask extra: pip install 'tvrestore[dask]').")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Restore a batch on this Dask cluster; inputs and outputs must be at "
+                   "the same paths on every worker (needs the dask extra).")
+@click.option("--tile", type=click.IntRange(min=16), metavar="SIZE",
+              help="Restore one TIFF or zarr image in SIZE x SIZE tiles, read and written "
+                   "chunk by chunk (a tiled TIFF or a zarr out). Automatic, with 2048, for "
+                   "images too large to read whole (needs the dask extra).")
+@click.option("--halo", type=click.IntRange(min=0), metavar="PIXELS",
+              help="Pixels of its neighbours each tile sees. Default: from the weight, "
+                   "measured to keep tiles within half an 8-bit step of the whole-image "
+                   "solution (README, Scale).")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     reference, compare, report, overwrite, pattern, batch_size, quiet,
-                    figure, zoom, gallery, cache_dir, no_cache) -> None:
-    """Restore INPUT (PNG, JPEG, TIFF, BMP) by total-variation denoising.
+                    figure, zoom, gallery, workers, scheduler, tile, halo, cache_dir,
+                    no_cache) -> None:
+    """Restore INPUT (PNG, JPEG, TIFF, BMP; zarr in tiles) by total-variation denoising.
 
     INPUT may be several files and directories: directories are searched
     recursively for image files, images of similar size are restored together,
     an existing output is skipped, and a file that fails is reported while
     the rest go on. Exit code: 0 if every file was restored or skipped, 1 if
-    some failed, 2 for a usage error (also: no image found).
+    some failed, 2 for a usage error (also: no image found). With --workers
+    or --scheduler a batch runs on a Dask cluster; one TIFF or zarr image
+    too large to read whole, or with --tile, is restored in tiles.
     """
     start = time.perf_counter()  # a batch's wall time includes importing TensorFlow
     from tvrestore.options import RestoreOptions
@@ -287,17 +306,86 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     if report is not None and not report.parent.is_dir():
         # Checked before any work, so a bad report path leaves no output behind.
         raise click.UsageError(f"{report}: report directory does not exist")
-    single = len(inputs) == 1 and not inputs[0].is_dir()
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    from tvrestore.lazyio import is_zarr
+
+    single = len(inputs) == 1 and (not inputs[0].is_dir() or is_zarr(inputs[0]))
+    tiled = single and _needs_tiles(inputs[0], tile)
+    for flag, value in (("--workers", workers), ("--scheduler", scheduler), ("--tile", tile)):
+        if value is not None:
+            _check_dask(flag)
+    if (workers is not None or scheduler is not None) and single:
+        raise click.UsageError("--workers and --scheduler distribute a batch of files "
+                               "(a directory or several inputs); one image runs here")
+    if tile is not None and not single:
+        raise click.UsageError("--tile restores one TIFF or zarr image; give one input")
+    if tiled and (figure is not None or gallery is not None):
+        raise click.UsageError(f"{inputs[0]}: --figure and --gallery need the whole image; "
+                               "a tiled restore has neither")
     written = {"report": report, "figure": figure, "gallery": gallery}
     _check_drawing_options(figure, zoom, gallery, single)
     # From here on SIGTERM stops the run as Ctrl-C does, temporary files removed.
     with _terminate_as_interrupt():
-        if single:
+        if tiled:
+            _check_dask(f"{inputs[0]}: restoring in tiles" if tile is None else "--tile")
+            _restore_tiled(inputs[0], output, reference, compare, overwrite, report, quiet,
+                           options, tile, halo)
+        elif single:
             _restore_one(inputs[0], output, reference, compare, overwrite, quiet, options,
                          written, zoom)
         else:
             _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
-                          pattern, batch_size, start, written)
+                          pattern, batch_size, start, written, workers, scheduler)
+
+
+def _check_dask(what: str) -> None:
+    from tvrestore.cluster import check_dask_installed
+
+    try:
+        check_dask_installed(what)
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
+
+
+def _needs_tiles(input_path: Path, tile: int | None) -> bool:
+    """Asked for (--tile), a zarr, or a TIFF beyond the memory budget (from its header)."""
+    from tvrestore.lazyio import fits_in_memory, is_zarr, stored_shape
+
+    if tile is not None or is_zarr(input_path):
+        return True
+    try:
+        stored = stored_shape(input_path)
+    except TVRestoreError:
+        return False  # the plain path reports what is wrong with it
+    return stored is not None and not fits_in_memory(*stored)
+
+
+def _restore_tiled(input_path, output, reference, compare, overwrite, report, quiet, options,
+                   tile, halo) -> None:
+    from tvrestore import io
+    from tvrestore.plan import FileJob
+    from tvrestore.report import write_report
+
+    if reference is not None or compare:
+        raise click.UsageError(f"{input_path}: --reference and --compare need the whole image; "
+                               "a tiled restore has neither")
+    job = FileJob(input=input_path, output=output or io.default_output_path(input_path),
+                  overwrite=overwrite)
+    if job.output.exists() and not overwrite:
+        raise click.UsageError(f"{job.output}: output exists (use --overwrite)")
+    try:
+        from tvrestore.tiles import restore_tiled_file
+
+        with _elapsed_line(f"restoring {input_path} in tiles",
+                           show=not quiet and sys.stderr.isatty()):
+            entry = restore_tiled_file(job, options, tile=tile, halo=halo)
+        if report is not None:
+            write_report(report, [entry])
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
+    if not quiet:
+        click.echo(_summary(entry))
 
 
 def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
@@ -370,7 +458,7 @@ def _echo_drawn(written: dict) -> None:
 
 
 def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
-                  pattern, batch_size, start, written) -> None:
+                  pattern, batch_size, start, written, workers=None, scheduler=None) -> None:
     from tvrestore.plan import check_distinct, plan_jobs
     from tvrestore.report import summarise
 
@@ -397,9 +485,12 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
 
     with bar if bar is not None else contextlib.nullcontext():
         try:
-            from tvrestore.batch import run_batch
+            if workers is None and scheduler is None:
+                from tvrestore.batch import run_batch
 
-            run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
+                run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
+            else:
+                _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler)
         except KeyboardInterrupt as err:
             interrupted = err
     entries = [done[index] for index in sorted(done)]
@@ -417,6 +508,16 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
     if interrupted is not None:
         raise click.Abort() from interrupted
     click.get_current_context().exit(1 if summary.failed else 0)
+
+
+def _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler) -> None:
+    from tvrestore.cluster import run_batch_on_cluster
+
+    try:
+        run_batch_on_cluster(jobs, options, workers=workers, scheduler=scheduler,
+                             batch_size=batch_size, on_entry=on_entry)
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
 
 
 @contextlib.contextmanager
@@ -531,7 +632,7 @@ def _summary(entry: dict) -> str:
         f"({'x'.join(map(str, entry['shape']))} {entry['dtype']})",
         f"  weight {weight}, {entry['tv']} {entry['color']} TV, reduction {entry['reduction']}, "
         f"solver {entry['solver']}",
-        f"  {entry['iterations']} iterations ({state}), objective {entry['objective']:.6g}",
+        f"  {entry['iterations']} iterations ({state}), objective {_number(entry['objective'], '.6g')}",
         f"  {_times(entry)}",
     ]
     if entry["reference"] is not None:

@@ -86,6 +86,7 @@ __all__ = [
     "split_alpha",
     "to_unit_range",
     "write_bytes",
+    "write_encoded",
     "write_image",
     "write_text",
 ]
@@ -412,7 +413,19 @@ def write_bytes(
 
     ``what`` names the file in an error message ("cannot write figure").
     """
-    _write_atomically(Path(path), lambda file: file.write(data), overwrite=overwrite, what=what)
+    write_encoded(path, lambda file: file.write(data), overwrite=overwrite, what=what)
+
+
+def write_encoded(
+    path: str | os.PathLike[str], encode: Callable[[BinaryIO], object], *,
+    overwrite: bool = True, what: str = "file",
+) -> None:
+    """Write what ``encode(file)`` writes to an open binary file, atomically.
+
+    For encoders that stream (a tiled TIFF written tile by tile); otherwise
+    as :func:`write_bytes`.
+    """
+    _write_atomically(Path(path), encode, overwrite=overwrite, what=what)
 
 
 def check_writable(path: str | os.PathLike[str], shape: tuple[int, ...], dtype: npt.DTypeLike) -> None:
