@@ -358,7 +358,14 @@ def _needs_tiles(input_path: Path, tile: int | None) -> bool:
         stored = stored_shape(input_path)
     except TVRestoreError:
         return False  # the plain path reports what is wrong with it
-    return stored is not None and not fits_in_memory(*stored)
+    if stored is None or not _image_shape(stored[0]):
+        return False  # not an image the tiles could hold: the plain path refuses it
+    return not fits_in_memory(*stored)
+
+
+def _image_shape(shape: tuple[int, ...]) -> bool:
+    """(H, W) or (H, W, C) with 1 to 4 samples, as the plain path reads."""
+    return len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= 4)
 
 
 def _restore_tiled(input_path, output, reference, compare, overwrite, report, quiet, options,

@@ -16,7 +16,7 @@ import numpy as np
 from tvrestore import io
 from tvrestore.errors import TVRestoreError
 
-__all__ = ["quality"]
+__all__ = ["psnr", "quality"]
 
 # skimage's default SSIM window; smaller images get the largest odd window
 # that fits.
@@ -43,6 +43,15 @@ def quality(reference: np.ndarray, image: np.ndarray) -> tuple[float | None, flo
     """
     clean, restored = _unit_pair(reference, image)
     return _psnr(clean, restored), _ssim(clean, restored)
+
+
+def psnr(reference: np.ndarray, image: np.ndarray) -> float | None:
+    """PSNR in dB of ``image`` against ``reference``, as :func:`quality` gives it.
+
+    For when SSIM is not wanted: on large images it costs far more than
+    PSNR (about 5 s at 4096x4096).
+    """
+    return _psnr(*_unit_pair(reference, image))
 
 
 def _unit(image: np.ndarray) -> np.ndarray:
