@@ -214,6 +214,7 @@ def solve(
     max_iter: int = 2000,
     tol: float = 3e-4,
     gap: float = 1e-4,
+    check_every: int = 10,
     initial: list[np.ndarray] | None = None,
 ) -> EngineRun:
     """Minimize E for images of one shape, all degraded by ``degradation``.
@@ -230,6 +231,8 @@ def solve(
     solver : {"adam", "pdhg"}
     max_iter, tol, gap
         As for :func:`tvrestore.denoise`.
+    check_every : int
+        pdhg's iterations between two certificates.
     initial : list of np.ndarray, optional
         Starting points on the unknown's domain; default
         :meth:`Degradation.initial`.
@@ -249,7 +252,7 @@ def solve(
         )
         output = solve_general_pdhg(
             operator, observed, weights, start, missing=missing, box=(low, high), tv=tv,
-            color=color, gap=gap, max_iter=max_iter,
+            color=color, gap=gap, max_iter=max_iter, check_every=check_every,
         )
         return EngineRun(
             unknowns=output.solution, iterations=output.iterations, converged=output.converged,
