@@ -204,7 +204,9 @@ def _run(searches: dict[int, _Search], tv: str, color: str) -> tuple[dict[int, f
 # primal-dual iterations (tvrestore.general_pdhg) so that a candidate and
 # its probed twin follow one differentiable map.
 
-# Side of the centre crop of the data on which candidates are compared.
+# Side of the centre crop on which candidates are compared, in pixels of
+# the result: RESTORATION_CROP // K data pixels for --upscale K, so that
+# the search's unknown is no larger than for the other tasks.
 RESTORATION_CROP = 128
 # Primal-dual iterations per candidate (see samples/measure_restore.py).
 RESTORATION_ITERATIONS = 150
@@ -231,7 +233,7 @@ def choose_restoration_weight(degradation, unit: np.ndarray, tv: str, color: str
     Candidates :math:`w_0 c` (:data:`RESTORATION_CANDIDATE_FACTORS`, with
     :math:`w_0` the denoising rule's weight for the estimated
     :math:`\hat\sigma`) are compared on a centre crop of at most
-    :data:`RESTORATION_CROP` data pixels a side (the crop is a window of
+    :data:`RESTORATION_CROP` pixels of the result a side (the crop is a window of
     the scene like the whole, so the same model applies), each solved by
     :data:`RESTORATION_ITERATIONS` iterations of the primal-dual method
     from the data's own starting point, all in one compiled call.
@@ -257,9 +259,10 @@ def choose_restoration_weight(degradation, unit: np.ndarray, tv: str, color: str
     centre = noise.auto_weight(sigma, unit.shape[2], tv, color)
     if centre == 0:
         return 0.0, sigma, 0.0
-    top = max(0, (unit.shape[0] - RESTORATION_CROP) // 2)
-    left = max(0, (unit.shape[1] - RESTORATION_CROP) // 2)
-    window = (slice(top, top + RESTORATION_CROP), slice(left, left + RESTORATION_CROP))
+    side = RESTORATION_CROP // degradation.upscale
+    top = max(0, (unit.shape[0] - side) // 2)
+    left = max(0, (unit.shape[1] - side) // 2)
+    window = (slice(top, top + side), slice(left, left + side))
     crop = unit[window]
     cropped = Degradation(
         psf=degradation.psf, upscale=degradation.upscale,

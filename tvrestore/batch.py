@@ -25,8 +25,8 @@ from tvrestore.compare import compare_methods
 from tvrestore.errors import TVRestoreError
 from tvrestore.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
-from tvrestore.plan import FileJob
-from tvrestore.restore import denoise, denoise_batch
+from tvrestore.plan import FileJob, check_degradation
+from tvrestore.restore import denoise, denoise_batch, restore
 from tvrestore.shapes import colour_shape, solve_shape
 
 __all__ = ["restore_file", "run_batch"]
@@ -65,10 +65,19 @@ def restore_file(job: FileJob, options: RestoreOptions) -> dict:
         raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
     loaded = _load(job)
     try:
-        restored, result = denoise(loaded.noisy, options.weight, **options.as_kwargs())
+        restored, result = _restore_loaded(loaded, options)
     except TVRestoreError as err:
         raise TVRestoreError(f"{job.input}: {err}") from err
     return _finish(loaded, restored, result, _compare_rows(loaded, restored, result, 1), 1)
+
+
+def _restore_loaded(loaded: "_Loaded", options: RestoreOptions) -> tuple[np.ndarray, RestoreResult]:
+    """One image alone: :func:`denoise`, or :func:`restore` with the job's forward model."""
+    job = loaded.job
+    if job.task == "denoise":
+        return denoise(loaded.noisy, options.weight, **options.as_kwargs())
+    return restore(loaded.noisy, psf=job.psf, mask=loaded.missing, upscale=job.upscale,
+                   weight=options.weight, **options.as_kwargs())
 
 
 @dataclass(frozen=True)
@@ -80,28 +89,37 @@ class _Loaded:
     noisy: np.ndarray
     reference: np.ndarray | None
     read_seconds: float
+    missing: np.ndarray | None = None
 
 
 def _load(job: FileJob) -> _Loaded:
     start = time.perf_counter()
     noisy, header = io.read_image_and_header(job.input)
+    check_degradation(job, noisy.shape)
+    missing = None
+    if job.mask is not None:
+        pixels = io.read_image(job.mask)
+        missing = pixels != 0 if pixels.ndim == 2 else np.any(pixels != 0, axis=2)
     reference = None
     if job.reference is not None:
         reference = io.read_image(job.reference)
-        if colour_shape(reference.shape) != colour_shape(noisy.shape):
+        expected = job.output_shape(noisy.shape)
+        if colour_shape(reference.shape) != colour_shape(expected):
             raise TVRestoreError(
                 f"{job.reference}: reference has shape {reference.shape}, "
-                f"but {job.input} has {noisy.shape}"
+                f"but the restored {job.input} has {expected}"
             )
     return _Loaded(job=job, header=header, noisy=noisy, reference=reference,
-                   read_seconds=time.perf_counter() - start)
+                   read_seconds=time.perf_counter() - start, missing=missing)
 
 
 def _compare_rows(
     loaded: _Loaded, restored: np.ndarray, result: RestoreResult, batch_size: int
 ) -> list[dict] | None:
     """The --compare rows, or None; tvrestore's seconds are its share of the batch."""
-    if not loaded.job.compare:
+    if not loaded.job.compare or loaded.job.task != "denoise":
+        # The baselines of deblurring, inpainting and upscaling are not
+        # wired in here yet.
         return None
     share = replace(result, solve_seconds=result.solve_seconds / batch_size)
     rows = compare_methods(loaded.noisy, restored, share, loaded.reference)
@@ -124,7 +142,10 @@ def _finish(
         status=report.RESTORED,
         shape=list(loaded.noisy.shape),
         dtype=str(loaded.noisy.dtype),
-        task="denoise",
+        task=job.task,
+        psf=job.psf,
+        mask=None if job.mask is None else str(job.mask),
+        upscale=job.upscale,
         **result.to_dict(),
         batch_size=batch_size,
         read_seconds=loaded.read_seconds,
@@ -303,7 +324,18 @@ def _read(job: FileJob) -> _Loaded | dict:
 
 
 def _solve(items: list[_Loaded], options: RestoreOptions) -> list[tuple | BaseException]:
-    """(restored, result) or the exception, per item; one bad image fails alone."""
+    """(restored, result) or the exception, per item; one bad image fails alone.
+
+    Images with a forward model are restored one by one.
+    """
+    if any(item.job.task != "denoise" for item in items):
+        outcomes: list[tuple | BaseException] = []
+        for item in items:
+            try:
+                outcomes.append(_restore_loaded(item, options))
+            except Exception as err:
+                outcomes.append(err)
+        return outcomes
     try:
         return denoise_batch([item.noisy for item in items], options.weight, **options.as_kwargs())
     except Exception as err:

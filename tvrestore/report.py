@@ -38,6 +38,7 @@ RESTORED, SKIPPED, FAILED = "restored", "skipped", "failed"
 # work its result waited for, queue waits excluded.
 ENTRY_KEYS: tuple[str, ...] = (
     "input", "output", "reference", "status", "error", "shape", "dtype", "task",
+    "psf", "mask", "upscale",
     *(field.name for field in fields(RestoreResult)),
     "batch_size", "read_seconds", "write_seconds", "tensorflow_seconds", "total_seconds",
     "psnr", "ssim", "compare",
