@@ -89,7 +89,9 @@ AUTO_WEIGHT_FACTORS: dict[tuple[str, str], float] = {
 }
 
 
-def estimate_noise_sigma(image: np.ndarray, missing: np.ndarray | None = None) -> float:
+def estimate_noise_sigma(
+    image: np.ndarray, missing: np.ndarray | None = None, weak_texture_tiles: bool = True
+) -> float:
     r"""Estimate the standard deviation of additive white Gaussian noise.
 
     :math:`\hat\sigma = \operatorname{median}(|d|) / 0.6745` over the Haar
@@ -117,6 +119,13 @@ def estimate_noise_sigma(image: np.ndarray, missing: np.ndarray | None = None) -
         Pixels whose values are not data (an inpainting mask): only 2x2
         blocks of observed pixels give details, and a tile's texture is
         the mean over differences between observed pixels.
+    weak_texture_tiles : bool
+        Steps 2 and 3. Without them the estimate is step 1's, over every
+        (observed) 2x2 block: right for data whose content has no energy
+        at the diagonal Nyquist frequency (a blurred image), where the
+        tiles' selection only biases it low (measured on blurred chelsea
+        at noise 0.01: 0.0090, and 0.0082 with 30 % of pixels missing,
+        against 0.0101 without the tiles).
 
     Returns
     -------
@@ -134,8 +143,10 @@ def estimate_noise_sigma(image: np.ndarray, missing: np.ndarray | None = None) -
     """
     image = np.asarray(image, np.float64)
     if missing is not None:
-        return _masked_noise_sigma(image, np.asarray(missing, bool))
+        return _masked_noise_sigma(image, np.asarray(missing, bool), weak_texture_tiles)
     sigma = _haar_sigma(image)
+    if not weak_texture_tiles:
+        return sigma
     tiles_down, tiles_across = image.shape[0] // _TILE, image.shape[1] // _TILE
     if tiles_down < 2 or tiles_across < 2 or sigma == 0:
         return sigma
@@ -160,7 +171,7 @@ def estimate_noise_sigma(image: np.ndarray, missing: np.ndarray | None = None) -
     return sigma
 
 
-def _masked_noise_sigma(image: np.ndarray, missing: np.ndarray) -> float:
+def _masked_noise_sigma(image: np.ndarray, missing: np.ndarray, weak_texture_tiles: bool) -> float:
     """:func:`estimate_noise_sigma` over the observed pixels only (see its ``missing``)."""
     height, width = (image.shape[0] // 2) * 2, (image.shape[1] // 2) * 2
     observed = ~missing[:height, :width]
@@ -170,7 +181,7 @@ def _masked_noise_sigma(image: np.ndarray, missing: np.ndarray) -> float:
         return 0.0
     sigma = float(np.median(magnitudes[complete]) / _MAD_TO_SIGMA)
     tiles_down, tiles_across = height // _TILE, width // _TILE
-    if tiles_down < 2 or tiles_across < 2 or sigma == 0:
+    if not weak_texture_tiles or tiles_down < 2 or tiles_across < 2 or sigma == 0:
         return sigma
     crop = image[: tiles_down * _TILE, : tiles_across * _TILE]
     seen = ~missing[: tiles_down * _TILE, : tiles_across * _TILE]
