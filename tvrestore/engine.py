@@ -45,6 +45,7 @@ import numpy as np
 
 from tvrestore._tf import tf
 from tvrestore.general_pdhg import solve_general_pdhg
+from tvrestore.options import DEFAULT_MAX_ITER, DEFAULT_TOL
 from tvrestore.operators import Blur, Composite, Downsample, Identity, LinearOperator, Mask
 from tvrestore.problem import Problem
 from tvrestore.psf import psf_radius
@@ -211,8 +212,8 @@ def solve(
     color: str = "vectorial",
     reduction: str = "mean",
     solver: str = "adam",
-    max_iter: int = 2000,
-    tol: float = 3e-4,
+    max_iter: int | None = None,
+    tol: float = DEFAULT_TOL,
     gap: float = 1e-4,
     check_every: int = 10,
     initial: list[np.ndarray] | None = None,
@@ -230,13 +231,16 @@ def solve(
     tv, color, reduction : str
     solver : {"adam", "pdhg"}
     max_iter, tol, gap
-        As for :func:`tvrestore.denoise`.
+        As for :func:`tvrestore.denoise` (``max_iter`` None: the solver's
+        default).
     check_every : int
         pdhg's iterations between two certificates.
     initial : list of np.ndarray, optional
         Starting points on the unknown's domain; default
         :meth:`Degradation.initial`.
     """
+    if max_iter is None:
+        max_iter = DEFAULT_MAX_ITER[solver]
     observed = np.stack([np.asarray(item, np.float32) for item in data])
     if initial is None:
         initial = [degradation.initial(item) for item in data]
