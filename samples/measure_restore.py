@@ -39,6 +39,9 @@ TASKS = {
     "deblur+upscale": dict(psf="gaussian:1.0", upscale=2, dead=0.0, noise=0.005),
 }
 GRID = np.geomspace(0.0001, 0.01, 15)
+# A fixed weight per task near the auto weights of these images, for the
+# solver and size measurements.
+TASK_WEIGHTS = {"deblur": 0.0007, "deblur+inpaint": 0.0007, "deblur+upscale": 0.0003}
 BORDER = 16
 
 
@@ -124,10 +127,10 @@ def measure_weights(images, quick):
 
 
 def measure_solvers(images):
-    """Adam's energy against pdhg's certified lower bound, and sum against mean, at w = 0.004."""
+    """Adam's energy against pdhg's certified lower bound, and sum against mean, at TASK_WEIGHTS."""
     rows = []
-    weight = 0.004
     for task in TASKS:
+        weight = TASK_WEIGHTS[task]
         for name in images[:2]:
             observed, clean, psf, missing, k = degrade(name, task)
             degradation = engine.Degradation(psf=psf, upscale=k, missing=missing)
@@ -149,13 +152,13 @@ def measure_solvers(images):
 
 
 def measure_sizes():
-    """Iterations at 240 and 960 pixels, camera rescaled 2x (1024 px), fixed weight 0.004."""
+    """Iterations at 240 and 960 pixels, camera rescaled 2x (1024 px), at TASK_WEIGHTS."""
     rows = []
     for task in TASKS:
         counts = {}
         for size in (240, 960):
             observed, clean, psf, missing, k = degrade("camera", task, size=size, scale=2.0)
-            _, result = restore(observed, psf=psf, mask=missing, upscale=k, weight=0.004)
+            _, result = restore(observed, psf=psf, mask=missing, upscale=k, weight=TASK_WEIGHTS[task])
             counts[size] = result.iterations
         row = dict(task=task, iterations_240=counts[240], iterations_960=counts[960],
                    ratio=counts[960] / counts[240])
@@ -165,14 +168,15 @@ def measure_sizes():
 
 
 def measure_speed(repeat=3):
-    """Warm 512x512 deblur solve (Adam, w 0.004) against unsupervised_wiener, same run."""
+    """Warm 512x512 deblur solve (Adam, deblur's TASK_WEIGHTS) against unsupervised_wiener, same run."""
     observed, clean, psf, missing, k = degrade("camera", "deblur", size=512, scale=1.1)
     degradation = engine.Degradation(psf=psf)
     data3 = observed[..., None]
-    engine.solve(degradation, [data3], np.array([0.004]))  # compile
+    weight = np.array([TASK_WEIGHTS["deblur"]])
+    engine.solve(degradation, [data3], weight)  # compile
     ours, theirs = [], []
     for _ in range(repeat):
-        ours.append(engine.solve(degradation, [data3], np.array([0.004])).solve_seconds)
+        ours.append(engine.solve(degradation, [data3], weight).solve_seconds)
         start = time.perf_counter()
         unsupervised_wiener(observed, psf, rng=0)
         theirs.append(time.perf_counter() - start)

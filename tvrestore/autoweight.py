@@ -271,18 +271,20 @@ def choose_restoration_weight(degradation, unit: np.ndarray, tv: str, color: str
         missing=None if missing is None else missing[window],
     )
     fitted = cropped.observed_mask(crop.shape[:2])
-    signs = np.random.default_rng(_SEED).integers(0, 2, crop.shape)
-    probe = ((2 * signs - 1) * fitted).astype(np.float32)
+    # As for denoising, a small crop gets more probes (at most _MAX_PROBES),
+    # so that the divergence is averaged over about side**2 probed values.
+    probe_count = min(_MAX_PROBES, math.ceil(side**2 / (crop.shape[0] * crop.shape[1])))
+    signs = np.random.default_rng(_SEED).integers(0, 2, (probe_count, *crop.shape))
+    probes = ((2 * signs - 1) * fitted).astype(np.float32)
     step = noise.SURE_PROBE_SCALE * sigma
     candidates = centre * np.array(RESTORATION_CANDIDATE_FACTORS)
     count = len(candidates)
-    probed = crop + step * probe
-    data = [crop] * count + [probed] * count
-    # The starting points are the data's (a linear map of them), so the
+    data = [crop] * count + [crop + step * probe for probe in probes for _ in range(count)]
+    # The starting points are the data's (a linear map of them), so each
     # probed twin starts from its own data, as the map requires.
     run = solve(
-        cropped, data, np.tile(candidates, 2), tv=tv, color=color, solver="pdhg", gap=0.0,
-        max_iter=RESTORATION_ITERATIONS, check_every=RESTORATION_ITERATIONS,
+        cropped, data, np.tile(candidates, probe_count + 1), tv=tv, color=color, solver="pdhg",
+        gap=0.0, max_iter=RESTORATION_ITERATIONS, check_every=RESTORATION_ITERATIONS,
     )
     operator = cropped.operator
     from tvrestore._tf import tf
@@ -292,7 +294,10 @@ def choose_restoration_weight(degradation, unit: np.ndarray, tv: str, color: str
     risks = []
     for i in range(count):
         residual = fitted * (predicted[i] - crop)
-        divergence = np.sum(probe * (predicted[count + i] - predicted[i])) / step
+        divergence = np.mean([
+            np.sum(probe * (predicted[count * (k + 1) + i] - predicted[i])) / step
+            for k, probe in enumerate(probes)
+        ])
         risks.append(
             np.sum(residual**2) / observed_count - sigma**2 + 2 * sigma**2 * divergence / observed_count
         )
