@@ -33,10 +33,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from tvrestore import noise
+from tvrestore._tf import tf
+from tvrestore.engine import Degradation, solve
 from tvrestore.pdhg import solve_pdhg
 from tvrestore.shapes import solve_shape, zero_padded
 
-__all__ = ["CROP", "ITERATIONS", "WeightChoice", "choose_weights"]
+__all__ = [
+    "CROP", "ITERATIONS", "RESTORATION_CANDIDATE_FACTORS", "RESTORATION_CROP",
+    "RESTORATION_ITERATIONS", "WeightChoice", "choose_restoration_weight", "choose_weights",
+]
 
 # Side of the centre crop on which candidates are compared.
 CROP = 256
@@ -216,7 +221,9 @@ RESTORATION_ITERATIONS = 150
 RESTORATION_CANDIDATE_FACTORS = tuple(float(x) for x in np.geomspace(0.05, 1.0, 7))
 
 
-def choose_restoration_weight(degradation, unit: np.ndarray, tv: str, color: str) -> tuple[float, float, float]:
+def choose_restoration_weight(
+    degradation: Degradation, unit: np.ndarray, tv: str, color: str
+) -> tuple[float, float, float]:
     r"""The weight of least Monte Carlo predicted-SURE for one degraded image.
 
     For data :math:`f = A x + \sigma n` and the restoration :math:`u(f)`,
@@ -252,8 +259,6 @@ def choose_restoration_weight(degradation, unit: np.ndarray, tv: str, color: str
         :math:`\hat\sigma`, estimated from the observed pixels.
     compile_seconds : float
     """
-    from tvrestore.engine import Degradation, solve
-
     missing = None if degradation.missing is None else np.asarray(degradation.missing, bool)
     sigma = noise.estimate_noise_sigma(
         unit, missing, weak_texture_tiles=not _hides_diagonal_detail(degradation)
@@ -287,8 +292,6 @@ def choose_restoration_weight(degradation, unit: np.ndarray, tv: str, color: str
         gap=0.0, max_iter=RESTORATION_ITERATIONS, check_every=RESTORATION_ITERATIONS,
     )
     operator = cropped.operator
-    from tvrestore._tf import tf
-
     predicted = operator.apply(tf.constant(run.unknowns)).numpy().astype(np.float64)
     observed_count = fitted.sum() * crop.shape[2]
     risks = []
