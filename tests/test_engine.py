@@ -58,7 +58,7 @@ def test_both_solvers_reach_the_oracle_minimum(name):
     deg = degradation(name)
     _, data = scene_and_data(deg)
     box = deg.box(data)
-    best_u, best_gap = ref.solve_restoration(data, WEIGHT, oracle(deg), box=box, gap=1e-6)
+    best_u, best_gap = ref.solve_restoration(data, WEIGHT, oracle(deg), box=box, gap=1e-5)
     best = energy(deg, best_u, data)
 
     exact = solve(deg, [data], np.array([WEIGHT]), solver="pdhg", gap=1e-4)
@@ -84,7 +84,7 @@ def test_both_solvers_reach_the_oracle_minimum(name):
 def test_colour_reaches_the_oracle_minimum(color):
     deg = degradation("blur+mask")
     _, data = scene_and_data(deg, channels=3)
-    best_u, _ = ref.solve_restoration(data, WEIGHT, oracle(deg), color=color, box=deg.box(data), gap=1e-6)
+    best_u, _ = ref.solve_restoration(data, WEIGHT, oracle(deg), color=color, box=deg.box(data), gap=1e-5)
     best = energy(deg, best_u, data, color)
     adam = solve(deg, [data], np.array([WEIGHT]), color=color)
     assert (energy(deg, adam.unknowns[0], data, color) - best) / best <= 1e-3
