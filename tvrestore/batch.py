@@ -302,7 +302,9 @@ class _BatchRun:
             # Bounded: finished images wait for the pool, not pile up.
             while len(self.writes) >= 2 * self.batch_size:
                 self._collect_writes(block=True, first_only=True)
-            future = self.pool.submit(_write, loaded, restored, result, compare, len(group))
+            # An image with a forward model was solved alone (see _solve).
+            solved_with = len(group) if loaded.job.task == "denoise" else 1
+            future = self.pool.submit(_write, loaded, restored, result, compare, solved_with)
             self.writes[future] = index
 
     def _collect_writes(self, *, block: bool, first_only: bool = False) -> None:
