@@ -167,7 +167,7 @@ class AdamSolver:
         rows_of_data: Callable[..., tuple[tf.Tensor, ...]] | None = None,
         stencil_rows: int = 1,
         band_values: int = _BAND_VALUES,
-        project: Callable[[tf.Tensor], tf.Tensor] | None = None,
+        project: Callable[..., tf.Tensor] | None = None,
     ) -> None:
         self.loss_fn = loss_fn
         self.project = project
