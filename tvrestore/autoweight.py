@@ -33,10 +33,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from tvrestore import noise
+from tvrestore._tf import tf
+from tvrestore.engine import Degradation, solve
 from tvrestore.pdhg import solve_pdhg
 from tvrestore.shapes import solve_shape, zero_padded
 
-__all__ = ["CROP", "ITERATIONS", "WeightChoice", "choose_weights"]
+__all__ = [
+    "CROP", "ITERATIONS", "RESTORATION_CANDIDATE_FACTORS", "RESTORATION_CROP",
+    "RESTORATION_ITERATIONS", "WeightChoice", "choose_restoration_weight", "choose_weights",
+]
 
 # Side of the centre crop on which candidates are compared.
 CROP = 256
@@ -193,3 +198,129 @@ def _run(searches: dict[int, _Search], tv: str, color: str) -> tuple[dict[int, f
             chosen[index] = search.best_weight(solutions)
             start += count
     return chosen, compile_seconds
+
+
+# --- restoration through a forward model A -------------------------------------
+#
+# The denoising search above, through A: the risk estimated is the predicted
+# risk ||A (u - x)||^2 over the observed data values (Monte Carlo
+# predicted-SURE, Eldar 2009; Ramani, Blu & Unser 2008), which needs only
+# the data and A, and the candidates are solved by a fixed number of
+# primal-dual iterations (tvrestore.general_pdhg) so that a candidate and
+# its probed twin follow one differentiable map.
+
+# Side of the centre crop on which candidates are compared, in pixels of
+# the result: RESTORATION_CROP // K data pixels for --upscale K, so that
+# the search's unknown is no larger than for the other tasks.
+RESTORATION_CROP = 128
+# Primal-dual iterations per candidate (see samples/measure_restore.py).
+RESTORATION_ITERATIONS = 150
+# Candidates as multiples of the rule's weight: the weights that restore
+# best through a blur or binning are smaller than a denoising weight for
+# the same noise (the fidelity already smooths), down to about a tenth.
+RESTORATION_CANDIDATE_FACTORS = tuple(float(x) for x in np.geomspace(0.05, 1.0, 7))
+
+
+def choose_restoration_weight(
+    degradation: Degradation, unit: np.ndarray, tv: str, color: str
+) -> tuple[float, float, float]:
+    r"""The weight of least Monte Carlo predicted-SURE for one degraded image.
+
+    For data :math:`f = A x + \sigma n` and the restoration :math:`u(f)`,
+
+    .. math::
+
+        \mathbb{E}\,\frac{\|m A (u - x)\|^2}{n} = \mathbb{E}\Big[
+            \frac{\|m (A u - f)\|^2}{n} - \sigma^2
+            + \frac{2\sigma^2}{n}\, \operatorname{div}_f (m A u)\Big]
+
+    over the :math:`n` observed data values; the divergence is read from
+    one random-sign probe :math:`b` on the observed values,
+    :math:`b^\top m A (u(f + \varepsilon b) - u(f)) / \varepsilon`.
+    Candidates :math:`w_0 c` (:data:`RESTORATION_CANDIDATE_FACTORS`, with
+    :math:`w_0` the denoising rule's weight for the estimated
+    :math:`\hat\sigma`) are compared on a centre crop of at most
+    :data:`RESTORATION_CROP` pixels of the result a side (the crop is a window of
+    the scene like the whole, so the same model applies), each solved by
+    :data:`RESTORATION_ITERATIONS` iterations of the primal-dual method
+    from the data's own starting point, all in one compiled call.
+
+    Parameters
+    ----------
+    degradation : tvrestore.engine.Degradation
+    unit : np.ndarray, shape (h, w, C)
+        The data in intensity units.
+    tv, color : str
+
+    Returns
+    -------
+    weight : float
+    noise_sigma : float
+        :math:`\hat\sigma`, estimated from the observed pixels.
+    compile_seconds : float
+    """
+    missing = None if degradation.missing is None else np.asarray(degradation.missing, bool)
+    sigma = noise.estimate_noise_sigma(
+        unit, missing, weak_texture_tiles=not _hides_diagonal_detail(degradation)
+    )
+    centre = noise.auto_weight(sigma, unit.shape[2], tv, color)
+    if centre == 0:
+        return 0.0, sigma, 0.0
+    side = RESTORATION_CROP // degradation.upscale
+    top = max(0, (unit.shape[0] - side) // 2)
+    left = max(0, (unit.shape[1] - side) // 2)
+    window = (slice(top, top + side), slice(left, left + side))
+    crop = unit[window]
+    cropped = Degradation(
+        psf=degradation.psf, upscale=degradation.upscale,
+        missing=None if missing is None else missing[window],
+    )
+    fitted = cropped.observed_mask(crop.shape[:2])
+    # As for denoising, a small crop gets more probes (at most _MAX_PROBES),
+    # so that the divergence is averaged over about side**2 probed values.
+    probe_count = min(_MAX_PROBES, math.ceil(side**2 / (crop.shape[0] * crop.shape[1])))
+    signs = np.random.default_rng(_SEED).integers(0, 2, (probe_count, *crop.shape))
+    probes = ((2 * signs - 1) * fitted).astype(np.float32)
+    step = noise.SURE_PROBE_SCALE * sigma
+    candidates = centre * np.array(RESTORATION_CANDIDATE_FACTORS)
+    count = len(candidates)
+    data = [crop] * count + [crop + step * probe for probe in probes for _ in range(count)]
+    # The starting points are the data's (a linear map of them), so each
+    # probed twin starts from its own data, as the map requires.
+    run = solve(
+        cropped, data, np.tile(candidates, probe_count + 1), tv=tv, color=color, solver="pdhg",
+        gap=0.0, max_iter=RESTORATION_ITERATIONS, check_every=RESTORATION_ITERATIONS,
+    )
+    operator = cropped.operator
+    predicted = operator.apply(tf.constant(run.unknowns)).numpy().astype(np.float64)
+    observed_count = fitted.sum() * crop.shape[2]
+    risks = []
+    for i in range(count):
+        residual = fitted * (predicted[i] - crop)
+        divergence = np.mean([
+            np.sum(probe * (predicted[count * (k + 1) + i] - predicted[i])) / step
+            for k, probe in enumerate(probes)
+        ])
+        risks.append(
+            np.sum(residual**2) / observed_count - sigma**2 + 2 * sigma**2 * divergence / observed_count
+        )
+    return noise.sure_minimizer(candidates, np.array(risks)), sigma, run.compile_seconds
+
+
+# A PSF passing at most this fraction of the diagonal Nyquist frequency
+# leaves the data's finest diagonal details to the noise alone.
+_NYQUIST_GAIN = 0.1
+
+
+def _hides_diagonal_detail(degradation) -> bool:
+    r"""Whether the data's Haar diagonal details are noise only, so need no texture tiles.
+
+    True for a PSF (with no binning after it) whose gain at the diagonal
+    Nyquist frequency, :math:`|\sum_{a,b} k_{a,b} (-1)^{a+b}|`, is at most
+    :data:`_NYQUIST_GAIN` (``gaussian:1.6``: 2e-9; ``disk:2``: 0.09;
+    ``motion:9,30``: 0.05; ``box:3``: 0.11, so it keeps the tiles).
+    """
+    if degradation.psf is None or degradation.upscale > 1:
+        return False
+    rows, columns = np.indices(degradation.psf.shape)
+    return abs(float(np.sum(degradation.psf * (-1.0) ** (rows + columns)))) <= _NYQUIST_GAIN

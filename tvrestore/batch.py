@@ -29,8 +29,8 @@ from tvrestore.claims import Claims, remove_stale_claims
 from tvrestore.errors import TVRestoreError
 from tvrestore.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
-from tvrestore.plan import FileJob
-from tvrestore.restore import denoise, denoise_batch
+from tvrestore.plan import FileJob, check_degradation
+from tvrestore.restore import denoise, denoise_batch, restore
 from tvrestore.shapes import colour_shape, solve_shape
 
 __all__ = ["restore_file", "run_batch"]
@@ -92,7 +92,7 @@ def restore_file(
             raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
         loaded = _load(job)
         try:
-            restored, result = denoise(loaded.noisy, options.weight, **options.as_kwargs())
+            restored, result = _restore_loaded(loaded, options)
         except TVRestoreError as err:
             raise TVRestoreError(f"{job.input}: {err}") from err
         compared: dict[str, np.ndarray] = {}
@@ -128,6 +128,15 @@ def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry:
     )
 
 
+def _restore_loaded(loaded: "_Loaded", options: RestoreOptions) -> tuple[np.ndarray, RestoreResult]:
+    """One image alone: :func:`denoise`, or :func:`restore` with the job's forward model."""
+    job = loaded.job
+    if job.task == "denoise":
+        return denoise(loaded.noisy, options.weight, **options.as_kwargs())
+    return restore(loaded.noisy, psf=job.psf, mask=loaded.missing, upscale=job.upscale,
+                   weight=options.weight, **options.as_kwargs())
+
+
 @dataclass(frozen=True)
 class _Loaded:
     """A job whose input (and reference) have been read."""
@@ -137,21 +146,28 @@ class _Loaded:
     noisy: np.ndarray
     reference: np.ndarray | None
     read_seconds: float
+    missing: np.ndarray | None = None
 
 
 def _load(job: FileJob) -> _Loaded:
     start = time.perf_counter()
     noisy, header = io.read_image_and_header(job.input)
+    check_degradation(job, noisy.shape)
+    missing = None
+    if job.mask is not None:
+        pixels = io.read_image(job.mask)
+        missing = pixels != 0 if pixels.ndim == 2 else np.any(pixels != 0, axis=2)
     reference = None
     if job.reference is not None:
         reference = io.read_image(job.reference)
-        if colour_shape(reference.shape) != colour_shape(noisy.shape):
+        expected = job.output_shape(noisy.shape)
+        if colour_shape(reference.shape) != colour_shape(expected):
             raise TVRestoreError(
                 f"{job.reference}: reference has shape {reference.shape}, "
-                f"but {job.input} has {noisy.shape}"
+                f"but the restored {job.input} has {expected}"
             )
     return _Loaded(job=job, header=header, noisy=noisy, reference=reference,
-                   read_seconds=time.perf_counter() - start)
+                   read_seconds=time.perf_counter() - start, missing=missing)
 
 
 def _compare_rows(
@@ -162,7 +178,9 @@ def _compare_rows(
 
     `solutions`, given, receives the compared methods' images by name.
     """
-    if not loaded.job.compare:
+    if not loaded.job.compare or loaded.job.task != "denoise":
+        # The baselines of deblurring, inpainting and upscaling are not
+        # wired in here yet.
         return None
     # scikit-image's restoration module pulls in scipy.stats (about 0.5 s):
     # only runs that compare pay for it.
@@ -189,7 +207,10 @@ def _finish(
         status=report.RESTORED,
         shape=list(loaded.noisy.shape),
         dtype=str(loaded.noisy.dtype),
-        task="denoise",
+        task=job.task,
+        psf=job.psf,
+        mask=None if job.mask is None else str(job.mask),
+        upscale=job.upscale,
         **result.to_dict(),
         batch_size=batch_size,
         read_seconds=loaded.read_seconds,
@@ -356,7 +377,9 @@ class _BatchRun:
             # Bounded: finished images wait for the pool, not pile up.
             while len(self.writes) >= 2 * self.batch_size:
                 self._collect_writes(block=True, first_only=True)
-            future = self.pool.submit(_write, loaded, restored, result, compare, len(group),
+            # An image with a forward model was solved alone (see _solve).
+            solved_with = len(group) if loaded.job.task == "denoise" else 1
+            future = self.pool.submit(_write, loaded, restored, result, compare, solved_with,
                                       self.claims)
             self.writes[future] = index
 
@@ -391,7 +414,18 @@ def _read(job: FileJob, claims: Claims) -> _Loaded | dict:
 
 
 def _solve(items: list[_Loaded], options: RestoreOptions) -> list[tuple | BaseException]:
-    """(restored, result) or the exception, per item; one bad image fails alone."""
+    """(restored, result) or the exception, per item; one bad image fails alone.
+
+    Images with a forward model are restored one by one.
+    """
+    if any(item.job.task != "denoise" for item in items):
+        outcomes: list[tuple | BaseException] = []
+        for item in items:
+            try:
+                outcomes.append(_restore_loaded(item, options))
+            except Exception as err:
+                outcomes.append(err)
+        return outcomes
     try:
         return denoise_batch([item.noisy for item in items], options.weight, **options.as_kwargs())
     except Exception as err:

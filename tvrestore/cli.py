@@ -34,6 +34,8 @@ Examples:
   tvrestore scans/ -o restored/ --gallery restored/index.html
   tvrestore scans/ -o restored/ --workers 2          on a local Dask cluster
   tvrestore huge.tif --tile 2048                      in tiles: a tiled TIFF out
+  tvrestore blurred.png --psf gaussian:1.6       deblur (the image is a window of the scene)
+  tvrestore photo.png --mask dead.png --psf disk:2 --upscale 2
 """
 
 
@@ -231,6 +233,20 @@ def main() -> None:
               show_default=True,
               help="pdhg's target: stop once the certified relative objective gap "
                    "(E - E*) / E* is at most this (reported as certified_gap).")
+@click.option("--psf", metavar="SPEC",
+              help="Deblur: the blur's PSF, gaussian:SIGMA, box:SIZE, disk:RADIUS, "
+                   "motion:LENGTH,ANGLE (pixels, degrees) or a PNG/TIFF/.npy file (normalised "
+                   "to sum 1). The image is taken as the 'valid' window of a larger scene.")
+@click.option("--psf-dir", type=PATH, metavar="DIR",
+              help="Batch: a PSF file per image, matched by relative path as --reference is.")
+@click.option("--mask", type=PATH, metavar="FILE",
+              help="Inpaint: an image of the input's height and width, nonzero where a pixel "
+                   "is missing (its value is ignored).")
+@click.option("--mask-dir", type=PATH, metavar="DIR",
+              help="Batch: a mask per image, matched by relative path as --reference is.")
+@click.option("--upscale", type=click.IntRange(2, 8), metavar="K",
+              help="Upscale by K (2 to 8): the input is taken as the means of KxK blocks "
+                   "(after the PSF, with --psf); the output is K times larger per side.")
 @click.option("--reference", type=PATH,
               help="Clean image: adds PSNR and SSIM. In a batch, a directory of clean images "
                    "with the same relative paths (or the same stem and another image "
@@ -281,10 +297,12 @@ def main() -> None:
                    "solution (README, Scale).")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
-                    reference, compare, report, overwrite, pattern, batch_size, quiet,
-                    figure, zoom, gallery, workers, scheduler, tile, halo, cache_dir,
-                    no_cache) -> None:
-    """Restore INPUT (PNG, JPEG, TIFF, BMP; zarr in tiles) by total-variation denoising.
+                    psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
+                    overwrite, pattern, batch_size, quiet, figure, zoom, gallery, workers,
+                    scheduler, tile, halo, cache_dir, no_cache) -> None:
+    """Restore INPUT (PNG, JPEG, TIFF, BMP; zarr in tiles) by total-variation denoising,
+    deblurring (--psf), inpainting (--mask) and upscaling (--upscale), or any combination
+    in one objective.
 
     INPUT may be several files and directories: directories are searched
     recursively for image files, images of similar size are restored together,
@@ -302,6 +320,7 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
                                  solver=solver, max_iter=max_iter, tol=tol, gap=gap)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
+    degradation = _degradation(psf, psf_dir, mask, mask_dir, upscale)
     _configure_cache(cache_dir, no_cache)
     if report is not None and not report.parent.is_dir():
         # Checked before any work, so a bad report path leaves no output behind.
@@ -320,6 +339,10 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
                                "(a directory or several inputs); one image runs here")
     if tile is not None and not single:
         raise click.UsageError("--tile restores one TIFF or zarr image; give one input")
+    if tiled and (degradation["upscale"] > 1 or any(
+            degradation[name] is not None for name in ("psf", "psf_dir", "mask", "mask_dir"))):
+        raise click.UsageError(f"{inputs[0]}: tiles restore noise only; --psf, --mask and "
+                               "--upscale need the whole image")
     if tiled and (figure is not None or gallery is not None):
         raise click.UsageError(f"{inputs[0]}: --figure and --gallery need the whole image; "
                                "a tiled restore has neither")
@@ -333,10 +356,10 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
                            options, tile, halo)
         elif single:
             _restore_one(inputs[0], output, reference, compare, overwrite, quiet, options,
-                         written, zoom)
+                         written, zoom, degradation)
         else:
             _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
-                          pattern, batch_size, start, written, workers, scheduler)
+                          pattern, batch_size, start, written, degradation, workers, scheduler)
 
 
 def _check_dask(what: str) -> None:
@@ -395,6 +418,25 @@ def _restore_tiled(input_path, output, reference, compare, overwrite, report, qu
         click.echo(_summary(entry))
 
 
+def _degradation(psf, psf_dir, mask, mask_dir, upscale) -> dict:
+    """The forward-model options as plan_jobs takes them; a bad PSF spec is a usage error now."""
+    from tvrestore.psf import parse_psf
+
+    if psf is not None and psf_dir is not None:
+        raise click.UsageError("give --psf or --psf-dir, not both")
+    if mask is not None and mask_dir is not None:
+        raise click.UsageError("give --mask or --mask-dir, not both")
+    if psf is not None:
+        try:
+            parse_psf(psf)
+        except TVRestoreError as err:
+            raise click.UsageError(str(err)) from err
+    if mask is not None and not mask.is_file():
+        raise click.UsageError(f"{mask}: no such mask file")
+    return {"psf": psf, "psf_dir": psf_dir, "mask": mask, "mask_dir": mask_dir,
+            "upscale": upscale or 1}
+
+
 def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
     """--figure, --zoom and --gallery: usage errors before any work (matplotlib stays unloaded)."""
     from tvrestore._matplotlib import check_figure_path
@@ -417,11 +459,19 @@ def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
 
 
 def _restore_one(input_path, output, reference, compare, overwrite, quiet, options,
-                 written, zoom) -> None:
+                 written, zoom, degradation) -> None:
     from tvrestore import io, plan
 
+    name = Path(input_path.name)
+    psf = degradation["psf"]
+    if degradation["psf_dir"] is not None:
+        psf = plan._matched_name(degradation["psf_dir"], name, plan._PSF_EXTENSIONS)
+    mask = degradation["mask"]
+    if degradation["mask_dir"] is not None:
+        mask = plan._match_reference(degradation["mask_dir"], name)
     job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
-                       reference=reference, compare=compare, overwrite=overwrite)
+                       reference=reference, compare=compare, overwrite=overwrite,
+                       psf=psf, mask=mask, upscale=degradation["upscale"])
     try:
         # Everything that needs no solve, before TensorFlow loads: a run
         # that cannot succeed fails in milliseconds.
@@ -465,13 +515,14 @@ def _echo_drawn(written: dict) -> None:
 
 
 def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
-                  pattern, batch_size, start, written, workers=None, scheduler=None) -> None:
+                  pattern, batch_size, start, written, degradation, workers=None,
+                  scheduler=None) -> None:
     from tvrestore.plan import check_distinct, plan_jobs
     from tvrestore.report import summarise
 
     try:
         jobs = plan_jobs(inputs, output, pattern=pattern, reference_dir=reference,
-                         compare=compare, overwrite=overwrite)
+                         compare=compare, overwrite=overwrite, **degradation)
         check_distinct(jobs, written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
@@ -634,9 +685,10 @@ def _summary(entry: dict) -> str:
             "" if entry["converged"] else ", NOT converged: raise --max-iter or --gap")
     else:
         state = "converged" if entry["converged"] else "NOT converged: raise --max-iter or --tol"
+    task = "" if entry["task"] == "denoise" else f", {entry['task']}"
     lines = [
         f"{entry['input']} -> {entry['output']}  "
-        f"({'x'.join(map(str, entry['shape']))} {entry['dtype']})",
+        f"({'x'.join(map(str, entry['shape']))} {entry['dtype']}{task})",
         f"  weight {weight}, {entry['tv']} {entry['color']} TV, reduction {entry['reduction']}, "
         f"solver {entry['solver']}",
         f"  {entry['iterations']} iterations ({state}), objective {_number(entry['objective'], '.6g')}",

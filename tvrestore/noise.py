@@ -89,7 +89,9 @@ AUTO_WEIGHT_FACTORS: dict[tuple[str, str], float] = {
 }
 
 
-def estimate_noise_sigma(image: np.ndarray) -> float:
+def estimate_noise_sigma(
+    image: np.ndarray, missing: np.ndarray | None = None, weak_texture_tiles: bool = True
+) -> float:
     r"""Estimate the standard deviation of additive white Gaussian noise.
 
     :math:`\hat\sigma = \operatorname{median}(|d|) / 0.6745` over the Haar
@@ -113,6 +115,17 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     ----------
     image : np.ndarray, shape (H, W, C)
         In [0, 1] intensity units; C channels share one noise level.
+    missing : np.ndarray of bool, shape (H, W), optional
+        Pixels whose values are not data (an inpainting mask): only 2x2
+        blocks of observed pixels give details, and a tile's texture is
+        the mean over differences between observed pixels.
+    weak_texture_tiles : bool
+        Steps 2 and 3. Without them the estimate is step 1's, over every
+        (observed) 2x2 block: right for data whose content has no energy
+        at the diagonal Nyquist frequency (a blurred image), where the
+        tiles' selection only biases it low (measured on blurred chelsea
+        at noise 0.01: 0.0090, and 0.0082 with 30 % of pixels missing,
+        against 0.0101 without the tiles).
 
     Returns
     -------
@@ -129,7 +142,11 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     ``samples/calibrate_auto_weight.py``.
     """
     image = np.asarray(image, np.float64)
+    if missing is not None:
+        return _masked_noise_sigma(image, np.asarray(missing, bool), weak_texture_tiles)
     sigma = _haar_sigma(image)
+    if not weak_texture_tiles:
+        return sigma
     tiles_down, tiles_across = image.shape[0] // _TILE, image.shape[1] // _TILE
     if tiles_down < 2 or tiles_across < 2 or sigma == 0:
         return sigma
@@ -150,6 +167,45 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
         if weak.mean() < _MIN_WEAK_FRACTION:
             break
         keep = np.repeat(np.repeat(weak, half, axis=0), half, axis=1)
+        sigma = float(np.median(magnitudes[keep]) / _MAD_TO_SIGMA)
+    return sigma
+
+
+def _masked_noise_sigma(image: np.ndarray, missing: np.ndarray, weak_texture_tiles: bool) -> float:
+    """:func:`estimate_noise_sigma` over the observed pixels only (see its ``missing``)."""
+    height, width = (image.shape[0] // 2) * 2, (image.shape[1] // 2) * 2
+    observed = ~missing[:height, :width]
+    complete = observed[0::2, 0::2] & observed[0::2, 1::2] & observed[1::2, 0::2] & observed[1::2, 1::2]
+    magnitudes = np.abs(_haar_diagonal(image))
+    if not complete.any():
+        return 0.0
+    sigma = float(np.median(magnitudes[complete]) / _MAD_TO_SIGMA)
+    tiles_down, tiles_across = height // _TILE, width // _TILE
+    if not weak_texture_tiles or tiles_down < 2 or tiles_across < 2 or sigma == 0:
+        return sigma
+    crop = image[: tiles_down * _TILE, : tiles_across * _TILE]
+    seen = ~missing[: tiles_down * _TILE, : tiles_across * _TILE]
+
+    def per_tile(values: np.ndarray) -> np.ndarray:
+        return values.reshape(tiles_down, _TILE, tiles_across, _TILE, -1).sum(axis=(1, 3, 4))
+
+    pairs_y = (seen[1:] & seen[:-1])[..., None]
+    pairs_x = (seen[:, 1:] & seen[:, :-1])[..., None]
+    squares_y = np.where(pairs_y, np.diff(crop, axis=0) ** 2, 0.0)
+    squares_x = np.where(pairs_x, np.diff(crop, axis=1) ** 2, 0.0)
+    pad_y, pad_x = ((0, 1), (0, 0), (0, 0)), ((0, 0), (0, 1), (0, 0))
+    sums = per_tile(np.pad(squares_y, pad_y)) + per_tile(np.pad(squares_x, pad_x))
+    counts = per_tile(np.pad(pairs_y, pad_y).astype(float)) + per_tile(np.pad(pairs_x, pad_x).astype(float))
+    texture = sums / np.maximum(counts, 1) * 2 / crop.shape[2]  # per pixel, as the unmasked one
+    clipped = per_tile((((crop == 0) | (crop == 1)) & seen[..., None]).astype(float)) > 0
+    usable = complete[: tiles_down * _TILE // 2, : tiles_across * _TILE // 2]
+    magnitudes = magnitudes[: tiles_down * _TILE // 2, : tiles_across * _TILE // 2]
+    half = _TILE // 2
+    for _ in range(_TEXTURE_ROUNDS):
+        weak = (texture <= _WEAK_TEXTURE_MARGIN * 4 * sigma**2) & ~clipped & (counts > 0)
+        keep = np.repeat(np.repeat(weak, half, axis=0), half, axis=1) & usable
+        if weak.mean() < _MIN_WEAK_FRACTION or not keep.any():
+            break
         sigma = float(np.median(magnitudes[keep]) / _MAD_TO_SIGMA)
     return sigma
 

@@ -19,18 +19,42 @@ from tvrestore import io
 from tvrestore.errors import TVRestoreError
 from tvrestore.shapes import colour_shape
 
-__all__ = ["FileJob", "check_distinct", "check_single", "plan_jobs"]
+__all__ = ["FileJob", "check_degradation", "check_distinct", "check_single", "plan_jobs"]
+
+# What a PSF file may be (tvrestore.psf reads these).
+_PSF_EXTENSIONS = (".npy", ".png", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
 class FileJob:
-    """One input file, where its output goes, and its optional reference."""
+    """One input file, where its output goes, its optional reference, and its degradation.
+
+    ``psf`` (a spec or a PSF file), ``mask`` (an image file, nonzero where
+    a pixel is missing) and ``upscale`` describe the forward model of
+    :func:`tvrestore.restore.restore`; none of them is denoising.
+    """
 
     input: Path
     output: Path
     reference: Path | None = None
     compare: bool = False
     overwrite: bool = False
+    psf: str | None = None
+    mask: Path | None = None
+    upscale: int = 1
+
+    @property
+    def task(self) -> str:
+        """"denoise", "deblur", "upscale", "inpaint" or their "+"-joined composition."""
+        parts = [name for name, present in (
+            ("deblur", self.psf is not None), ("upscale", self.upscale > 1),
+            ("inpaint", self.mask is not None),
+        ) if present]
+        return "+".join(parts) or "denoise"
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The restored image's shape: ``upscale`` times the input's per side."""
+        return (input_shape[0] * self.upscale, input_shape[1] * self.upscale, *input_shape[2:])
 
 
 def plan_jobs(
@@ -41,6 +65,11 @@ def plan_jobs(
     reference_dir: str | Path | None = None,
     compare: bool = False,
     overwrite: bool = False,
+    psf: str | None = None,
+    psf_dir: str | Path | None = None,
+    mask: str | Path | None = None,
+    mask_dir: str | Path | None = None,
+    upscale: int = 1,
 ) -> list[FileJob]:
     """One job per image found in `inputs`, with its output and reference.
 
@@ -72,6 +101,15 @@ def plan_jobs(
         in the same place is taken (clean PNGs for noisy JPEGs); if there is
         none, the job has no reference and gets no PSNR or SSIM.
     compare, overwrite : bool
+        Copied into every job.
+    psf, mask : str or path, optional
+        One PSF (spec or file) and one mask file for every job.
+    psf_dir, mask_dir : path, optional
+        Per image: the file with the same relative path, or the only one
+        with the same stem and a PSF (``.npy``, ``.png``, ``.tif``,
+        ``.tiff``) or image extension, as for ``reference_dir``; an image
+        without one gets none.
+    upscale : int
         Copied into every job.
 
     Returns
@@ -106,6 +144,9 @@ def plan_jobs(
         )
     if reference_dir is not None and not reference_dir.is_dir():
         raise TVRestoreError(f"{reference_dir}: reference directory does not exist")
+    for name, directory in (("PSF", psf_dir), ("mask", mask_dir)):
+        if directory is not None and not Path(directory).is_dir():
+            raise TVRestoreError(f"{directory}: {name} directory does not exist")
 
     found = _found_images(inputs, output_dir, pattern)
     if not found:
@@ -122,6 +163,11 @@ def plan_jobs(
             reference=None if reference_dir is None else _match_reference(reference_dir, relative),
             compare=compare,
             overwrite=overwrite,
+            psf=psf if psf_dir is None else _matched_name(Path(psf_dir), relative, _PSF_EXTENSIONS),
+            mask=Path(mask) if mask is not None else (
+                None if mask_dir is None else _match_reference(Path(mask_dir), relative)
+            ),
+            upscale=upscale,
         )
         for path, relative in found
     ]
@@ -168,15 +214,23 @@ def _strictly_inside(inner: Path, outer: Path) -> bool:
     return inner != outer and inner.is_relative_to(outer)
 
 
-def _match_reference(reference_dir: Path, relative: Path) -> Path | None:
+def _match_reference(
+    reference_dir: Path, relative: Path, extensions=io.IMAGE_EXTENSIONS
+) -> Path | None:
     exact = reference_dir / relative
     if exact.is_file():
         return exact
     same_stem = [
         path for path in sorted(exact.parent.glob(f"{glob.escape(exact.stem)}.*"))
-        if path.suffix.lower() in io.IMAGE_EXTENSIONS and path.is_file()
+        if path.suffix.lower() in extensions and path.is_file()
     ] if exact.parent.is_dir() else []
     return same_stem[0] if len(same_stem) == 1 else None
+
+
+def _matched_name(directory: Path, relative: Path, extensions) -> str | None:
+    """The PSF file matched as a reference is, as a spec string (its path)."""
+    found = _match_reference(directory, relative, extensions)
+    return None if found is None else str(found)
 
 
 def _check_outputs(jobs: list[FileJob]) -> None:
@@ -220,14 +274,16 @@ def check_single(job: FileJob, written: dict[str, Path | None] | None = None) ->
         or two of the files read and written are one file.
     """
     header = io.read_header(job.input)
+    check_degradation(job, header.shape)
+    output_shape = job.output_shape(header.shape)
     if job.reference is not None:
         reference = io.read_header(job.reference)
-        if colour_shape(reference.shape) != colour_shape(header.shape):
+        if colour_shape(reference.shape) != colour_shape(output_shape):
             raise TVRestoreError(
                 f"{job.reference}: reference has shape {reference.shape}, "
-                f"but {job.input} has {header.shape}"
+                f"but the restored {job.input} has {output_shape}"
             )
-    io.check_writable(job.output, header.shape, header.dtype)
+    io.check_writable(job.output, output_shape, header.dtype)
     if not job.output.parent.is_dir():
         raise TVRestoreError(f"{job.output}: output directory does not exist")
     if job.output.is_dir():
@@ -236,6 +292,32 @@ def check_single(job: FileJob, written: dict[str, Path | None] | None = None) ->
         raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
     check_distinct([job], written)
     return header
+
+
+def check_degradation(job: FileJob, input_shape: tuple[int, ...]) -> None:
+    """The job's PSF and mask can be read and fit its input of ``input_shape``.
+
+    Raises
+    ------
+    TVRestoreError
+        One line: a PSF spec or file that is not a PSF (sums to 0, holds
+        NaN, ...), a PSF larger than the image, a mask that cannot be read
+        or whose height and width are not the image's, or an ``upscale``
+        outside 1..8.
+    """
+    from tvrestore.psf import check_psf_fits, parse_psf
+
+    if not 1 <= job.upscale <= 8:
+        raise TVRestoreError(f"--upscale must be from 2 to 8, got {job.upscale}")
+    if job.psf is not None:
+        check_psf_fits(parse_psf(job.psf), input_shape, str(job.input))
+    if job.mask is not None:
+        mask_shape = io.read_header(job.mask).shape
+        if tuple(mask_shape[:2]) != tuple(input_shape[:2]):
+            raise TVRestoreError(
+                f"{job.mask}: the mask is {mask_shape[0]}x{mask_shape[1]}, "
+                f"but {job.input} is {input_shape[0]}x{input_shape[1]}"
+            )
 
 
 def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | None = None) -> None:

@@ -50,7 +50,7 @@ import numpy as np
 
 from tvrestore.errors import TVRestoreError
 
-__all__ = ["PSF_KINDS", "check_psf_fits", "parse_psf", "psf_radius"]
+__all__ = ["PSF_KINDS", "as_psf", "check_psf_fits", "parse_psf", "psf_radius"]
 
 PSF_KINDS = ("gaussian", "box", "disk", "motion")
 _IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -96,6 +96,26 @@ def parse_psf(spec: str) -> np.ndarray:
         f"--psf {spec!r}: expected gaussian:SIGMA, box:SIZE, disk:RADIUS, "
         f"motion:LENGTH,ANGLE or a .npy/.png/.tif/.tiff file"
     )
+
+
+def as_psf(psf, name: str = "psf") -> np.ndarray:
+    """A spec (see :func:`parse_psf`) or an array, as a normalised PSF with odd sides.
+
+    An array is checked and normalised as a file's would be: 2-D, finite,
+    non-negative, summing to more than 0; an even side gets a zero row or
+    column at its end.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming ``name`` for an array that is not a PSF.
+    """
+    if isinstance(psf, (str, Path)):
+        return parse_psf(str(psf))
+    array = np.asarray(psf, np.float64)
+    if array.ndim != 2:
+        raise TVRestoreError(f"{name}: the PSF must be a 2-D array, not of shape {array.shape}")
+    return _normalised(np.pad(array, [(0, 1 - side % 2) for side in array.shape]), name)
 
 
 def psf_radius(kernel: np.ndarray) -> tuple[int, int]:

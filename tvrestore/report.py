@@ -43,6 +43,7 @@ OUTPUT_EXISTS, CLAIMED = "output exists", "claimed by another run"
 # work its result waited for, queue waits excluded.
 ENTRY_KEYS: tuple[str, ...] = (
     "input", "output", "reference", "status", "error", "skip_reason", "shape", "dtype", "task",
+    "psf", "mask", "upscale",
     *(field.name for field in fields(RestoreResult)),
     "batch_size", "read_seconds", "write_seconds", "tensorflow_seconds", "total_seconds",
     "psnr", "ssim", "compare",

@@ -38,7 +38,11 @@ from tvrestore.pdhg import solve_pdhg
 from tvrestore.shapes import solve_shape, zero_padded
 from tvrestore.solver import AdamSettings, AdamSolver, SolverOutput
 
-__all__ = ["RestoreResult", "denoise", "denoise_batch"]
+__all__ = ["MAX_UPSCALE", "RestoreResult", "denoise", "denoise_batch", "restore"]
+
+# The largest --upscale: beyond 8x8 binning a data pixel stands for more
+# than 64 unknowns, which TV alone cannot determine.
+MAX_UPSCALE = 8
 
 def denoise(
     image: np.ndarray,
@@ -370,3 +374,179 @@ def _solver(objective: DenoisingObjective, layout: str) -> AdamSolver:
         functools.partial(objective.loss, layout=layout), AdamSettings(),
         rows_of_data=objective.rows_of_data, stencil_rows=1,
     )
+
+
+def restore(
+    image: np.ndarray,
+    *,
+    psf=None,
+    mask: np.ndarray | None = None,
+    upscale: int = 1,
+    weight: float | str = "auto",
+    reduction: str = "mean",
+    tv: str = "isotropic",
+    color: str = "vectorial",
+    solver: str = "adam",
+    max_iter: int | None = None,
+    tol: float = DEFAULT_TOL,
+    gap: float = DEFAULT_GAP,
+) -> tuple[np.ndarray, RestoreResult]:
+    r"""Deblur, inpaint, upscale and denoise one image, in one objective.
+
+    The data :math:`f` (``image`` scaled to [0, 1]) are modelled as
+    :math:`f = A x + n` for a scene :math:`x` and Gaussian noise :math:`n`,
+    with :math:`A = M D B`: blur :math:`B` by ``psf``, then
+    :math:`K \times K` binning :math:`D` (``upscale`` = K), then the mask
+    :math:`M` of missing pixels. The restoration minimizes
+
+    .. math::
+
+        E(u) = \tfrac12 \sum m\,(D B u - f)^2 + w\,\mathrm{TV}(u),
+        \qquad \mathrm{lo} \le u \le \mathrm{hi},
+
+    with :math:`m = 0` on missing pixels (their values are ignored) and 1
+    elsewhere. :math:`u` is the scene at K times the data's resolution,
+    extended by the PSF's radius on each side: the data are the 'valid'
+    part of the blur of a larger scene, so no periodic or zero boundary is
+    assumed and nothing rings at the borders. The box is [0, 1] widened to
+    the observed values' range. The result is :math:`u` on the observed
+    window, K times larger per side than ``image``
+    (:mod:`tvrestore.engine`). With no ``psf``, ``mask`` or ``upscale``,
+    this is :func:`denoise`, unchanged.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        As for :func:`denoise`: ``(H, W)`` or ``(H, W, C)``; alpha passes
+        through (repeated K times per side when upscaling).
+    psf : str or array_like, optional
+        :math:`B`'s PSF: a spec (``"gaussian:1.6"``, ``"box:3"``,
+        ``"disk:2"``, ``"motion:9,30"``), a ``.npy``/PNG/TIFF file, or an
+        array; normalised to sum 1 (:mod:`tvrestore.psf`). At most the
+        image's size.
+    mask : array_like, shape (H, W), optional
+        Nonzero where a pixel is missing (as in scikit-image's and
+        OpenCV's inpainting).
+    upscale : int
+        :math:`K`, 1 to 8: the data are the means of K x K blocks of the
+        (blurred) scene, and the result is K times larger per side.
+    weight : float or "auto"
+        :math:`w`, in the same units as for :func:`denoise`. "auto"
+        estimates the noise from the observed pixels and keeps the
+        candidate weight of least Monte Carlo predicted-SURE, an unbiased
+        estimate of the error :math:`\|A(u - x)\|^2` that needs no clean
+        image (:func:`tvrestore.autoweight.choose_restoration_weight`).
+    reduction : {"mean", "sum"}
+        The loss's units: "mean" divides E by the number of unknowns (the
+        values of u). The result is the same under both.
+    tv, color : str
+        The TV norm; colour is vectorial (coupled channels) by default,
+        channelwise on request, as for :func:`denoise`.
+    solver : {"adam", "pdhg"}
+        "adam": Adam on u, projected onto the box. "pdhg": Chambolle-Pock,
+        stopping on a certified relative duality gap
+        (:mod:`tvrestore.general_pdhg`).
+    max_iter, tol, gap
+        As for :func:`denoise`.
+
+    Returns
+    -------
+    restored : np.ndarray
+        ``(K H, K W[, C])``, the input's dtype (integers clipped to their
+        range).
+    result : RestoreResult
+        ``objective`` is E (sum units, float64); ``certified_gap`` is
+        pdhg's bound on :math:`(E(u) - E^*) / E^*`.
+
+    Raises
+    ------
+    TVRestoreError
+        For a PSF larger than the image, a mask of another size, an
+        ``upscale`` outside 1..8, or any input :func:`denoise` rejects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tvrestore.restore import restore
+    >>> data = (0.5 + 0.01 * np.random.default_rng(0).standard_normal((36, 36))).astype(np.float32)
+    >>> restored, result = restore(data, psf="box:3", upscale=2, weight=0.01)
+    >>> restored.shape, result.converged
+    ((72, 72), True)
+    """
+    if psf is None and mask is None and upscale == 1:
+        return denoise(image, weight, reduction=reduction, tv=tv, color=color, solver=solver,
+                       max_iter=max_iter, tol=tol, gap=gap)
+    from tvrestore import engine
+    from tvrestore.autoweight import choose_restoration_weight
+    from tvrestore.psf import as_psf, check_psf_fits
+
+    RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
+                   tol=tol, gap=gap)
+    weight = check_weight(weight)
+    max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
+    if isinstance(upscale, bool) or not isinstance(upscale, numbers.Integral) or not 1 <= upscale <= MAX_UPSCALE:
+        raise TVRestoreError(f"upscale must be a whole number from 1 to {MAX_UPSCALE}, got {upscale!r}")
+    prepared = _Prepared.from_image(image)
+    unit = prepared.unit
+    kernel = None
+    if psf is not None:
+        kernel = as_psf(psf)
+        check_psf_fits(kernel, unit.shape, "image")
+    missing = None
+    if mask is not None:
+        missing = np.asarray(mask)
+        if missing.shape != unit.shape[:2]:
+            raise TVRestoreError(
+                f"the mask has shape {missing.shape}, but the image is {unit.shape[0]}x{unit.shape[1]}"
+            )
+        missing = missing != 0
+    degradation = engine.Degradation(psf=kernel, upscale=int(upscale), missing=missing)
+    programs_before = cache.program_count()
+    start = time.perf_counter()
+    if weight == "auto":
+        weight, noise_sigma, search_compile_seconds = choose_restoration_weight(
+            degradation, unit, tv, color
+        )
+    else:
+        noise_sigma, search_compile_seconds = None, 0.0
+    search_seconds = time.perf_counter() - start - search_compile_seconds
+    run = engine.solve(
+        degradation, [unit], np.array([weight]), tv=tv, color=color, reduction=reduction,
+        solver=solver, max_iter=max_iter, tol=tol, gap=gap,
+    )
+    unknown = run.unknowns[0]
+    energy = engine.energy(degradation, unknown, unit, weight, tv, color)
+    compile_seconds = search_compile_seconds + run.compile_seconds
+    compile_cached = None
+    if cache.status().directory is not None or compile_seconds == 0:
+        compile_cached = cache.program_count() == programs_before
+    scale = 1.0 if reduction == "sum" else 1.0 / unknown.size
+    result = RestoreResult(
+        weight=float(weight),
+        weight_auto=noise_sigma is not None,
+        noise_sigma=noise_sigma,
+        reduction=reduction,
+        tv=tv,
+        color=color,
+        solver=solver,
+        iterations=int(run.iterations[0]),
+        converged=bool(run.converged[0]),
+        objective=energy,
+        loss=energy * scale,
+        certified_gap=None if run.certified_gap is None else float(run.certified_gap[0]),
+        solve_seconds=run.solve_seconds,
+        compile_seconds=compile_seconds,
+        compile_cached=compile_cached,
+        weight_search_seconds=search_seconds if noise_sigma is not None else 0.0,
+    )
+    return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
+
+
+def _finish_upscaled(prepared: "_Prepared", solution: np.ndarray, upscale: int) -> np.ndarray:
+    """The (K H, K W, C) solution in the input's dtype and layout; alpha repeated K times."""
+    colour_shape = (solution.shape[0], solution.shape[1], *prepared.colour_shape[2:])
+    colour = io.from_unit_range(solution.reshape(colour_shape), prepared.dtype)
+    alpha = prepared.alpha
+    if alpha is not None:
+        alpha = np.repeat(np.repeat(alpha, upscale, axis=0), upscale, axis=1)
+    return io.join_alpha(colour, alpha)

@@ -153,6 +153,13 @@ class AdamSolver:
         How many rows away, each way, a value's gradient depends on.
     band_values : int
         Values per band (the variable's rows times the values per row).
+    project : callable, optional
+        ``project(u, *data) -> u`` (``data`` as ``loss_fn`` gets them),
+        applied after every step: a pointwise
+        projection onto a box keeps the iterates in it. Adam's step is a
+        diagonally scaled gradient step, and the projection onto a box in
+        a diagonal metric is the Euclidean one, so this is projected
+        gradient descent in Adam's metric.
 
     Notes
     -----
@@ -167,8 +174,10 @@ class AdamSolver:
         rows_of_data: Callable[..., tuple[tf.Tensor, ...]] | None = None,
         stencil_rows: int = 1,
         band_values: int = _BAND_VALUES,
+        project: Callable[..., tf.Tensor] | None = None,
     ) -> None:
         self.loss_fn = loss_fn
+        self.project = project
         self.settings = settings
         self.rows_of_data = rows_of_data
         self.stencil_rows = stencil_rows
@@ -275,7 +284,10 @@ class AdamSolver:
                 t = tf.cast(j + 1, tf.float32)
                 m_hat = m / (1 - s.beta_1**t)
                 v_hat = v / (1 - s.beta_2**t)
-                return j + 1, u - active_step * m_hat / (tf.sqrt(v_hat) + epsilon), m, v
+                u = u - active_step * m_hat / (tf.sqrt(v_hat) + epsilon)
+                if self.project is not None:
+                    u = self.project(u, *data)
+                return j + 1, u, m, v
 
             return tf.while_loop(lambda j, u, m, v: j < end, adam_step, (k, u, m, v))[1:]
 
