@@ -116,10 +116,16 @@ def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry:
 
     # The input's PSNR only: its SSIM would double the figure's cost on a
     # large image (12 s at 4096x4096, samples/measure_figure.py).
-    input_psnr = (metrics.psnr(loaded.reference, loaded.noisy) if loaded.reference is not None
+    shown_input = loaded.noisy
+    if loaded.job.upscale > 1:
+        # The input at the output's size, each pixel a KxK block: what the
+        # binned camera saw, comparable pixel for pixel with the result.
+        shown_input = np.repeat(np.repeat(loaded.noisy, loaded.job.upscale, axis=0),
+                                loaded.job.upscale, axis=1)
+    input_psnr = (metrics.psnr(loaded.reference, shown_input) if loaded.reference is not None
                   else None)
     restoration_figure(
-        path, input=loaded.noisy, restored=restored, reference=loaded.reference,
+        path, input=shown_input, restored=restored, reference=loaded.reference,
         compare=[(row["method"], row["weight"], compared[row["method"]], row["psnr"], row["ssim"])
                  for row in entry["compare"] or () if row["method"] in compared],
         restored_label=f"tvrestore ({entry['solver']})", weight=entry["weight"],
@@ -178,16 +184,24 @@ def _compare_rows(
 
     `solutions`, given, receives the compared methods' images by name.
     """
-    if not loaded.job.compare or loaded.job.task != "denoise":
-        # The baselines of deblurring, inpainting and upscaling are not
-        # wired in here yet.
+    if not loaded.job.compare:
         return None
     # scikit-image's restoration module pulls in scipy.stats (about 0.5 s):
     # only runs that compare pay for it.
-    from tvrestore.compare import compare_methods
+    from tvrestore.compare import compare_methods, compare_restoration
 
     share = replace(result, solve_seconds=result.solve_seconds / batch_size)
-    rows = compare_methods(loaded.noisy, restored, share, loaded.reference, solutions=solutions)
+    job = loaded.job
+    if job.task == "denoise":
+        rows = compare_methods(loaded.noisy, restored, share, loaded.reference,
+                               solutions=solutions)
+    else:
+        from tvrestore.psf import parse_psf
+
+        rows = compare_restoration(
+            loaded.noisy, restored, share, loaded.reference,
+            psf=None if job.psf is None else parse_psf(job.psf), missing=loaded.missing,
+            upscale=job.upscale, solutions=solutions)
     return [row.to_dict() for row in rows]
 
 

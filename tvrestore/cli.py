@@ -699,7 +699,7 @@ def _summary(entry: dict) -> str:
         ssim = "n/a" if entry["ssim"] is None else f"{entry['ssim']:.4f}"
         lines.append(f"  PSNR {psnr}, SSIM {ssim}")
     if entry["compare"]:
-        lines.append(_compare_table(entry["compare"]))
+        lines.append(_compare_table(entry["compare"], entry["task"]))
     return "\n".join(lines)
 
 
@@ -718,17 +718,23 @@ def _times(entry: dict) -> str:
 
 
 def _number(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    if value is None:
+        width = "".join(ch for ch in spec.split(".")[0] if ch.isdigit())
+        return "-".rjust(int(width)) if width else "-"
+    return format(value, spec)
 
 
-def _compare_table(rows: list[dict]) -> str:
-    header = f"  {'method':<20} {'weight':>8} {'PSNR':>7} {'SSIM':>7} {'objective E':>14} {'seconds':>8}"
+def _compare_table(rows: list[dict], task: str = "denoise") -> str:
+    width = max(20, *(len(row["method"]) for row in rows))
+    title = f"  {task}: tvrestore against scikit-image"
+    header = (f"  {'method':<{width}} {'weight':>8} {'PSNR':>7} {'SSIM':>7} {'objective E':>14} "
+              f"{'seconds':>8}")
     body = [
-        f"  {row['method']:<20} {row['weight']:>8.4g} {_number(row['psnr'], '7.2f')} "
-        f"{_number(row['ssim'], '7.4f')} {row['objective']:>14.6f} {row['seconds']:>8.3f}"
+        f"  {row['method']:<{width}} {_number(row['weight'], '>8.4g')} {_number(row['psnr'], '7.2f')} "
+        f"{_number(row['ssim'], '7.4f')} {_number(row['objective'], '>14.6f')} {row['seconds']:>8.3f}"
         for row in rows
     ]
-    return "\n".join([header, *body])
+    return "\n".join([title, header, *body])
 
 
 BENCH_EXAMPLES = """\b

@@ -40,7 +40,8 @@ from tvrestore.objective import DenoisingObjective
 from tvrestore.restore import RestoreResult
 
 __all__ = [
-    "BREGMAN_WEIGHT_FACTOR", "Baseline", "MethodResult", "compare_methods", "skimage_baselines",
+    "BREGMAN_WEIGHT_FACTOR", "Baseline", "MethodResult", "compare_methods", "compare_restoration",
+    "skimage_baselines",
 ]
 
 # skimage's bregman `weight` for our w is BREGMAN_WEIGHT_FACTOR / w.
@@ -54,21 +55,24 @@ class MethodResult:
     Attributes
     ----------
     method : str
-    weight : float
-        The method's own weight parameter, as passed to it.
+    weight : float or None
+        The method's own weight parameter, as passed to it; None for the
+        restoration baselines, which have none.
     psnr, ssim : float or None
         Against the reference; None without one.
-    objective : float
-        :math:`E` of the method's output (tvrestore's TV settings).
+    objective : float or None
+        :math:`E` of the method's output (tvrestore's TV settings); None
+        for the restoration baselines, whose outputs cover only the
+        observed window, not the extended domain E is defined on.
     seconds : float
         Solve time (tvrestore: after compilation).
     """
 
     method: str
-    weight: float
+    weight: float | None
     psnr: float | None
     ssim: float | None
-    objective: float
+    objective: float | None
     seconds: float
 
     def to_dict(self) -> dict:
@@ -143,6 +147,65 @@ def compare_methods(
         row = scored(baseline.method, baseline.weight, baseline.solve)
         if row is not None:
             rows.append(row)
+    return rows
+
+
+def compare_restoration(
+    observed: np.ndarray,
+    restored: np.ndarray,
+    result: RestoreResult,
+    reference: np.ndarray | None = None,
+    *,
+    psf: np.ndarray | None = None,
+    missing: np.ndarray | None = None,
+    upscale: int = 1,
+    solutions: dict[str, np.ndarray] | None = None,
+) -> list[MethodResult]:
+    """tvrestore's deblurring, inpainting or upscaling next to scikit-image's methods for it.
+
+    The methods are those of :func:`tvrestore.baselines.restoration_baselines`
+    (``unsupervised_wiener`` and ``richardson_lucy`` for a PSF,
+    ``inpaint_biharmonic`` for missing pixels, ``rescale`` orders 3 and 1
+    for upscaling, and their chains for compositions). Each gets the
+    observed image in [0, 1] and is scored like tvrestore's output: in the
+    output's dtype, against ``reference``.
+
+    Parameters
+    ----------
+    observed : np.ndarray
+        The input image, as given to :func:`tvrestore.restore.restore`.
+    restored, result
+        What it returned.
+    reference : np.ndarray, optional
+        The clean image at the output's size, for PSNR and SSIM.
+    psf : np.ndarray, optional
+        The PSF kernel (normalised).
+    missing : np.ndarray of bool, optional
+        True where a pixel is missing.
+    upscale : int
+    solutions : dict, optional
+        As for :func:`compare_methods`.
+    """
+    from tvrestore.baselines import restoration_baselines
+
+    colour, _ = io.split_alpha(observed)
+    unit = io.to_unit_range(colour).astype(np.float64)
+    if unit.ndim == 3 and unit.shape[2] == 1:
+        unit = unit[..., 0]
+    output_shape = (unit.shape[0] * upscale, unit.shape[1] * upscale, *colour.shape[2:])
+    rows = [MethodResult(method=f"tvrestore ({result.solver})", weight=result.weight,
+                         **_scores(reference, restored), objective=result.objective,
+                         seconds=result.solve_seconds)]
+    for baseline in restoration_baselines(psf=psf, mask=missing, upscale=upscale):
+        start = time.perf_counter()
+        solution = baseline.solve(unit)
+        seconds = time.perf_counter() - start
+        written = io.from_unit_range(solution.reshape(output_shape), observed.dtype)
+        if solutions is not None:
+            solutions[baseline.method] = written
+        rows.append(MethodResult(method=baseline.method, weight=None,
+                                 **_scores(reference, written), objective=None,
+                                 seconds=seconds))
     return rows
 
 

@@ -241,7 +241,7 @@ def _iterate(operator, tv, color, check_every, observed, fitted, weights, initia
         def iteration(j, u, u_bar, q, py, px):
             new_q = fitted * (q + sigma * (operator.apply(u_bar) - observed)) / (1 + sigma)
             dy, dx = forward_differences(u_bar)
-            new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, norm)
+            new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, norm, "hwc")
             descent = operator.adjoint(new_q) - divergence(new_py, new_px)
             new_u = tf.clip_by_value(u - tau * descent, low, high)
             u_bar = tf.where(active, 2 * new_u - u, u_bar)
