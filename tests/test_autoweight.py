@@ -1,0 +1,35 @@
+"""The weight search's calls: chunking them for the cache changes no weight."""
+
+import numpy as np
+import pytest
+
+from tvrestore import autoweight
+
+
+def _noisy(shape, seed):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    clean = ((yy // 8 + xx // 8) % 2 * 0.6 + 0.2)[..., None] * np.ones(shape[2])
+    return np.clip(clean + 0.1 * rng.standard_normal(shape), 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_chunked_calls_choose_the_same_weights_as_one_call(monkeypatch, channels):
+    units = [_noisy((40, 48, channels), seed) for seed in range(3)]
+
+    monkeypatch.setattr(autoweight, "_CALL_VALUES", 2**40)  # every problem in one call
+    whole, _ = autoweight.choose_weights(units, ["auto"] * 3, "isotropic", "vectorial")
+    # 5 crops a call: 42 problems in 9 calls, the last padded with copies.
+    monkeypatch.setattr(autoweight, "_CALL_VALUES", 5 * 40 * 48 * channels)
+    chunked, _ = autoweight.choose_weights(units, ["auto"] * 3, "isotropic", "vectorial")
+
+    # Equal up to float32 rounding: XLA may vectorize a colour call's sums in
+    # another order for another batch size (grey comes out bit-identical).
+    assert [c.weight for c in chunked] == pytest.approx([c.weight for c in whole], rel=1e-5)
+    assert all(c.weight > 0 for c in whole)
+
+
+def test_chunk_size_keeps_a_call_within_its_values_and_takes_at_least_one_crop():
+    assert autoweight._chunk_size((256, 256, 1), 100) == autoweight._CALL_VALUES // 256**2
+    assert autoweight._chunk_size((256, 256, 1), 3) == 3
+    assert autoweight._chunk_size((4096, 4096, 3), 10) == 1
