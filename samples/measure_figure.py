@@ -147,7 +147,7 @@ def main() -> None:
     print(f"    drawing {alone['seconds']:.2f} s, peak RSS after it {alone['drawn_mib']:.0f} MiB "
           f"(+{alone['drawn_mib'] - alone['before_mib']:.0f}); full views are means of "
           f"{alone['downsampling']}x{alone['downsampling']} blocks")
-    print(f"    the input's PSNR/SSIM for its title {alone['scores_seconds']:.2f} s, peak RSS after "
+    print(f"    the input's PSNR for its title {alone['scores_seconds']:.2f} s, peak RSS after "
           f"it {alone['scored_mib']:.0f} MiB (+{alone['scored_mib'] - alone['drawn_mib']:.0f}; "
           f"the run scores its result the same way)")
 
