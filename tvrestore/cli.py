@@ -407,6 +407,7 @@ def _restore_tiled(input_path, output, reference, compare, overwrite, report, qu
     try:
         from tvrestore.tiles import restore_tiled_file
 
+        options = _tile_options(options)
         with _elapsed_line(f"restoring {input_path} in tiles",
                            show=not quiet and sys.stderr.isatty()):
             entry = restore_tiled_file(job, options, tile=tile, halo=halo)
@@ -416,6 +417,26 @@ def _restore_tiled(input_path, output, reference, compare, overwrite, report, qu
         raise click.UsageError(str(err)) from err
     if not quiet:
         click.echo(_summary(entry))
+
+
+def _tile_options(options):
+    """The options of a tiled restore: tiles solved exactly unless --solver is named.
+
+    Without --solver, pdhg to a certified gap of tiles.TILE_GAP (or --gap if
+    named): the default halo keeps the tiles within half an 8-bit step of the
+    whole-image minimizer only if each tile is solved that closely (README,
+    Scale).
+    """
+    from dataclasses import replace
+
+    from tvrestore.tiles import exact_tile_options
+
+    ctx = click.get_current_context()
+    named = {name: ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+             for name in ("solver", "gap")}
+    kwargs = {key: value for key, value in options.as_kwargs().items()
+              if named.get(key, True)}
+    return replace(options, **exact_tile_options(kwargs))
 
 
 def _degradation(psf, psf_dir, mask, mask_dir, upscale) -> dict:
