@@ -31,7 +31,6 @@ import contextlib
 import importlib.util
 import logging
 import math
-import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
