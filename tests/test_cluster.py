@@ -186,6 +186,115 @@ def test_a_retried_task_does_not_write_an_output_twice(tmp_path, make_pair, writ
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["0.png", "1.png"]
 
 
+def _hidden(directory: Path) -> list[str]:
+    """Temporary files and claim markers: hidden names."""
+    return sorted(path.name for path in directory.iterdir() if path.name.startswith("."))
+
+
+def test_ctrl_c_on_a_cluster_client_reports_whole_outputs_and_a_rerun_finishes(
+        tmp_path, write_image):
+    """A real Ctrl-C: SIGINT to the process group of `tvrestore --workers 2`, as a terminal sends it."""
+    import imageio.v3 as iio
+
+    (tmp_path / "in").mkdir()
+    rng = np.random.default_rng(1)
+    count = 12
+    for index in range(count):
+        noisy = np.clip(0.5 + 0.1 * rng.standard_normal((64, 64)), 0, 1)
+        write_image(f"in/{index:02d}.png", (noisy * 255).astype(np.uint8))
+    out, report_path = tmp_path / "out", tmp_path / "r.json"
+    # One image per task and a tight tolerance: tasks of about a second, so
+    # the interrupt comes with some outputs written and others under way.
+    command = [sys.executable, "-m", "tvrestore", str(tmp_path / "in"), "-o", str(out),
+               "--workers", "2", "--batch-size", "1", "--weight", WEIGHT, "--tol", "1e-9",
+               "--max-iter", "4000", "--report", str(report_path), "-q"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if out.is_dir() and len(list(out.glob("*.png"))) >= 2:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, process.communicate()
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 130, stderr
+    assert "Aborted!" in stderr
+    entries = _results(report_path)
+    # Outputs written by a task whose entry had not reached the client are
+    # whole but not listed (README "Scale"): the report lists a subset.
+    assert len(entries) < count and len(list(out.glob("*.png"))) < count
+    for entry in entries:
+        assert entry["status"] == "restored"
+        assert iio.imread(entry["output"]).shape == (64, 64)  # whole, decodable
+    assert _hidden(out) == []  # no temporary file, no claim marker
+
+    # In process (a cluster's start-up is the slow part of this test): the
+    # resume is the same, an output that exists is skipped.
+    rerun = [arg for arg in command[:-3] if arg not in ("--workers", "2")]
+    again = subprocess.run([*rerun, "--report", str(tmp_path / "r2.json"), "-q"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    statuses = {Path(entry["input"]).name: entry["status"] for entry in _results(tmp_path / "r2.json")}
+    assert len(statuses) == count
+    assert all(statuses[Path(entry["input"]).name] == "skipped" for entry in entries)
+    assert sorted(path.name for path in out.iterdir()) == [f"{i:02d}.png" for i in range(count)]
+
+
+def test_a_worker_skips_an_output_another_live_run_has_claimed(tmp_path, make_pair, write_image):
+    """Workers claim outputs as any run does; a claimed one is skipped, not solved in memory."""
+    from tvrestore.claims import Claims, claim_path
+
+    (tmp_path / "in").mkdir()
+    for index in range(2):
+        write_image(f"in/{index}.png", make_pair("uint8", "grey", seed=index)[1])
+    jobs = plan_jobs([tmp_path / "in"], tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    other_run = Claims()  # its own lock: another run, as far as flock is concerned
+    assert other_run.acquire(jobs[1].output)
+
+    entries = restore_group(jobs, RestoreOptions(weight=0.1), batch_size=2)
+
+    assert [entry["status"] for entry in entries] == ["restored", "skipped"]
+    assert entries[1]["skip_reason"] == "claimed by another run"
+    assert not jobs[1].output.exists() and claim_path(jobs[1].output).exists()
+    assert not claim_path(jobs[0].output).exists()  # the worker released its own
+    other_run.release_all()
+    assert _hidden(tmp_path / "out") == []
+
+
+def test_a_local_cluster_run_tidies_what_killed_workers_left(tmp_path, make_pair, write_image):
+    """Unlocked claims and dead writers' temporary files go; a live claim stays."""
+    from tvrestore.claims import Claims, claim_path
+
+    (tmp_path / "in").mkdir()
+    for index in range(3):
+        write_image(f"in/{index}.png", make_pair("uint8", "grey", seed=index)[1])
+    jobs = plan_jobs([tmp_path / "in"], tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    for job in jobs:
+        job.output.write_bytes(b"done")  # all done: no cluster is started
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale_claim = claim_path(jobs[0].output)
+    stale_claim.write_text(f"{dead}\n")  # what a SIGKILLed worker leaves: unlocked
+    temporary = tmp_path / "out" / f".0.png.tmp-{dead}-{'ab' * 8}.png"
+    temporary.write_bytes(b"half")
+    live = Claims()
+    assert live.acquire(jobs[2].output)
+    options = RestoreOptions(weight=0.1)
+
+    # With a scheduler the writers may be on other machines: nothing is removed.
+    entries = run_batch_on_cluster(jobs, options, scheduler="tcp://127.0.0.1:9")
+    assert [entry["status"] for entry in entries] == ["skipped"] * 3
+    assert stale_claim.exists() and temporary.exists()
+
+    run_batch_on_cluster(jobs, options, workers=2)
+    assert _hidden(tmp_path / "out") == [claim_path(jobs[2].output).name]
+    live.release_all()
+
+
 def test_plain_runs_and_help_import_no_dask(tmp_path, make_pair, write_image):
     image = write_image("a.png", make_pair("uint8", "grey")[1])
     (tmp_path / "dir").mkdir()

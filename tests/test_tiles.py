@@ -6,6 +6,8 @@ the few solve shapes compile once.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,8 @@ from tvrestore.errors import TVRestoreError  # noqa: E402
 from tvrestore.lazyio import open_lazy, write_lazy  # noqa: E402
 from tvrestore.options import RestoreOptions  # noqa: E402
 from tvrestore.plan import FileJob  # noqa: E402
-from tvrestore.tiles import default_halo, restore_array, restore_tiled_file  # noqa: E402
+from tvrestore.tiles import (  # noqa: E402
+    TILE_GAP, default_halo, exact_tile_options, restore_array, restore_tiled_file)
 
 WEIGHT = 0.1
 EXACT = {"solver": "pdhg", "gap": 1e-6, "max_iter": 100000}
@@ -44,6 +47,18 @@ def test_tiles_with_the_default_halo_agree_with_the_whole_image_minimizer(noisy,
     tiled = restore_array(da.from_array(noisy, chunks=32), WEIGHT, halo=halo, **EXACT)
     error = np.abs(tiled.compute(scheduler="synchronous") - whole)
     # Half an 8-bit step anywhere; about 1e-5 on average (the solves' own float32 rounding).
+    assert error.max() <= 1 / 510
+    assert error.mean() <= 1e-4
+
+
+def test_the_default_tile_solve_is_exact_and_agrees_with_the_whole_image_minimizer(noisy, whole):
+    # No solver named, no halo: what a user gets. Adam at its default tol is
+    # further from the minimizer than half an 8-bit step at the worst pixel
+    # (README "Scale"), so the default solves tiles by pdhg to TILE_GAP.
+    assert exact_tile_options({}) == {"solver": "pdhg", "gap": TILE_GAP, "max_iter": 100000}
+    assert exact_tile_options({"solver": "adam", "tol": 1e-3}) == {"solver": "adam", "tol": 1e-3}
+    tiled = restore_array(da.from_array(noisy, chunks=32), WEIGHT)
+    error = np.abs(tiled.compute(scheduler="synchronous") - whole)
     assert error.max() <= 1 / 510
     assert error.mean() <= 1e-4
 
@@ -102,7 +117,7 @@ def test_a_tiled_tiff_in_gives_a_tiled_tiff_out(noisy, tmp_path):
         page = tif.pages[0]
         assert page.is_tiled and page.dtype == np.uint16 and page.shape == (64, 64)
         written = page.asarray()
-    expected = restore_array(da.from_array(pixels, chunks=32), WEIGHT, halo=16)
+    expected = restore_array(da.from_array(pixels, chunks=32), WEIGHT, halo=16, solver="adam")
     np.testing.assert_array_equal(written, expected.compute(scheduler="synchronous"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif", "big_tv.tif"]
 
@@ -115,7 +130,7 @@ def test_a_zarr_in_gives_a_zarr_out_and_outputs_are_not_replaced(noisy, tmp_path
     restore_tiled_file(job, RestoreOptions(weight=WEIGHT), tile=32, halo=16)
     written = zarr.open_array(store=str(job.output), mode="r")
     assert written.chunks == (32, 32)
-    expected = restore_array(da.from_array(noisy, chunks=32), WEIGHT, halo=16)
+    expected = restore_array(da.from_array(noisy, chunks=32), WEIGHT, halo=16, solver="adam")
     np.testing.assert_array_equal(written[:], expected.compute(scheduler="synchronous"))
     with pytest.raises(TVRestoreError, match="output exists"):
         restore_tiled_file(job, RestoreOptions(weight=WEIGHT), tile=32, halo=16)
@@ -141,6 +156,9 @@ def test_cli_tile_option_and_zarr_inputs_take_the_tiled_path(noisy, tmp_path, ru
                                   "--weight", "0.1", "--report", str(tmp_path / "a.json")])
     assert result.exit_code == 0, result.stderr
     assert "objective -" in result.stdout  # not computed for a tiled image
+    # No --solver: every tile solved exactly, its gap certified.
+    entry = json.loads((tmp_path / "a.json").read_text())["results"][0]
+    assert entry["solver"] == "pdhg" and entry["certified_gap"] <= TILE_GAP
     with tifffile.TiffFile(tmp_path / "a_tv.tif") as tif:
         assert tif.pages[0].is_tiled
         written = tif.pages[0].asarray()
@@ -150,8 +168,10 @@ def test_cli_tile_option_and_zarr_inputs_take_the_tiled_path(noisy, tmp_path, ru
     stored = zarr.open_array(store=str(tmp_path / "b.zarr"), mode="w", shape=(64, 64),
                              chunks=(32, 32), dtype="uint8")
     stored[:] = pixels
-    result = runner.invoke(main, [str(tmp_path / "b.zarr"), "--weight", "0.1", "-q"])
+    result = runner.invoke(main, [str(tmp_path / "b.zarr"), "--weight", "0.1", "-q",
+                                  "--solver", "adam", "--report", str(tmp_path / "b.json")])
     assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "b.json").read_text())["results"][0]["solver"] == "adam"
     assert zarr.open_array(store=str(tmp_path / "b_tv.zarr"), mode="r").shape == (64, 64)
 
     result = runner.invoke(main, [str(tmp_path / "b.zarr"), "--weight", "0.1"])

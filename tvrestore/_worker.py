@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from distributed import WorkerPlugin
@@ -37,4 +38,5 @@ class WarmWorker(WorkerPlugin):
         # Read by tvrestore._tf before TensorFlow's runtime starts; a worker
         # that imported it already keeps its pools.
         os.environ[THREADS_VARIABLE] = str(threads)
-        import tvrestore._tf  # noqa: F401
+        # Imported for its side effect: TensorFlow starts now, not in the first task.
+        importlib.import_module("tvrestore._tf")

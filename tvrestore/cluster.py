@@ -31,13 +31,13 @@ import contextlib
 import importlib.util
 import logging
 import math
-import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from tvrestore import io, report
+from tvrestore.claims import remove_stale_claims
 from tvrestore.errors import TVRestoreError
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions
 from tvrestore.plan import FileJob
@@ -166,13 +166,31 @@ def run_batch_on_cluster(
             continue
         by_shape.setdefault(key, []).append(index)
 
+    # A local cluster's workers are processes of this machine: what killed
+    # ones left (temporary files, unlocked claims) is tidied here, before
+    # and once the cluster is closed (its workers gone, whether they ended
+    # or were stopped mid-write by Ctrl-C), as run_batch does in process.
+    # Not with a scheduler: a writer on another machine would look dead.
+    local = client is None and scheduler is None
+    directories = {job.output.parent for job in jobs} if local else set()
+    _tidy(directories)
     if not by_shape:
         return entries
-    with contextlib.ExitStack() as stack:
-        if client is None:
-            client = stack.enter_context(connect(workers, scheduler))
-        _run_groups(client, jobs, options, by_shape, batch_size, deliver)
+    try:
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client = stack.enter_context(connect(workers, scheduler))
+            _run_groups(client, jobs, options, by_shape, batch_size, deliver)
+    finally:
+        _tidy(directories)
     return entries
+
+
+def _tidy(directories) -> None:
+    """What batch.run_batch tidies before writing, without importing TensorFlow (the client)."""
+    for directory in directories:
+        io.remove_temporaries(directory)
+        remove_stale_claims(directory)
 
 
 def _run_groups(client, jobs, options, by_shape, batch_size, deliver) -> None:
@@ -209,13 +227,16 @@ def restore_group(jobs: list[FileJob], options: RestoreOptions, batch_size: int)
     The client submits only jobs whose output was absent, so an output that
     exists here was written by an earlier attempt of this task, on a worker
     that was lost. It is not written again; its image is restored in memory
-    for its report entry.
+    for its report entry. An output claimed by another live run
+    (:mod:`tvrestore.claims`; workers claim each output as any run does) is
+    skipped as claimed, not restored.
     """
     from tvrestore.batch import run_batch
 
     entries = run_batch(jobs, options, batch_size=batch_size)
     return [
-        _restored_without_writing(job, options) if entry["status"] == report.SKIPPED else entry
+        _restored_without_writing(job, options) if entry["skip_reason"] == report.OUTPUT_EXISTS
+        else entry  # restored, failed, or claimed by another live run (which writes it)
         for job, entry in zip(jobs, entries)
     ]
 
