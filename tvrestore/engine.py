@@ -104,8 +104,12 @@ class Degradation:
     @property
     def operator(self) -> LinearOperator:
         """:math:`D B`, the forward model without its mask (shared, so programs are reused)."""
+        return self.operator_in("hwc")
+
+    def operator_in(self, layout: str) -> LinearOperator:
+        """:attr:`operator` for batches laid out ``layout`` ("hwc" or "hcw", see :mod:`tvrestore.tv`)."""
         psf_key = None if self.psf is None else (self.psf.shape, self.psf.tobytes())
-        return _operator(psf_key, self.upscale)
+        return _operator(psf_key, self.upscale, layout)
 
     def unknown_hw(self, data_hw: tuple[int, int]) -> tuple[int, int]:
         """Height and width of :math:`u` for data of ``data_hw``."""
@@ -146,13 +150,13 @@ class Degradation:
 
 
 @functools.lru_cache(maxsize=16)
-def _operator(psf_key, upscale: int) -> LinearOperator:
+def _operator(psf_key, upscale: int, layout: str) -> LinearOperator:
     parts: list[LinearOperator] = []
     if psf_key is not None:
         shape, raw = psf_key
-        parts.append(Blur(np.frombuffer(raw, np.float64).reshape(shape)))
+        parts.append(Blur(np.frombuffer(raw, np.float64).reshape(shape), layout=layout))
     if upscale > 1:
-        parts.append(Downsample(upscale))
+        parts.append(Downsample(upscale, layout=layout))
     if not parts:
         return Identity()
     return parts[0] if len(parts) == 1 else Composite(parts)
@@ -249,32 +253,40 @@ def solve(
     start = np.stack(initial).astype(np.float32)
     box = np.array([degradation.box(item) for item in data], np.float32)
     fitted = degradation.observed_mask(observed.shape[1:3])
-    operator = degradation.operator
+    # Colour is solved laid out (B, H, C, W), columns innermost, where XLA
+    # vectorizes (see tvrestore.tv); grey as (B, H, W, 1).
+    layout = "hcw" if observed.shape[-1] > 1 else "hwc"
+    operator = degradation.operator_in(layout)
     weights = np.asarray(weights, np.float32)
+    missing = None if degradation.missing is None else np.broadcast_to(
+        1.0 - fitted, (len(observed), *fitted.shape)
+    )
     if solver == "pdhg":
         low, high = float(box[:, 0].min()), float(box[:, 1].max())
-        missing = None if degradation.missing is None else np.broadcast_to(
-            1.0 - fitted, (len(observed), *fitted.shape)
-        )
         output = solve_general_pdhg(
             operator, observed, weights, start, missing=missing, box=(low, high), tv=tv,
-            color=color, gap=gap, max_iter=max_iter, check_every=check_every,
+            color=color, gap=gap, max_iter=max_iter, check_every=check_every, layout=layout,
         )
         return EngineRun(
             unknowns=output.solution, iterations=output.iterations, converged=output.converged,
             certified_gap=output.certified_gap, lower_bound=output.lower_bound,
             solve_seconds=output.solve_seconds, compile_seconds=output.compile_seconds,
         )
-    problem = Problem(operator, tv=tv, color=color, reduction=reduction)
+    problem = Problem(operator, tv=tv, color=color, reduction=reduction, layout=layout)
     loss_scales = np.full(len(start), _power_of_two(problem.loss_scale(start.shape[1:])), np.float32)
+    if layout == "hcw":
+        observed, start = (np.ascontiguousarray(a.transpose(0, 1, 3, 2)) for a in (observed, start))
     arguments = [observed, weights, box]
-    if degradation.missing is not None:
-        arguments.append(np.broadcast_to(1.0 - fitted, (len(observed), *fitted.shape)))
-    output = _adam(operator, tv, color, degradation.missing is not None).minimize(
+    if missing is not None:
+        arguments.append(missing)  # (B, h, w, 1): the Mask lays it out
+    output = _adam(operator, tv, color, missing is not None, layout).minimize(
         start, loss_scales, *arguments, max_iter=max_iter, tol=tol
     )
+    unknowns = output.solution
+    if layout == "hcw":
+        unknowns = np.ascontiguousarray(unknowns.transpose(0, 1, 3, 2))
     return EngineRun(
-        unknowns=output.solution, iterations=output.iterations, converged=output.converged,
+        unknowns=unknowns, iterations=output.iterations, converged=output.converged,
         certified_gap=None, lower_bound=None, solve_seconds=output.solve_seconds,
         compile_seconds=output.compile_seconds,
     )
@@ -295,13 +307,13 @@ def _power_of_two(scale: float) -> float:
 
 
 @functools.lru_cache(maxsize=16)
-def _adam(operator: LinearOperator, tv: str, color: str, masked: bool) -> AdamSolver:
-    """One solver per model keeps its compiled loops across calls."""
+def _adam(operator: LinearOperator, tv: str, color: str, masked: bool, layout: str) -> AdamSolver:
+    """One solver per model and layout keeps its compiled loops across calls."""
 
     def problem_for(missing) -> Problem:
         # The mask comes in as data at trace time, not as a constant.
-        model = operator if missing is None else Composite([operator, Mask(missing)])
-        return Problem(model, tv=tv, color=color, reduction="sum")
+        model = operator if missing is None else Composite([operator, Mask(missing, layout)])
+        return Problem(model, tv=tv, color=color, reduction="sum", layout=layout)
 
     def loss(u, loss_scales, observed, weights, box, *missing):
         return problem_for(missing[0] if masked else None).loss(u, loss_scales, observed, weights)
