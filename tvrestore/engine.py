@@ -39,12 +39,13 @@ band bookkeeping does not express; images are solved whole.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tvrestore._tf import tf
 from tvrestore.general_pdhg import solve_general_pdhg
+from tvrestore.history import History
 from tvrestore.options import DEFAULT_MAX_ITER, DEFAULT_TOL
 from tvrestore.operators import Blur, Composite, Downsample, Identity, LinearOperator, Mask
 from tvrestore.problem import Problem
@@ -198,6 +199,9 @@ class EngineRun:
     lower_bound : np.ndarray of float or None
         pdhg only: a proven lower bound on :math:`E^*` per image.
     solve_seconds, compile_seconds : float
+    history : History or None
+        Adam only: ``"objective"``, E in sum units (float64 of the float32
+        loss), at each plateau check; pdhg records none.
     """
 
     unknowns: np.ndarray
@@ -207,6 +211,7 @@ class EngineRun:
     lower_bound: np.ndarray | None
     solve_seconds: float
     compile_seconds: float
+    history: History | None = None
 
 
 def solve(
@@ -285,10 +290,13 @@ def solve(
     unknowns = output.solution
     if layout == "hcw":
         unknowns = np.ascontiguousarray(unknowns.transpose(0, 1, 3, 2))
+    # The solver kept the loss at every plateau check; E = loss / s.
+    losses = output.history.values["loss"].astype(np.float64)
+    history = replace(output.history, values={"objective": losses / loss_scales.astype(np.float64)})
     return EngineRun(
         unknowns=unknowns, iterations=output.iterations, converged=output.converged,
         certified_gap=None, lower_bound=None, solve_seconds=output.solve_seconds,
-        compile_seconds=output.compile_seconds,
+        compile_seconds=output.compile_seconds, history=history,
     )
 
 
