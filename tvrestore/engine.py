@@ -260,7 +260,7 @@ def solve(
     fitted = degradation.observed_mask(observed.shape[1:3])
     # Colour is solved laid out (B, H, C, W), columns innermost, where XLA
     # vectorizes (see tvrestore.tv); grey as (B, H, W, 1).
-    layout = "hcw" if observed.shape[-1] > 1 else "hwc"
+    layout = _layout(observed.shape[-1])
     operator = degradation.operator_in(layout)
     weights = np.asarray(weights, np.float32)
     missing = None if degradation.missing is None else np.broadcast_to(
@@ -298,6 +298,11 @@ def solve(
         certified_gap=None, lower_bound=None, solve_seconds=output.solve_seconds,
         compile_seconds=output.compile_seconds, history=history,
     )
+
+
+def _layout(channels: int) -> str:
+    """The layout the solvers hold ``channels`` in."""
+    return "hcw" if channels > 1 else "hwc"
 
 
 def _power_of_two(scale: float) -> float:
