@@ -324,6 +324,60 @@ def batch_goes_on_past_bad_files(root):
             ["out", "out/a.png"], 4)
 
 
+def mask_png(root, name):
+    return png(root, name, np.where(RNG.random((H, W)) < 0.1, 255, 0).astype(np.uint8))
+
+
+def psf_npy(root, name):
+    path = Path(root, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.full((3, 3), 1 / 9))
+    return path
+
+
+@case
+def output_is_the_mask(root):
+    png(root, "a.png")
+    mask_png(root, "m.png")
+    return (["a.png", "-o", "m.png", "--mask", "m.png", "--overwrite", *FAST], 2,
+            ["m.png", "output", "the mask"], [], 1)
+
+
+@case
+def figure_is_the_psf_file(root):
+    png(root, "a.png")
+    png(root, "k.png", np.full((3, 3), 9, np.uint8))
+    return (["a.png", "-o", "b.png", "--psf", "k.png", "--figure", "k.png", *FAST], 2,
+            ["k.png", "figure", "the PSF"], [], 1)
+
+
+@case
+def report_is_a_hard_link_to_the_psf_file(root):
+    png(root, "a.png")
+    psf_npy(root, "k.npy")
+    os.link(Path(root, "k.npy"), Path(root, "run.json"))
+    return (["a.png", "-o", "b.png", "--psf", "k.npy", "--report", "run.json", *FAST], 2,
+            ["run.json", "report", "the PSF"], [], 1)
+
+
+@case
+def batch_output_is_its_matched_mask(root):
+    png(root, "in/a.png")
+    mask_png(root, "masks/a.png")
+    return (["in", "-o", "masks", "--mask-dir", "masks", "--overwrite", *FAST], 2,
+            ["a.png", "output", "the mask"], [], 1)
+
+
+@case
+def batch_report_is_a_matched_psf(root):
+    png(root, "in/a.png")
+    png(root, "in/b.png")
+    psf_npy(root, "psfs/a.npy")
+    psf_npy(root, "psfs/b.npy")
+    return (["in", "-o", "out", "--psf-dir", "psfs", "--report", "psfs/b.npy", *FAST], 2,
+            ["b.npy", "report", "the PSF"], [], 1)
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_hostile_case(runner, tmp_path, name):
     args, code, words, outputs, error_lines = CASES[name](tmp_path)

@@ -36,15 +36,15 @@ class Case:
     def missing(self, data_hw, seed=0):
         return np.random.default_rng(seed).random(data_hw) < 0.3 if self.masked else None
 
-    def operator(self, missing=None):
+    def operator(self, missing=None, layout="hwc"):
         """The TensorFlow operator; ``missing`` (H, W) or (B, H, W) when masked."""
         parts = []
         if self.psf is not None:
-            parts.append(Blur(parse_psf(self.psf), self.method))
+            parts.append(Blur(parse_psf(self.psf), self.method, layout=layout))
         if self.upscale > 1:
-            parts.append(Downsample(self.upscale))
+            parts.append(Downsample(self.upscale, layout=layout))
         if self.masked:
-            parts.append(Mask(missing))
+            parts.append(Mask(missing, layout=layout))
         if not parts:
             return Identity()
         return parts[0] if len(parts) == 1 else Composite(parts)
@@ -134,6 +134,28 @@ def test_operator_contract(name, channels):
     assert np.abs(rows - unknown_hw[0] // 2).max() <= 2 * operator.reach
     assert np.abs(columns - unknown_hw[1] // 2).max() <= 2 * operator.reach
     assert Problem(operator).stencil_rows == max(1, 2 * operator.reach)
+
+
+@pytest.mark.parametrize("name", [name for name in CASES if name != "identity"])
+def test_columns_innermost_layout_is_the_same_operator(name):
+    """Built for (B, H, C, W) batches, each operator is the oracle's, transposed."""
+    case = CASES[name]
+    rng = np.random.default_rng(11)
+    missing = case.missing(DATA_HW)
+    operator, oracle = case.operator(missing, layout="hcw"), case.oracle(missing)
+    unknown_hw = oracle.input_shape(DATA_HW)
+    u = rng.random((1, *unknown_hw, 3))
+    y = rng.standard_normal((1, *DATA_HW, 3))
+    swap = lambda t: np.ascontiguousarray(np.swapaxes(t, 2, 3))  # noqa: E731
+    au = swap(compiled(operator)(tf.constant(swap(u), tf.float32)).numpy())
+    aty = swap(compiled(operator.adjoint)(tf.constant(swap(y), tf.float32)).numpy())
+    np.testing.assert_allclose(au[0], oracle.apply(u[0]), rtol=0, atol=2e-6)
+    np.testing.assert_allclose(aty[0], oracle.adjoint(y[0]), rtol=0, atol=2e-6)
+
+
+def test_unknown_layout_is_refused():
+    with pytest.raises(ValueError, match="layout"):
+        Blur(parse_psf("gaussian:1.0"), layout="chw")
 
 
 @pytest.mark.parametrize("channels", [1, 3], ids=["grey", "rgb"])

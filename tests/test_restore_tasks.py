@@ -144,3 +144,19 @@ def test_batch_with_a_mask_dir_reports_each_task(runner, tmp_path, make_pair, wr
     assert entries["b.png"]["task"] == "deblur" and entries["b.png"]["mask"] is None
     assert all(entry["psf"] == "box:3" and entry["upscale"] == 1 for entry in entries.values())
     assert read_back(tmp_path / "out" / "a.png").shape == (H, W)
+
+
+def test_adam_records_its_history_for_the_convergence_panel():
+    data, _ = blurred_scene()
+    mask = np.zeros(data.shape, bool)
+    mask[5:9, 10:20] = True
+    _, result = restore(data, psf="gaussian:1.0", mask=mask, weight=0.01)
+    iterations = [record["iteration"] for record in result.history]
+    objectives = np.array([record["objective"] for record in result.history])
+    assert len(iterations) >= 2 and iterations == sorted(set(iterations))
+    assert iterations[-1] == result.iterations
+    # The last check's E is the float32 loss of the returned u, in sum units.
+    assert objectives[-1] == pytest.approx(result.objective, rel=1e-5)
+    assert objectives[-1] < objectives[0]
+    _, exact = restore(data, psf="gaussian:1.0", mask=mask, weight=0.01, solver="pdhg")
+    assert exact.history == ()  # general_pdhg records none (yet)

@@ -39,12 +39,13 @@ band bookkeeping does not express; images are solved whole.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tvrestore._tf import tf
 from tvrestore.general_pdhg import solve_general_pdhg
+from tvrestore.history import History
 from tvrestore.options import DEFAULT_MAX_ITER, DEFAULT_TOL
 from tvrestore.operators import Blur, Composite, Downsample, Identity, LinearOperator, Mask
 from tvrestore.problem import Problem
@@ -104,8 +105,12 @@ class Degradation:
     @property
     def operator(self) -> LinearOperator:
         """:math:`D B`, the forward model without its mask (shared, so programs are reused)."""
+        return self.operator_in("hwc")
+
+    def operator_in(self, layout: str) -> LinearOperator:
+        """:attr:`operator` for batches laid out ``layout`` ("hwc" or "hcw", see :mod:`tvrestore.tv`)."""
         psf_key = None if self.psf is None else (self.psf.shape, self.psf.tobytes())
-        return _operator(psf_key, self.upscale)
+        return _operator(psf_key, self.upscale, layout)
 
     def unknown_hw(self, data_hw: tuple[int, int]) -> tuple[int, int]:
         """Height and width of :math:`u` for data of ``data_hw``."""
@@ -146,13 +151,13 @@ class Degradation:
 
 
 @functools.lru_cache(maxsize=16)
-def _operator(psf_key, upscale: int) -> LinearOperator:
+def _operator(psf_key, upscale: int, layout: str) -> LinearOperator:
     parts: list[LinearOperator] = []
     if psf_key is not None:
         shape, raw = psf_key
-        parts.append(Blur(np.frombuffer(raw, np.float64).reshape(shape)))
+        parts.append(Blur(np.frombuffer(raw, np.float64).reshape(shape), layout=layout))
     if upscale > 1:
-        parts.append(Downsample(upscale))
+        parts.append(Downsample(upscale, layout=layout))
     if not parts:
         return Identity()
     return parts[0] if len(parts) == 1 else Composite(parts)
@@ -194,6 +199,9 @@ class EngineRun:
     lower_bound : np.ndarray of float or None
         pdhg only: a proven lower bound on :math:`E^*` per image.
     solve_seconds, compile_seconds : float
+    history : History or None
+        Adam only: ``"objective"``, E in sum units (float64 of the float32
+        loss), at each plateau check; pdhg records none.
     """
 
     unknowns: np.ndarray
@@ -203,6 +211,7 @@ class EngineRun:
     lower_bound: np.ndarray | None
     solve_seconds: float
     compile_seconds: float
+    history: History | None = None
 
 
 def solve(
@@ -249,35 +258,51 @@ def solve(
     start = np.stack(initial).astype(np.float32)
     box = np.array([degradation.box(item) for item in data], np.float32)
     fitted = degradation.observed_mask(observed.shape[1:3])
-    operator = degradation.operator
+    # Colour is solved laid out (B, H, C, W), columns innermost, where XLA
+    # vectorizes (see tvrestore.tv); grey as (B, H, W, 1).
+    layout = _layout(observed.shape[-1])
+    operator = degradation.operator_in(layout)
     weights = np.asarray(weights, np.float32)
+    missing = None if degradation.missing is None else np.broadcast_to(
+        1.0 - fitted, (len(observed), *fitted.shape)
+    )
     if solver == "pdhg":
         low, high = float(box[:, 0].min()), float(box[:, 1].max())
-        missing = None if degradation.missing is None else np.broadcast_to(
-            1.0 - fitted, (len(observed), *fitted.shape)
-        )
         output = solve_general_pdhg(
             operator, observed, weights, start, missing=missing, box=(low, high), tv=tv,
-            color=color, gap=gap, max_iter=max_iter, check_every=check_every,
+            color=color, gap=gap, max_iter=max_iter, check_every=check_every, layout=layout,
         )
         return EngineRun(
             unknowns=output.solution, iterations=output.iterations, converged=output.converged,
             certified_gap=output.certified_gap, lower_bound=output.lower_bound,
             solve_seconds=output.solve_seconds, compile_seconds=output.compile_seconds,
         )
-    problem = Problem(operator, tv=tv, color=color, reduction=reduction)
+    problem = Problem(operator, tv=tv, color=color, reduction=reduction, layout=layout)
     loss_scales = np.full(len(start), _power_of_two(problem.loss_scale(start.shape[1:])), np.float32)
+    if layout == "hcw":
+        observed, start = (np.ascontiguousarray(a.transpose(0, 1, 3, 2)) for a in (observed, start))
     arguments = [observed, weights, box]
-    if degradation.missing is not None:
-        arguments.append(np.broadcast_to(1.0 - fitted, (len(observed), *fitted.shape)))
-    output = _adam(operator, tv, color, degradation.missing is not None).minimize(
+    if missing is not None:
+        arguments.append(missing)  # (B, h, w, 1): the Mask lays it out
+    output = _adam(operator, tv, color, missing is not None, layout).minimize(
         start, loss_scales, *arguments, max_iter=max_iter, tol=tol
     )
+    unknowns = output.solution
+    if layout == "hcw":
+        unknowns = np.ascontiguousarray(unknowns.transpose(0, 1, 3, 2))
+    # The solver kept the loss at every plateau check; E = loss / s.
+    losses = output.history.values["loss"].astype(np.float64)
+    history = replace(output.history, values={"objective": losses / loss_scales.astype(np.float64)})
     return EngineRun(
-        unknowns=output.solution, iterations=output.iterations, converged=output.converged,
+        unknowns=unknowns, iterations=output.iterations, converged=output.converged,
         certified_gap=None, lower_bound=None, solve_seconds=output.solve_seconds,
-        compile_seconds=output.compile_seconds,
+        compile_seconds=output.compile_seconds, history=history,
     )
+
+
+def _layout(channels: int) -> str:
+    """The layout the solvers hold ``channels`` in."""
+    return "hcw" if channels > 1 else "hwc"
 
 
 def _power_of_two(scale: float) -> float:
@@ -295,13 +320,13 @@ def _power_of_two(scale: float) -> float:
 
 
 @functools.lru_cache(maxsize=16)
-def _adam(operator: LinearOperator, tv: str, color: str, masked: bool) -> AdamSolver:
-    """One solver per model keeps its compiled loops across calls."""
+def _adam(operator: LinearOperator, tv: str, color: str, masked: bool, layout: str) -> AdamSolver:
+    """One solver per model and layout keeps its compiled loops across calls."""
 
     def problem_for(missing) -> Problem:
         # The mask comes in as data at trace time, not as a constant.
-        model = operator if missing is None else Composite([operator, Mask(missing)])
-        return Problem(model, tv=tv, color=color, reduction="sum")
+        model = operator if missing is None else Composite([operator, Mask(missing, layout)])
+        return Problem(model, tv=tv, color=color, reduction="sum", layout=layout)
 
     def loss(u, loss_scales, observed, weights, box, *missing):
         return problem_for(missing[0] if masked else None).loss(u, loss_scales, observed, weights)

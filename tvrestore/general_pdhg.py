@@ -111,6 +111,7 @@ def solve_general_pdhg(
     max_iter: int = 20000,
     check_every: int = 10,
     dtype: str = "float32",
+    layout: str = "hwc",
 ) -> GeneralPDHGOutput:
     """Minimize E over the box for a batch of equal-shaped problems.
 
@@ -134,6 +135,10 @@ def solve_general_pdhg(
         Stop once the certified relative gap is at most ``gap``, or after
         ``max_iter`` iterations (rounded up to ``check_every``).
     dtype : {"float32", "float64"}
+    layout : {"hwc", "hcw"}
+        The layout the program iterates in (``operator`` must be built for
+        it); the arrays in and out are (B, H, W, C) either way. "hcw"
+        (columns innermost) is the faster for colour, see :mod:`tvrestore.tv`.
     """
     observed = np.asarray(observed)
     fitted = (
@@ -141,7 +146,7 @@ def solve_general_pdhg(
     )
     low, high = (float(side) for side in box)
     norm = math.sqrt(operator.norm_sq + 8.0)
-    program = _program(operator, tv, color, check_every, dtype)
+    program = _program(operator, tv, color, check_every, dtype, layout)
     args = (
         tf.constant(observed, dtype),
         tf.constant(fitted, dtype),
@@ -151,7 +156,7 @@ def solve_general_pdhg(
         tf.constant(gap, tf.float64),
     )
     compile_seconds = 0.0
-    key = (id(operator), observed.shape, np.shape(initial), tv, color, check_every, dtype)
+    key = (id(operator), observed.shape, np.shape(initial), tv, color, check_every, dtype, layout)
     if key not in _COMPILED:
         start = time.perf_counter()
         program(*args, tf.constant(0))
@@ -175,14 +180,20 @@ _COMPILED: set[tuple] = set()
 _PROGRAMS: dict[tuple, object] = {}
 
 
-def _program(operator, tv, color, check_every, dtype):
-    key = (id(operator), tv, color, check_every, dtype)
+def _program(operator, tv, color, check_every, dtype, layout):
+    key = (id(operator), tv, color, check_every, dtype, layout)
     if key not in _PROGRAMS:
         # The operator is kept alive by the program's closure, so its id is
         # not reused while the key exists.
         def run(observed, fitted, weights, initial, steps, target_gap, max_iter):
-            return _iterate(operator, tv, color, check_every, observed, fitted, weights, initial,
-                            steps, target_gap, max_iter)
+            if layout == "hwc":
+                return _iterate(operator, tv, color, check_every, observed, fitted, weights,
+                                initial, steps, target_gap, max_iter, layout)
+            # Transposed once each way: (B, H, W, C) <-> (B, H, C, W).
+            swap = lambda t: tf.transpose(t, [0, 1, 3, 2])  # noqa: E731
+            u, *rest = _iterate(operator, tv, color, check_every, swap(observed), swap(fitted),
+                                weights, swap(initial), steps, target_gap, max_iter, layout)
+            return (swap(u), *rest)
 
         _PROGRAMS[key] = compiled(run)
     return _PROGRAMS[key]
@@ -196,7 +207,7 @@ class _Norm:
 
 
 def _iterate(operator, tv, color, check_every, observed, fitted, weights, initial, steps,
-             target_gap, max_iter):
+             target_gap, max_iter, layout):
     low, high, tau, sigma = steps[0], steps[1], steps[2], steps[3]
     per_image = [-1, 1, 1, 1]
     norm = _Norm(tv, color)
@@ -209,9 +220,9 @@ def _iterate(operator, tv, color, check_every, observed, fitted, weights, initia
         f, m, w = f64(observed), f64(fitted), f64(weights)
         residual = f64(operator.apply(u)) - f
         primal = 0.5 * tf.reduce_sum(m * residual * residual, axis=sums) + w * total_variation(
-            f64(u), tv, color
+            f64(u), tv, color, layout=layout
         )
-        divergence_p = divergence(f64(py), f64(px))
+        divergence_p = divergence(f64(py), f64(px), layout)
 
         def dual_of(q):
             q64 = f64(q)
@@ -240,9 +251,9 @@ def _iterate(operator, tv, color, check_every, observed, fitted, weights, initia
 
         def iteration(j, u, u_bar, q, py, px):
             new_q = fitted * (q + sigma * (operator.apply(u_bar) - observed)) / (1 + sigma)
-            dy, dx = forward_differences(u_bar)
-            new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, norm, "hwc")
-            descent = operator.adjoint(new_q) - divergence(new_py, new_px)
+            dy, dx = forward_differences(u_bar, layout=layout)
+            new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, norm, layout)
+            descent = operator.adjoint(new_q) - divergence(new_py, new_px, layout)
             new_u = tf.clip_by_value(u - tau * descent, low, high)
             u_bar = tf.where(active, 2 * new_u - u, u_bar)
             u = tf.where(active, new_u, u)

@@ -1,7 +1,9 @@
 r"""Linear forward models :math:`A` from the image :math:`u` to the data :math:`f`.
 
 An operator acts on batches shaped ``(B, H, W, C)`` (float32 TensorFlow
-tensors) and says what the solvers need of it:
+tensors), or ``(B, H, C, W)`` when built with ``layout="hcw"`` (columns
+innermost, which is how the solvers hold colour: see :mod:`tvrestore.tv`),
+and says what the solvers need of it:
 
 ``A(u)``, ``A.adjoint(y)``
     :math:`A u` and :math:`A^* y`, with
@@ -201,6 +203,8 @@ class Blur(LinearOperator):
         How to compute it; "auto" picks the fastest measured (see
         ``_DIRECT_MAX_TAPS``). "separable" needs a rank-1 PSF. All give
         the same operator up to float32 rounding.
+    layout : {"hwc", "hcw"}
+        The batches' memory layout (see the module docstring).
 
     Attributes
     ----------
@@ -212,7 +216,9 @@ class Blur(LinearOperator):
         so its reach is the PSF's too.
     """
 
-    def __init__(self, psf, method: str = "auto"):
+    def __init__(self, psf, method: str = "auto", layout: str = "hwc"):
+        _check_layout(layout)
+        self.layout = layout
         kernel = np.asarray(psf, np.float64)
         if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
             raise ValueError(f"a PSF must be 2-D with odd sides, not of shape {kernel.shape}")
@@ -241,21 +247,22 @@ class Blur(LinearOperator):
 
     def apply(self, images):
         if self.method == "fft":
-            return _fft_filter(images, self.kernel, adjoint=False)
+            return _fft_filter(images, self.kernel, adjoint=False, layout=self.layout)
         # Correlation with the flipped PSF is the convolution.
         kernels = [self.kernel] if self.method == "direct" else self._factors
         for kernel in kernels:
-            images = _correlate_valid(images, kernel[::-1, ::-1])
+            images = _correlate_valid(images, kernel[::-1, ::-1], self.layout)
         return images
 
     def adjoint(self, data):
         if self.method == "fft":
-            return _fft_filter(data, self.kernel, adjoint=True)
+            return _fft_filter(data, self.kernel, adjoint=True, layout=self.layout)
         # The adjoint of a valid convolution is the full correlation.
         kernels = [self.kernel] if self.method == "direct" else self._factors
         for kernel in kernels:
             pad_y, pad_x = kernel.shape[0] - 1, kernel.shape[1] - 1
-            data = _correlate_valid(tf.pad(data, [[0, 0], [pad_y, pad_y], [pad_x, pad_x], [0, 0]]), kernel)
+            data = _correlate_valid(_pad_hw(data, (pad_y, pad_y), (pad_x, pad_x), self.layout),
+                                    kernel, self.layout)
         return data
 
 
@@ -279,7 +286,9 @@ class Downsample(LinearOperator):
         of them.
     """
 
-    def __init__(self, factor: int):
+    def __init__(self, factor: int, layout: str = "hwc"):
+        _check_layout(layout)
+        self.layout = layout
         if not (isinstance(factor, (int, np.integer)) and factor >= 1):
             raise ValueError(f"the binning factor must be a whole number >= 1, got {factor!r}")
         self.factor = int(factor)
@@ -297,15 +306,22 @@ class Downsample(LinearOperator):
 
     def apply(self, images):
         k = self.factor
-        _, height, width, channels = images.shape
+        if self.layout == "hcw":
+            _, height, channels, width = images.shape
+        else:
+            _, height, width, channels = images.shape
         if height % k or width % k:
             raise ValueError(f"binning by {k} needs sides that are multiples of {k}, got {height}x{width}")
+        if self.layout == "hcw":
+            blocks = tf.reshape(images, [-1, height // k, k, channels, width // k, k])
+            return tf.reduce_mean(blocks, axis=[2, 5])
         blocks = tf.reshape(images, [-1, height // k, k, width // k, k, channels])
         return tf.reduce_mean(blocks, axis=[2, 4])
 
     def adjoint(self, data):
         k = self.factor
-        return tf.repeat(tf.repeat(data, k, axis=1), k, axis=2) / float(k * k)
+        column_axis = 3 if self.layout == "hcw" else 2
+        return tf.repeat(tf.repeat(data, k, axis=1), k, axis=column_axis) / float(k * k)
 
 
 class Mask(LinearOperator):
@@ -322,9 +338,14 @@ class Mask(LinearOperator):
         Nonzero where a pixel is missing (as in scikit-image's and
         OpenCV's inpainting). Shape ``(H, W)`` for every image of a batch,
         ``(B, H, W)`` for one mask per image, or ``(B, H, W, 1|C)``.
+    layout : {"hwc", "hcw"}
+        The data's layout; under "hcw" :meth:`observed` is
+        ``(B, H, 1|C, W)``.
     """
 
-    def __init__(self, missing):
+    def __init__(self, missing, layout: str = "hwc"):
+        _check_layout(layout)
+        self.layout = layout
         missing = tf.convert_to_tensor(missing)
         if missing.shape.rank == 2:
             missing = missing[None, :, :, None]
@@ -332,7 +353,8 @@ class Mask(LinearOperator):
             missing = missing[..., None]
         elif missing.shape.rank != 4:
             raise ValueError(f"a mask must be (H, W), (B, H, W) or (B, H, W, C), not {missing.shape}")
-        self._observed = tf.cast(tf.equal(missing, tf.zeros_like(missing)), tf.float32)
+        observed = tf.cast(tf.equal(missing, tf.zeros_like(missing)), tf.float32)
+        self._observed = tf.transpose(observed, [0, 1, 3, 2]) if layout == "hcw" else observed
 
     def observed(self):
         return self._observed
@@ -474,26 +496,46 @@ def _rank_one_factors(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     return column / total, row
 
 
-def _correlate_valid(images: tf.Tensor, kernel: np.ndarray) -> tf.Tensor:
+def _check_layout(layout: str) -> None:
+    if layout not in ("hwc", "hcw"):
+        raise ValueError(f"layout must be 'hwc' or 'hcw', got {layout!r}")
+
+
+def _pad_hw(values: tf.Tensor, rows, columns, layout: str) -> tf.Tensor:
+    """``values`` padded with zeros by ``rows`` (before, after) and ``columns`` likewise."""
+    if layout == "hcw":
+        return tf.pad(values, [[0, 0], list(rows), [0, 0], list(columns)])
+    return tf.pad(values, [[0, 0], list(rows), list(columns), [0, 0]])
+
+
+def _correlate_valid(images: tf.Tensor, kernel: np.ndarray, layout: str = "hwc") -> tf.Tensor:
     """``sum_{a,b} kernel[a, b] images[:, i + a, j + b]``, each channel alone.
 
     A sum of shifted slices, which XLA fuses into one pass; measured 7 to
     40 times faster on CPU than ``tf.nn.depthwise_conv2d`` or ``conv2d``
-    with the same kernel (13 x 13 and 31 x 31 at 512 x 512).
+    with the same kernel (13 x 13 and 31 x 31 at 512 x 512). Under "hcw"
+    the columns are axis 3.
     """
     kernel_height, kernel_width = kernel.shape
+    column_axis = 3 if layout == "hcw" else 2
     height = images.shape[1] - kernel_height + 1
-    width = images.shape[2] - kernel_width + 1
+    width = images.shape[column_axis] - kernel_width + 1
+
+    def window(a, b):
+        if layout == "hcw":
+            return images[:, a : a + height, :, b : b + width]
+        return images[:, a : a + height, b : b + width]
+
     terms = [
-        float(kernel[a, b]) * images[:, a : a + height, b : b + width]
+        float(kernel[a, b]) * window(a, b)
         for a in range(kernel_height)
         for b in range(kernel_width)
         if kernel[a, b] != 0
     ]
-    return tf.add_n(terms) if terms else tf.zeros_like(images[:, :height, :width])
+    return tf.add_n(terms) if terms else tf.zeros_like(window(0, 0))
 
 
-def _fft_filter(values: tf.Tensor, kernel: np.ndarray, adjoint: bool) -> tf.Tensor:
+def _fft_filter(values: tf.Tensor, kernel: np.ndarray, adjoint: bool, layout: str = "hwc") -> tf.Tensor:
     """:class:`Blur` or its adjoint through a circular convolution of the unknown's size.
 
     On an array of the unknown's size, the circular convolution with the
@@ -504,11 +546,17 @@ def _fft_filter(values: tf.Tensor, kernel: np.ndarray, adjoint: bool) -> tf.Tens
     """
     kernel_height, kernel_width = kernel.shape
     if adjoint:
-        values = tf.pad(values, [[0, 0], [kernel_height - 1, 0], [kernel_width - 1, 0], [0, 0]])
-    height, width = values.shape[1:3]
+        values = _pad_hw(values, (kernel_height - 1, 0), (kernel_width - 1, 0), layout)
+    # (B, C, H, W) planes; the inverse of a transposition of two axes is itself.
+    to_planes = [0, 2, 1, 3] if layout == "hcw" else [0, 3, 1, 2]
+    planes = tf.transpose(values, to_planes)
+    height, width = planes.shape[2:4]
     spectrum = np.fft.rfft2(kernel, s=(height, width))
     spectrum = tf.constant(np.conj(spectrum) if adjoint else spectrum, tf.complex64)
-    planes = tf.transpose(values, [0, 3, 1, 2])
     filtered = tf.signal.irfft2d(tf.signal.rfft2d(planes) * spectrum, fft_length=[height, width])
-    filtered = tf.transpose(filtered, [0, 2, 3, 1])
-    return filtered if adjoint else filtered[:, kernel_height - 1 :, kernel_width - 1 :]
+    filtered = tf.transpose(filtered, [0, 2, 1, 3] if layout == "hcw" else [0, 2, 3, 1])
+    if adjoint:
+        return filtered
+    if layout == "hcw":
+        return filtered[:, kernel_height - 1 :, :, kernel_width - 1 :]
+    return filtered[:, kernel_height - 1 :, kernel_width - 1 :]

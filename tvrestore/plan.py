@@ -17,6 +17,7 @@ from typing import Sequence
 
 from tvrestore import io
 from tvrestore.errors import TVRestoreError
+from tvrestore.psf import PSF_KINDS
 from tvrestore.shapes import colour_shape
 
 __all__ = ["FileJob", "check_degradation", "check_distinct", "check_single", "plan_jobs"]
@@ -330,7 +331,9 @@ def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | No
     Parameters
     ----------
     jobs : sequence of FileJob
-        Their inputs and references are read, their outputs written.
+        Their inputs, references, masks and PSF files (a ``psf`` that names
+        a file, not a spec such as ``gaussian:1.6``) are read, their
+        outputs written.
     written : dict, optional
         Other files the run writes, by what they are (``"report"``,
         ``"figure"``, ``"gallery"``); None values are ignored.
@@ -346,6 +349,10 @@ def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | No
         read[_identity(job.input)] = f"the input {job.input}"
         if job.reference is not None:
             read[_identity(job.reference)] = f"the reference {job.reference}"
+        if job.mask is not None:
+            read[_identity(Path(job.mask))] = f"the mask {job.mask}"
+        if job.psf is not None and _names_a_file(job.psf):
+            read[_identity(Path(job.psf))] = f"the PSF {job.psf}"
     writes: dict[tuple, str] = {}
     for job in jobs:
         identity = _identity(job.output)
@@ -360,6 +367,14 @@ def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | No
         if clash is not None:
             raise TVRestoreError(f"{path}: the {role} would replace {clash}")
         writes[identity] = f"the {role} {path}"
+
+
+def _names_a_file(psf: str) -> bool:
+    """Whether a ``--psf`` value is read from a file, as :func:`tvrestore.psf.parse_psf` decides."""
+    kind, colon, _ = str(psf).partition(":")
+    if colon and kind.lower() in PSF_KINDS:
+        return False
+    return Path(psf).suffix.lower() in _PSF_EXTENSIONS
 
 
 def _identity(path: Path) -> tuple:

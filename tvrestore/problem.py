@@ -57,6 +57,10 @@ class Problem:
     color : {"vectorial", "channelwise"}
     reduction : {"sum", "mean"}
         The units of :meth:`loss`; the minimizer does not depend on it.
+    layout : {"hwc", "hcw"}
+        How images and data are laid out: ``(B, H, W, C)`` or
+        ``(B, H, C, W)`` (the operator must be built for the same layout;
+        ``extents`` are for "hwc" only).
     """
 
     operator: LinearOperator = field(default_factory=Identity)
@@ -64,6 +68,7 @@ class Problem:
     tv: str = "isotropic"
     color: str = "vectorial"
     reduction: str = "mean"
+    layout: str = "hwc"
 
     def __post_init__(self) -> None:
         check_choices(tv=self.tv, color=self.color, reduction=self.reduction)
@@ -116,6 +121,8 @@ class Problem:
         tf.Tensor, shape (B,)
         """
         if extents is not None:
+            if self.layout != "hwc":
+                raise ValueError("extents need the 'hwc' layout")
             # TV's differences along a row beyond an image's last row (and
             # columns likewise) would read the padding; zeroed, it adds
             # nothing, whatever it holds.
@@ -124,7 +131,9 @@ class Problem:
         predicted = self.operator(images)
         fitted = self.operator.fitted(predicted.shape[1:3], extents)
         fidelity = self.fidelity(predicted, observed, fitted)
-        return fidelity + weights * total_variation(images, self.tv, self.color, extents)
+        return fidelity + weights * total_variation(
+            images, self.tv, self.color, extents, self.layout
+        )
 
     def loss(
         self,

@@ -594,6 +594,7 @@ def restore(
         compile_seconds=compile_seconds,
         compile_cached=compile_cached,
         weight_search_seconds=search_seconds if noise_sigma is not None else 0.0,
+        history=() if run.history is None else _run_record(run, 0, None)["history"],
     )
     return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
 
