@@ -140,14 +140,12 @@ def band_psnr(clean: np.ndarray, estimate: np.ndarray, border: int = BORDER) -> 
 
 
 def _scored(image, task, method, clean, estimate, seconds, weight=None) -> dict:
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    from tvrestore.metrics import quality
 
     border, interior = band_psnr(clean, estimate)
-    axis = -1 if clean.ndim == 3 else None
+    psnr, ssim = quality(clean, estimate)
     return dict(
-        image=image, task=task, method=method,
-        psnr=float(peak_signal_noise_ratio(clean, estimate, data_range=1.0)),
-        ssim=float(structural_similarity(clean, estimate, data_range=1.0, channel_axis=axis)),
+        image=image, task=task, method=method, psnr=psnr, ssim=ssim,
         border_psnr=border, interior_psnr=interior, seconds=seconds, weight=weight,
     )
 

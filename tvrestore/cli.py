@@ -270,14 +270,14 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar and no per-image lines (one file: nothing on success). "
                    "Failed files and the batch summary are still printed.")
-@click.option("--figure", type=click.Path(path_type=Path), metavar="FILE.png|.pdf|.svg",
+@click.option("--figure", type=PATH, metavar="FILE.png|.pdf|.svg",
               help="One file INPUT: also draw the input, the result, the reference and (with "
                    "--compare) skimage's results side by side, a zoomed detail, difference "
                    "maps and the solver's convergence, titled with weights and PSNR/SSIM.")
 @click.option("--zoom", callback=_parse_zoom, metavar="X,Y,W,H",
               help="The --figure's zoomed region (left column, top row, width, height, in "
                    "pixels). Default: the square with the most edges in the result.")
-@click.option("--gallery", type=click.Path(path_type=Path), metavar="FILE.html",
+@click.option("--gallery", type=PATH, metavar="FILE.html",
               help="Write one self-contained HTML page: a sortable table of every image with "
                    "before/after thumbnails (embedded) that enlarge on click. For a batch; "
                    "a single file gets a page of one row.")
@@ -374,7 +374,7 @@ def _check_dask(what: str) -> None:
 
 def _needs_tiles(input_path: Path, tile: int | None) -> bool:
     """Asked for (--tile), a zarr, or a TIFF beyond the memory budget (from its header)."""
-    from tvrestore.lazyio import fits_in_memory, is_zarr, stored_shape
+    from tvrestore.lazyio import fits_in_memory, is_image_shape, is_zarr, stored_shape
 
     if tile is not None or is_zarr(input_path):
         return True
@@ -382,14 +382,9 @@ def _needs_tiles(input_path: Path, tile: int | None) -> bool:
         stored = stored_shape(input_path)
     except TVRestoreError:
         return False  # the plain path reports what is wrong with it
-    if stored is None or not _image_shape(stored[0]):
+    if stored is None or not is_image_shape(stored[0]):
         return False  # not an image the tiles could hold: the plain path refuses it
     return not fits_in_memory(*stored)
-
-
-def _image_shape(shape: tuple[int, ...]) -> bool:
-    """(H, W) or (H, W, C) with 1 to 4 samples, as the plain path reads."""
-    return len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= 4)
 
 
 def _restore_tiled(input_path, output, reference, compare, overwrite, report, quiet, options,
@@ -854,7 +849,7 @@ def _command_line(ctx: click.Context) -> str:
                    "methods for it, on seeded degradations (--size defaults to 240 here).")
 @click.option("--json", "json_path", type=PATH,
               help="Write everything measured here as JSON.")
-@click.option("--plot", "plot_dir", type=click.Path(path_type=Path), metavar="DIR",
+@click.option("--plot", "plot_dir", type=PATH, metavar="DIR",
               help="Also measure the gap against time on the first case and draw PNG plots "
                    "in DIR (created if missing): gap_vs_time.png and, with --sweep, "
                    "resolution_sweep.png.")

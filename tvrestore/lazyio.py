@@ -147,8 +147,13 @@ def open_lazy(source) -> LazyImage:
                      tile=tuple(array.chunks[:2]), path=path)
 
 
+def is_image_shape(shape: tuple[int, ...]) -> bool:
+    """(H, W) or (H, W, C) with 1 to 4 samples: what the tiles (and io) read."""
+    return len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= 4)
+
+
 def _checked(array, source):
-    if array.ndim not in (2, 3) or (array.ndim == 3 and not 1 <= array.shape[2] <= 4):
+    if not is_image_shape(array.shape):
         raise TVRestoreError(f"{source}: shape {array.shape} is not (H, W) or (H, W, C)")
     if np.dtype(array.dtype) not in (np.dtype(t) for t in (np.uint8, np.uint16, np.float32,
                                                           np.float64)):
