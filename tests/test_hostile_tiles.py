@@ -198,7 +198,7 @@ main(sys.argv[1:])
 @pytest.mark.parametrize("name", ["big.tif", "in.zarr"])
 def test_a_tiled_write_killed_by_sigkill_is_tidied_by_the_next_run(tmp_path, name):
     source = big_tiff(tmp_path, name) if name.endswith(".tif") else zarr_store(tmp_path, name)
-    args = [str(source), "-o", str(tmp_path / f"out{source.suffix}"), *TILE, *FAST]
+    args = [str(source), "-o", str(tmp_path / f"out{source.suffix}"), *TILE, "--halo", "8", *FAST]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])}
     writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, *args], env=env,
