@@ -99,6 +99,13 @@ def zarr_output_inside_the_input_store(root):
 
 
 @case
+def zarr_output_inside_the_input_store_through_a_link(root):
+    zarr_store(root)
+    Path(root, "store").symlink_to("in.zarr")
+    return ["in.zarr", "-o", "store/out.zarr", *FAST], 2, ["store/out.zarr", "inside"], []
+
+
+@case
 def zarr_report_inside_the_input_store(root):
     zarr_store(root)
     return ["in.zarr", "-o", "out.zarr", "--report", "in.zarr/run.json", *FAST], 2, \
@@ -146,7 +153,7 @@ def halo_beyond_the_tile(root):
 @case
 def tiled_float_tiff_holding_nan(root):
     pixels = GREY.astype(np.float32) / 255
-    pixels[3, 5] = np.nan
+    pixels[35, 40] = np.nan  # in the last band: the bands before it are written, then removed
     big_tiff(root, "nan.tif", pixels)
     return ["nan.tif", *TILE, *FAST], 2, ["nan.tif", "NaN"], []
 

@@ -293,9 +293,9 @@ def main() -> None:
                    "images too large to read whole (needs the dask extra). Tiles are solved "
                    "exactly (pdhg, gap 1e-6) unless --solver is given.")
 @click.option("--halo", type=click.IntRange(min=0), metavar="PIXELS",
-              help="Pixels of its neighbours each tile sees. Default: from the weight, "
-                   "measured to keep tiles within half an 8-bit step of the whole-image "
-                   "solution (README, Scale).")
+              help="Pixels of its neighbours each tile sees, at most the tile side. Default: "
+                   "from the weight, measured to keep tiles within half an 8-bit step of the "
+                   "whole-image solution (README, Scale), up to the tile side.")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,

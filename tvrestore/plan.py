@@ -357,13 +357,12 @@ def check_tiled(job: FileJob, written: dict[str, Path | None] | None = None) -> 
 
 def _check_not_nested(job: FileJob, written: dict[str, Path | None] | None) -> None:
     """No path read or written is inside another (a zarr store is a directory), through links."""
-    roles = [(job.input, f"the input {job.input}"), (job.output, f"the output {job.output}")]
-    roles += [(Path(path), f"the {role} {path}") for role, path in (written or {}).items()
-              if path is not None]
-    for path, role in roles:
-        for other, other_role in roles:
+    roles = [("input", job.input), ("output", job.output)]
+    roles += [(role, Path(path)) for role, path in (written or {}).items() if path is not None]
+    for role, path in roles:
+        for other_role, other in roles:
             if _strictly_inside(path, other):
-                raise TVRestoreError(f"{path}: {role} would be inside {other_role}")
+                raise TVRestoreError(f"{path}: the {role} is inside the {other_role} {other}")
 
 
 def check_degradation(job: FileJob, input_shape: tuple[int, ...]) -> None:
