@@ -180,6 +180,29 @@ def test_tiled_auto_weight_summary_names_the_noise_sigma(runner, tmp_path):
 
 # --- 3. a tiled write killed outright: the next run removes its temporary --------------
 
+def test_the_tidy_up_removes_dead_writers_directories_and_nothing_it_could_follow(tmp_path):
+    from test_hostile_io import dead_pid
+    from tvrestore import io
+
+    dead = dead_pid()
+    store = tmp_path / f".a.zarr.tmp-{dead}-0123456789abcdef"  # a killed zarr write
+    (store / "c").mkdir(parents=True)
+    (store / "c" / "0").write_bytes(b"chunk")
+    live = tmp_path / f".b.zarr.tmp-{os.getppid()}-0123456789abcdef"  # a live run's
+    live.mkdir()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("mine")
+    # Named like a dead writer's store, but a link: removing it must not reach kept/.
+    (tmp_path / f".c.zarr.tmp-{dead}-0123456789abcdef").symlink_to(kept)
+
+    io.remove_leftovers([tmp_path])
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [live.name, "kept", f".c.zarr.tmp-{dead}-0123456789abcdef"])
+    assert (kept / "mine.txt").read_text() == "mine"
+
+
 KILLED_WRITER = """
 import sys
 from tvrestore import lazyio
