@@ -188,3 +188,10 @@ def test_only_images_beyond_the_memory_budget_are_tiled_automatically():
     assert not fits_in_memory((16384, 16384), np.uint8)  # 2**28 pixels > io.MAX_PIXELS
     side = int(np.sqrt(io.MAX_PIXELS))
     assert not fits_in_memory((side, side, 4), np.float64)  # bytes beyond io.MAX_DECODED_BYTES
+
+
+def test_a_halo_beyond_the_image_sees_the_whole_image(noisy, whole):
+    # Each tile then solves the whole image (there is no pixel beyond it), so
+    # the tiles agree with the whole-image minimizer up to the solves' rounding.
+    tiled = restore_array(da.from_array(noisy, chunks=32), WEIGHT, halo=1000, **EXACT)
+    assert np.abs(tiled.compute(scheduler="synchronous") - whole).max() <= 1e-3

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tvrestore import _tf, io, metrics, report
-from tvrestore.claims import Claims, remove_stale_claims
+from tvrestore.claims import Claims
 from tvrestore.errors import TVRestoreError
 from tvrestore.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
@@ -84,7 +84,7 @@ def restore_file(
     """
     if os.path.realpath(job.output) == os.path.realpath(job.input):
         raise TVRestoreError(f"{job.output}: output would replace the input")
-    _tidy(job.output.parent)
+    io.remove_leftovers([job.output.parent])
     with Claims().claimed(job.output) as held:
         if not held:
             raise TVRestoreError(f"{job.output}: another tvrestore run is writing this output")
@@ -101,12 +101,6 @@ def restore_file(
     if figure is not None:
         _draw_figure(figure, zoom, loaded, restored, entry, compared)
     return entry
-
-
-def _tidy(directory) -> None:
-    """Remove what killed runs left in an output directory: temporary files, claims."""
-    io.remove_temporaries(directory)
-    remove_stale_claims(directory)
 
 
 def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry: dict,
@@ -298,8 +292,7 @@ def run_batch(
     """
     if batch_size < 1:
         raise TVRestoreError(f"batch_size must be at least 1, got {batch_size!r}")
-    for directory in {job.output.parent for job in jobs}:
-        _tidy(directory)
+    io.remove_leftovers({job.output.parent for job in jobs})
     entries: list[dict | None] = [None] * len(jobs)
     claims = Claims()
 

@@ -293,9 +293,9 @@ def main() -> None:
                    "images too large to read whole (needs the dask extra). Tiles are solved "
                    "exactly (pdhg, gap 1e-6) unless --solver is given.")
 @click.option("--halo", type=click.IntRange(min=0), metavar="PIXELS",
-              help="Pixels of its neighbours each tile sees. Default: from the weight, "
-                   "measured to keep tiles within half an 8-bit step of the whole-image "
-                   "solution (README, Scale).")
+              help="Pixels of its neighbours each tile sees, at most the tile side. Default: "
+                   "from the weight, measured to keep tiles within half an 8-bit step of the "
+                   "whole-image solution (README, Scale), up to the tile side.")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
@@ -353,8 +353,8 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     with _terminate_as_interrupt():
         if tiled:
             _check_dask(f"{inputs[0]}: restoring in tiles" if tile is None else "--tile")
-            _restore_tiled(inputs[0], output, reference, compare, overwrite, report, quiet,
-                           options, tile, halo)
+            _restore_tiled(inputs[0], output, reference, compare, overwrite, quiet, options,
+                           written, tile, halo)
         elif single:
             _restore_one(inputs[0], output, reference, compare, overwrite, quiet, options,
                          written, zoom, degradation)
@@ -387,28 +387,25 @@ def _needs_tiles(input_path: Path, tile: int | None) -> bool:
     return not fits_in_memory(*stored)
 
 
-def _restore_tiled(input_path, output, reference, compare, overwrite, report, quiet, options,
-                   tile, halo) -> None:
-    from tvrestore import io
-    from tvrestore.plan import FileJob
-    from tvrestore.report import write_report
+def _restore_tiled(input_path, output, reference, compare, overwrite, quiet, options,
+                   written, tile, halo) -> None:
+    from tvrestore import io, plan
 
     if reference is not None or compare:
         raise click.UsageError(f"{input_path}: --reference and --compare need the whole image; "
                                "a tiled restore has neither")
-    job = FileJob(input=input_path, output=output or io.default_output_path(input_path),
-                  overwrite=overwrite)
-    if job.output.exists() and not overwrite:
-        raise click.UsageError(f"{job.output}: output exists (use --overwrite)")
+    job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
+                       overwrite=overwrite)
     try:
+        # The single path's plan and guards, before any work.
+        plan.check_tiled(job, written)
         from tvrestore.tiles import restore_tiled_file
 
         options = _tile_options(options)
         with _elapsed_line(f"restoring {input_path} in tiles",
                            show=not quiet and sys.stderr.isatty()):
             entry = restore_tiled_file(job, options, tile=tile, halo=halo)
-        if report is not None:
-            write_report(report, [entry])
+        _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     if not quiet:

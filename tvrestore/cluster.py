@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from tvrestore import io, report
-from tvrestore.claims import remove_stale_claims
 from tvrestore.errors import TVRestoreError
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions
 from tvrestore.plan import FileJob
@@ -173,7 +172,7 @@ def run_batch_on_cluster(
     # Not with a scheduler: a writer on another machine would look dead.
     local = client is None and scheduler is None
     directories = {job.output.parent for job in jobs} if local else set()
-    _tidy(directories)
+    io.remove_leftovers(directories)
     if not by_shape:
         return entries
     try:
@@ -182,15 +181,8 @@ def run_batch_on_cluster(
                 client = stack.enter_context(connect(workers, scheduler))
             _run_groups(client, jobs, options, by_shape, batch_size, deliver)
     finally:
-        _tidy(directories)
+        io.remove_leftovers(directories)
     return entries
-
-
-def _tidy(directories) -> None:
-    """What batch.run_batch tidies before writing, without importing TensorFlow (the client)."""
-    for directory in directories:
-        io.remove_temporaries(directory)
-        remove_stale_claims(directory)
 
 
 def _run_groups(client, jobs, options, by_shape, batch_size, deliver) -> None:

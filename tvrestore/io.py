@@ -55,6 +55,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import stat
 import time
 import warnings
@@ -67,6 +68,7 @@ import numpy.typing as npt
 import tifffile
 from PIL import Image
 
+from tvrestore.claims import remove_stale_claims
 from tvrestore.errors import TVRestoreError
 
 __all__ = [
@@ -82,6 +84,7 @@ __all__ = [
     "read_header",
     "read_image",
     "read_image_and_header",
+    "remove_leftovers",
     "remove_temporaries",
     "split_alpha",
     "to_unit_range",
@@ -659,8 +662,24 @@ def list_images(
     return sorted(found)
 
 
+def remove_leftovers(directories) -> None:
+    """Remove what killed runs left in output directories: temporaries and stale claims.
+
+    The one tidy-up of every path (single, batch, tiled, cluster), run
+    before writing into each directory: :func:`remove_temporaries` and
+    :func:`tvrestore.claims.remove_stale_claims`.
+
+    Parameters
+    ----------
+    directories : iterable of path
+    """
+    for directory in directories:
+        remove_temporaries(directory)
+        remove_stale_claims(directory)
+
+
 def remove_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temporary files that dead writers left in a directory.
+    """Delete the temporary files and directories that dead writers left in a directory.
 
     :func:`write_image` removes its temporary file when it fails or is
     interrupted by an exception (Ctrl-C included); a process killed outright
@@ -689,9 +708,11 @@ def remove_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
     Returns
     -------
     list of pathlib.Path
-        The files removed: regular files named ``.<name>.tmp-<pid>-<hex><suffix>``
-        (or the old format) where ``<name>`` ends in ``<suffix>``, nothing
-        else. A file that cannot be removed (permissions) is skipped.
+        The files removed: regular files and directories (a zarr store
+        written by :mod:`tvrestore.lazyio`) named
+        ``.<name>.tmp-<pid>-<hex><suffix>`` (or the old format) where
+        ``<name>`` ends in ``<suffix>``, nothing else (no symbolic link is
+        followed). One that cannot be removed (permissions) is skipped.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -703,14 +724,18 @@ def remove_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
         if not (match and match["name"].endswith(match["suffix"])):
             continue
         try:
-            if not entry.is_file(follow_symlinks=False):
+            directory_store = entry.is_dir(follow_symlinks=False)
+            if not (directory_store or entry.is_file(follow_symlinks=False)):
                 continue
             if match["pid"] is None:
                 stale = now - entry.stat(follow_symlinks=False).st_mtime > _STALE_SECONDS
             else:
                 stale = not _other_process_alive(int(match["pid"]))
             if stale:
-                os.unlink(entry.path)
+                if directory_store:
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
             continue  # gone meanwhile, or not ours to remove

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,8 @@ import tifffile
 from tvrestore import io
 from tvrestore.errors import TVRestoreError
 
-__all__ = ["LazyImage", "fits_in_memory", "is_zarr", "open_lazy", "stored_shape", "write_lazy"]
+__all__ = ["LazyImage", "check_image", "fits_in_memory", "is_zarr", "open_lazy", "stored_shape",
+           "write_lazy"]
 
 # Side of the tiles a TIFF output is stored in, when the input gives none:
 # TIFF tiles are a multiple of 16 and a few hundred KiB each.
@@ -109,12 +109,11 @@ def open_lazy(source) -> LazyImage:
     TVRestoreError
         Naming the file, for what cannot be read lazily.
     """
-    import dask.array as da
     import zarr
 
     if not isinstance(source, (str, os.PathLike)):
         array = zarr.open_array(store=source, mode="r")
-        return LazyImage(array=_checked(da.from_zarr(array), source), format="zarr",
+        return LazyImage(array=_checked(array, source), format="zarr",
                          tile=tuple(array.chunks[:2]))
     path = Path(source)
     if is_zarr(path):
@@ -122,7 +121,7 @@ def open_lazy(source) -> LazyImage:
             array = zarr.open_array(store=str(path), mode="r")
         except Exception as err:
             raise TVRestoreError(f"{path}: cannot open zarr array ({err})") from err
-        return LazyImage(array=_checked(da.from_zarr(array), path), format="zarr",
+        return LazyImage(array=_checked(array, path), format="zarr",
                          tile=tuple(array.chunks[:2]), path=path)
     if path.suffix.lower() not in (".tif", ".tiff"):
         raise TVRestoreError(f"{path}: only TIFF and zarr are read in tiles")
@@ -143,7 +142,7 @@ def open_lazy(source) -> LazyImage:
         raise
     except Exception as err:
         raise TVRestoreError(f"{path}: cannot read TIFF in tiles ({err})") from err
-    return LazyImage(array=_checked(da.from_zarr(array), path), format="TIFF",
+    return LazyImage(array=_checked(array, path), format="TIFF",
                      tile=tuple(array.chunks[:2]), path=path)
 
 
@@ -152,13 +151,49 @@ def is_image_shape(shape: tuple[int, ...]) -> bool:
     return len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= 4)
 
 
+def check_image(shape: tuple[int, ...], dtype, source) -> None:
+    """Refuse, naming ``source``, what the tiles cannot restore: its shape, emptiness or dtype.
+
+    Raises
+    ------
+    TVRestoreError
+        If the shape is not (H, W) or (H, W, C) with 1 to 4 samples, holds
+        no pixel, or the dtype is not uint8, uint16, float32 or float64.
+    """
+    if not is_image_shape(tuple(shape)):
+        raise TVRestoreError(f"{source}: shape {tuple(shape)} is not (H, W) or (H, W, C)")
+    if 0 in shape:
+        raise TVRestoreError(f"{source}: image is empty (shape {tuple(shape)})")
+    if np.dtype(dtype) not in (np.dtype(t) for t in (np.uint8, np.uint16, np.float32,
+                                                    np.float64)):
+        raise TVRestoreError(f"{source}: unsupported dtype {dtype}")
+
+
 def _checked(array, source):
-    if not is_image_shape(array.shape):
-        raise TVRestoreError(f"{source}: shape {array.shape} is not (H, W) or (H, W, C)")
-    if np.dtype(array.dtype) not in (np.dtype(t) for t in (np.uint8, np.uint16, np.float32,
-                                                          np.float64)):
-        raise TVRestoreError(f"{source}: unsupported dtype {array.dtype}")
-    return array
+    """A dask array over the zarr ``array``; a chunk that cannot be read is an error naming ``source``."""
+    import dask.array as da
+
+    check_image(array.shape, array.dtype, source)
+    return da.from_array(_NamedReadErrors(array, source), chunks=array.chunks, lock=False,
+                         asarray=False, name=False, meta=np.empty((0,) * array.ndim, array.dtype))
+
+
+class _NamedReadErrors:
+    """A zarr array whose reads fail with one line naming the file (a corrupt chunk, a lost disk)."""
+
+    def __init__(self, array, source) -> None:
+        self.array = array
+        self.source = source
+        self.shape = tuple(array.shape)
+        self.dtype = np.dtype(array.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        try:
+            return np.asarray(self.array[key])
+        except Exception as err:
+            reason = " ".join(str(err).split()) or type(err).__name__
+            raise TVRestoreError(f"{self.source}: cannot read a chunk ({reason})") from err
 
 
 def write_lazy(path: str | os.PathLike[str], array, *, format: str, tile: int,
@@ -235,7 +270,8 @@ def _write_tiff(path, array, tile, overwrite, scheduler) -> None:
 def _write_zarr(path, array, tile, overwrite, scheduler) -> None:
     import zarr
 
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(8)}")
+    # Named as io's temporaries, so that io.remove_temporaries removes it once its writer is dead.
+    temp = io._temporary_path(path)
     try:
         chunks = (tile, tile, *array.shape[2:])
         stored = zarr.open_array(store=str(temp), mode="w-", shape=array.shape,

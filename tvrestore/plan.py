@@ -20,7 +20,8 @@ from tvrestore.errors import TVRestoreError
 from tvrestore.psf import PSF_KINDS
 from tvrestore.shapes import colour_shape
 
-__all__ = ["FileJob", "check_degradation", "check_distinct", "check_single", "plan_jobs"]
+__all__ = ["FileJob", "check_degradation", "check_distinct", "check_single", "check_tiled",
+           "plan_jobs"]
 
 # What a PSF file may be (tvrestore.psf reads these).
 _PSF_EXTENSIONS = (".npy", ".png", ".tif", ".tiff")
@@ -293,6 +294,75 @@ def check_single(job: FileJob, written: dict[str, Path | None] | None = None) ->
         raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
     check_distinct([job], written)
     return header
+
+
+def check_tiled(job: FileJob, written: dict[str, Path | None] | None = None) -> str:
+    """Every check of a run in tiles that needs no solve: :func:`check_single`'s promises.
+
+    The input is a TIFF file or a zarr array directory, read and written
+    chunk by chunk (:mod:`tvrestore.lazyio`), so its header is that of a
+    TIFF or zarr, and its output has its format: a TIFF gives a ``.tif``
+    or ``.tiff``, a zarr a ``.zarr`` or an existing zarr directory.
+
+    A zarr store is a directory that its writer replaces whole, so besides
+    :func:`check_distinct` (one file through links) no file read or
+    written may be inside another: an output or report inside the input
+    store, or the input inside the output store, is refused.
+
+    Parameters
+    ----------
+    job : FileJob
+        Denoising only (tiles restore no PSF, mask or upscaling).
+    written : dict, optional
+        Other files the run writes, as for :func:`check_single`.
+
+    Returns
+    -------
+    str
+        The format read and written: "TIFF" or "zarr".
+
+    Raises
+    ------
+    TVRestoreError
+        One line naming the file, if the input is not a TIFF or zarr image
+        the tiles can restore (shape, empty, dtype), the output's name is
+        not of its format, its directory is missing, it exists (without
+        ``job.overwrite``) or is a directory that is no zarr array, or two
+        of the files read and written are one, or one is inside the other.
+    """
+    from tvrestore import lazyio
+
+    stored = lazyio.stored_shape(job.input)
+    if stored is None:
+        raise TVRestoreError(f"{job.input}: only TIFF and zarr are read in tiles")
+    lazyio.check_image(*stored, job.input)
+    read_format = "zarr" if lazyio.is_zarr(job.input) else "TIFF"
+    suffix = job.output.suffix.lower()
+    written_format = "zarr" if suffix == ".zarr" or lazyio.is_zarr(job.output) else "TIFF"
+    if written_format != read_format or (written_format == "TIFF" and suffix not in (".tif", ".tiff")):
+        raise TVRestoreError(
+            f"{job.output}: a {read_format} input is written as {read_format} in tiles "
+            f"(name the output {'*.zarr' if read_format == 'zarr' else '*.tif'})")
+    if not job.output.parent.is_dir():
+        raise TVRestoreError(f"{job.output}: output directory does not exist")
+    if job.output.is_dir() and not lazyio.is_zarr(job.output):
+        # Overwriting it would delete whatever the directory holds.
+        raise TVRestoreError(f"{job.output}: is a directory, not a zarr array")
+    if os.path.lexists(job.output) and not job.overwrite:
+        raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
+    check_distinct([job], written)
+    _check_not_nested(job, written)
+    return read_format
+
+
+def _check_not_nested(job: FileJob, written: dict[str, Path | None] | None) -> None:
+    """No path read or written is inside another (a zarr store is a directory), through links."""
+    roles = [("input", job.input), ("output", job.output)]
+    roles += [(role, Path(path)) for role, path in (written or {}).items() if path is not None]
+    for role, path in roles:
+        for other_role, other in roles:
+            if _strictly_inside(path, other):
+                raise TVRestoreError(f"{path}: the {role} is inside the {other_role} {other}")
 
 
 def check_degradation(job: FileJob, input_shape: tuple[int, ...]) -> None:

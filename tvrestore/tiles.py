@@ -175,7 +175,10 @@ def restore_array(
         raise TVRestoreError("give halo= with a solve of your own")
     if halo < 0:
         raise TVRestoreError(f"halo must be at least 0, got {halo}")
-    depth = {0: halo, 1: halo, **({2: 0} if array.ndim == 3 else {})}
+    # A halo beyond the image's side sees nothing more (there is no pixel
+    # there), and Dask refuses it.
+    depth = {0: min(halo, array.shape[0]), 1: min(halo, array.shape[1]),
+             **({2: 0} if array.ndim == 3 else {})}
     return da.map_overlap(
         solve, array, depth=depth, boundary="none", trim=True, dtype=array.dtype,
         meta=np.empty((0,) * array.ndim, array.dtype),
@@ -184,33 +187,48 @@ def restore_array(
 
 def auto_weight(array, **options) -> float:
     """The "auto" weight of :func:`tvrestore.denoise`, chosen on the central crop of at most 512x512."""
-    from tvrestore.restore import denoise
+    return _auto_choice(array, **options).weight
 
+
+def _auto_choice(array, *, source=None, **options) -> RestoreResult:
+    """The result of the "auto" solve on the central crop: its weight and noise sigma.
+
+    ``source``, when given, names the file in an error about its pixels.
+    """
     height, width = array.shape[:2]
     top, left = max(0, height // 2 - 256), max(0, width // 2 - 256)
     crop = np.asarray(array[top: top + 512, left: left + 512].compute(scheduler="synchronous"))
-    return denoise(crop, "auto", **options)[1].weight
+    return _named_denoise(crop, "auto", options, source)[1]
+
+
+def _named_denoise(block: np.ndarray, weight, options: dict, source):
+    """:func:`tvrestore.denoise` of a block; an error about its pixels names ``source``."""
+    from tvrestore.restore import denoise
+
+    try:
+        return denoise(np.ascontiguousarray(block), weight, **options)
+    except TVRestoreError as err:
+        if source is None:
+            raise
+        raise TVRestoreError(f"{source}: {err}") from err
 
 
 def _denoise_block(block: np.ndarray, *, weight: float, options: dict) -> np.ndarray:
-    from tvrestore.restore import denoise
-
-    return denoise(np.ascontiguousarray(block), weight, **options)[0]
+    return _named_denoise(block, weight, options, None)[0]
 
 
 class _RecordedDenoise:
     """The default tile solve, keeping each tile's :class:`RestoreResult` for the report."""
 
-    def __init__(self, weight: float, options: dict) -> None:
+    def __init__(self, weight: float, options: dict, source) -> None:
         self.weight = weight
         self.options = options
+        self.source = source
         self.results: list[RestoreResult] = []
         self._lock = threading.Lock()
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
-        from tvrestore.restore import denoise
-
-        restored, result = denoise(np.ascontiguousarray(block), self.weight, **self.options)
+        restored, result = _named_denoise(block, self.weight, self.options, self.source)
         with self._lock:
             self.results.append(result)
         return restored
@@ -234,7 +252,8 @@ def restore_tiled_file(
         Tile side; default :data:`DEFAULT_TILE`, or the stored tiles when
         they are larger.
     halo : int, optional
-        Default :func:`default_halo` of the weight.
+        At most the tile side. Default :func:`default_halo` of the weight,
+        up to the tile side.
     scheduler : str
         The dask scheduler: "synchronous" solves one tile at a time (each
         solve uses every core, in bands); "threads" overlaps reading and
@@ -253,28 +272,38 @@ def restore_tiled_file(
     Raises
     ------
     TVRestoreError
-        Naming the file.
+        Naming the file: what :func:`tvrestore.plan.check_tiled` refuses
+        and a halo beyond the tile side (both before any work), a chunk
+        that cannot be read, pixels that cannot be restored (NaN), a
+        failed write (which leaves no output).
     """
-    from tvrestore import _tf, report
-    from tvrestore.lazyio import is_zarr, open_lazy, write_lazy
+    from tvrestore.io import remove_leftovers
+    from tvrestore.lazyio import open_lazy, write_lazy
+    from tvrestore.plan import check_tiled
 
     start = time.perf_counter()
+    check_tiled(job)
+    remove_leftovers([job.output.parent])
     lazy = open_lazy(job.input)
-    wanted = "zarr" if job.output.suffix.lower() == ".zarr" or is_zarr(job.output) else "TIFF"
-    if wanted != lazy.format or (wanted == "TIFF" and job.output.suffix.lower() not in (".tif", ".tiff")):
-        raise TVRestoreError(
-            f"{job.output}: a {lazy.format} input is written as {lazy.format} in tiles "
-            f"(name the output {'*.zarr' if lazy.format == 'zarr' else '*.tif'})")
     tile = tile or max(DEFAULT_TILE, *lazy.tile)
+    if halo is not None and halo > tile:
+        # A larger halo merges tiles into larger ones, up to the whole image.
+        raise TVRestoreError(f"--halo {halo}: at most the tile side, {tile} "
+                             "(a tile sees its neighbouring tiles, no further)")
+    from tvrestore import _tf, report
+
     array = lazy.array.rechunk({0: tile, 1: tile})
     weight = options.weight
     search_seconds = 0.0
+    noise_sigma = None
     if weight == "auto":
         search_start = time.perf_counter()
-        weight = auto_weight(array, **options.as_kwargs())
+        chosen = _auto_choice(array, source=job.input, **options.as_kwargs())
+        weight, noise_sigma = chosen.weight, chosen.noise_sigma
         search_seconds = time.perf_counter() - search_start
-    solve = _RecordedDenoise(weight, options.as_kwargs())
-    halo = default_halo(weight) if halo is None else halo
+    solve = _RecordedDenoise(weight, options.as_kwargs(), job.input)
+    # The measured halo, up to the tile side: a large weight's would merge tiles.
+    halo = min(default_halo(weight), tile) if halo is None else halo
     restored = restore_array(array, weight, halo=halo, solve=solve)
     write_lazy(job.output, restored, format=lazy.format, tile=tile, overwrite=job.overwrite,
                scheduler=scheduler)
@@ -291,7 +320,7 @@ def restore_tiled_file(
         task="denoise",
         weight=weight,
         weight_auto=options.weight == "auto",
-        noise_sigma=None,
+        noise_sigma=noise_sigma,
         reduction=options.reduction,
         tv=options.tv,
         color=options.color,
