@@ -9,6 +9,7 @@ and the user's own pyplot state is left alone. PNG is rendered by Agg.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io as bytes_io
 import os
 from pathlib import Path
@@ -30,8 +31,8 @@ def check_figure_path(path: str | os.PathLike[str]) -> Path:
     Raises
     ------
     TVRestoreError
-        If the suffix is not .png, .pdf or .svg (any case), or the directory
-        does not exist.
+        If the suffix is not .png, .pdf or .svg (any case), the directory
+        does not exist, or `path` is a directory.
     """
     path = Path(path)
     if path.suffix.lower() not in FIGURE_FORMATS:
@@ -41,7 +42,30 @@ def check_figure_path(path: str | os.PathLike[str]) -> Path:
         )
     if not path.parent.is_dir():
         raise TVRestoreError(f"{path}: output directory does not exist")
+    if path.is_dir():
+        raise TVRestoreError(f"{path}: is a directory; a figure is a file")
     return path
+
+
+def check_matplotlib_installed(option: str) -> None:
+    """Raise, naming the extra, if matplotlib is missing; imports nothing of it.
+
+    Called before any work, so that a run asked to draw does not fail once
+    its outputs are written (and then need --overwrite to run again).
+
+    Raises
+    ------
+    TVRestoreError
+        ``--figure needs the figures extra (missing: matplotlib): pip install 'tvrestore[figures]'``
+    """
+    try:
+        installed = importlib.util.find_spec("matplotlib") is not None
+    except ValueError:  # in sys.modules as None: known not importable
+        installed = False
+    if not installed:
+        raise TVRestoreError(
+            f"{option} needs the figures extra (missing: matplotlib): "
+            "pip install 'tvrestore[figures]'")
 
 
 @contextlib.contextmanager
