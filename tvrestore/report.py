@@ -66,7 +66,9 @@ def failed_entry(job: FileJob, err: BaseException) -> dict:
         # One line naming the file, as the library's own errors do.
         message = f"{err.filename or job.output}: {err.strerror}"
     else:
-        message = " ".join(str(err).split()) or type(err).__name__
+        # Kept as it is, so that it still starts with a file name holding a
+        # newline; whoever prints or reports it escapes it (errors.printable).
+        message = str(err).strip() or type(err).__name__
     if not isinstance(err, (TVRestoreError, OSError)):
         message = f"{type(err).__name__}: {message}"
     named = [job.input, job.output, job.reference]
