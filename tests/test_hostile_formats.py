@@ -144,6 +144,13 @@ def test_a_record_path_that_is_a_directory_is_refused_before_any_work(runner, tm
               [f"Error: {path}: is a directory; {option} names a file"])
 
 
+def test_bench_json_that_is_a_directory_is_refused_before_any_work(runner, tmp_path):
+    Path(tmp_path, "bench.json").mkdir()
+    check_run(runner, tmp_path, ["bench", "--images", "camera", "--size", "16", "--repeat", "1",
+                                 "--bandwidth-mb", "1", "--json", "bench.json"], 2,
+              ["Error: bench.json: is a directory; --json names a file"])
+
+
 # --- matplotlib missing: the figures extra, named before any work --------------------
 
 
@@ -198,3 +205,4 @@ def test_a_thumbnail_too_narrow_to_make_is_replaced_by_its_reason(runner, tmp_pa
               "256 pixels a side")
     assert f"before: no preview ({reason})" in page
     assert f"after: no preview ({reason})" in page
+

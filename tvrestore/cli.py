@@ -369,18 +369,18 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
 
 
 def _check_record_paths(written: dict) -> None:
-    """The report, figure and gallery paths, before any work: none is a directory.
+    """Files a run writes besides its outputs (option name -> path or None), before any work.
 
-    Checked up front, so that a bad path leaves no output behind (and a
-    rerun needs no --overwrite); the report's directory must exist too (the
-    figure's and the gallery's are checked with their formats).
+    Each must be a file in an existing directory, checked up front so that
+    a bad path leaves no output behind (and a rerun needs no --overwrite).
     """
     for role, path in written.items():
-        if path is not None and path.is_dir():
+        if path is None:
+            continue
+        if path.is_dir():
             raise click.UsageError(f"{path}: is a directory; --{role} names a file")
-    report = written["report"]
-    if report is not None and not report.parent.is_dir():
-        raise click.UsageError(f"{report}: report directory does not exist")
+        if not path.parent.is_dir():
+            raise click.UsageError(f"{path}: {role} directory does not exist")
 
 
 def _check_dask(what: str) -> None:
@@ -896,8 +896,7 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
 
     from tvrestore import bench, io
 
-    if json_path is not None and not json_path.parent.is_dir():
-        raise click.UsageError(f"{json_path}: directory does not exist")
+    _check_record_paths({"json": json_path})
     if plot_dir is not None and (plot_dir.exists() and not plot_dir.is_dir()
                                  or not plot_dir.parent.is_dir()):
         raise click.UsageError(f"{plot_dir}: not a directory, nor one that can be created")
