@@ -68,6 +68,20 @@ def test_the_single_file_summary_escapes_its_names(runner, tmp_path):
     assert result.stdout.startswith("a\\rError: forged.png -> b\\tc.png  (24x32 uint8)\n")
 
 
+
+@pytest.mark.parametrize("text,shown", [
+    ("a\nb", "a\\nb"), ("\r\t", "\\r\\t"), ("\x1b[2J", "\\x1b[2J"), ("\x7f\x85", "\\x7f\\x85"),
+    ("\u202e\u2028", "\\u202e\\u2028"), (os.fsdecode(b"\xff\x80"), "\\xff\\x80"),
+    ("\ud800", "\\ud800"), ("\U000e0001", "\\U000e0001"),
+    ("é 漢 \U0001f600 a\\nb", "é 漢 \U0001f600 a\\nb"),  # kept, backslashes too
+])
+def test_printable_escapes_what_a_terminal_or_a_utf8_file_would_misread(text, shown):
+    from tvrestore.errors import printable
+
+    assert printable(text) == shown
+    assert printable(text).isprintable()
+
+
 # --- names that are not UTF-8: every report and the console --------------------------
 
 

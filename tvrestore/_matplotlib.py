@@ -31,8 +31,8 @@ def check_figure_path(path: str | os.PathLike[str]) -> Path:
     Raises
     ------
     TVRestoreError
-        If the suffix is not .png, .pdf or .svg (any case), the directory
-        does not exist, or `path` is a directory.
+        If the suffix is not .png, .pdf or .svg (any case), or the directory
+        does not exist.
     """
     path = Path(path)
     if path.suffix.lower() not in FIGURE_FORMATS:
@@ -42,8 +42,6 @@ def check_figure_path(path: str | os.PathLike[str]) -> Path:
         )
     if not path.parent.is_dir():
         raise TVRestoreError(f"{path}: output directory does not exist")
-    if path.is_dir():
-        raise TVRestoreError(f"{path}: is a directory; a figure is a file")
     return path
 
 

@@ -58,14 +58,11 @@ def check_gallery_path(path: str | os.PathLike[str], files: Iterable[str | os.Pa
     Raises
     ------
     TVRestoreError
-        If `path` is one of `files` (resolved), a directory, or its directory
-        is missing.
+        If `path` is one of `files` (resolved) or its directory is missing.
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise TVRestoreError(f"{path}: gallery directory does not exist")
-    if path.is_dir():
-        raise TVRestoreError(f"{path}: is a directory; the gallery is a file")
     target = path.resolve()
     for file in files:
         if Path(file).resolve() == target:
