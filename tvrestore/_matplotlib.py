@@ -9,14 +9,13 @@ and the user's own pyplot state is left alone. PNG is rendered by Agg.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io as bytes_io
 import os
 from pathlib import Path
 from typing import Iterator
 
 from tvrestore import io
-from tvrestore.errors import TVRestoreError
+from tvrestore.errors import TVRestoreError, require_extra
 
 # Suffix -> matplotlib's format name.
 FIGURE_FORMATS: dict[str, str] = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
@@ -48,22 +47,12 @@ def check_figure_path(path: str | os.PathLike[str]) -> Path:
 def check_matplotlib_installed(option: str) -> None:
     """Raise, naming the extra, if matplotlib is missing; imports nothing of it.
 
-    Called before any work, so that a run asked to draw does not fail once
-    its outputs are written (and then need --overwrite to run again).
-
     Raises
     ------
     TVRestoreError
         ``--figure needs the figures extra (missing: matplotlib): pip install 'tvrestore[figures]'``
     """
-    try:
-        installed = importlib.util.find_spec("matplotlib") is not None
-    except ValueError:  # in sys.modules as None: known not importable
-        installed = False
-    if not installed:
-        raise TVRestoreError(
-            f"{option} needs the figures extra (missing: matplotlib): "
-            "pip install 'tvrestore[figures]'")
+    require_extra(option, "figures", ("matplotlib",))
 
 
 @contextlib.contextmanager

@@ -1,5 +1,9 @@
-"""The library's one error class, turned into a one-line message by the CLI,
+"""The library's one error class, turned into a one-line message by the CLI;
+:func:`require_extra`, its error for an optional dependency that is missing;
 and :func:`printable`, which every message and report passes its text through."""
+
+import importlib.util
+from typing import Sequence
 
 
 class TVRestoreError(ValueError):
@@ -8,6 +12,39 @@ class TVRestoreError(ValueError):
     The message names the file (when there is one) and the problem, in one
     line, so that the command line can print it as it is.
     """
+
+
+def require_extra(what: str, extra: str, packages: Sequence[str]) -> None:
+    """Raise, naming the extra to install, if one of `packages` is missing; imports none of them.
+
+    Called before any work, so that a run does not fail once its outputs
+    are written (and then need --overwrite to run again).
+
+    Parameters
+    ----------
+    what : str
+        What needs them, e.g. ``--workers``.
+    extra : str
+        The extra of tvrestore that installs them, e.g. ``dask``.
+    packages : sequence of str
+        Their import names.
+
+    Raises
+    ------
+    TVRestoreError
+        ``--workers needs the dask extra (missing: distributed): pip install 'tvrestore[dask]'``
+    """
+    missing = [name for name in packages if not _installed(name)]
+    if missing:
+        raise TVRestoreError(f"{what} needs the {extra} extra (missing: {', '.join(missing)}): "
+                             f"pip install 'tvrestore[{extra}]'")
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:  # in sys.modules as None: known not importable
+        return False
 
 
 # Escapes Python's own string literals use, for the controls people recognise.
