@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from tvrestore import io
-from tvrestore.errors import TVRestoreError
+from tvrestore.errors import TVRestoreError, require_extra
 
 # Suffix -> matplotlib's format name.
 FIGURE_FORMATS: dict[str, str] = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
@@ -42,6 +42,17 @@ def check_figure_path(path: str | os.PathLike[str]) -> Path:
     if not path.parent.is_dir():
         raise TVRestoreError(f"{path}: output directory does not exist")
     return path
+
+
+def check_matplotlib_installed(option: str) -> None:
+    """Raise, naming the extra, if matplotlib is missing; imports nothing of it.
+
+    Raises
+    ------
+    TVRestoreError
+        ``--figure needs the figures extra (missing: matplotlib): pip install 'tvrestore[figures]'``
+    """
+    require_extra(option, "figures", ("matplotlib",))
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from tvrestore.errors import TVRestoreError
+from tvrestore.errors import TVRestoreError, printable
 
 EXAMPLES = """\b
 Examples:
@@ -95,22 +95,29 @@ class _DefaultCommandGroup(click.Group):
         """
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
-        except click.UsageError as err:
-            click.echo(f"Error: {err.format_message()}", err=True)
-            sys.exit(2)
-        except click.ClickException as err:
-            err.show()
+        except click.ClickException as err:  # a UsageError's exit code is 2
+            _echo_error(err.format_message())
             sys.exit(err.exit_code)
         except click.Abort as err:
             click.echo("Aborted!", err=True)
             sys.exit(EXIT_TERMINATED if isinstance(err.__cause__, _Terminated) else EXIT_INTERRUPTED)
         except TVRestoreError as err:
-            click.echo(f"Error: {' '.join(str(err).split())}", err=True)
+            _echo_error(str(err))
             sys.exit(2)
         except OSError as err:
-            click.echo(f"Error: {_os_error_line(err)}", err=True)
+            _echo_error(_os_error_line(err))
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _echo_error(message: str) -> None:
+    """``Error: <message>`` on stderr, as one line whatever the file names in it hold.
+
+    Control characters are escaped (:func:`tvrestore.errors.printable`), so
+    a file named ``a\\nError: forged.png`` cannot print a line of its own,
+    and a name that is not UTF-8 prints on a strict UTF-8 stderr.
+    """
+    click.echo(f"Error: {printable(message)}", err=True)
 
 
 def _os_error_line(err: OSError) -> str:
@@ -138,7 +145,7 @@ def _configure_cache(cache_dir: Path | None, no_cache: bool) -> None:
 
     status = cache.configure(cache_dir, enabled=not no_cache)
     if status.message is not None:
-        click.echo(f"Note: {status.message}", err=True)
+        click.echo(f"Note: {printable(status.message)}", err=True)
 
 
 def _parse_zoom(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -323,9 +330,8 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
         raise click.UsageError(str(err)) from err
     degradation = _degradation(psf, psf_dir, mask, mask_dir, upscale)
     _configure_cache(cache_dir, no_cache)
-    if report is not None and not report.parent.is_dir():
-        # Checked before any work, so a bad report path leaves no output behind.
-        raise click.UsageError(f"{report}: report directory does not exist")
+    written = {"report": report, "figure": figure, "gallery": gallery}
+    _check_record_paths(written)
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers or --scheduler, not both")
     from tvrestore.lazyio import is_zarr
@@ -347,7 +353,6 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     if tiled and (figure is not None or gallery is not None):
         raise click.UsageError(f"{inputs[0]}: --figure and --gallery need the whole image; "
                                "a tiled restore has neither")
-    written = {"report": report, "figure": figure, "gallery": gallery}
     _check_drawing_options(figure, zoom, gallery, single)
     # From here on SIGTERM stops the run as Ctrl-C does, temporary files removed.
     with _terminate_as_interrupt():
@@ -361,6 +366,21 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
         else:
             _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
                           pattern, batch_size, start, written, degradation, workers, scheduler)
+
+
+def _check_record_paths(written: dict) -> None:
+    """Files a run writes besides its outputs (option name -> path or None), before any work.
+
+    Each must be a file in an existing directory, checked up front so that
+    a bad path leaves no output behind (and a rerun needs no --overwrite).
+    """
+    for role, path in written.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise click.UsageError(f"{path}: is a directory; --{role} names a file")
+        if not path.parent.is_dir():
+            raise click.UsageError(f"{path}: {role} directory does not exist")
 
 
 def _check_dask(what: str) -> None:
@@ -453,7 +473,7 @@ def _degradation(psf, psf_dir, mask, mask_dir, upscale) -> dict:
 
 def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
     """--figure, --zoom and --gallery: usage errors before any work (matplotlib stays unloaded)."""
-    from tvrestore._matplotlib import check_figure_path
+    from tvrestore._matplotlib import check_figure_path, check_matplotlib_installed
     from tvrestore.gallery import check_gallery_path
 
     if figure is not None and not single:
@@ -463,6 +483,7 @@ def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
         raise click.UsageError("--zoom chooses the --figure's detail; give --figure too")
     try:
         if figure is not None:
+            check_matplotlib_installed("--figure")
             check_figure_path(figure)
         if gallery is not None:
             if gallery.suffix.lower() not in (".html", ".htm"):
@@ -525,7 +546,7 @@ def _echo_drawn(written: dict) -> None:
     """Where the figure and the gallery went, when asked for."""
     for role in ("figure", "gallery"):
         if written[role] is not None:
-            click.echo(f"  {role}: {written[role]}")
+            click.echo(f"  {role}: {printable(str(written[role]))}")
 
 
 def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
@@ -551,7 +572,7 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
         if bar is not None:
             bar.update(1)
         elif entry["error"] is not None:
-            click.echo(f"Error: {entry['error']}", err=True)
+            _echo_error(entry["error"])
         elif not quiet:
             click.echo(_batch_line(entry))
 
@@ -569,7 +590,7 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
     if bar is not None:
         for entry in entries:
             if entry["error"] is not None:
-                click.echo(f"Error: {entry['error']}", err=True)
+                _echo_error(entry["error"])
     try:
         _write_records(entries, written)
     except TVRestoreError as err:
@@ -603,6 +624,8 @@ def _elapsed_line(label: str, show: bool, after_seconds: float = 1.0):
         yield
         return
     import threading
+
+    label = printable(label)
 
     done = threading.Event()
     start = time.perf_counter()
@@ -644,8 +667,15 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _printable_entry(entry: dict) -> dict:
+    """`entry` with its text (file names, reasons) safe to print: see :func:`_echo_error`."""
+    return {key: printable(value) if isinstance(value, str) else value
+            for key, value in entry.items()}
+
+
 def _batch_line(entry: dict) -> str:
     """One line per file of a batch."""
+    entry = _printable_entry(entry)
     if entry["status"] == "skipped":
         return f"{entry['input']} -> {entry['output']}  skipped ({entry['skip_reason']})"
     state = "" if entry["converged"] else ", NOT converged"
@@ -691,6 +721,7 @@ def _mean_compare_table(rows: list[dict]) -> str:
 
 def _summary(entry: dict) -> str:
     """The console version of a report entry."""
+    entry = _printable_entry(entry)
     weight = f"{entry['weight']:.4g}"
     if entry["weight_auto"]:
         weight += f" (auto, noise sigma {entry['noise_sigma']:.4g})"
@@ -862,11 +893,17 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
 
     from tvrestore import bench, io
 
-    if json_path is not None and not json_path.parent.is_dir():
-        raise click.UsageError(f"{json_path}: directory does not exist")
+    _check_record_paths({"json": json_path})
     if plot_dir is not None and (plot_dir.exists() and not plot_dir.is_dir()
                                  or not plot_dir.parent.is_dir()):
         raise click.UsageError(f"{plot_dir}: not a directory, nor one that can be created")
+    if plot_dir is not None:
+        from tvrestore._matplotlib import check_matplotlib_installed
+
+        try:
+            check_matplotlib_installed("--plot")
+        except TVRestoreError as err:
+            raise click.UsageError(str(err)) from err
     if task is not None:
         from tvrestore import bench_tasks
 

@@ -28,7 +28,6 @@ Nothing here imports Dask until a cluster is asked for.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import math
 import tempfile
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from tvrestore import io, report
-from tvrestore.errors import TVRestoreError
+from tvrestore.errors import TVRestoreError, require_extra
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions
 from tvrestore.plan import FileJob
 from tvrestore.shapes import solve_shape
@@ -60,19 +59,7 @@ def check_dask_installed(option: str) -> None:
     TVRestoreError
         ``--workers needs the dask extra (missing: distributed): pip install 'tvrestore[dask]'``
     """
-    missing = [name for name in _DASK_PACKAGES if not _installed(name)]
-    if missing:
-        raise TVRestoreError(
-            f"{option} needs the dask extra (missing: {', '.join(missing)}): "
-            "pip install 'tvrestore[dask]'"
-        )
-
-
-def _installed(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ValueError:  # in sys.modules as None: known not importable
-        return False
+    require_extra(option, "dask", _DASK_PACKAGES)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,8 @@ that any browser opens from disk: thumbnails are embedded as PNG data URIs,
 the table sorts by clicking a column heading (a small inline script, no
 framework) and a thumbnail pair enlarges on click (CSS ``:target``, no
 script). Every piece of text from the entries (file names, error messages)
-is escaped.
+is escaped: control characters and the bytes of a name that is not UTF-8
+as :func:`tvrestore.errors.printable` writes them, then HTML's own.
 
 numpy, imageio and tvrestore.io only: no matplotlib, no TensorFlow.
 """
@@ -26,7 +27,7 @@ from tvrestore import io
 from tvrestore.display import (
     DisplayRange, block_mean, colour_view, display_range, downsampling_factor, to_display, to_uint8,
 )
-from tvrestore.errors import TVRestoreError
+from tvrestore.errors import TVRestoreError, printable
 
 __all__ = ["DEFAULT_THUMBNAIL_SIZE", "check_gallery_path", "thumbnail_png", "write_gallery"]
 
@@ -91,10 +92,21 @@ def thumbnail_png(
     -------
     bytes
         PNG, grey or RGB.
+
+    Raises
+    ------
+    TVRestoreError
+        If a side would average to no pixel at all: an image far longer
+        than wide, e.g. 2 x 600 at size 256 (blocks of 3).
     """
     view = colour_view(image)
     shown = display_range(view) if shown is None else shown
-    small = to_uint8(to_display(block_mean([view], downsampling_factor(view.shape, size)), shown))
+    factor = downsampling_factor(view.shape, size)
+    if min(view.shape[:2]) < factor:
+        raise TVRestoreError(
+            f"a {view.shape[0]}x{view.shape[1]} image is too narrow for a thumbnail of at most "
+            f"{size} pixels a side")
+    small = to_uint8(to_display(block_mean([view], factor), shown))
     return iio.imwrite("<bytes>", small, extension=".png")
 
 
@@ -163,12 +175,12 @@ def _cell(key: str, value, kind: str, entry: dict) -> str:
                 else "")
         return f'<td data-value="{float(value)!r}"{hint}>{shown}</td>'
     css = ' class="error"' if key == "error" else ""
-    return f"<td{css}>{html.escape(str(value))}</td>"
+    return f"<td{css}>{_text(value)}</td>"
 
 
 def _thumbnails(number: int, entry: dict, thumbnail_size: int) -> str:
     """The before/after pair, a link that enlarges it in place, and a way back."""
-    name = html.escape(str(entry.get("input")))
+    name = _text(entry.get("input"))
     sources = [("before", entry.get("input"))]
     if entry.get("status") != "failed":
         sources.append(("after", entry.get("output")))
@@ -179,14 +191,14 @@ def _thumbnails(number: int, entry: dict, thumbnail_size: int) -> str:
             continue
         try:
             view = colour_view(io.read_image(source))
+            if view.shape != shown_shape:
+                # The output on the input's range, so that the pair looks alike.
+                shown, shown_shape = display_range(view), view.shape
+            data = base64.b64encode(thumbnail_png(view, thumbnail_size, shown)).decode("ascii")
         except TVRestoreError as err:
             if entry.get("status") != "failed":  # a failed entry shows its error already
-                notes.append(f'<p class="missing">{label}: no preview ({html.escape(str(err))})</p>')
+                notes.append(f'<p class="missing">{label}: no preview ({_text(err)})</p>')
             continue
-        if view.shape != shown_shape:
-            # The output on the input's range, so that the pair looks alike.
-            shown, shown_shape = display_range(view), view.shape
-        data = base64.b64encode(thumbnail_png(view, thumbnail_size, shown)).decode("ascii")
         figures.append(f'<figure><img src="data:image/png;base64,{data}" alt="{label}: {name}">'
                        f"<figcaption>{label}</figcaption></figure>")
     if not figures:
@@ -194,6 +206,11 @@ def _thumbnails(number: int, entry: dict, thumbnail_size: int) -> str:
     return (f'<div class="view" id="view-{number}"><a class="open" href="#view-{number}" '
             f'title="enlarge">{"".join(figures)}</a>'
             f'<a class="close" href="#row-{number}" title="close">close</a></div>{"".join(notes)}')
+
+
+def _text(value) -> str:
+    """`value` as HTML text: printable (:func:`tvrestore.errors.printable`), then escaped."""
+    return html.escape(printable(str(value)))
 
 
 def _page(entries: Sequence[dict], rows: list[str]) -> str:

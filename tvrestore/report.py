@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from tvrestore import io
-from tvrestore.errors import TVRestoreError
+from tvrestore.errors import TVRestoreError, printable
 from tvrestore.options import RestoreResult
 from tvrestore.plan import FileJob
 
@@ -66,7 +66,9 @@ def failed_entry(job: FileJob, err: BaseException) -> dict:
         # One line naming the file, as the library's own errors do.
         message = f"{err.filename or job.output}: {err.strerror}"
     else:
-        message = " ".join(str(err).split()) or type(err).__name__
+        # Kept as it is, so that it still starts with a file name holding a
+        # newline; whoever prints or reports it escapes it (errors.printable).
+        message = str(err).strip() or type(err).__name__
     if not isinstance(err, (TVRestoreError, OSError)):
         message = f"{type(err).__name__}: {message}"
     named = [job.input, job.output, job.reference]
@@ -156,9 +158,16 @@ def write_report(path: str | Path, entries: Sequence[dict]) -> None:
     ``HxWxC``, None as an empty cell), with ``compare`` replaced by one
     column per method and value, e.g. ``skimage_chambolle_psnr``, and
     without ``history`` (the solver's checks, JSON only).
+
+    Text is safe whatever the file names hold: every string passes through
+    :func:`tvrestore.errors.printable` (a control character or a byte of a
+    name that is not UTF-8 is written as its escape, ``bad\\xff.png``), and
+    a CSV cell that a spreadsheet would take for a formula (it starts with
+    ``=``, ``+``, ``-``, ``@``, tab or carriage return) starts with a single
+    quote, as OWASP advises against CSV injection.
     """
     path = Path(path)
-    entries = [_finite(entry) for entry in entries]
+    entries = [_reportable(entry) for entry in entries]
     if path.suffix.lower() == ".csv":
         text = _csv_text(entries)
     else:
@@ -166,14 +175,16 @@ def write_report(path: str | Path, entries: Sequence[dict]) -> None:
     io.write_text(path, text)
 
 
-def _finite(value):
-    """``value`` with every non-finite float inside it replaced by None."""
+def _reportable(value):
+    """``value`` with every non-finite float inside it None, every string printable."""
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: _reportable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
+        return [_reportable(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, str):
+        return printable(value)
     return value
 
 
@@ -185,8 +196,19 @@ def _csv_text(entries: Sequence[dict]) -> str:
     buffer = StringIO()
     writer = csv.DictWriter(buffer, columns, restval="", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _inert(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
+
+
+# What starts a formula in a spreadsheet (OWASP, "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell):
+    """A text cell a spreadsheet shows as text: a formula's first character after a quote."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 # A list per entry has no cell: compare becomes columns, history stays in JSON.
