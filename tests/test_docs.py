@@ -180,17 +180,9 @@ WITHOUT_EXTRA = {
     "bench --plot": (["bench", "--images", "camera", "--size", "32", "--plot", "OUT"],
                      "matplotlib", "figures"),
 }
-# tvrestore.figures imports matplotlib only when it draws, after the solve.
-FIGURES_EXTRA_UNCHECKED = pytest.mark.xfail(
-    strict=True, reason="the figures extra is not checked before work: a traceback after the "
-                        "solve (tvrestore/_matplotlib.py), and the output is already written")
 
 
-@pytest.mark.parametrize("option", [
-    "--workers", "--tile",
-    pytest.param("--figure", marks=FIGURES_EXTRA_UNCHECKED),
-    pytest.param("bench --plot", marks=FIGURES_EXTRA_UNCHECKED),
-])
+@pytest.mark.parametrize("option", ["--workers", "--tile", "--figure", "bench --plot"])
 def test_an_option_the_docs_show_without_its_extra_is_one_line_naming_it(tmp_path, option):
     import subprocess
     import sys
