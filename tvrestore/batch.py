@@ -157,8 +157,9 @@ class _Loaded:
 
 def _load(job: FileJob) -> _Loaded:
     start = time.perf_counter()
-    noisy, header = io.read_image_and_header(job.input)
-    check_degradation(job, noisy.shape)
+    # The PSF, the mask and the size budget, from the header: nothing is decoded past the budget.
+    noisy, header = io.read_image_and_header(
+        job.input, check=lambda header: check_degradation(job, header.shape))
     missing = None
     if job.mask is not None:
         pixels = io.read_image(job.mask)

@@ -28,6 +28,7 @@ import tifffile
 
 from tvrestore import io
 from tvrestore.errors import TVRestoreError
+from tvrestore.plan import check_stored_budget, max_pixels, solve_values
 
 __all__ = ["LazyImage", "fits_in_memory", "is_zarr", "open_lazy", "stored_shape", "write_lazy"]
 
@@ -87,11 +88,12 @@ def stored_shape(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtyp
 
 
 def fits_in_memory(shape: tuple[int, ...], dtype: np.dtype) -> bool:
-    """Whether an image is within :mod:`tvrestore.io`'s pixel and byte budget."""
+    """Whether an image can be denoised whole: within :mod:`tvrestore.io`'s decoding
+    limits and the solve budget (:func:`tvrestore.plan.check_budget`)."""
     pixels = int(shape[0]) * int(shape[1])
-    return pixels <= io.MAX_PIXELS and pixels * int(np.prod(shape[2:])) * np.dtype(dtype).itemsize <= (
-        io.MAX_DECODED_BYTES
-    )
+    decodable = pixels <= io.MAX_PIXELS and (
+        pixels * int(np.prod(shape[2:])) * np.dtype(dtype).itemsize <= io.MAX_DECODED_BYTES)
+    return decodable and solve_values(shape)[1] <= max_pixels()
 
 
 def open_lazy(source) -> LazyImage:
@@ -114,7 +116,7 @@ def open_lazy(source) -> LazyImage:
 
     if not isinstance(source, (str, os.PathLike)):
         array = zarr.open_array(store=source, mode="r")
-        return LazyImage(array=_checked(da.from_zarr(array), source), format="zarr",
+        return LazyImage(array=da.from_zarr(_checked(array, source)), format="zarr",
                          tile=tuple(array.chunks[:2]))
     path = Path(source)
     if is_zarr(path):
@@ -122,7 +124,7 @@ def open_lazy(source) -> LazyImage:
             array = zarr.open_array(store=str(path), mode="r")
         except Exception as err:
             raise TVRestoreError(f"{path}: cannot open zarr array ({err})") from err
-        return LazyImage(array=_checked(da.from_zarr(array), path), format="zarr",
+        return LazyImage(array=da.from_zarr(_checked(array, path)), format="zarr",
                          tile=tuple(array.chunks[:2]), path=path)
     if path.suffix.lower() not in (".tif", ".tiff"):
         raise TVRestoreError(f"{path}: only TIFF and zarr are read in tiles")
@@ -143,7 +145,7 @@ def open_lazy(source) -> LazyImage:
         raise
     except Exception as err:
         raise TVRestoreError(f"{path}: cannot read TIFF in tiles ({err})") from err
-    return LazyImage(array=_checked(da.from_zarr(array), path), format="TIFF",
+    return LazyImage(array=da.from_zarr(_checked(array, path)), format="TIFF",
                      tile=tuple(array.chunks[:2]), path=path)
 
 
@@ -153,11 +155,13 @@ def is_image_shape(shape: tuple[int, ...]) -> bool:
 
 
 def _checked(array, source):
+    """The zarr ``array`` if it is an image within the tiled budget, before Dask plans it."""
     if not is_image_shape(array.shape):
         raise TVRestoreError(f"{source}: shape {array.shape} is not (H, W) or (H, W, C)")
     if np.dtype(array.dtype) not in (np.dtype(t) for t in (np.uint8, np.uint16, np.float32,
                                                           np.float64)):
         raise TVRestoreError(f"{source}: unsupported dtype {array.dtype}")
+    check_stored_budget(source, array.shape, array.dtype, array.chunks)
     return array
 
 
