@@ -300,7 +300,7 @@ def main() -> None:
               envvar="TVRESTORE_MAX_PIXELS", show_envvar=True,
               help="The largest whole-image solve, in values (height x width x colour "
                    "channels, padded, after --upscale and the PSF's margin), checked from "
-                   "each header before decoding. Default: 12201611 for denoising, 8388608 "
+                   "each header before decoding. Default: 12201611 for denoising, 6710886 "
                    "with --psf, --mask or --upscale (measured to keep a run within 2 GiB).")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
@@ -410,6 +410,9 @@ def _restore_tiled(input_path, output, reference, compare, overwrite, report, qu
     if job.output.exists() and not overwrite:
         raise click.UsageError(f"{job.output}: output exists (use --overwrite)")
     try:
+        from tvrestore.lazyio import stored_shape
+
+        stored_shape(input_path)  # the header's budget, before anything heavy loads
         from tvrestore.tiles import restore_tiled_file
 
         options = _tile_options(options)

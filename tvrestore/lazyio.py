@@ -65,8 +65,11 @@ def is_zarr(path: str | os.PathLike[str]) -> bool:
 def stored_shape(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype] | None:
     """The (shape, dtype) a TIFF or zarr stores, from its header; None for other formats.
 
-    Unlike :func:`tvrestore.io.read_header` there is no size limit: this is
-    how the command line finds the images too large to read whole.
+    Unlike :func:`tvrestore.io.read_header` there is no whole-image limit:
+    this is how the command line finds the images too large to read whole.
+    What tiles cannot read either is refused here, before Dask or
+    TensorFlow loads (:func:`tvrestore.plan.check_stored_budget`: a header
+    declaring absurd sizes, too many chunks or one chunk past the budget).
     """
     path = Path(path)
     if is_zarr(path):
@@ -74,16 +77,27 @@ def stored_shape(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtyp
 
         for name in ("zarr.json", ".zarray"):
             if (path / name).is_file():
-                meta = json.loads((path / name).read_text())
-                dtype = meta.get("data_type", meta.get("dtype"))
-                return tuple(meta["shape"]), np.dtype(dtype if isinstance(dtype, str) else "V")
+                try:
+                    meta = json.loads((path / name).read_text())
+                    shape = tuple(int(side) for side in meta["shape"])
+                    grid = meta.get("chunk_grid", {}).get("configuration", {})
+                    chunks = tuple(int(side) for side in meta.get("chunks",
+                                                                  grid.get("chunk_shape", shape)))
+                    dtype = meta.get("data_type", meta.get("dtype"))
+                    dtype = np.dtype(dtype if isinstance(dtype, str) else "V")
+                except Exception as err:
+                    raise TVRestoreError(f"{path}: cannot read zarr header ({err})") from err
+                check_stored_budget(path, shape, dtype, chunks)
+                return shape, dtype
     if path.suffix.lower() in (".tif", ".tiff") and path.is_file():
         try:
             with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                return tuple(series.shape), np.dtype(series.dtype)
+                series, page = tif.series[0], tif.pages[0]
+                shape, dtype, chunks = tuple(series.shape), np.dtype(series.dtype), page.chunks
         except Exception as err:
             raise TVRestoreError(f"{path}: cannot read TIFF header ({err})") from err
+        check_stored_budget(path, shape, dtype, chunks)
+        return shape, dtype
     return None
 
 

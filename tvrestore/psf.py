@@ -183,8 +183,8 @@ def _numbers(
     for value, name, high in zip(values, names, highest):
         if high is not None and not _MIN_WIDTH <= value <= high:
             raise TVRestoreError(
-                f"--psf {spec!r}: {name} must be from {_MIN_WIDTH:g} to {high:g} "
-                f"(a PSF is at most {MAX_PSF_SIDE} pixels wide), not {value:g}")
+                f"--psf {spec!r}: {name} must be > 0 (at least {_MIN_WIDTH:g}) and at most "
+                f"{high:.4g} (a PSF is at most {MAX_PSF_SIDE} pixels wide), not {value:g}")
     return values
 
 
