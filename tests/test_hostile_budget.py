@@ -150,10 +150,9 @@ def test_psf_files_are_checked_before_reading(tmp_path, name):
               ["k.npy", *words])
 
 
-@pytest.mark.parametrize("value", [1e308, 1e-320])
-def test_a_psf_of_extreme_values_normalises_to_the_same_kernel(tmp_path, value):
+def test_a_psf_of_huge_values_normalises_without_overflow(tmp_path):
     path = tmp_path / "k.npy"
-    np.save(path, np.full((3, 3), value))
+    np.save(path, np.full((3, 3), 1e308))  # their float64 sum is infinite
     np.testing.assert_allclose(parse_psf(str(path)), np.full((3, 3), 1 / 9))
 
 
