@@ -248,3 +248,18 @@ def test_the_help_states_the_default_limits(runner):
     assert str(plan.DEFAULT_MAX_PIXELS) in shown
     assert str(plan.DEFAULT_MAX_PIXELS_FORWARD_MODEL) in shown
     assert "TVRESTORE_MAX_PIXELS" in shown
+
+
+def test_a_batch_checks_the_reference_from_its_header_before_decoding(tmp_path, monkeypatch):
+    from tvrestore import batch, io
+
+    job = plan.FileJob(input=png(tmp_path, "a.png", np.zeros((16, 16), np.uint8)),
+                       output=tmp_path / "out.png",
+                       reference=zeros_png(tmp_path, "clean.png", (2000, 2000)))
+    decoded = []
+    decode = io._decode_pillow
+    monkeypatch.setattr(io, "_decode_pillow",
+                        lambda path, *args: decoded.append(path.name) or decode(path, *args))
+    with pytest.raises(TVRestoreError, match="clean.png: reference has shape"):
+        batch._load(job)
+    assert decoded == ["a.png"]

@@ -29,9 +29,9 @@ from tvrestore.claims import Claims, remove_stale_claims
 from tvrestore.errors import TVRestoreError
 from tvrestore.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
-from tvrestore.plan import FileJob, check_degradation
+from tvrestore.plan import FileJob, check_degradation, check_reference
 from tvrestore.restore import denoise, denoise_batch, restore
-from tvrestore.shapes import colour_shape, solve_shape
+from tvrestore.shapes import solve_shape
 
 __all__ = ["restore_file", "run_batch"]
 
@@ -166,13 +166,8 @@ def _load(job: FileJob) -> _Loaded:
         missing = pixels != 0 if pixels.ndim == 2 else np.any(pixels != 0, axis=2)
     reference = None
     if job.reference is not None:
-        reference = io.read_image(job.reference)
-        expected = job.output_shape(noisy.shape)
-        if colour_shape(reference.shape) != colour_shape(expected):
-            raise TVRestoreError(
-                f"{job.reference}: reference has shape {reference.shape}, "
-                f"but the restored {job.input} has {expected}"
-            )
+        reference, _ = io.read_image_and_header(
+            job.reference, check=lambda header: check_reference(job, header.shape, noisy.shape))
     return _Loaded(job=job, header=header, noisy=noisy, reference=reference,
                    read_seconds=time.perf_counter() - start, missing=missing)
 

@@ -25,8 +25,9 @@ from tvrestore.psf import PSF_KINDS
 from tvrestore.shapes import colour_shape, solve_shape
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_PIXELS_FORWARD_MODEL", "MAX_PIXELS_VARIABLE", "FileJob", "check_budget", "check_degradation", "check_distinct",
-    "check_single", "check_stored_budget", "max_pixels", "pixel_limit", "plan_jobs", "solve_values",
+    "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_PIXELS_FORWARD_MODEL", "MAX_PIXELS_VARIABLE", "FileJob",
+    "check_budget", "check_degradation", "check_distinct", "check_reference", "check_single",
+    "check_stored_budget", "max_pixels", "pixel_limit", "plan_jobs", "solve_values",
 ]
 
 # What a PSF file may be (tvrestore.psf reads these).
@@ -285,12 +286,7 @@ def check_single(job: FileJob, written: dict[str, Path | None] | None = None) ->
     check_degradation(job, header.shape)
     output_shape = job.output_shape(header.shape)
     if job.reference is not None:
-        reference = io.read_header(job.reference)
-        if colour_shape(reference.shape) != colour_shape(output_shape):
-            raise TVRestoreError(
-                f"{job.reference}: reference has shape {reference.shape}, "
-                f"but the restored {job.input} has {output_shape}"
-            )
+        check_reference(job, io.read_header(job.reference).shape, header.shape)
     io.check_writable(job.output, output_shape, header.dtype)
     if not job.output.parent.is_dir():
         raise TVRestoreError(f"{job.output}: output directory does not exist")
@@ -300,6 +296,25 @@ def check_single(job: FileJob, written: dict[str, Path | None] | None = None) ->
         raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
     check_distinct([job], written)
     return header
+
+
+def check_reference(
+    job: FileJob, reference_shape: tuple[int, ...], input_shape: tuple[int, ...]
+) -> None:
+    """The reference, of ``reference_shape`` (from its header), matches the restored input's shape.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the reference and both shapes (alpha and a single channel
+        aside, :func:`tvrestore.shapes.colour_shape`).
+    """
+    output_shape = job.output_shape(input_shape)
+    if colour_shape(reference_shape) != colour_shape(output_shape):
+        raise TVRestoreError(
+            f"{job.reference}: reference has shape {reference_shape}, "
+            f"but the restored {job.input} has {output_shape}"
+        )
 
 
 def check_degradation(job: FileJob, input_shape: tuple[int, ...]) -> None:
