@@ -256,9 +256,8 @@ def _read_file(spec: str, suffix: str) -> np.ndarray:
     else:
         from tvrestore import io  # imageio and tifffile, only for image files
 
-        header = io.read_header(spec)
-        _check_sides(spec, header.shape)
-        pixels = io.read_image(spec)
+        pixels, _ = io.read_image_and_header(
+            spec, check=lambda header: _check_sides(spec, header.shape))
         array = np.asarray(io.to_unit_range(pixels), np.float64)
         if array.ndim == 3:
             if not np.all(array == array[..., :1]):
@@ -293,7 +292,7 @@ def _read_npy(spec: str) -> np.ndarray:
                 raise ValueError(f"unsupported .npy version {version}")
             shape, _, dtype = read_header(file)
         except Exception as err:
-            raise TVRestoreError(f"{spec}: not a .npy array file ({_reason(err)})") from err
+            raise TVRestoreError(f"{spec}: not a .npy array file ({err})") from err
         if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
             raise TVRestoreError(f"{spec}: the PSF must hold real numbers, not {dtype}")
         _check_sides(spec, shape)
@@ -301,7 +300,7 @@ def _read_npy(spec: str) -> np.ndarray:
         try:
             array = np.lib.format.read_array(file, allow_pickle=False)
         except Exception as err:
-            raise TVRestoreError(f"{spec}: cannot read the PSF ({_reason(err)})") from err
+            raise TVRestoreError(f"{spec}: cannot read the PSF ({err})") from err
     return np.asarray(array, np.float64)
 
 
@@ -312,15 +311,12 @@ _NPY_HEADER_READERS = {
 
 
 def _check_sides(spec: str, shape: tuple[int, ...]) -> None:
-    """Refuse a PSF file whose header declares more than MAX_PSF_SIDE pixels per side."""
-    if any(side > MAX_PSF_SIDE for side in shape[:2]):
+    """Refuse a PSF file whose header declares more than MAX_PSF_SIDE pixels per side
+    (or as many values in more dimensions)."""
+    if any(side > MAX_PSF_SIDE for side in shape[:2]) or math.prod(shape) > 4 * MAX_PSF_SIDE**2:
         raise TVRestoreError(
-            f"{spec}: the PSF is {'x'.join(str(side) for side in shape)}, "
-            f"more than {MAX_PSF_SIDE} pixels per side")
-
-
-def _reason(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
+            f"{spec}: the PSF is {'x'.join(str(side) for side in shape)}; a PSF is 2-D, "
+            f"at most {MAX_PSF_SIDE} pixels per side")
 
 
 def _normalised(kernel: np.ndarray, spec: str) -> np.ndarray:
