@@ -97,7 +97,9 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 
 # 2**27 pixels (134 megapixels, 2 GiB as float32 RGBA) is far beyond any
 # photograph. It is below Pillow's own decompression-bomb error (about 179
-# megapixels), so this is the limit for every format.
+# megapixels), so this is the limit for every format. What can be decoded
+# is not what can be solved: a whole-image solve has its own, lower budget
+# (tvrestore.plan.check_budget), checked from the same header.
 MAX_PIXELS: int = 2**27
 
 # The pixel limit alone lets a header declare 64 samples per pixel, 64-bit
