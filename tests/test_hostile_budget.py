@@ -9,6 +9,7 @@ maps more address space than the limit), so a regression fails the test
 instead of filling the machine or hanging it.
 """
 
+import json
 import os
 import resource
 import struct
@@ -263,3 +264,14 @@ def test_a_batch_checks_the_reference_from_its_header_before_decoding(tmp_path, 
     with pytest.raises(TVRestoreError, match="clean.png: reference has shape"):
         batch._load(job)
     assert decoded == ["a.png"]
+
+
+def test_a_batch_solves_together_only_what_fits_the_limit(tmp_path, runner, monkeypatch):
+    # Three 16x16 images solve as 256 values each: two fit 600 together, three do not.
+    monkeypatch.setenv(plan.MAX_PIXELS_VARIABLE, "600")
+    for name in ("a", "b", "c"):
+        png(tmp_path, f"in/{name}.png", np.zeros((16, 16), np.uint8))
+    check_run(runner, tmp_path, ["in", "-o", "out", "--report", "r.json", *FAST], 0,
+              outputs=["out", "out/a.png", "out/b.png", "out/c.png", "r.json"])
+    entries = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert sorted(entry["batch_size"] for entry in entries) == [1, 2, 2]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import math
 import os
 import time
 from dataclasses import dataclass, replace
@@ -29,7 +30,7 @@ from tvrestore.claims import Claims, remove_stale_claims
 from tvrestore.errors import TVRestoreError
 from tvrestore.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
-from tvrestore.plan import FileJob, check_degradation, check_reference
+from tvrestore.plan import FileJob, check_degradation, check_reference, max_pixels
 from tvrestore.restore import denoise, denoise_batch, restore
 from tvrestore.shapes import solve_shape
 
@@ -345,7 +346,7 @@ class _BatchRun:
             key = solve_shape(loaded.noisy.shape)
             group = self.waiting.setdefault(key, [])
             group.append((index, loaded))
-            if len(group) >= self.batch_size:
+            if len(group) >= self._images_per_call(key):
                 self._restore(key)
             elif sum(map(len, self.waiting.values())) > 4 * self.batch_size:
                 self._restore(max(self.waiting, key=lambda key: len(self.waiting[key])))
@@ -353,6 +354,11 @@ class _BatchRun:
         while self.waiting:
             self._restore(next(iter(self.waiting)))
         self._collect_writes(block=True)
+
+    def _images_per_call(self, key: tuple) -> int:
+        """At most ``batch_size`` images of solve shape ``key`` per call, together within
+        the size budget one image has (:func:`tvrestore.plan.max_pixels`)."""
+        return max(1, min(self.batch_size, max_pixels() // math.prod(key)))
 
     def stop(self) -> None:
         """After an interrupt: drop pending reads, let started writes finish and report them."""
