@@ -91,9 +91,9 @@ BUDGET_CASES = {
     "upscaled_output": (
         lambda root: zeros_png(root, "small.png", (1024, 1024)),
         ["small.png", "-o", "out.png", "--upscale", "8"], ["upscaled 8x", "--max-pixels"]),
-    # 2560x2560 fits the deblurring limit alone; the PSF's margin makes it 3072x3072.
+    # 2304x2304 fits the deblurring limit alone; the PSF's margin makes it 2560x2560.
     "psf_margin": (
-        lambda root: zeros_png(root, "fits.png", (2560, 2560)),
+        lambda root: zeros_png(root, "fits.png", (2304, 2304)),
         ["fits.png", "-o", "out.png", "--psf", "box:255"], ["with a 255x255 PSF"]),
     # 476 bytes claiming 11000 x 11000 (and 2000 x 2000, within the budget):
     # libjpeg would decode them to grey filler.

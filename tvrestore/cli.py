@@ -300,7 +300,7 @@ def main() -> None:
               envvar="TVRESTORE_MAX_PIXELS", show_envvar=True,
               help="The largest whole-image solve, in values (height x width x colour "
                    "channels, padded, after --upscale and the PSF's margin), checked from "
-                   "each header before decoding. Default: 12201611 for denoising, 6710886 "
+                   "each header before decoding. Default: 12201611 for denoising, 5368709 "
                    "with --psf, --mask or --upscale (measured to keep a run within 2 GiB).")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,

@@ -435,12 +435,14 @@ MAX_PIXELS_VARIABLE = "TVRESTORE_MAX_PIXELS"
 #   --upscale 2, adam: 928 -> 2298 MB for 4096x4096, 82 bytes per value;
 #   --psf gaussian:2, adam: 928 -> 3443 MB for 4608x4608 solved, 118 bytes per value;
 #   --psf gaussian:2, pdhg: 959 -> 1712 MB for 2304x2304 solved (2048x2048 in), 142 bytes per value;
-#   colour (3 channels) 2048x2048, pdhg: 959 -> 1963 MB, 80 bytes per value.
+#   colour (3 channels) 2048x2048, pdhg: 959 -> 1963 MB, 80 bytes per value;
+#   --psf gaussian:2, pdhg, 2546x2546 in (2560x2560 solved): 959 -> 2190 MB, 188 bytes per value.
 # The worst of each kind, with a margin, sizes its default limit, so that no
-# option takes a run past 2 GiB.
+# option takes a run past 2 GiB. At the limits: denoise 3328x3584, pdhg
+# 1932 MB, adam 1465 MB.
 _SOLVE_BYTES = 2**30
 _DENOISE_BYTES_PER_VALUE = 88
-_FORWARD_MODEL_BYTES_PER_VALUE = 160
+_FORWARD_MODEL_BYTES_PER_VALUE = 200
 DEFAULT_MAX_PIXELS = _SOLVE_BYTES // _DENOISE_BYTES_PER_VALUE
 DEFAULT_MAX_PIXELS_FORWARD_MODEL = _SOLVE_BYTES // _FORWARD_MODEL_BYTES_PER_VALUE
 
