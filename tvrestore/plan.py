@@ -438,8 +438,9 @@ MAX_PIXELS_VARIABLE = "TVRESTORE_MAX_PIXELS"
 #   colour (3 channels) 2048x2048, pdhg: 959 -> 1963 MB, 80 bytes per value;
 #   --psf gaussian:2, pdhg, 2546x2546 in (2560x2560 solved): 959 -> 2190 MB, 188 bytes per value.
 # The worst of each kind, with a margin, sizes its default limit, so that no
-# option takes a run past 2 GiB. At the limits: denoise 3328x3584, pdhg
-# 1932 MB, adam 1465 MB.
+# option takes a run past 2 GiB. At the limits: denoising 3328x3584, pdhg
+# 1932 MB, adam 1465 MB; deblurring 2290x2290 with gaussian:2, pdhg 1900 MB;
+# inpainting 2304x2304, pdhg 1730 MB, adam 1472 MB.
 _SOLVE_BYTES = 2**30
 _DENOISE_BYTES_PER_VALUE = 88
 _FORWARD_MODEL_BYTES_PER_VALUE = 200
