@@ -181,10 +181,12 @@ def test_cli_tile_option_and_zarr_inputs_take_the_tiled_path(noisy, tmp_path, ru
 
 
 def test_only_images_beyond_the_memory_budget_are_tiled_automatically():
-    from tvrestore import io
+    from tvrestore import io, plan
     from tvrestore.lazyio import fits_in_memory
 
-    assert fits_in_memory((8192, 8192), np.uint16)
+    assert fits_in_memory((2048, 4096), np.uint16)
+    assert not fits_in_memory((4096, 4096), np.uint8)  # 2**24 values > plan.DEFAULT_MAX_PIXELS
+    assert plan.DEFAULT_MAX_PIXELS < 2**24
     assert not fits_in_memory((16384, 16384), np.uint8)  # 2**28 pixels > io.MAX_PIXELS
     side = int(np.sqrt(io.MAX_PIXELS))
     assert not fits_in_memory((side, side, 4), np.float64)  # bytes beyond io.MAX_DECODED_BYTES

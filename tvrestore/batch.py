@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import math
 import os
 import time
 from dataclasses import dataclass, replace
@@ -29,9 +30,9 @@ from tvrestore.claims import Claims
 from tvrestore.errors import TVRestoreError
 from tvrestore.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
-from tvrestore.plan import FileJob, check_degradation
+from tvrestore.plan import FileJob, check_degradation, check_reference, max_pixels
 from tvrestore.restore import denoise, denoise_batch, restore
-from tvrestore.shapes import colour_shape, solve_shape
+from tvrestore.shapes import solve_shape
 
 __all__ = ["restore_file", "run_batch"]
 
@@ -151,21 +152,17 @@ class _Loaded:
 
 def _load(job: FileJob) -> _Loaded:
     start = time.perf_counter()
-    noisy, header = io.read_image_and_header(job.input)
-    check_degradation(job, noisy.shape)
+    # The PSF, the mask and the size budget, from the header: nothing is decoded past the budget.
+    noisy, header = io.read_image_and_header(
+        job.input, check=lambda header: check_degradation(job, header.shape))
     missing = None
     if job.mask is not None:
         pixels = io.read_image(job.mask)
         missing = pixels != 0 if pixels.ndim == 2 else np.any(pixels != 0, axis=2)
     reference = None
     if job.reference is not None:
-        reference = io.read_image(job.reference)
-        expected = job.output_shape(noisy.shape)
-        if colour_shape(reference.shape) != colour_shape(expected):
-            raise TVRestoreError(
-                f"{job.reference}: reference has shape {reference.shape}, "
-                f"but the restored {job.input} has {expected}"
-            )
+        reference, _ = io.read_image_and_header(
+            job.reference, check=lambda header: check_reference(job, header.shape, noisy.shape))
     return _Loaded(job=job, header=header, noisy=noisy, reference=reference,
                    read_seconds=time.perf_counter() - start, missing=missing)
 
@@ -342,7 +339,7 @@ class _BatchRun:
             key = solve_shape(loaded.noisy.shape)
             group = self.waiting.setdefault(key, [])
             group.append((index, loaded))
-            if len(group) >= self.batch_size:
+            if len(group) >= self._images_per_call(key):
                 self._restore(key)
             elif sum(map(len, self.waiting.values())) > 4 * self.batch_size:
                 self._restore(max(self.waiting, key=lambda key: len(self.waiting[key])))
@@ -350,6 +347,11 @@ class _BatchRun:
         while self.waiting:
             self._restore(next(iter(self.waiting)))
         self._collect_writes(block=True)
+
+    def _images_per_call(self, key: tuple) -> int:
+        """At most ``batch_size`` images of solve shape ``key`` per call, together within
+        the size budget one image has (:func:`tvrestore.plan.max_pixels`)."""
+        return max(1, min(self.batch_size, max_pixels() // math.prod(key)))
 
     def stop(self) -> None:
         """After an interrupt: drop pending reads, let started writes finish and report them."""

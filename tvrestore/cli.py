@@ -303,11 +303,17 @@ def main() -> None:
               help="Pixels of its neighbours each tile sees, at most the tile side. Default: "
                    "from the weight, measured to keep tiles within half an 8-bit step of the "
                    "whole-image solution (README, Scale), up to the tile side.")
+@click.option("--max-pixels", type=click.IntRange(min=1), metavar="N",
+              envvar="TVRESTORE_MAX_PIXELS", show_envvar=True,
+              help="The largest whole-image solve, in values (height x width x colour "
+                   "channels, padded, after --upscale and the PSF's margin), checked from "
+                   "each header before decoding. Default: 12201611 for denoising, 5368709 "
+                   "with --psf, --mask or --upscale (measured to keep a run within 2 GiB).")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
                     overwrite, pattern, batch_size, quiet, figure, zoom, gallery, workers,
-                    scheduler, tile, halo, cache_dir, no_cache) -> None:
+                    scheduler, tile, halo, max_pixels, cache_dir, no_cache) -> None:
     """Restore INPUT (PNG, JPEG, TIFF, BMP; zarr in tiles) by total-variation denoising,
     deblurring (--psf), inpainting (--mask) and upscaling (--upscale), or any combination
     in one objective.
@@ -322,6 +328,9 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     """
     start = time.perf_counter()  # a batch's wall time includes importing TensorFlow
     from tvrestore.options import RestoreOptions
+    from tvrestore.plan import pixel_limit
+
+    click.get_current_context().with_resource(pixel_limit(max_pixels))
 
     try:
         options = RestoreOptions(weight=weight, reduction=reduction, tv=tv, color=color,

@@ -100,7 +100,9 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 
 # 2**27 pixels (134 megapixels, 2 GiB as float32 RGBA) is far beyond any
 # photograph. It is below Pillow's own decompression-bomb error (about 179
-# megapixels), so this is the limit for every format.
+# megapixels), so this is the limit for every format. What can be decoded
+# is not what can be solved: a whole-image solve has its own, lower budget
+# (tvrestore.plan.check_budget), checked from the same header.
 MAX_PIXELS: int = 2**27
 
 # The pixel limit alone lets a header declare 64 samples per pixel, 64-bit
@@ -302,13 +304,20 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     return read_image_and_header(path)[0]
 
 
-def read_image_and_header(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageHeader]:
+def read_image_and_header(
+    path: str | os.PathLike[str], check: Callable[[ImageHeader], None] | None = None
+) -> tuple[np.ndarray, ImageHeader]:
     """:func:`read_image`, and the header it checked (for ``write_image(like=...)``).
 
     One open and one header parse serve both, as in :func:`read_image`.
+    ``check``, given, is called with the header before any pixel is
+    decoded (a caller's size budget, :func:`tvrestore.plan.check_budget`);
+    whatever it raises propagates.
     """
     path = Path(path)
     with _open_image(path) as (header, decode):
+        if check is not None:
+            check(header)
         pixels = decode()
     if pixels.shape != header.shape or pixels.dtype != header.dtype:
         # The decoder disagrees with the header we checked: a forged file.
@@ -935,6 +944,7 @@ def _pillow_header(path: Path, image: Image.Image) -> ImageHeader:
         )
     orientation = 1
     if image_format in ("JPEG", "MPO"):
+        _check_jpeg_length(path, image)
         # JPEG keeps EXIF in its header: reading it decodes no pixels.
         orientation = _valid_orientation(image.getexif().get(_ORIENTATION_TAG))
     stored = (height, width) if channels == 1 else (height, width, channels)
@@ -945,6 +955,35 @@ def _pillow_header(path: Path, image: Image.Image) -> ImageHeader:
         dtype=dtype,
         orientation=orientation,
     )
+
+
+def _check_jpeg_length(path: Path, image: Image.Image) -> None:
+    """Refuse a JPEG too short to hold the scan its frame header declares.
+
+    libjpeg decodes a scan cut short by an end-of-image marker as grey
+    filler, with only a warning that Pillow drops: a 529-byte file whose
+    header claims 11000 x 11000 would decode to 121 megapixels of filler.
+    Every 8x8 block of every component costs at least one bit of Huffman
+    code (a DC difference, in baseline and progressive JPEG alike), so the
+    file must hold at least a bit per block. Arithmetic-coded JPEGs, which
+    can spend less, are too rare to weaken the check for.
+    """
+    width, height = image.size
+    components = getattr(image, "layer", None) or [(0, 1, 1, 0)]
+    # Pillow's (id, high nibble, low nibble, table): horizontal, then vertical sampling.
+    most_horizontal = max(horizontal for _, horizontal, _, _ in components)
+    most_vertical = max(vertical for _, _, vertical, _ in components)
+    blocks = sum(
+        -(-math.ceil(height * vertical / most_vertical) // 8)
+        * -(-math.ceil(width * horizontal / most_horizontal) // 8)
+        for _, horizontal, vertical, _ in components
+    )
+    size = os.path.getsize(path)
+    if size * 8 < blocks:
+        raise TVRestoreError(
+            f"{path}: corrupt or truncated image ({size} bytes cannot hold the "
+            f"{width}x{height} scan its header declares, {blocks} blocks)"
+        )
 
 
 def _decode_pillow(path: Path, image: Image.Image, header: ImageHeader) -> np.ndarray:

@@ -27,6 +27,7 @@ import tifffile
 
 from tvrestore import io
 from tvrestore.errors import TVRestoreError
+from tvrestore.plan import check_stored_budget, max_pixels, solve_values
 
 __all__ = ["LazyImage", "check_image", "fits_in_memory", "is_zarr", "open_lazy", "stored_shape",
            "write_lazy"]
@@ -64,8 +65,11 @@ def is_zarr(path: str | os.PathLike[str]) -> bool:
 def stored_shape(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype] | None:
     """The (shape, dtype) a TIFF or zarr stores, from its header; None for other formats.
 
-    Unlike :func:`tvrestore.io.read_header` there is no size limit: this is
-    how the command line finds the images too large to read whole.
+    Unlike :func:`tvrestore.io.read_header` there is no whole-image limit:
+    this is how the command line finds the images too large to read whole.
+    What tiles cannot read either is refused here, before Dask or
+    TensorFlow loads (:func:`tvrestore.plan.check_stored_budget`: a header
+    declaring absurd sizes, too many chunks or one chunk past the budget).
     """
     path = Path(path)
     if is_zarr(path):
@@ -73,25 +77,37 @@ def stored_shape(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtyp
 
         for name in ("zarr.json", ".zarray"):
             if (path / name).is_file():
-                meta = json.loads((path / name).read_text())
-                dtype = meta.get("data_type", meta.get("dtype"))
-                return tuple(meta["shape"]), np.dtype(dtype if isinstance(dtype, str) else "V")
+                try:
+                    meta = json.loads((path / name).read_text())
+                    shape = tuple(int(side) for side in meta["shape"])
+                    grid = meta.get("chunk_grid", {}).get("configuration", {})
+                    chunks = tuple(int(side) for side in meta.get("chunks",
+                                                                  grid.get("chunk_shape", shape)))
+                    dtype = meta.get("data_type", meta.get("dtype"))
+                    dtype = np.dtype(dtype if isinstance(dtype, str) else "V")
+                except Exception as err:
+                    raise TVRestoreError(f"{path}: cannot read zarr header ({err})") from err
+                check_stored_budget(path, shape, dtype, chunks)
+                return shape, dtype
     if path.suffix.lower() in (".tif", ".tiff") and path.is_file():
         try:
             with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                return tuple(series.shape), np.dtype(series.dtype)
+                series, page = tif.series[0], tif.pages[0]
+                shape, dtype, chunks = tuple(series.shape), np.dtype(series.dtype), page.chunks
         except Exception as err:
             raise TVRestoreError(f"{path}: cannot read TIFF header ({err})") from err
+        check_stored_budget(path, shape, dtype, chunks)
+        return shape, dtype
     return None
 
 
 def fits_in_memory(shape: tuple[int, ...], dtype: np.dtype) -> bool:
-    """Whether an image is within :mod:`tvrestore.io`'s pixel and byte budget."""
+    """Whether an image can be denoised whole: within :mod:`tvrestore.io`'s decoding
+    limits and the solve budget (:func:`tvrestore.plan.check_budget`)."""
     pixels = int(shape[0]) * int(shape[1])
-    return pixels <= io.MAX_PIXELS and pixels * int(np.prod(shape[2:])) * np.dtype(dtype).itemsize <= (
-        io.MAX_DECODED_BYTES
-    )
+    decodable = pixels <= io.MAX_PIXELS and (
+        pixels * int(np.prod(shape[2:])) * np.dtype(dtype).itemsize <= io.MAX_DECODED_BYTES)
+    return decodable and solve_values(shape)[1] <= max_pixels()
 
 
 def open_lazy(source) -> LazyImage:
@@ -170,10 +186,11 @@ def check_image(shape: tuple[int, ...], dtype, source) -> None:
 
 
 def _checked(array, source):
-    """A dask array over the zarr ``array``; a chunk that cannot be read is an error naming ``source``."""
+    """A dask array over the zarr ``array`` (an image within the tiled budget); a chunk that cannot be read is an error naming ``source``."""
     import dask.array as da
 
     check_image(array.shape, array.dtype, source)
+    check_stored_budget(source, array.shape, array.dtype, array.chunks)
     return da.from_array(_NamedReadErrors(array, source), chunks=array.chunks, lock=False,
                          asarray=False, name=False, meta=np.empty((0,) * array.ndim, array.dtype))
 

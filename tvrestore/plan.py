@@ -8,20 +8,27 @@ in milliseconds, before any work.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from tvrestore import io
 from tvrestore.errors import TVRestoreError
 from tvrestore.psf import PSF_KINDS
-from tvrestore.shapes import colour_shape
+from tvrestore.shapes import colour_shape, solve_shape
 
-__all__ = ["FileJob", "check_degradation", "check_distinct", "check_single", "check_tiled",
-           "plan_jobs"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_PIXELS_FORWARD_MODEL", "MAX_PIXELS_VARIABLE", "FileJob",
+    "check_budget", "check_degradation", "check_distinct", "check_reference", "check_single",
+    "check_stored_budget", "check_tiled", "max_pixels", "pixel_limit", "plan_jobs", "solve_values",
+]
 
 # What a PSF file may be (tvrestore.psf reads these).
 _PSF_EXTENSIONS = (".npy", ".png", ".tif", ".tiff")
@@ -279,12 +286,7 @@ def check_single(job: FileJob, written: dict[str, Path | None] | None = None) ->
     check_degradation(job, header.shape)
     output_shape = job.output_shape(header.shape)
     if job.reference is not None:
-        reference = io.read_header(job.reference)
-        if colour_shape(reference.shape) != colour_shape(output_shape):
-            raise TVRestoreError(
-                f"{job.reference}: reference has shape {reference.shape}, "
-                f"but the restored {job.input} has {output_shape}"
-            )
+        check_reference(job, io.read_header(job.reference).shape, header.shape)
     io.check_writable(job.output, output_shape, header.dtype)
     if not job.output.parent.is_dir():
         raise TVRestoreError(f"{job.output}: output directory does not exist")
@@ -365,23 +367,49 @@ def _check_not_nested(job: FileJob, written: dict[str, Path | None] | None) -> N
                 raise TVRestoreError(f"{path}: the {role} is inside the {other_role} {other}")
 
 
+def check_reference(
+    job: FileJob, reference_shape: tuple[int, ...], input_shape: tuple[int, ...]
+) -> None:
+    """The reference, of ``reference_shape`` (from its header), matches the restored input's shape.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the reference and both shapes (alpha and a single channel
+        aside, :func:`tvrestore.shapes.colour_shape`).
+    """
+    output_shape = job.output_shape(input_shape)
+    if colour_shape(reference_shape) != colour_shape(output_shape):
+        raise TVRestoreError(
+            f"{job.reference}: reference has shape {reference_shape}, "
+            f"but the restored {job.input} has {output_shape}"
+        )
+
+
 def check_degradation(job: FileJob, input_shape: tuple[int, ...]) -> None:
-    """The job's PSF and mask can be read and fit its input of ``input_shape``.
+    """The job's PSF and mask can be read and fit its input of ``input_shape``, within the budget.
+
+    Called with the input's header shape, before its pixels are decoded.
 
     Raises
     ------
     TVRestoreError
         One line: a PSF spec or file that is not a PSF (sums to 0, holds
         NaN, ...), a PSF larger than the image, a mask that cannot be read
-        or whose height and width are not the image's, or an ``upscale``
-        outside 1..8.
+        or whose height and width are not the image's, an ``upscale``
+        outside 1..8, or a solve beyond :func:`check_budget`'s limit.
     """
     from tvrestore.psf import check_psf_fits, parse_psf
 
     if not 1 <= job.upscale <= 8:
         raise TVRestoreError(f"--upscale must be from 2 to 8, got {job.upscale}")
+    psf_shape = (1, 1)
     if job.psf is not None:
-        check_psf_fits(parse_psf(job.psf), input_shape, str(job.input))
+        kernel = parse_psf(job.psf)
+        check_psf_fits(kernel, input_shape, str(job.input))
+        psf_shape = kernel.shape
+    check_budget(job.input, input_shape, upscale=job.upscale, psf_shape=psf_shape,
+                 forward_model=job.task != "denoise")
     if job.mask is not None:
         mask_shape = io.read_header(job.mask).shape
         if tuple(mask_shape[:2]) != tuple(input_shape[:2]):
@@ -460,3 +488,188 @@ def _identity(path: Path) -> tuple:
         # A loop is no file, so it is none of the others: reading it fails
         # alone, and writing replaces the link, never a file behind it.
     return ("path", _real(path))
+
+
+# --- the size budget: one limit for every path, checked from headers -------------
+
+MAX_PIXELS_VARIABLE = "TVRESTORE_MAX_PIXELS"
+
+# What a whole-image solve may take, on top of what TensorFlow and Python
+# take before any image (0.93 GB peak RSS for a 256x256 run). Peak RSS of
+# `tvrestore restore IMG -q --max-iter 20` (/usr/bin/time -v, random grey
+# PNGs, 256x256 against 4096x4096, or 2048x2048 with --upscale 2) grows per
+# value solved (padded height x width x colour channels) by:
+#   denoise, adam: 928 -> 1659 MB, 44 bytes per value;
+#   denoise, pdhg: 959 -> 2279 MB, 79 bytes per value;
+#   --upscale 2, adam: 928 -> 2298 MB for 4096x4096, 82 bytes per value;
+#   --psf gaussian:2, adam: 928 -> 3443 MB for 4608x4608 solved, 118 bytes per value;
+#   --psf gaussian:2, pdhg: 959 -> 1712 MB for 2304x2304 solved (2048x2048 in), 142 bytes per value;
+#   colour (3 channels) 2048x2048, pdhg: 959 -> 1963 MB, 80 bytes per value;
+#   --psf gaussian:2, pdhg, 2546x2546 in (2560x2560 solved): 959 -> 2190 MB, 188 bytes per value.
+# The worst of each kind, with a margin, sizes its default limit, so that no
+# option takes a run past 2 GiB. At the limits: denoising 3328x3584, pdhg
+# 1932 MB, adam 1465 MB; deblurring 2290x2290 with gaussian:2, pdhg 1900 MB;
+# inpainting 2304x2304, pdhg 1730 MB, adam 1472 MB.
+_SOLVE_BYTES = 2**30
+_DENOISE_BYTES_PER_VALUE = 88
+_FORWARD_MODEL_BYTES_PER_VALUE = 200
+DEFAULT_MAX_PIXELS = _SOLVE_BYTES // _DENOISE_BYTES_PER_VALUE
+DEFAULT_MAX_PIXELS_FORWARD_MODEL = _SOLVE_BYTES // _FORWARD_MODEL_BYTES_PER_VALUE
+
+# The tiled path holds a few stored chunks and tiles at a time, never the
+# image, but Dask plans one task per stored chunk: a header declaring
+# [1e9, 1e9] or chunks of one pixel would take gigabytes in the plan alone.
+# 2**36 pixels is a 256-gigapixel image; 2**18 chunks keep Dask's plan
+# within a few hundred MB.
+MAX_TILED_PIXELS = 2**36
+MAX_STORED_CHUNKS = 2**18
+
+_RAISE_HINT = f"raise it with --max-pixels or {MAX_PIXELS_VARIABLE}"
+
+
+def max_pixels(forward_model: bool = False) -> int:
+    """The largest solve, in pixel values: ``$TVRESTORE_MAX_PIXELS`` if set.
+
+    Else :data:`DEFAULT_MAX_PIXELS` for denoising, or
+    :data:`DEFAULT_MAX_PIXELS_FORWARD_MODEL` with a forward model
+    (``forward_model``: a PSF, a mask or upscaling), whose solve takes more
+    memory per value. The command line's ``--max-pixels`` sets the
+    variable for its run (and the local workers it starts).
+
+    Raises
+    ------
+    TVRestoreError
+        If the variable is set to anything but a positive whole number.
+    """
+    value = os.environ.get(MAX_PIXELS_VARIABLE)
+    if value is None:
+        return DEFAULT_MAX_PIXELS_FORWARD_MODEL if forward_model else DEFAULT_MAX_PIXELS
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise TVRestoreError(
+            f"{MAX_PIXELS_VARIABLE}: expected a positive whole number, not {value!r}")
+    return limit
+
+
+@contextlib.contextmanager
+def pixel_limit(limit: int | None):
+    """Within the block, :func:`max_pixels` is ``limit`` (None: unchanged), here and in
+    the worker processes started meanwhile; the variable is restored after."""
+    if limit is None:
+        yield
+        return
+    before = os.environ.get(MAX_PIXELS_VARIABLE)
+    os.environ[MAX_PIXELS_VARIABLE] = str(limit)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[MAX_PIXELS_VARIABLE]
+        else:
+            os.environ[MAX_PIXELS_VARIABLE] = before
+
+
+def solve_values(
+    input_shape: tuple[int, ...], *, upscale: int = 1, psf_shape: tuple[int, int] = (1, 1)
+) -> tuple[tuple[int, int, int], int]:
+    """The padded (height, width, colour channels) a whole-image solve takes, and its values.
+
+    The solve covers the output (``upscale`` times the input per side),
+    widened by the PSF's margin on each side, padded as
+    :func:`tvrestore.shapes.solve_shape` pads it (a 1-pixel-high image
+    solves as 16 rows); alpha is not solved.
+    """
+    height, width = (int(side) for side in input_shape[:2])
+    padded = solve_shape((upscale * height + psf_shape[0] - 1,
+                          upscale * width + psf_shape[1] - 1, *input_shape[2:]))
+    return padded, math.prod(padded)
+
+
+def check_budget(
+    name: str | Path,
+    input_shape: tuple[int, ...],
+    *,
+    upscale: int = 1,
+    psf_shape: tuple[int, int] = (1, 1),
+    forward_model: bool = False,
+) -> None:
+    """Refuse an image whose whole-image solve would exceed :func:`max_pixels`, from its shape.
+
+    The solve's values are counted by :func:`solve_values`: the padded,
+    upscaled output with the PSF's margin, times its colour channels.
+    Every path that solves a whole image checks this before decoding it.
+
+    Parameters
+    ----------
+    name : str or path
+        Names the image in the message.
+    input_shape : tuple of int
+        ``(H, W)`` or ``(H, W, C)``, from the header.
+    upscale : int
+    psf_shape : (int, int)
+        The PSF's (height, width), odd sides.
+    forward_model : bool
+        Whether the solve has a forward model (PSF, mask or upscaling):
+        its default limit is lower (:func:`max_pixels`).
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the image, the solve's padded shape, the limit and how to raise it.
+    """
+    height, width = (int(side) for side in input_shape[:2])
+    padded, values = solve_values(input_shape, upscale=upscale, psf_shape=psf_shape)
+    limit = max_pixels(forward_model)
+    if values > limit:
+        how = f" upscaled {upscale}x" if upscale > 1 else ""
+        how += f" with a {psf_shape[0]}x{psf_shape[1]} PSF" if psf_shape != (1, 1) else ""
+        raise TVRestoreError(
+            f"{name}: too large to restore whole: {height}x{width}{how} solves as "
+            f"{padded[0]}x{padded[1]} pixels x {padded[2]} channel(s) = {values} values, "
+            f"more than the limit of {limit} ({_RAISE_HINT}; TIFF and zarr images "
+            f"beyond it are restored in tiles)"
+        )
+
+
+def check_stored_budget(
+    name: str | Path, shape: tuple[int, ...], dtype, chunk_shape: tuple[int, ...]
+) -> None:
+    """Refuse a TIFF or zarr for the tiled path whose header asks too much, before reading it.
+
+    Parameters
+    ----------
+    name : str or path
+    shape, chunk_shape : tuple of int
+        The stored array's shape and its stored chunk's (a TIFF's tile or
+        strip, a zarr's chunk), from the header.
+    dtype : numpy dtype-like
+
+    Raises
+    ------
+    TVRestoreError
+        If the image has more than :data:`MAX_TILED_PIXELS` pixels, more
+        than :data:`MAX_STORED_CHUNKS` chunks, or one chunk (decoded whole
+        to read any pixel of it) holds more values than :func:`max_pixels`.
+    """
+    shape = tuple(int(side) for side in shape)
+    chunk_shape = tuple(max(1, min(int(c), s)) for c, s in zip(chunk_shape, shape))
+    pixels = math.prod(shape[:2])
+    if pixels > MAX_TILED_PIXELS:
+        raise TVRestoreError(
+            f"{name}: absurd image size {'x'.join(map(str, shape))} "
+            f"(more than {MAX_TILED_PIXELS} pixels, even in tiles)")
+    chunks = math.prod(-(-side // chunk) for side, chunk in zip(shape, chunk_shape))
+    if chunks > MAX_STORED_CHUNKS:
+        raise TVRestoreError(
+            f"{name}: {chunks} stored chunks of {'x'.join(map(str, chunk_shape))} "
+            f"(more than {MAX_STORED_CHUNKS}); store it in larger chunks")
+    chunk_values = math.prod(chunk_shape)
+    limit = max_pixels()
+    if chunk_values > limit:
+        raise TVRestoreError(
+            f"{name}: one stored chunk of {'x'.join(map(str, chunk_shape))} "
+            f"({chunk_values * np.dtype(dtype).itemsize} bytes decoded) holds more than "
+            f"the limit of {limit} values ({_RAISE_HINT}, or store it in smaller tiles)")

@@ -38,19 +38,24 @@ a file path
     image, or colour with equal channels). An even side gets a zero row or
     column at its end, so its centre is the pixel at index ``side // 2``.
 
-Every kernel is then normalised to sum 1.
+Every kernel is then normalised to sum 1. A PSF is at most
+:data:`MAX_PSF_SIDE` pixels per side, so each spec's parameter is bounded
+(the message gives the range), and a file's header is checked before its
+values are read.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 
 from tvrestore.errors import TVRestoreError
 
-__all__ = ["PSF_KINDS", "as_psf", "check_psf_fits", "parse_psf", "psf_radius"]
+__all__ = ["MAX_PSF_SIDE", "PSF_KINDS", "as_psf", "check_psf_fits", "parse_psf", "psf_radius"]
 
 PSF_KINDS = ("gaussian", "box", "disk", "motion")
 _IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -60,6 +65,16 @@ _IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 _GAUSSIAN_TRUNCATE = 3.5
 _DISK_SUBSAMPLES = 16
 _MOTION_SAMPLES_PER_PIXEL = 32
+
+# The largest PSF side, in pixels. Real blurs span a few dozen pixels; a
+# side of 255 costs a disk's subsampling 255 * 16 squared float64 values
+# (0.13 GiB) at most, and keeps a spec such as box:1e9 from allocating
+# gigabytes before any check.
+MAX_PSF_SIDE = 255
+
+# Below this, a width parameter makes a single-pixel PSF anyway, and sigma**2
+# would underflow to 0 (gaussian:1e-320 divided by zero).
+_MIN_WIDTH = 0.01
 
 
 def parse_psf(spec: str) -> np.ndarray:
@@ -150,23 +165,32 @@ def check_psf_fits(kernel: np.ndarray, image_shape: tuple[int, ...], name: str) 
         )
 
 
-def _numbers(spec: str, parameters: str, count: int, positive: tuple[bool, ...]) -> list[float]:
-    """``count`` comma-separated finite numbers; those flagged ``positive`` must be > 0."""
+def _numbers(
+    spec: str, parameters: str, names: tuple[str, ...], highest: tuple[float | None, ...]
+) -> list[float]:
+    """One finite number per name, comma-separated; a bounded one within [_MIN_WIDTH, highest].
+
+    The bounds keep every PSF within :data:`MAX_PSF_SIDE` pixels per side.
+    """
     fields = parameters.split(",")
     try:
         values = [float(field) for field in fields]
     except ValueError:
         values = []
-    if len(values) != count or not all(math.isfinite(value) for value in values):
-        raise TVRestoreError(f"--psf {spec!r}: expected {count} finite number(s) after the colon")
-    for value, must_be_positive in zip(values, positive):
-        if must_be_positive and not value > 0:
-            raise TVRestoreError(f"--psf {spec!r}: {value:g} must be > 0")
+    if len(values) != len(names) or not all(math.isfinite(value) for value in values):
+        raise TVRestoreError(
+            f"--psf {spec!r}: expected {len(names)} finite number(s) after the colon")
+    for value, name, high in zip(values, names, highest):
+        if high is not None and not _MIN_WIDTH <= value <= high:
+            raise TVRestoreError(
+                f"--psf {spec!r}: {name} must be > 0 (at least {_MIN_WIDTH:g}) and at most "
+                f"{high:.4g} (a PSF is at most {MAX_PSF_SIDE} pixels wide), not {value:g}")
     return values
 
 
 def _gaussian(spec: str, parameters: str) -> np.ndarray:
-    [sigma] = _numbers(spec, parameters, 1, (True,))
+    # The radius ceil(3.5 sigma) stays within MAX_PSF_SIDE.
+    [sigma] = _numbers(spec, parameters, ("sigma",), ((MAX_PSF_SIDE // 2) / _GAUSSIAN_TRUNCATE,))
     radius = max(1, math.ceil(_GAUSSIAN_TRUNCATE * sigma))
     offsets = np.arange(-radius, radius + 1)
     profile = np.exp(-(offsets**2) / (2.0 * sigma**2))
@@ -174,7 +198,7 @@ def _gaussian(spec: str, parameters: str) -> np.ndarray:
 
 
 def _box(spec: str, parameters: str) -> np.ndarray:
-    [size] = _numbers(spec, parameters, 1, (True,))
+    [size] = _numbers(spec, parameters, ("size",), (MAX_PSF_SIDE,))
     # Pixel a covers [a - 1/2, a + 1/2]; the box covers [-size/2, size/2].
     radius = math.ceil(size / 2 - 0.5)
     offsets = np.arange(-radius, radius + 1)
@@ -183,7 +207,7 @@ def _box(spec: str, parameters: str) -> np.ndarray:
 
 
 def _disk(spec: str, parameters: str) -> np.ndarray:
-    [radius] = _numbers(spec, parameters, 1, (True,))
+    [radius] = _numbers(spec, parameters, ("radius",), (MAX_PSF_SIDE / 2,))
     # Pixel a reaches into the disc when |a| - 1/2 < radius.
     half = math.ceil(radius + 0.5) - 1
     steps = (np.arange(_DISK_SUBSAMPLES) + 0.5) / _DISK_SUBSAMPLES - 0.5
@@ -194,7 +218,8 @@ def _disk(spec: str, parameters: str) -> np.ndarray:
 
 
 def _motion(spec: str, parameters: str) -> np.ndarray:
-    length, angle = _numbers(spec, parameters, 2, (True, False))
+    # A segment of length L reaches floor(L / 2) + 1 pixels from the centre.
+    length, angle = _numbers(spec, parameters, ("length", "angle"), (MAX_PSF_SIDE - 3, None))
     samples = max(2, math.ceil(length * _MOTION_SAMPLES_PER_PIXEL))
     along = np.linspace(-length / 2, length / 2, samples)
     # Rounded, so that cos(90 degrees) = 6e-17 puts no weight beside the line.
@@ -227,17 +252,12 @@ def _trimmed(kernel: np.ndarray) -> np.ndarray:
 
 def _read_file(spec: str, suffix: str) -> np.ndarray:
     if suffix == ".npy":
-        try:
-            array = np.load(spec, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise TVRestoreError(f"{spec}: cannot read the PSF ({err})") from err
-        if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-            raise TVRestoreError(f"{spec}: the PSF must hold real numbers, not {array.dtype}")
-        array = np.asarray(array, np.float64)
+        array = _read_npy(spec)
     else:
         from tvrestore import io  # imageio and tifffile, only for image files
 
-        pixels = io.read_image(spec)
+        pixels, _ = io.read_image_and_header(
+            spec, check=lambda header: _check_sides(spec, header.shape))
         array = np.asarray(io.to_unit_range(pixels), np.float64)
         if array.ndim == 3:
             if not np.all(array == array[..., :1]):
@@ -252,6 +272,53 @@ def _read_file(spec: str, suffix: str) -> np.ndarray:
     return np.pad(array, [(0, 1 - side % 2) for side in array.shape])
 
 
+def _read_npy(spec: str) -> np.ndarray:
+    """A ``.npy`` file's array, its header checked before any value is read.
+
+    Opened without blocking and refused unless a regular file, so that a
+    FIFO named like a PSF cannot hang the run.
+    """
+    try:
+        descriptor = os.open(spec, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as err:
+        raise TVRestoreError(f"{spec}: cannot read the PSF ({err.strerror})") from err
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise TVRestoreError(f"{spec}: the PSF is not a regular file")
+        try:
+            version = np.lib.format.read_magic(file)
+            read_header = _NPY_HEADER_READERS.get(version)
+            if read_header is None:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, _, dtype = read_header(file)
+        except Exception as err:
+            raise TVRestoreError(f"{spec}: not a .npy array file ({err})") from err
+        if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+            raise TVRestoreError(f"{spec}: the PSF must hold real numbers, not {dtype}")
+        _check_sides(spec, shape)
+        file.seek(0)
+        try:
+            array = np.lib.format.read_array(file, allow_pickle=False)
+        except Exception as err:
+            raise TVRestoreError(f"{spec}: cannot read the PSF ({err})") from err
+    return np.asarray(array, np.float64)
+
+
+_NPY_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _check_sides(spec: str, shape: tuple[int, ...]) -> None:
+    """Refuse a PSF file whose header declares more than MAX_PSF_SIDE pixels per side
+    (or as many values in more dimensions)."""
+    if any(side > MAX_PSF_SIDE for side in shape[:2]) or math.prod(shape) > 4 * MAX_PSF_SIDE**2:
+        raise TVRestoreError(
+            f"{spec}: the PSF is {'x'.join(str(side) for side in shape)}; a PSF is 2-D, "
+            f"at most {MAX_PSF_SIDE} pixels per side")
+
+
 def _normalised(kernel: np.ndarray, spec: str) -> np.ndarray:
     if kernel.size == 0:
         raise TVRestoreError(f"{spec}: the PSF is empty")
@@ -259,7 +326,13 @@ def _normalised(kernel: np.ndarray, spec: str) -> np.ndarray:
         raise TVRestoreError(f"{spec}: the PSF holds NaN or infinite values")
     if np.any(kernel < 0):
         raise TVRestoreError(f"{spec}: the PSF holds negative values")
-    total = kernel.sum()
-    if not total > 0:
+    # Scaled by its largest value first, so that a sum of huge values
+    # (1e308) cannot overflow and tiny ones (1e-320) keep their digits.
+    largest = kernel.max()
+    if not largest > 0:
         raise TVRestoreError(f"{spec}: the PSF sums to 0")
-    return kernel / total
+    scaled = kernel / largest
+    normalised = scaled / scaled.sum()
+    if not (np.all(np.isfinite(normalised)) and normalised.sum() > 0):
+        raise TVRestoreError(f"{spec}: the PSF cannot be normalised to sum 1")
+    return normalised
