@@ -162,7 +162,7 @@ def test_batch_gallery_has_one_row_per_input(runner, make_pair, tmp_path):
         assert len(sources) == 2  # before and after, embedded
         for source in sources:
             header, data = source.split(",", 1)
-            assert header == "data:image/png;base64"
+            assert header == "data:image/jpeg;base64"  # photographic thumbnails: JPEG
             assert iio.imread(base64.b64decode(data)).shape == (H, W)
     if CHROMIUM.exists():
         from test_gallery import _chromium
