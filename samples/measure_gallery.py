@@ -40,7 +40,8 @@ def photographic_batch(folder: Path, count: int, side: int, seed: int = 0) -> li
         noisy = np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
         sigma = (1, 1, 0)[: clean.ndim]
         result = ndimage.gaussian_filter(noisy.astype(np.float32), sigma).round().astype(np.uint8)
-        names = {role: folder / f"img{number}_{role}.png" for role in ("input", "output", "reference")}
+        names = {role: folder / f"img{number}_{role}.png"
+                 for role in ("input", "output", "reference")}
         for role, pixels in (("input", noisy), ("output", result), ("reference", clean)):
             iio.imwrite(names[role], pixels)
         entries.append({

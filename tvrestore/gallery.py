@@ -43,15 +43,16 @@ __all__ = [
 ]
 
 # Thumbnails are shown at most 128 CSS pixels a side; 160 keeps them sharp
-# on a phone's denser screen while a row of the page stays near 20 KB.
+# on a phone's denser screen while a row of the page stays near 15 KB.
 DEFAULT_THUMBNAIL_SIZE = 160
 # JPEG quality of the thumbnails: photographs and their noise cost a
 # sixth of their PNG size at 80 (a 256x256 noisy astronaut: 160 KB as PNG,
 # 25 KB at JPEG 85, 18 KB at 75), with no visible blocks at thumbnail size.
 THUMBNAIL_QUALITY = 80
 # Bytes of enlarged views (base64 PNG) a self-contained page embeds, in
-# its row order; later rows enlarge their thumbnails. With 20 KB a row,
-# 500 images then stay within 20 MB (tests/test_gallery.py measures it).
+# its row order; later rows enlarge their thumbnails. With 15 KB a row,
+# 500 images then stay within 20 MB (12.9 MB measured by
+# samples/measure_gallery.py; tests/test_gallery.py checks the budget).
 EMBEDDED_VIEWS_BYTES = 6_000_000
 
 # (heading, entry key or what the page adds, kind): "number" columns sort
@@ -176,8 +177,8 @@ def write_gallery(
     One table row per entry, in natural order of the input names (see
     :func:`natural_key`). A restored or skipped entry gets its input and
     output thumbnails, a failed one its input's (when readable) and its
-    error. A thumbnail is JPEG at :data:`THUMBNAIL_QUALITY`, about 8 to
-    12 KB at the default size. An enlarged view is the input, the result
+    error. A thumbnail is JPEG at :data:`THUMBNAIL_QUALITY`, 3 to 7 KB
+    for a 128x128 one of a noisy photograph. An enlarged view is the input, the result
     and the reference (when given) at native resolution up to
     :data:`~tvrestore.display.MAX_DISPLAY_SIDE` a side (block means
     beyond), as 8-bit PNG on the input's display range. Images are read
@@ -449,16 +450,23 @@ def _metrics(entry: dict) -> str:
     return " · ".join(parts)
 
 
-def _compare_table(rows) -> str:
-    """--compare's methods as a small table ("" when not compared)."""
+# The columns of a --compare table: heading, key of a method's row, format.
+_METHOD_COLUMNS = (("method", "method", None), ("PSNR (dB)", "psnr", ".2f"),
+                   ("SSIM", "ssim", ".4f"), ("seconds", "seconds", ".2f"))
+
+
+def _compare_table(rows, caption: str = "", columns=_METHOD_COLUMNS) -> str:
+    """--compare's methods as a small table in a box that scrolls ("" when not compared)."""
     if not rows:
         return ""
+    headings = "".join(f"<th>{html.escape(title)}</th>" for title, _, _ in columns)
     body = "".join(
-        f"<tr><td>{_text(row['method'])}</td><td>{_number(row.get('psnr'), '.2f')}</td>"
-        f"<td>{_number(row.get('ssim'), '.4f')}</td><td>{_number(row.get('seconds'), '.2f')}</td></tr>"
+        "<tr>" + "".join(f"<td>{_text(row[key]) if spec is None else _number(row.get(key), spec)}"
+                         "</td>" for _, key, spec in columns) + "</tr>"
         for row in rows)
-    return ('<table class="compare"><thead><tr><th>method</th><th>PSNR (dB)</th><th>SSIM</th>'
-            f"<th>seconds</th></tr></thead><tbody>{body}</tbody></table>")
+    caption = f"<caption>{caption}</caption>" if caption else ""
+    return (f'<div class="table-box"><table class="compare">{caption}<thead><tr>{headings}'
+            f"</tr></thead><tbody>{body}</tbody></table></div>")
 
 
 def _text(value) -> str:
@@ -474,7 +482,7 @@ _THUMBNAILS_ONLY = (
 def _summary(entries: Sequence[dict], views: _Views) -> str:
     """Counts, mean scores and where the time went, as the page's first lines."""
     full = [{**dict.fromkeys(report.ENTRY_KEYS), **entry} for entry in entries]
-    summary = report.summarise(full, wall_seconds=0.0)
+    summary = report.summarise(full, wall_seconds=0.0)  # the page knows no wall time
     lines = [f"{len(entries)} images: {summary.restored} restored, {summary.skipped} skipped, "
              f"{summary.failed} failed."]
     if summary.psnr is not None:
@@ -498,19 +506,8 @@ def _summary(entries: Sequence[dict], views: _Views) -> str:
         lines.append(f"The enlarged views of {views.thumbnails_only} rows are their thumbnails. "
                      + _THUMBNAILS_ONLY)
     paragraphs = "".join(f"<p>{line}</p>" for line in lines)
-    return paragraphs + _compare_means(summary.compare)
-
-
-def _compare_means(methods: list[dict]) -> str:
-    if not methods:
-        return ""
-    body = "".join(
-        f"<tr><td>{_text(method['method'])}</td><td>{method['images']}</td>"
-        f"<td>{_number(method['psnr'], '.2f')}</td><td>{_number(method['ssim'], '.4f')}</td>"
-        f"<td>{_number(method['seconds'], '.2f')}</td></tr>" for method in methods)
-    return ('<div class="table-box"><table class="compare" id="compared"><caption>--compare, '
-            "means per method</caption><thead><tr><th>method</th><th>images</th><th>PSNR (dB)"
-            f"</th><th>SSIM</th><th>seconds</th></tr></thead><tbody>{body}</tbody></table></div>")
+    means = (_METHOD_COLUMNS[0], ("images", "images", "d"), *_METHOD_COLUMNS[1:])
+    return paragraphs + _compare_table(summary.compare, "--compare, means per method", means)
 
 
 def _page(entries: Sequence[dict], rows: list[tuple[str, str]], views: _Views, columns) -> str:
