@@ -304,7 +304,7 @@ def _measure_gallery():
 
 
 def test_page_size_per_image_keeps_500_images_within_20_mb(tmp_path):
-    count = 30
+    count = 20  # the 6 MB of views run out after 12 of these
     entries = _measure_gallery().photographic_batch(tmp_path, count, side=256)
     gallery = tmp_path / "index.html"
     write_gallery(gallery, entries)
@@ -312,7 +312,9 @@ def test_page_size_per_image_keeps_500_images_within_20_mb(tmp_path):
     embedded = sum(len(image.get("src", "")) for images in parse(gallery).enlarged.values()
                    for image in images)
     assert 0 < embedded <= EMBEDDED_VIEWS_BYTES
-    assert "The enlarged views of" in text  # the budget ran out: later rows enlarge thumbnails
+    # The budget ran out: later rows enlarge their thumbnails, and say so.
+    assert "The enlarged views of" in text
+    assert "input, 128x128 thumbnail of 256x256, uint8 0..255" in text
     # Past the budget a page grows by its rows only: 500 of them fit in what is left.
     per_image = (len(text.encode()) - embedded) / count
     assert per_image <= (PAGE_BUDGET_BYTES - EMBEDDED_VIEWS_BYTES) / PAGE_BUDGET_IMAGES
@@ -440,6 +442,15 @@ return {width: document.documentElement.scrollWidth, boxes: Array.prototype.map.
 """
 
 
+def wait_for_the_view(browser):
+    """Until every image of the open view has decoded (a deadline, not a sleep)."""
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    WebDriverWait(browser, 20).until(lambda driver: driver.execute_script(
+        "return Array.prototype.every.call(document.querySelectorAll('#enlarged .panels img'), "
+        "function (image) { return image.complete && image.naturalWidth > 0; });"))
+
+
 def inside(box, width, height):
     left, top, right, bottom = box
     return 0 <= left < right <= width and 0 <= top < bottom <= height
@@ -469,6 +480,7 @@ def test_thumbnails_and_the_enlarged_view_fit_the_screen(tmp_path, batch, browse
     browser.execute_script("window.scrollTo(0, 300); arguments[0].scrollIntoView("
                            "{block: 'center'});", opener)
     opener.click()
+    wait_for_the_view(browser)
     view = browser.execute_script("""
 var dialog = document.getElementById("enlarged"), box = dialog.getBoundingClientRect();
 var close = dialog.querySelector("button.close").getBoundingClientRect();
@@ -500,3 +512,21 @@ return {open: dialog.open, box: [box.left, box.top, box.right, box.bottom],
     if screenshots:  # to look at them: TVRESTORE_SCREENSHOTS=DIR pytest ...
         for shot in tmp_path.glob("*.png"):
             shutil.copy(shot, Path(screenshots) / shot.name)
+
+
+def test_a_view_past_the_budget_shows_the_thumbnails_in_a_browser(tmp_path, batch, browser,
+                                                                  monkeypatch):
+    from selenium.webdriver.common.by import By
+
+    monkeypatch.setattr("tvrestore.gallery.EMBEDDED_VIEWS_BYTES", 1)
+    gallery = tmp_path / "gallery.html"
+    write_gallery(gallery, batch)
+    assert "data:image/png" not in gallery.read_text(encoding="utf-8")
+    browser.get(gallery.as_uri())
+    browser.find_element(By.CSS_SELECTOR, 'button.open[data-view="view-3"]').click()
+    wait_for_the_view(browser)
+    shown = browser.execute_script("""
+var thumbnails = document.querySelector('button.open[data-view="view-3"]').querySelectorAll("img");
+return Array.prototype.map.call(document.querySelectorAll("#enlarged .panels img"),
+  function (image, index) { return [image.src === thumbnails[index].src, image.naturalWidth]; });""")
+    assert shown == [[True, 80], [True, 80]]  # colour.png's input and result, 80x64

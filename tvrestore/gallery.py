@@ -394,8 +394,11 @@ def _thumbnails_and_view(number: int, entry: dict, views: _Views) -> tuple[str, 
             if role != "reference":
                 small = shrunk(view, views.thumbnail_size, shown)
                 data = iio.imwrite("<bytes>", small, extension=".jpg", quality=THUMBNAIL_QUALITY)
-                thumbnails.append(_Image(role, _data_uri("jpeg", data), small.shape[1],
-                                         small.shape[0], caption))
+                # Its caption is for the enlarged view when that shows the thumbnail.
+                thumbnails.append(_Image(
+                    role, _data_uri("jpeg", data), small.shape[1], small.shape[0],
+                    f"{role}, {small.shape[1]}x{small.shape[0]} thumbnail of "
+                    f"{view.shape[1]}x{view.shape[0]}, {shown.description}"))
             if not views.full:
                 enlarged.append((role, shrunk(view, MAX_DISPLAY_SIDE, shown), caption))
         except TVRestoreError as err:
