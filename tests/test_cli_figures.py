@@ -124,7 +124,7 @@ def test_gallery_path_errors(runner, noisy_png, tmp_path):
         ([str(tmp_path), "-o", str(tmp_path / "out"), "--gallery-assets", str(tmp_path / "a")],
          ["--gallery-assets", "give --gallery"]),
         ([str(tmp_path), "-o", str(tmp_path / "out"), "--gallery", str(tmp_path / "g.html"),
-          "--gallery-assets", str(noisy_png)], ["--gallery-assets names a directory"]),
+          "--gallery-assets", str(noisy_png)], ["gallery assets must be a directory"]),
         ([str(tmp_path), "-o", str(tmp_path / "out"), "--gallery", str(tmp_path / "g.html"),
           "--gallery-assets", str(tmp_path / "no" / "a")], ["assets' directory does not exist"]),
     ]

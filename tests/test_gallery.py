@@ -508,6 +508,11 @@ return {open: dialog.open, box: [box.left, box.top, box.right, box.bottom],
     closed = browser.execute_script(
         "return [document.getElementById('enlarged').open, document.activeElement.dataset.view]")
     assert closed == [False, "view-3"]  # closed, and the focus is back on the thumbnail
+    opener.click()
+    browser.find_element(By.CSS_SELECTOR, "#enlarged button.close").click()
+    assert browser.execute_script(
+        "return [document.getElementById('enlarged').open, document.activeElement.dataset.view]"
+    ) == [False, "view-3"]
     screenshots = os.environ.get("TVRESTORE_SCREENSHOTS")
     if screenshots:  # to look at them: TVRESTORE_SCREENSHOTS=DIR pytest ...
         for shot in tmp_path.glob("*.png"):

@@ -508,7 +508,7 @@ def _check_drawing_options(figure, zoom, gallery, single: bool, gallery_assets) 
     matplotlib stays unloaded.
     """
     from tvrestore._matplotlib import check_figure_path, check_matplotlib_installed
-    from tvrestore.gallery import check_gallery_path
+    from tvrestore.gallery import check_gallery_assets, check_gallery_path
 
     if figure is not None and not single:
         raise click.UsageError(
@@ -527,10 +527,7 @@ def _check_drawing_options(figure, zoom, gallery, single: bool, gallery_assets) 
             if gallery is None:
                 raise TVRestoreError("--gallery-assets holds the --gallery's images; "
                                      "give --gallery FILE.html too")
-            if gallery_assets.exists() and not gallery_assets.is_dir():
-                raise TVRestoreError(f"{gallery_assets}: --gallery-assets names a directory")
-            if not gallery_assets.parent.is_dir():
-                raise TVRestoreError(f"{gallery_assets}: gallery assets' directory does not exist")
+            check_gallery_assets(gallery_assets)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
 

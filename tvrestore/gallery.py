@@ -38,8 +38,8 @@ from tvrestore.display import (
 from tvrestore.errors import TVRestoreError, printable
 
 __all__ = [
-    "DEFAULT_THUMBNAIL_SIZE", "EMBEDDED_VIEWS_BYTES", "THUMBNAIL_QUALITY", "check_gallery_path",
-    "natural_key", "shrunk", "write_gallery",
+    "DEFAULT_THUMBNAIL_SIZE", "EMBEDDED_VIEWS_BYTES", "THUMBNAIL_QUALITY", "check_gallery_assets",
+    "check_gallery_path", "natural_key", "shrunk", "write_gallery",
 ]
 
 # Thumbnails are shown at most 128 CSS pixels a side; 160 keeps them sharp
@@ -94,6 +94,22 @@ def check_gallery_path(path: str | os.PathLike[str], files: Iterable[str | os.Pa
         if Path(file).resolve() == target:
             raise TVRestoreError(f"{path}: the gallery would replace the image {file}")
     return path
+
+
+def check_gallery_assets(assets: str | os.PathLike[str]) -> Path:
+    """`assets` as a Path if it can hold a gallery's views: a directory, or one to create.
+
+    Raises
+    ------
+    TVRestoreError
+        If `assets` is a file, or its parent directory is missing.
+    """
+    assets = Path(assets)
+    if assets.exists() and not assets.is_dir():
+        raise TVRestoreError(f"{assets}: gallery assets must be a directory")
+    if not assets.parent.is_dir():
+        raise TVRestoreError(f"{assets}: gallery assets' directory does not exist")
+    return assets
 
 
 def natural_key(name: str) -> tuple:
@@ -243,10 +259,7 @@ class _Views:
         """Before any image is read: the asset directory can take its files."""
         if self.assets is None:
             return
-        if self.assets.exists() and not self.assets.is_dir():
-            raise TVRestoreError(f"{self.assets}: gallery assets must be a directory")
-        if not self.assets.parent.is_dir():
-            raise TVRestoreError(f"{self.assets}: gallery assets' directory does not exist")
+        check_gallery_assets(self.assets)
         read = {Path(file).resolve(): file for file in files}
         for number in range(1, rows + 1):
             for role in ("input", "result", "reference"):
