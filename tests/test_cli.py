@@ -549,7 +549,10 @@ def test_group_help(runner, flag):
 
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.stdout
-    assert "restore" in result.stdout
+    assert "restore" in result.stdout and "bench" in result.stdout
+    # restore is the default command: its options are the top level's.
+    for option in [*RESTORE_OPTIONS, "--gallery-assets", "--version"]:
+        assert option in result.stdout, option
 
 
 def test_no_arguments_prints_the_help_as_a_usage_error(runner):

@@ -121,6 +121,12 @@ def test_gallery_path_errors(runner, noisy_png, tmp_path):
          ["gallery directory does not exist"]),
         ([str(tmp_path), "-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.html"),
           "--gallery", str(tmp_path / "r.html")], ["r.html", "would replace the report"]),
+        ([str(tmp_path), "-o", str(tmp_path / "out"), "--gallery-assets", str(tmp_path / "a")],
+         ["--gallery-assets", "give --gallery"]),
+        ([str(tmp_path), "-o", str(tmp_path / "out"), "--gallery", str(tmp_path / "g.html"),
+          "--gallery-assets", str(noisy_png)], ["gallery assets must be a directory"]),
+        ([str(tmp_path), "-o", str(tmp_path / "out"), "--gallery", str(tmp_path / "g.html"),
+          "--gallery-assets", str(tmp_path / "no" / "a")], ["assets' directory does not exist"]),
     ]
     before = listing(tmp_path)
     for arguments, words in cases:
@@ -162,7 +168,7 @@ def test_batch_gallery_has_one_row_per_input(runner, make_pair, tmp_path):
         assert len(sources) == 2  # before and after, embedded
         for source in sources:
             header, data = source.split(",", 1)
-            assert header == "data:image/png;base64"
+            assert header == "data:image/jpeg;base64"  # photographic thumbnails: JPEG
             assert iio.imread(base64.b64decode(data)).shape == (H, W)
     if CHROMIUM.exists():
         from test_gallery import _chromium
@@ -170,6 +176,19 @@ def test_batch_gallery_has_one_row_per_input(runner, make_pair, tmp_path):
         shot = tmp_path / "shot.png"
         _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1000,700", gallery.as_uri())
         assert iio.imread(shot)[..., :3].std() > 20
+
+
+def test_gallery_assets_are_linked_png_files(runner, noisy_png, tmp_path):
+    gallery = tmp_path / "one.html"
+    result = runner.invoke(main, [str(noisy_png), "--weight", WEIGHT, "--gallery", str(gallery),
+                                  "--gallery-assets", str(tmp_path / "views")])
+
+    assert result.exit_code == 0, result.output
+    views = sorted(path.name for path in (tmp_path / "views").iterdir())
+    assert views == ["one-0001-input.png", "one-0001-result.png"]
+    page = gallery.read_text(encoding="utf-8")
+    assert 'src="views/one-0001-input.png"' in page and "data:image/png" not in page
+    assert iio.imread(tmp_path / "views" / views[0]).shape == (H, W)
 
 
 def test_single_file_gallery_is_one_row(runner, noisy_png, tmp_path):

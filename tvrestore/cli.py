@@ -85,6 +85,30 @@ class _DefaultCommandGroup(click.Group):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The default command's usage and options, then the other commands.
+
+        ``tvrestore --help`` is what most users type: it shows how to
+        restore (every option of ``restore``) rather than only the group's
+        own --version and --help.
+        """
+        restore = self.commands[self.default_command]
+        restore_ctx = click.Context(restore, info_name=ctx.info_name, parent=ctx.parent)
+        pieces = restore.collect_usage_pieces(restore_ctx)
+        formatter.write_usage(ctx.command_path, " ".join(pieces))
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="   or: ")
+        self.format_help_text(ctx, formatter)
+        restore.format_help_text(restore_ctx, formatter)
+        # restore's own options (its INPUT argument is in the usage line),
+        # then the group's --version and --help.
+        records = [param.get_help_record(restore_ctx) for param in restore.params
+                   if isinstance(param, click.Option)]
+        records += [param.get_help_record(ctx) for param in self.get_params(ctx)]
+        with formatter.section("Options"):
+            formatter.write_dl([record for record in records if record is not None])
+        self.format_commands(ctx, formatter)
+        restore.format_epilog(restore_ctx, formatter)
+
     def main(self, args=None, prog_name=None, **extra):
         """The exception boundary: whatever escapes a command is one line on stderr, no traceback.
 
@@ -204,8 +228,9 @@ def main() -> None:
     """Total-variation image restoration: Adam on the image as a TensorFlow variable.
 
     \b
-    tvrestore INPUT [OPTIONS]      restore one image (see `tvrestore restore --help`)
+    tvrestore INPUT [OPTIONS]      restore one image ("restore" is the default command)
     tvrestore DIR... -o OUT_DIR    restore every image under DIR, mirrored in OUT_DIR
+    tvrestore bench [OPTIONS]      reproduce the headline tables (see `tvrestore bench --help`)
     """
 
 
@@ -285,9 +310,15 @@ def main() -> None:
               help="The --figure's zoomed region (left column, top row, width, height, in "
                    "pixels). Default: the square with the most edges in the result.")
 @click.option("--gallery", type=PATH, metavar="FILE.html",
-              help="Write one self-contained HTML page: a sortable table of every image with "
-                   "before/after thumbnails (embedded) that enlarge on click. For a batch; "
-                   "a single file gets a page of one row.")
+              help="Write one HTML page: a sortable table of every image with before/after "
+                   "thumbnails (embedded JPEG) that open an enlarged view (input, result, "
+                   "reference at native resolution). For a batch; a single file gets a page "
+                   "of one row. Self-contained: it embeds enlarged views up to a size "
+                   "(docs/figures.md), then enlarges the thumbnails.")
+@click.option("--gallery-assets", type=PATH, metavar="DIR",
+              help="With --gallery: write every enlarged view as a PNG file in DIR (created if "
+                   "missing), linked from the page and loaded when opened, instead of "
+                   "embedding them; keep DIR beside the page.")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Restore a batch on a local Dask cluster of N worker processes "
                    "(needs the dask extra: pip install 'tvrestore[dask]').")
@@ -312,8 +343,8 @@ def main() -> None:
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
-                    overwrite, pattern, batch_size, quiet, figure, zoom, gallery, workers,
-                    scheduler, tile, halo, max_pixels, cache_dir, no_cache) -> None:
+                    overwrite, pattern, batch_size, quiet, figure, zoom, gallery, gallery_assets,
+                    workers, scheduler, tile, halo, max_pixels, cache_dir, no_cache) -> None:
     """Restore INPUT (PNG, JPEG, TIFF, BMP; zarr in tiles) by total-variation denoising,
     deblurring (--psf), inpainting (--mask) and upscaling (--upscale), or any combination
     in one objective.
@@ -362,7 +393,7 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     if tiled and (figure is not None or gallery is not None):
         raise click.UsageError(f"{inputs[0]}: --figure and --gallery need the whole image; "
                                "a tiled restore has neither")
-    _check_drawing_options(figure, zoom, gallery, single)
+    _check_drawing_options(figure, zoom, gallery, single, gallery_assets)
     # From here on SIGTERM stops the run as Ctrl-C does, temporary files removed.
     with _terminate_as_interrupt():
         if tiled:
@@ -480,10 +511,13 @@ def _degradation(psf, psf_dir, mask, mask_dir, upscale) -> dict:
             "upscale": upscale or 1}
 
 
-def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
-    """--figure, --zoom and --gallery: usage errors before any work (matplotlib stays unloaded)."""
+def _check_drawing_options(figure, zoom, gallery, single: bool, gallery_assets) -> None:
+    """--figure, --zoom, --gallery and --gallery-assets: usage errors before any work.
+
+    matplotlib stays unloaded.
+    """
     from tvrestore._matplotlib import check_figure_path, check_matplotlib_installed
-    from tvrestore.gallery import check_gallery_path
+    from tvrestore.gallery import check_gallery_assets, check_gallery_path
 
     if figure is not None and not single:
         raise click.UsageError(
@@ -498,6 +532,11 @@ def _check_drawing_options(figure, zoom, gallery, single: bool) -> None:
             if gallery.suffix.lower() not in (".html", ".htm"):
                 raise TVRestoreError(f"{gallery}: a gallery is an HTML page (.html or .htm)")
             check_gallery_path(gallery, ())
+        if gallery_assets is not None:
+            if gallery is None:
+                raise TVRestoreError("--gallery-assets holds the --gallery's images; "
+                                     "give --gallery FILE.html too")
+            check_gallery_assets(gallery_assets)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
 
@@ -548,7 +587,9 @@ def _write_records(entries: list[dict], written: dict) -> None:
     if written["gallery"] is not None:
         from tvrestore.gallery import write_gallery
 
-        write_gallery(written["gallery"], entries)
+        # --gallery-assets is read here, not passed along every path that writes records.
+        assets = click.get_current_context().params.get("gallery_assets")
+        write_gallery(written["gallery"], entries, assets=assets)
 
 
 def _echo_drawn(written: dict) -> None:
