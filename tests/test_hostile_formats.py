@@ -215,8 +215,10 @@ def test_a_thumbnail_too_narrow_to_make_is_replaced_by_its_reason(runner, tmp_pa
     check_run(runner, tmp_path, ["thin.png", "--gallery", "gallery.html", *FAST], 0,
               outputs=["thin_tv.png", "gallery.html"])
     page = (tmp_path / "gallery.html").read_text(encoding="utf-8")
-    reason = (f"a {shape[0]}x{shape[1]} image is too narrow for a thumbnail of at most "
-              "256 pixels a side")
+    from tvrestore.gallery import DEFAULT_THUMBNAIL_SIZE
+
+    reason = (f"a {shape[0]}x{shape[1]} image is too narrow for a view of at most "
+              f"{DEFAULT_THUMBNAIL_SIZE} pixels a side")
     assert f"before: no preview ({reason})" in page
     assert f"after: no preview ({reason})" in page
 
