@@ -18,7 +18,7 @@ Mixed sizes: tvrestore also runs on N images whose sides are drawn between
 3/4 of ``size`` and ``size`` (crops of the same images), so nearly every
 image has its own shape; against the N same-size run, the difference is what
 mixed shapes cost (one compile per solve shape, see
-``tvrestore.restore.solve_shape``, plus the padding).
+``tvrestore.api.solve_shape``, plus the padding).
 
 Accuracy: the relative objective gap (E(u) - E*) / E* of each method's
 output, E from ``DenoisingObjective().energy_value`` at weight 0.1 and E*
@@ -46,9 +46,9 @@ from skimage import color, data, transform, util
 from skimage.restoration import denoise_tv_chambolle
 
 from tvrestore import denoise
-from tvrestore.objective import DenoisingObjective
-from tvrestore.pdhg import solve_pdhg
-from tvrestore.shapes import solve_shape
+from tvrestore.models.objective import DenoisingObjective
+from tvrestore.solvers.pdhg import solve_pdhg
+from tvrestore.models.shapes import solve_shape
 
 WEIGHT = 0.1  # skimage denoise_tv_chambolle's default weight
 SIGMA = 25 / 255

@@ -12,8 +12,8 @@ import argparse
 
 import numpy as np
 
-from tvrestore import engine
-from tvrestore.psf import parse_psf
+from tvrestore.solvers import engine
+from tvrestore.models.psf import parse_psf
 
 
 def main() -> None:

@@ -141,7 +141,7 @@ def peak_rss(args: list[str]) -> tuple[subprocess.CompletedProcess, int, float]:
 def memory(work: Path, size: int, tile: int) -> dict:
     import tifffile
 
-    from tvrestore.tiles import default_halo
+    from tvrestore.runs.tiles import default_halo
 
     source = work / f"big{size}.tif"
     tiled_tiff(source, size, tile)

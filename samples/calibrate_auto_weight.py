@@ -1,7 +1,7 @@
 r"""Calibrate tvrestore's automatic TV weight on scikit-image's bundled images.
 
 ``--weight auto`` estimates the noise level :math:`\hat\sigma` from the image
-(:func:`tvrestore.noise.estimate_noise_sigma`) and maps it to a weight with
+(:func:`tvrestore.tuning.noise.estimate_noise_sigma`) and maps it to a weight with
 
 .. math::
 
@@ -10,7 +10,7 @@ r"""Calibrate tvrestore's automatic TV weight on scikit-image's bundled images.
 
 one factor :math:`k` per TV norm (grey, vectorial colour, channelwise
 colour; isotropic or anisotropic) and one exponent :math:`p` shared by all
-(:func:`tvrestore.noise.auto_weight`). This script measures what the rule
+(:func:`tvrestore.tuning.noise.auto_weight`). This script measures what the rule
 should be and how well it does:
 
 1. The estimator: :math:`\hat\sigma` against the true :math:`\sigma` on the
@@ -58,7 +58,9 @@ from scipy.interpolate import CubicSpline
 from skimage import color as skcolor
 from skimage import data, util
 
-from tvrestore import denoise_batch, noise
+from tvrestore import denoise_batch
+
+from tvrestore.tuning import noise
 
 # Images named "name:grey" are the luminance of a colour image. The rule is
 # fitted to photographs (and a stained-tissue micrograph of the same kind)
@@ -324,7 +326,7 @@ def main() -> None:
     parser.add_argument("--float", dest="as_float", action="store_true",
                         help="unclipped float noise instead of 8-bit")
     parser.add_argument("--check-only", action="store_true",
-                        help="check the rule in tvrestore.noise instead of fitting one")
+                        help="check the rule in tvrestore.tuning.noise instead of fitting one")
     parser.add_argument("--images", help="comma-separated images to check instead of the sets")
     parser.add_argument("--keys", help="e.g. isotropic:grey,isotropic:vectorial (default all)")
     parser.add_argument("--curves", help="also write the PSNR curves to this JSON file")
@@ -379,7 +381,7 @@ def main() -> None:
         summary(cases, check(key, cases, weights[key]), sigmas)
 
     if not args.check_only:
-        print("\nFor tvrestore/noise.py:")
+        print("\nFor tvrestore/tuning/noise.py:")
         print(f"AUTO_WEIGHT_EXPONENT = {exponent:.2f}")
         print("AUTO_WEIGHT_FACTORS = {")
         for key, value in factors.items():

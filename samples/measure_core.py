@@ -13,8 +13,8 @@ import numpy as np
 from skimage import data, transform, util
 
 from tvrestore import denoise
-from tvrestore.objective import DenoisingObjective
-from tvrestore.pdhg import solve_pdhg
+from tvrestore.models.objective import DenoisingObjective
+from tvrestore.solvers.pdhg import solve_pdhg
 
 WEIGHT = 0.07
 SIGMA = 25 / 255

@@ -8,7 +8,7 @@ temporary directory, and then, each in a fresh process:
 3. the same ``--figure`` run once more, with its figure step (the input's
    PSNR and SSIM for its title, then the drawing) timed inside it;
 4. the figure step's two parts alone: read the three images, draw
-   :func:`tvrestore.figures.restoration_figure`, then score the input
+   :func:`tvrestore.viz.figures.restoration_figure`, then score the input
    against the reference, each timed, with the peak RSS after each
    (matplotlib loaded before the first).
 
@@ -43,8 +43,8 @@ from skimage import data, transform
 FIGURE_CHILD = """
 import json, resource, sys, time
 from tvrestore import io
-from tvrestore.figures import restoration_figure
-from tvrestore.metrics import psnr
+from tvrestore.viz.figures import restoration_figure
+from tvrestore.evaluation.metrics import psnr
 
 def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -71,7 +71,8 @@ print(json.dumps({"seconds": seconds, "scores_seconds": scores, "before_mib": be
 # input's scores and the drawing, batch._draw_figure) timed inside it.
 IN_RUN_CHILD = """
 import sys, time
-from tvrestore import batch, cli
+from tvrestore.runs import batch
+from tvrestore.cli import app as cli
 
 draw = batch._draw_figure
 def timed(*args, **kwargs):

@@ -3,7 +3,7 @@
 Writes COUNT seeded photographic images (crops of scikit-image's bundled
 photographs with Gaussian noise, sigma 25 of 255), a smoothed copy of each
 as its "result" and the clean crop as its reference, builds the report
-entries a batch would, and calls :func:`tvrestore.gallery.write_gallery`,
+entries a batch would, and calls :func:`tvrestore.viz.gallery.write_gallery`,
 once self-contained and once with ``assets``. Prints the page's size, per
 image, and the time taken.
 
@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 from skimage import data
 
-from tvrestore.gallery import write_gallery
+from tvrestore.viz.gallery import write_gallery
 
 PHOTOGRAPHS = ("astronaut", "coffee", "chelsea", "camera", "rocket", "immunohistochemistry")
 

@@ -28,9 +28,9 @@ from skimage import color as skcolor, data, transform, util
 from skimage.metrics import peak_signal_noise_ratio as psnr
 from skimage.restoration import inpaint_biharmonic, unsupervised_wiener
 
-from tvrestore import engine
-from tvrestore.psf import parse_psf
-from tvrestore.restore import restore
+from tvrestore.solvers import engine
+from tvrestore.models.psf import parse_psf
+from tvrestore.api import restore
 
 IMAGES = ("camera", "astronaut", "coins", "chelsea")
 TASKS = {

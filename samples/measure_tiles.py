@@ -7,13 +7,13 @@ Narrated:
    has detail at every scale a photograph has, not one image blown up),
    plus Gaussian noise of sigma 0.1, in float32.
 2. The whole-image exact minimizer of E at the weight: PDHG in float64 to a
-   certified relative gap of 1e-6 (tvrestore.pdhg).
+   certified relative gap of 1e-6 (tvrestore.solvers.pdhg).
 3. The same image restored in TILE x TILE tiles by
-   tvrestore.tiles.restore_array for each halo, every tile solved
+   tvrestore.runs.tiles.restore_array for each halo, every tile solved
    exactly (pdhg, gap 1e-6), so that the table shows the tiling error
    alone; then, with the default halo, tiles solved by Adam at its
    default tol, by the default path (no solver named: pdhg to the gap
-   tvrestore.tiles.TILE_GAP, what `tvrestore --tile` does), and by PDHG at
+   tvrestore.runs.tiles.TILE_GAP, what `tvrestore --tile` does), and by PDHG at
    the default gap,
    next to the same solvers on the whole image: their own distance to the
    minimizer, which tiling cannot beat.
@@ -70,8 +70,8 @@ def main() -> None:
 
     import dask.array as da
 
-    from tvrestore.pdhg import solve_pdhg
-    from tvrestore.tiles import default_halo, restore_array
+    from tvrestore.solvers.pdhg import solve_pdhg
+    from tvrestore.runs.tiles import default_halo, restore_array
 
     noisy = mosaic(args.size, args.sigma)
     start = time.perf_counter()
@@ -81,7 +81,7 @@ def main() -> None:
     print(f"whole-image exact: {int(whole.iterations[0])} iterations, certified gap "
           f"{float(whole.certified_gap[0]):.2g}, {time.perf_counter() - start:.0f} s", flush=True)
 
-    from tvrestore.restore import denoise
+    from tvrestore.api import denoise
 
     for solver in () if args.default_only else ("adam", "pdhg"):
         # The solver's own error, untiled: what a tile solve adds at best.

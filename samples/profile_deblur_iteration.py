@@ -16,8 +16,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from measure_restore import TASK_WEIGHTS, degrade  # noqa: E402
 
-from tvrestore import engine  # noqa: E402
-from tvrestore.operators import Blur, Identity  # noqa: E402
+from tvrestore.solvers import engine
+from tvrestore.models.operators import Blur, Identity  # noqa: E402
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """The cost of solving tiles exactly: the default tile solve against Adam, in one run.
 
 A SIZE x SIZE mosaic (samples/measure_tiles.py) in TILE x TILE tiles at
-weight 0.1 with the default halo, restored by tvrestore.tiles.restore_array
+weight 0.1 with the default halo, restored by tvrestore.runs.tiles.restore_array
 with no solver named (pdhg to tiles.TILE_GAP) and with solver="adam",
 alternating for --rounds rounds; wall seconds of each (the machine is
 shared: compare within a round).
@@ -27,7 +27,7 @@ def main() -> None:
 
     import dask.array as da
 
-    from tvrestore.tiles import restore_array
+    from tvrestore.runs.tiles import restore_array
 
     noisy = mosaic(args.size, 0.1)
     for round_ in range(args.rounds):

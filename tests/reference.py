@@ -402,7 +402,7 @@ def noisy_image(name="camera", size=64, sigma=25 / 255, seed=0):
 
 # --- general forward models ----------------------------------------------------
 #
-# The float64 ground truth for tvrestore.operators and tvrestore.problem,
+# The float64 ground truth for tvrestore.models.operators and tvrestore.models.problem,
 # written apart from them: scipy.signal for the blur, numpy reshapes for
 # the binning. Images here are (H, W, C) arrays.
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tvrestore import autoweight
+from tvrestore.tuning import autoweight
 
 
 def _noisy(shape, seed):

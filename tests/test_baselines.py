@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy.signal import convolve2d
 
-from tvrestore.baselines import restoration_baselines, task_name
-from tvrestore.bench_tasks import band_psnr, make_task_case
-from tvrestore.degradations import degrade, scene_shape
-from tvrestore.psf import parse_psf
+from tvrestore.evaluation.baselines import restoration_baselines, task_name
+from tvrestore.bench.tasks import band_psnr, make_task_case
+from tvrestore.bench.degradations import degrade, scene_shape
+from tvrestore.models.psf import parse_psf
 
 MOTION = parse_psf("motion:5,30")  # asymmetric: catches a flipped kernel
 

@@ -1,4 +1,4 @@
-"""Batch runs over directories: tvrestore.batch and ``tvrestore DIR... -o OUT``.
+"""Batch runs over directories: tvrestore.runs.batch and ``tvrestore DIR... -o OUT``.
 
 What a lab relies on: every image under the input lands at the mirrored
 path with its own dtype and layout; a broken file is reported and the rest
@@ -25,12 +25,12 @@ from skimage.metrics import peak_signal_noise_ratio
 from conftest import H, W, read_back
 from test_cli import _console_script, assert_one_line_error
 from tvrestore import io
-from tvrestore import batch
-from tvrestore.batch import run_batch
+from tvrestore.runs import batch
+from tvrestore.runs.batch import run_batch
 from tvrestore.options import RestoreOptions
-from tvrestore.plan import FileJob, plan_jobs
-from tvrestore.report import summarise, write_report
-from tvrestore.cli import main
+from tvrestore.runs.plan import FileJob, plan_jobs
+from tvrestore.runs.report import summarise, write_report
+from tvrestore.cli.app import main
 from tvrestore.errors import TVRestoreError
 
 WEIGHT = "0.1"

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 import reference
-from tvrestore import bench
-from tvrestore._tf import tf
-from tvrestore.cli import main
+from tvrestore.bench import denoise as bench
+from tvrestore.backend.tf import tf
+from tvrestore.cli.app import main
 from tvrestore.errors import TVRestoreError
-from tvrestore.metrics import quality
-from tvrestore.objective import DenoisingObjective
+from tvrestore.evaluation.metrics import quality
+from tvrestore.models.objective import DenoisingObjective
 
 WEIGHT = 0.07
 SIGMA = 25 / 255

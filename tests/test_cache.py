@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tvrestore import cache
+from tvrestore.backend import cache
 
 
 def _run_cli(args, cache_dir=None, **environment):
@@ -128,7 +128,7 @@ def _fails_before_tensorflow(args, tmp_path):
     """Run the CLI in a fresh process; its exit code, stderr, and whether TensorFlow loaded."""
     code = textwrap.dedent(f"""
         import sys
-        from tvrestore.cli import main
+        from tvrestore.cli.app import main
         try:
             main({[str(a) for a in args]!r}, prog_name="tvrestore")
         except SystemExit as exit:

@@ -21,8 +21,8 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
 from conftest import H, W, read_back
-from tvrestore.report import ENTRY_KEYS
-from tvrestore.cli import main
+from tvrestore.runs.report import ENTRY_KEYS
+from tvrestore.cli.app import main
 
 WEIGHT = "0.1"
 
@@ -582,11 +582,11 @@ def test_python_m_tvrestore_help():
 def test_cli_import_and_help_do_not_import_tensorflow():
     code = textwrap.dedent("""
         import sys
-        import tvrestore.cli
-        assert "tensorflow" not in sys.modules, "import tvrestore.cli"
+        import tvrestore.cli.app
+        assert "tensorflow" not in sys.modules, "import tvrestore.cli.app"
         for args in (["--help"], ["restore", "--help"]):
             try:
-                tvrestore.cli.main(args, prog_name="tvrestore")
+                tvrestore.cli.app.main(args, prog_name="tvrestore")
             except SystemExit as exit:
                 assert exit.code in (0, None), exit.code
         heavy = sorted({name.split(".")[0] for name in sys.modules} & {"tensorflow", "skimage"})
@@ -615,9 +615,9 @@ def test_a_plain_run_does_not_import_scipy_stats(noisy_png, tmp_path):
     # half a second of start-up; only --compare and --reference need them.
     code = textwrap.dedent(f"""
         import sys
-        import tvrestore.cli
+        import tvrestore.cli.app
         try:
-            tvrestore.cli.main([{str(noisy_png)!r}, "--weight", "0.1", "-q",
+            tvrestore.cli.app.main([{str(noisy_png)!r}, "--weight", "0.1", "-q",
                                 "-o", {str(tmp_path / "out.png")!r}], prog_name="tvrestore")
         except SystemExit as exit:
             assert exit.code in (0, None), exit.code

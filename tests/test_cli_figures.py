@@ -15,12 +15,12 @@ import pytest
 
 from conftest import H, W
 from test_cli import assert_one_line_error, listing, load_report
-from tvrestore.cli import main
+from tvrestore.cli.app import main
 
 pytest.importorskip("matplotlib")
 html5lib = pytest.importorskip("html5lib")
 
-from tvrestore.figures import default_zoom_side, figure_layout  # noqa: E402
+from tvrestore.viz.figures import default_zoom_side, figure_layout  # noqa: E402
 
 WEIGHT = "0.1"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -206,7 +206,7 @@ def test_matplotlib_is_imported_only_for_a_figure(noisy_png, tmp_path):
     # TensorFlow) unloaded; --figure loads it.
     code = textwrap.dedent(f"""
         import sys
-        from tvrestore.cli import main
+        from tvrestore.cli.app import main
 
         def run(*args):
             try:

@@ -24,10 +24,10 @@ import pytest
 pytest.importorskip("distributed")
 
 from conftest import H, W, read_back  # noqa: E402
-from tvrestore.batch import run_batch  # noqa: E402
-from tvrestore.cluster import connect, restore_group, run_batch_on_cluster  # noqa: E402
+from tvrestore.runs.batch import run_batch  # noqa: E402
+from tvrestore.runs.cluster import connect, restore_group, run_batch_on_cluster  # noqa: E402
 from tvrestore.options import RestoreOptions  # noqa: E402
-from tvrestore.plan import plan_jobs  # noqa: E402
+from tvrestore.runs.plan import plan_jobs  # noqa: E402
 
 pytestmark = pytest.mark.cluster
 
@@ -60,7 +60,7 @@ def _outputs(directory: Path) -> dict[str, bytes]:
 
 
 def test_batch_on_two_local_workers_is_the_in_process_batch(runner, folder, tmp_path):
-    from tvrestore.cli import main
+    from tvrestore.cli.app import main
 
     here = runner.invoke(main, [str(folder), "-o", str(tmp_path / "here"), "--weight", WEIGHT,
                                 "-q", "--report", str(tmp_path / "here.json")])
@@ -112,7 +112,7 @@ def test_cli_on_a_dask_scheduler_and_worker_started_apart(folder, tmp_path):
 
 
 def test_a_scheduler_that_is_not_there_is_one_usage_error(folder, tmp_path, runner):
-    from tvrestore.cli import main
+    from tvrestore.cli.app import main
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -139,7 +139,7 @@ def test_a_worker_killed_mid_task_costs_only_that_task(tmp_path, make_pair, writ
         pids = client.run(os.getpid)
         # Warm workers: TensorFlow loaded, with half the cores each.
         share = max(1, (os.cpu_count() or 1) // 2)
-        threads = client.run(lambda: sys.modules["tvrestore._tf"].tf.config.threading
+        threads = client.run(lambda: sys.modules["tvrestore.backend.tf"].tf.config.threading
                              .get_intra_op_parallelism_threads())
         assert set(threads.values()) == {share}
         outcome: dict = {}
@@ -223,7 +223,7 @@ def test_ctrl_c_on_a_cluster_client_reports_whole_outputs_and_a_rerun_finishes(
     assert "Aborted!" in stderr
     entries = _results(report_path)
     # Outputs written by a task whose entry had not reached the client are
-    # whole but not listed (README "Scale"): the report lists a subset.
+    # whole but not listed (docs/scale.md): the report lists a subset.
     assert len(entries) < count and len(list(out.glob("*.png"))) < count
     for entry in entries:
         assert entry["status"] == "restored"
@@ -244,7 +244,7 @@ def test_ctrl_c_on_a_cluster_client_reports_whole_outputs_and_a_rerun_finishes(
 
 def test_a_worker_skips_an_output_another_live_run_has_claimed(tmp_path, make_pair, write_image):
     """Workers claim outputs as any run does; a claimed one is skipped, not solved in memory."""
-    from tvrestore.claims import Claims, claim_path
+    from tvrestore.runs.claims import Claims, claim_path
 
     (tmp_path / "in").mkdir()
     for index in range(2):
@@ -266,7 +266,7 @@ def test_a_worker_skips_an_output_another_live_run_has_claimed(tmp_path, make_pa
 
 def test_a_local_cluster_run_tidies_what_killed_workers_left(tmp_path, make_pair, write_image):
     """Unlocked claims and dead writers' temporary files go; a live claim stays."""
-    from tvrestore.claims import Claims, claim_path
+    from tvrestore.runs.claims import Claims, claim_path
 
     (tmp_path / "in").mkdir()
     for index in range(3):
@@ -301,7 +301,7 @@ def test_plain_runs_and_help_import_no_dask(tmp_path, make_pair, write_image):
     write_image("dir/b.png", make_pair("uint8", "grey", seed=1)[1])
     code = (
         "import sys\n"
-        "from tvrestore.cli import main\n"
+        "from tvrestore.cli.app import main\n"
         "for argv in sys.argv[1:]:\n"
         "    sys.argv = ['tvrestore', *argv.split()]\n"
         "    try:\n"
@@ -323,7 +323,7 @@ def test_asking_for_dask_without_the_extra_names_it(tmp_path, make_pair, write_i
     code = (
         "import sys\n"
         "sys.modules['distributed'] = None  # as if not installed\n"
-        "from tvrestore.cli import main\n"
+        "from tvrestore.cli.app import main\n"
         f"sys.argv = ['tvrestore', {str(tmp_path)!r}, '-o', {str(tmp_path / 'out')!r}, '--workers', '2']\n"
         "main()\n"
     )

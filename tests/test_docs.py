@@ -201,7 +201,7 @@ def test_an_option_the_docs_show_without_its_extra_is_one_line_naming_it(tmp_pat
     code = (
         "import sys\n"
         f"sys.modules[{module!r}] = None  # as if the {extra} extra were not installed\n"
-        "from tvrestore.cli import main\n"
+        "from tvrestore.cli.app import main\n"
         f"sys.argv = ['tvrestore', *{argv!r}]\n"
         "main()\n"
     )

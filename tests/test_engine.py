@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import reference as ref
-from tvrestore.engine import Degradation, solve
-from tvrestore.psf import parse_psf
+from tvrestore.solvers.engine import Degradation, solve
+from tvrestore.models.psf import parse_psf
 
 DATA_HW = (20, 24)
 WEIGHT = 0.01

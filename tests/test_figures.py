@@ -1,4 +1,4 @@
-"""Tests for tvrestore.figures and tvrestore.display: what the figure shows, and its files.
+"""Tests for tvrestore.viz.figures and tvrestore.viz.display: what the figure shows, and its files.
 
 The images are synthetic (a square and a disc on a flat background, with
 noise) and the "restored" image is the clean one, so no solver runs.
@@ -15,9 +15,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from tvrestore import display  # noqa: E402
+from tvrestore.viz import display
 from tvrestore.errors import TVRestoreError  # noqa: E402
-from tvrestore.figures import (  # noqa: E402
+from tvrestore.viz.figures import (  # noqa: E402
     check_zoom, choose_zoom, figure_layout, restoration_figure,
 )
 
@@ -315,9 +315,9 @@ def test_vector_figures_keep_more_detail_than_png(tmp_path):
 def test_drawing_does_not_import_tensorflow(tmp_path):
     script = (
         "import sys, numpy as np\n"
-        "from tvrestore.figures import restoration_figure\n"
-        "from tvrestore.gallery import write_gallery\n"
-        "from tvrestore.plots import plot_gap_vs_time\n"
+        "from tvrestore.viz.figures import restoration_figure\n"
+        "from tvrestore.viz.gallery import write_gallery\n"
+        "from tvrestore.viz.plots import plot_gap_vs_time\n"
         f"restoration_figure({str(tmp_path / 'f.png')!r}, input=np.eye(16), restored=np.eye(16),"
         " restored_label='r')\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
@@ -341,7 +341,7 @@ SWEEP_ROWS = [
 
 
 def test_gap_against_time_is_log_log_without_unloggable_points(tmp_path):
-    from tvrestore.plots import plot_gap_vs_time
+    from tvrestore.viz.plots import plot_gap_vs_time
 
     series = {"tvrestore (adam)": ([0.0, 0.1, 0.2, 0.4], [1.0, 1e-2, 1e-3, 2e-4]),
               "tvrestore exact (pdhg)": ([0.1, 0.3, 0.9], [1e-1, 1e-3, 0.0]),
@@ -359,7 +359,7 @@ def test_gap_against_time_is_log_log_without_unloggable_points(tmp_path):
 
 
 def test_resolution_sweep_plots_iterations_and_psnr_against_size(tmp_path):
-    from tvrestore.plots import plot_resolution_sweep
+    from tvrestore.viz.plots import plot_resolution_sweep
 
     figure = plot_resolution_sweep(tmp_path / "sweep.png", SWEEP_ROWS, plain_gap_target=1e-3)
     iterations, psnr = figure.axes

@@ -1,4 +1,4 @@
-"""Tests for tvrestore.gallery: the batch's HTML page, parsed and opened in a browser."""
+"""Tests for tvrestore.viz.gallery: the batch's HTML page, parsed and opened in a browser."""
 
 import base64
 import html.parser
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from tvrestore.errors import TVRestoreError
-from tvrestore.gallery import (
+from tvrestore.viz.gallery import (
     EMBEDDED_VIEWS_BYTES, check_gallery_path, natural_key, shrunk, write_gallery,
 )
 
-# The keys of tvrestore.batch.ENTRY_KEYS that the gallery reads (importing
+# The keys of tvrestore.runs.batch.ENTRY_KEYS that the gallery reads (importing
 # batch would import TensorFlow); the entries below carry all of them.
 ENTRY_KEYS = ("input", "output", "reference", "status", "error", "shape", "dtype", "weight",
               "iterations", "converged", "objective", "solve_seconds", "compile_seconds",
@@ -523,7 +523,7 @@ def test_a_view_past_the_budget_shows_the_thumbnails_in_a_browser(tmp_path, batc
                                                                   monkeypatch):
     from selenium.webdriver.common.by import By
 
-    monkeypatch.setattr("tvrestore.gallery.EMBEDDED_VIEWS_BYTES", 1)
+    monkeypatch.setattr("tvrestore.viz.gallery.EMBEDDED_VIEWS_BYTES", 1)
     gallery = tmp_path / "gallery.html"
     write_gallery(gallery, batch)
     assert "data:image/png" not in gallery.read_text(encoding="utf-8")

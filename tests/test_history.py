@@ -12,8 +12,8 @@ import pytest
 
 import reference
 from tvrestore import denoise
-from tvrestore.history import CAPACITY
-from tvrestore.solver import AdamSettings, AdamSolver
+from tvrestore.solvers.history import CAPACITY
+from tvrestore.solvers.adam import AdamSettings, AdamSolver
 
 WEIGHT = 0.1
 
@@ -117,7 +117,7 @@ def test_a_long_run_keeps_at_most_capacity_checks_and_its_last():
 
 
 def test_report_carries_the_history_as_strict_json(tmp_path, noisy):
-    from tvrestore.report import write_report
+    from tvrestore.runs.report import write_report
 
     _, result = denoise(noisy, WEIGHT, solver="pdhg")
     entry = {"input": "a.png", "shape": [24, 32], "compare": None, **result.to_dict()}

@@ -30,7 +30,7 @@ import pytest
 import tifffile
 
 from conftest import H, W, read_back
-from tvrestore.cli import main
+from tvrestore.cli.app import main
 
 FAST = ["--weight", "0.1", "--max-iter", "20"]
 RNG = np.random.default_rng(10)
@@ -556,7 +556,7 @@ def claim_held_by_another_process(output):
     """A live process that holds `output`'s claim, as a concurrent run would."""
     code = textwrap.dedent(f"""
         import sys, time
-        from tvrestore.claims import Claims
+        from tvrestore.runs.claims import Claims
         assert Claims().acquire({str(output)!r})
         print("held", flush=True)
         time.sleep(120)
@@ -598,7 +598,7 @@ def test_image_claimed_by_another_run_is_skipped_not_solved(runner, tmp_path):
 
 
 def test_stale_claims_are_removed_and_live_ones_kept(tmp_path):
-    from tvrestore.claims import Claims, remove_stale_claims
+    from tvrestore.runs.claims import Claims, remove_stale_claims
 
     stale = tmp_path / ".a.png.claim"
     stale.write_text("12345\n")

@@ -24,9 +24,9 @@ import tifffile
 from PIL import Image
 
 from test_hostile import FAST, check_run, png
-from tvrestore import plan
+from tvrestore.runs import plan
 from tvrestore.errors import TVRestoreError
-from tvrestore.psf import parse_psf
+from tvrestore.models.psf import parse_psf
 
 WORKTREE = Path(__file__).resolve().parents[1]
 
@@ -228,7 +228,8 @@ def test_a_batch_refuses_each_file_beyond_the_limit_and_restores_the_rest(
 
 
 def test_the_limit_reaches_the_batch_path_before_decoding(tmp_path, monkeypatch):
-    from tvrestore import batch, io
+    from tvrestore.io import images as io_images
+    from tvrestore.runs import batch
 
     monkeypatch.setenv(plan.MAX_PIXELS_VARIABLE, "1000")
     job = plan.FileJob(input=png(tmp_path, "large.png", np.zeros((64, 64), np.uint8)),
@@ -237,13 +238,13 @@ def test_the_limit_reaches_the_batch_path_before_decoding(tmp_path, monkeypatch)
     def no_decoding(*args):
         raise AssertionError("decoded past the budget")
 
-    monkeypatch.setattr(io, "_decode_pillow", no_decoding)
+    monkeypatch.setattr(io_images, "_decode_pillow", no_decoding)
     with pytest.raises(TVRestoreError, match="too large to restore whole"):
         batch._load(job)
 
 
 def test_the_help_states_the_default_limits(runner):
-    from tvrestore.cli import main
+    from tvrestore.cli.app import main
 
     shown = " ".join(runner.invoke(main, ["restore", "--help"]).stdout.split())
     assert str(plan.DEFAULT_MAX_PIXELS) in shown
@@ -252,14 +253,15 @@ def test_the_help_states_the_default_limits(runner):
 
 
 def test_a_batch_checks_the_reference_from_its_header_before_decoding(tmp_path, monkeypatch):
-    from tvrestore import batch, io
+    from tvrestore.io import images as io_images
+    from tvrestore.runs import batch
 
     job = plan.FileJob(input=png(tmp_path, "a.png", np.zeros((16, 16), np.uint8)),
                        output=tmp_path / "out.png",
                        reference=zeros_png(tmp_path, "clean.png", (2000, 2000)))
     decoded = []
-    decode = io._decode_pillow
-    monkeypatch.setattr(io, "_decode_pillow",
+    decode = io_images._decode_pillow
+    monkeypatch.setattr(io_images, "_decode_pillow",
                         lambda path, *args: decoded.append(path.name) or decode(path, *args))
     with pytest.raises(TVRestoreError, match="clean.png: reference has shape"):
         batch._load(job)

@@ -196,7 +196,7 @@ def test_figure_without_matplotlib_in_a_fresh_process(tmp_path):
     png(tmp_path, "a.png")
     before = snapshot(tmp_path)
     code = ("import sys; sys.modules['matplotlib'] = None; "
-            "from tvrestore.cli import main; main()")
+            "from tvrestore.cli.app import main; main()")
     done = subprocess.run([sys.executable, "-c", code, "a.png", "--figure", "figure.png", *FAST],
                           cwd=tmp_path, env=CHILD_ENVIRONMENT, capture_output=True, text=True,
                           timeout=60)
@@ -215,7 +215,7 @@ def test_a_thumbnail_too_narrow_to_make_is_replaced_by_its_reason(runner, tmp_pa
     check_run(runner, tmp_path, ["thin.png", "--gallery", "gallery.html", *FAST], 0,
               outputs=["thin_tv.png", "gallery.html"])
     page = (tmp_path / "gallery.html").read_text(encoding="utf-8")
-    from tvrestore.gallery import DEFAULT_THUMBNAIL_SIZE
+    from tvrestore.viz.gallery import DEFAULT_THUMBNAIL_SIZE
 
     reason = (f"a {shape[0]}x{shape[1]} image is too narrow for a view of at most "
               f"{DEFAULT_THUMBNAIL_SIZE} pixels a side")

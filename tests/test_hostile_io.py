@@ -23,6 +23,7 @@ import tifffile
 from PIL import Image, ImageOps
 
 from tvrestore import io
+from tvrestore.io import images as io_images
 from tvrestore.errors import TVRestoreError
 
 H, W = 8, 10
@@ -370,9 +371,9 @@ def test_every_declared_dimension_counts_in_the_budget(tmp_path, monkeypatch, pi
                                                        decoded):
     path = tmp_path / "x.tif"
     tifffile.imwrite(path, pixels, **options)
-    monkeypatch.setattr(io, "MAX_DECODED_BYTES", decoded - 1)
+    monkeypatch.setattr(io_images, "MAX_DECODED_BYTES", decoded - 1)
     refused(path, "absurd image size", f": {decoded} bytes", function=io.read_header)
-    monkeypatch.setattr(io, "MAX_DECODED_BYTES", decoded)
+    monkeypatch.setattr(io_images, "MAX_DECODED_BYTES", decoded)
     try:
         io.read_header(path)
     except TVRestoreError as err:
@@ -382,7 +383,7 @@ def test_every_declared_dimension_counts_in_the_budget(tmp_path, monkeypatch, pi
 def test_png_budget_counts_channels(tmp_path, monkeypatch):
     path = tmp_path / "rgba.png"
     Image.fromarray(np.zeros((H, W, 4), np.uint8)).save(path)
-    monkeypatch.setattr(io, "MAX_DECODED_BYTES", H * W * 4 - 1)
+    monkeypatch.setattr(io_images, "MAX_DECODED_BYTES", H * W * 4 - 1)
     refused_from_header(path, "absurd image size", "4 samples")
 
 
@@ -464,7 +465,7 @@ def test_os_errors_while_writing_are_one_line_and_leave_nothing(tmp_path, monkey
         raise OSError(code, os.strerror(code), str(tmp_path / ".out.png.tmp-x"))
 
     if stage == "open":
-        monkeypatch.setattr(io, "open", fail, raising=False)
+        monkeypatch.setattr(io_images, "open", fail, raising=False)
     else:
         monkeypatch.setattr(os, "fsync", fail)
     message = refused(path, "cannot write image", words,

@@ -205,7 +205,7 @@ def test_the_tidy_up_removes_dead_writers_directories_and_nothing_it_could_follo
 
 KILLED_WRITER = """
 import sys
-from tvrestore import lazyio
+from tvrestore.io import lazy as lazyio
 
 # Stop for good once the first band is in the temporary: the parent kills us here.
 bands = lazyio._bands
@@ -219,7 +219,7 @@ def stalled(array, scheduler):
 
 
 lazyio._bands = stalled
-from tvrestore.cli import main
+from tvrestore.cli.app import main
 
 main(sys.argv[1:])
 """

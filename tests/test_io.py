@@ -12,6 +12,7 @@ import tifffile
 from PIL import Image, ImageFile
 
 from tvrestore import io
+from tvrestore.io import images as io_images
 from tvrestore.errors import TVRestoreError
 
 H, W = 8, 10
@@ -402,9 +403,9 @@ def test_forged_tiff_header_with_absurd_size(tmp_path):
 def test_size_limit_is_max_pixels(tmp_path, monkeypatch):
     path = tmp_path / "x.png"
     iio.imwrite(path, np.zeros((H, W), np.uint8))
-    monkeypatch.setattr(io, "MAX_PIXELS", H * W)
+    monkeypatch.setattr(io_images, "MAX_PIXELS", H * W)
     assert io.read_image(path).shape == (H, W)
-    monkeypatch.setattr(io, "MAX_PIXELS", H * W - 1)
+    monkeypatch.setattr(io_images, "MAX_PIXELS", H * W - 1)
     with pytest.raises(TVRestoreError) as excinfo:
         io.read_image(path)
     check_error(excinfo, path, "absurd image size 10x8")

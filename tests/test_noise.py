@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from skimage import color, data, util
 
-from tvrestore import denoise_batch, noise
-from tvrestore.noise import auto_weight, estimate_noise_sigma, monte_carlo_sure, sure_minimizer
-from tvrestore.tv import COLOR_MODES, TV_KINDS
+from tvrestore import denoise_batch
+
+from tvrestore.tuning import noise
+from tvrestore.tuning.noise import auto_weight, estimate_noise_sigma, monte_carlo_sure, sure_minimizer
+from tvrestore.models.tv import COLOR_MODES, TV_KINDS
 
 
 def noisy_version(clean, sigma, seed, eight_bit=False):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import reference
-from tvrestore._tf import tf
-from tvrestore.objective import DenoisingObjective
+from tvrestore.backend.tf import tf
+from tvrestore.models.objective import DenoisingObjective
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_zero_padding_with_extents_changes_neither_energy_nor_gradient(problem, 
 
 
 def test_energy_value_in_bands_of_rows_equals_the_whole_image_energy(monkeypatch):
-    import tvrestore.objective
+    import tvrestore.models.objective
 
     rng = np.random.default_rng(5)
     observed = rng.random((2, 11, 6, 3))
@@ -94,7 +94,7 @@ def test_energy_value_in_bands_of_rows_equals_the_whole_image_energy(monkeypatch
     for tv, color in [("isotropic", "vectorial"), ("anisotropic", "channelwise")]:
         objective = DenoisingObjective(tv, color)
         whole = objective.energy_value(images, observed, weights)
-        monkeypatch.setattr(tvrestore.objective, "_BAND_VALUES", 2 * 6 * 3 * 4)  # bands of 4 rows
+        monkeypatch.setattr(tvrestore.models.objective, "_BAND_VALUES", 2 * 6 * 3 * 4)  # bands of 4 rows
         banded = objective.energy_value(images, observed, weights)
         single = objective.energy_value(images[1], observed[1], weights[1])
         monkeypatch.undo()

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 import reference as ref
-from tvrestore._tf import tf
+from tvrestore.backend.tf import tf
 from tvrestore.errors import TVRestoreError
-from tvrestore.objective import DenoisingObjective
-from tvrestore.operators import Blur, Composite, Downsample, Identity, Mask, forward_model
-from tvrestore.problem import Problem
-from tvrestore.psf import check_psf_fits, parse_psf, psf_radius
+from tvrestore.models.objective import DenoisingObjective
+from tvrestore.models.operators import Blur, Composite, Downsample, Identity, Mask, forward_model
+from tvrestore.models.problem import Problem
+from tvrestore.models.psf import check_psf_fits, parse_psf, psf_radius
 
 DATA_HW = (13, 17)  # odd and unequal, so that rows and columns cannot be confused
 OTHER_DATA_HW = (19, 22)  # the larger image of the padded batch
@@ -387,6 +387,6 @@ def test_psf_larger_than_the_image_is_an_error():
 
 
 def test_psf_module_does_not_import_tensorflow():
-    code = "import sys, tvrestore.psf; print('tensorflow' in sys.modules)"
+    code = "import sys, tvrestore.models.psf; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

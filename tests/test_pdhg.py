@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import reference
-from tvrestore.pdhg import solve_pdhg
+from tvrestore.solvers.pdhg import solve_pdhg
 
 
 @pytest.mark.parametrize("tv, color", [("isotropic", "vectorial"), ("anisotropic", "channelwise"),
@@ -76,7 +76,7 @@ def test_certificate_is_never_below_the_true_gap_even_early():
 
 def test_exact_mode_solves_mixed_sizes_in_one_call_each_certified():
     from tvrestore import denoise_batch
-    from tvrestore.shapes import solve_shape
+    from tvrestore.models.shapes import solve_shape
 
     rng = np.random.default_rng(6)
     images = [np.clip(0.5 + 0.15 * rng.standard_normal(shape), 0, 1).astype(np.float32)

@@ -3,7 +3,7 @@
 What a user relies on when runs are interrupted or overlap:
 
 - two batch runs into one OUT_DIR split the work through claims
-  (:mod:`tvrestore.claims`): each image is restored by exactly one of
+  (:mod:`tvrestore.runs.claims`): each image is restored by exactly one of
   them, as their two reports show, and every output is whole;
 - SIGTERM while an output is being written leaves nothing (the temporary
   file and the claim are removed) and exits 143;
@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from conftest import H, W, read_back
-from tvrestore.cli import main
+from tvrestore.cli.app import main
 
 # Tight tolerance and batches of two: each image keeps the solver busy a while.
 SLOW = ["--weight", "0.1", "--batch-size", "2", "--tol", "1e-9", "--max-iter", "400", "--quiet"]
@@ -100,7 +100,7 @@ def test_two_concurrent_runs_into_one_out_dir_restore_each_image_once(tmp_path):
 SLOW_WRITE = textwrap.dedent("""
     import sys, time
     import imageio.v3 as iio
-    from tvrestore.cli import main
+    from tvrestore.cli.app import main
 
     def slow_imwrite(file, *args, **kwargs):
         # Stands for a large image being encoded: the signal arrives mid-write.

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tvrestore import denoise
-from tvrestore.cli import main
+from tvrestore.cli.app import main
 from tvrestore.errors import TVRestoreError
 from tvrestore.options import (
     MAX_PIXEL_MAGNITUDE, check_max_iter, check_tolerance, check_weight,

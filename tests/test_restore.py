@@ -10,7 +10,7 @@ from skimage import data, transform, util
 
 import reference
 from tvrestore import TVRestoreError, denoise, denoise_batch
-from tvrestore.shapes import solve_shape
+from tvrestore.models.shapes import solve_shape
 
 
 def clean_and_noisy(name="camera", size=96, sigma=25 / 255, seed=0):
@@ -183,8 +183,8 @@ def test_bad_options_raise_a_clear_error(options, message):
 def test_large_images_are_solved_in_bands_and_small_ones_whole():
     # The banded solve is exact (tests/test_solver.py); this checks that
     # restore turns it on where an image outgrows the cache, and only there.
-    from tvrestore.objective import DenoisingObjective
-    from tvrestore.restore import _solver
+    from tvrestore.models.objective import DenoisingObjective
+    from tvrestore.api import _solver
 
     solver = _solver(DenoisingObjective(), "hwc")
     assert solver.band_rows((1, 512, 512, 1)) is None

@@ -14,10 +14,10 @@ import pytest
 from scipy import signal
 
 from conftest import H, W, read_back
-from tvrestore import noise
+from tvrestore.tuning import noise
 from tvrestore.errors import TVRestoreError
-from tvrestore.psf import parse_psf
-from tvrestore.restore import denoise, restore
+from tvrestore.models.psf import parse_psf
+from tvrestore.api import denoise, restore
 
 
 def blurred_scene(psf_spec="gaussian:1.0", sigma=0.01, seed=0, upscale=1, height=H, width=W):
@@ -103,7 +103,7 @@ def test_cli_usage_errors_are_one_line_before_tensorflow_loads(tmp_path, make_pa
     ]
     script = (
         "import json, sys, contextlib, io\n"
-        "from tvrestore.cli import main\n"
+        "from tvrestore.cli.app import main\n"
         "out = []\n"
         f"for args in {cases!r}:\n"
         "    err = io.StringIO()\n"
@@ -124,7 +124,7 @@ def test_cli_usage_errors_are_one_line_before_tensorflow_loads(tmp_path, make_pa
 
 
 def test_batch_with_a_mask_dir_reports_each_task(runner, tmp_path, make_pair, write_image):
-    from tvrestore.cli import main
+    from tvrestore.cli.app import main
 
     _, noisy = make_pair("uint8", "grey")
     inputs = tmp_path / "in"

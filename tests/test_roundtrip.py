@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from conftest import H, LAYOUTS, W, read_back
 from tvrestore import denoise
-from tvrestore.cli import main
+from tvrestore.cli.app import main
 
 WEIGHT = 0.1  # right for the fixtures' noise level (sigma 0.08)
 DTYPES = ["uint8", "uint16", "float32", "float64"]

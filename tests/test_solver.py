@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tvrestore._tf import tf
-from tvrestore.objective import DenoisingObjective
-from tvrestore.solver import AdamSettings, AdamSolver
+from tvrestore.backend.tf import tf
+from tvrestore.models.objective import DenoisingObjective
+from tvrestore.solvers.adam import AdamSettings, AdamSolver
 
 
 def scaled_quadratic(u, loss_scales, target):

@@ -16,10 +16,10 @@ zarr = pytest.importorskip("zarr")
 tifffile = pytest.importorskip("tifffile")
 
 from tvrestore.errors import TVRestoreError  # noqa: E402
-from tvrestore.lazyio import open_lazy, write_lazy  # noqa: E402
+from tvrestore.io.lazy import open_lazy, write_lazy  # noqa: E402
 from tvrestore.options import RestoreOptions  # noqa: E402
-from tvrestore.plan import FileJob  # noqa: E402
-from tvrestore.tiles import (  # noqa: E402
+from tvrestore.runs.plan import FileJob  # noqa: E402
+from tvrestore.runs.tiles import (  # noqa: E402
     TILE_GAP, default_halo, exact_tile_options, restore_array, restore_tiled_file)
 
 WEIGHT = 0.1
@@ -37,7 +37,7 @@ def noisy() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def whole(noisy) -> np.ndarray:
-    from tvrestore.restore import denoise
+    from tvrestore.api import denoise
 
     return denoise(noisy, WEIGHT, **EXACT)[0]
 
@@ -54,7 +54,7 @@ def test_tiles_with_the_default_halo_agree_with_the_whole_image_minimizer(noisy,
 def test_the_default_tile_solve_is_exact_and_agrees_with_the_whole_image_minimizer(noisy, whole):
     # No solver named, no halo: what a user gets. Adam at its default tol is
     # further from the minimizer than half an 8-bit step at the worst pixel
-    # (README "Scale"), so the default solves tiles by pdhg to TILE_GAP.
+    # (docs/scale.md), so the default solves tiles by pdhg to TILE_GAP.
     assert exact_tile_options({}) == {"solver": "pdhg", "gap": TILE_GAP, "max_iter": 100000}
     assert exact_tile_options({"solver": "adam", "tol": 1e-3}) == {"solver": "adam", "tol": 1e-3}
     tiled = restore_array(da.from_array(noisy, chunks=32), WEIGHT)
@@ -148,7 +148,7 @@ def test_write_lazy_holds_one_band_and_writes_every_tiff_tile(tmp_path):
 
 
 def test_cli_tile_option_and_zarr_inputs_take_the_tiled_path(noisy, tmp_path, runner):
-    from tvrestore.cli import main
+    from tvrestore.cli.app import main
 
     pixels = (noisy * 255).astype(np.uint8)
     tifffile.imwrite(tmp_path / "a.tif", pixels)  # in strips: read lazily all the same
@@ -181,8 +181,9 @@ def test_cli_tile_option_and_zarr_inputs_take_the_tiled_path(noisy, tmp_path, ru
 
 
 def test_only_images_beyond_the_memory_budget_are_tiled_automatically():
-    from tvrestore import io, plan
-    from tvrestore.lazyio import fits_in_memory
+    from tvrestore import io
+    from tvrestore.runs import plan
+    from tvrestore.io.lazy import fits_in_memory
 
     assert fits_in_memory((2048, 4096), np.uint16)
     assert not fits_in_memory((4096, 4096), np.uint8)  # 2**24 values > plan.DEFAULT_MAX_PIXELS

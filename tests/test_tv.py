@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tvrestore._tf import tf
-from tvrestore.tv import divergence, forward_differences, total_variation
+from tvrestore.backend.tf import tf
+from tvrestore.models.tv import divergence, forward_differences, total_variation
 
 
 def batch(array):

@@ -12,11 +12,11 @@ __all__ = ["RestoreResult", "TVRestoreError", "denoise", "denoise_batch", "resto
 __version__ = "0.1.0"
 
 _LAZY = {
-    "RestoreResult": "tvrestore.restore",
-    "denoise": "tvrestore.restore",
-    "denoise_batch": "tvrestore.restore",
+    "RestoreResult": "tvrestore.api",
+    "denoise": "tvrestore.api",
+    "denoise_batch": "tvrestore.api",
     # Needs the dask extra; imports Dask only when called.
-    "restore_array": "tvrestore.tiles",
+    "restore_array": "tvrestore.runs.tiles",
     "TVRestoreError": "tvrestore.errors",
 }
 

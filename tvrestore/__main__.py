@@ -1,5 +1,5 @@
 """``python -m tvrestore`` runs the command line."""
 
-from tvrestore.cli import main
+from tvrestore.cli.app import main
 
 main()

@@ -186,7 +186,7 @@ class RestoreResult:
     compile_seconds : float
         Time this call spent preparing compiled programs: tracing them,
         and compiling them or loading them from the on-disk cache
-        (:mod:`tvrestore.cache`); 0 when this process had them already.
+        (:mod:`tvrestore.backend.cache`); 0 when this process had them already.
     compile_cached : bool or None
         True if every program this call needed came ready from the disk
         cache or this process, False if one was compiled, None when the

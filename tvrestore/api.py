@@ -1,0 +1,611 @@
+r"""Restoration tasks: validate the input, build the objective, solve.
+
+One public function per task. :func:`denoise` solves
+
+.. math::
+
+    \min_u \; \frac12 \sum (u - f)^2 + w \,\mathrm{TV}(u)
+
+for an image :math:`f` scaled to [0, 1] (see :mod:`tvrestore.models.objective`),
+and :func:`denoise_batch` does the same for several images, in one compiled
+call per solve shape, each with its own weight and stopping, so an image's
+result does not depend on the batch it is in.
+
+Images are solved in the few padded shapes of :mod:`tvrestore.models.shapes`, so
+that many sizes share compiled programs; ``weight="auto"`` is chosen by
+:mod:`tvrestore.tuning.autoweight`.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import time
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+
+from tvrestore import io
+
+from tvrestore.backend import cache
+from tvrestore.tuning.autoweight import choose_weights
+from tvrestore.errors import TVRestoreError
+from tvrestore.models.objective import DenoisingObjective
+from tvrestore.options import (
+    DEFAULT_GAP, DEFAULT_MAX_ITER, DEFAULT_TOL, MAX_PIXEL_MAGNITUDE, RestoreOptions,
+    RestoreResult, check_weight,
+)
+from tvrestore.solvers.pdhg import solve_pdhg
+from tvrestore.models.shapes import solve_shape, zero_padded
+from tvrestore.solvers.adam import AdamSettings, AdamSolver, SolverOutput
+
+__all__ = ["MAX_UPSCALE", "RestoreResult", "denoise", "denoise_batch", "restore"]
+
+# The largest --upscale: beyond 8x8 binning a data pixel stands for more
+# than 64 unknowns, which TV alone cannot determine.
+MAX_UPSCALE = 8
+
+def denoise(
+    image: np.ndarray,
+    weight: float | str = "auto",
+    *,
+    reduction: str = "mean",
+    tv: str = "isotropic",
+    color: str = "vectorial",
+    solver: str = "adam",
+    max_iter: int | None = None,
+    tol: float = DEFAULT_TOL,
+    gap: float = DEFAULT_GAP,
+) -> tuple[np.ndarray, RestoreResult]:
+    r"""Total-variation denoising of one image, with Adam or exactly.
+
+    Minimizes :math:`E(u) = \frac12 \sum (u - f)^2 + w\,\mathrm{TV}(u)`
+    over the image :math:`u` held as a TensorFlow variable, where :math:`f`
+    is ``image`` scaled to [0, 1] (uint8 / 255, uint16 / 65535, floats as
+    given).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        ``(H, W)`` grey or ``(H, W, C)`` channel-last with C in 1..4;
+        uint8, uint16, float32, float64 or bool. A 2nd or 4th channel is
+        alpha and passes through untouched.
+    weight : float or "auto"
+        :math:`w \ge 0`, the same number as scikit-image's
+        ``denoise_tv_chambolle(weight=...)`` for grey isotropic TV. "auto"
+        estimates the noise level, and among weights around the noise-level
+        rule keeps the one of least Monte Carlo SURE, an unbiased estimate
+        of the mean squared error that needs no clean image
+        (:mod:`tvrestore.tuning.autoweight`): each candidate and its probed copy
+        take 60 fixed iterations of the exact mode on a centre crop of at
+        most 256x256, about the cost of one solve of the image.
+    reduction : {"mean", "sum"}
+        The loss's units. The result is the same under both.
+    tv : {"isotropic", "anisotropic"}
+    color : {"vectorial", "channelwise"}
+        How TV treats colour (:mod:`tvrestore.models.tv`).
+    solver : {"adam", "pdhg"}
+        "adam" (default): Adam on the image as a variable
+        (:mod:`tvrestore.solvers.adam`). "pdhg": the exact mode, an accelerated
+        primal-dual method that stops on a certified relative duality gap
+        (:mod:`tvrestore.solvers.pdhg`); it needs no step size and reports the
+        certificate in ``certified_gap``.
+    max_iter : int, optional
+        Iteration cap; default 2000 for "adam", 20000 for "pdhg".
+    tol : float
+        Adam's stopping tolerance: the relative objective decrease over a
+        window of iterations that counts as a plateau.
+    gap : float
+        pdhg's target: stop once the certified relative gap
+        :math:`(E(u) - E^*) / E^*` is at most this.
+
+    Returns
+    -------
+    restored : np.ndarray
+        Same shape and dtype as ``image``; integer outputs are clipped to
+        the dtype's range, float outputs are not clipped.
+    result : RestoreResult
+
+    Raises
+    ------
+    TVRestoreError
+        For an array or option this function cannot work with.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tvrestore import denoise
+    >>> noisy = np.clip(0.5 + 0.1 * np.random.default_rng(0).standard_normal((32, 32)), 0, 1)
+    >>> restored, result = denoise(noisy.astype(np.float32), weight=0.1)
+    >>> bool(restored.std() < noisy.std()), result.converged
+    (True, True)
+    """
+    [(restored, result)] = denoise_batch(
+        [image], weight, reduction=reduction, tv=tv, color=color, solver=solver,
+        max_iter=max_iter, tol=tol, gap=gap,
+    )
+    return restored, result
+
+
+def denoise_batch(
+    images: Sequence[np.ndarray],
+    weight: float | str | Sequence[float | str] = "auto",
+    *,
+    reduction: str = "mean",
+    tv: str = "isotropic",
+    color: str = "vectorial",
+    solver: str = "adam",
+    max_iter: int | None = None,
+    tol: float = DEFAULT_TOL,
+    gap: float = DEFAULT_GAP,
+) -> list[tuple[np.ndarray, RestoreResult]]:
+    """:func:`denoise` for several images, one compiled call per solve shape.
+
+    ``weight`` is one value for all or one per image; "auto" is estimated
+    per image. Images of equal :func:`solve_shape` are solved together in
+    one call; each keeps its own loss scale, step size and stopping, so its
+    result is the one :func:`denoise` gives it alone. Parameters and
+    returns are otherwise as in :func:`denoise`, one pair per image, in
+    order.
+    """
+    RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
+                   tol=tol, gap=gap)
+    objective = DenoisingObjective(tv=tv, color=color, reduction=reduction)
+    max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
+    prepared = [_Prepared.from_image(image) for image in images]
+    if not prepared:
+        return []
+    weights = [weight] * len(prepared) if _is_one_weight(weight) else list(weight)
+    if len(weights) != len(prepared):
+        raise TVRestoreError(f"got {len(weights)} weights for {len(prepared)} images")
+    weights = [check_weight(value) for value in weights]
+    programs_before = cache.program_count()
+    start = time.perf_counter()
+    chosen, search_compile_seconds = choose_weights(
+        [item.unit for item in prepared], weights, tv, color
+    )
+    search_seconds = time.perf_counter() - start - search_compile_seconds
+    solve = _solve_with_adam if solver == "adam" else _solve_with_pdhg
+    solved = solve(
+        objective, [item.unit for item in prepared], [choice.weight for choice in chosen],
+        max_iter=max_iter, tol=tol, gap=gap,
+    )
+    compile_seconds = search_compile_seconds + max(run["compile_seconds"] for _, run in solved)
+    compile_cached = None
+    if cache.status().directory is not None or compile_seconds == 0:
+        compile_cached = cache.program_count() == programs_before
+
+    pairs = []
+    for item, choice, (solution, run) in zip(prepared, chosen, solved):
+        energy = objective.energy_value(solution, item.unit, choice.weight)
+        result = RestoreResult(
+            weight=choice.weight,
+            weight_auto=choice.noise_sigma is not None,
+            noise_sigma=choice.noise_sigma,
+            compile_cached=compile_cached,
+            weight_search_seconds=search_seconds if choice.noise_sigma is not None else 0.0,
+            reduction=reduction,
+            tv=tv,
+            color=color,
+            solver=solver,
+            objective=energy,
+            loss=energy * objective.loss_scale(item.unit.shape),
+            **{**run, "compile_seconds": compile_seconds},
+        )
+        pairs.append((item.finish(solution), result))
+    return pairs
+
+
+def _is_one_weight(weight) -> bool:
+    return isinstance(weight, (str, numbers.Number)) or np.ndim(weight) == 0
+
+
+def _solve_with_adam(
+    objective: DenoisingObjective, units: list[np.ndarray], weights: list[float], *,
+    max_iter: int, tol: float, gap: float,
+) -> list[tuple[np.ndarray, dict]]:
+    """Per image: the solution and its run record (iterations, converged, ...).
+
+    Images of one :func:`solve_shape` are solved in one call.
+    """
+    solved = [None] * len(units)
+    for members in _by_solve_shape(units, range(len(units))).values():
+        solutions, output = _minimize(
+            objective, [units[i] for i in members], np.array([weights[i] for i in members], np.float32),
+            max_iter, tol,
+        )
+        for position, index in enumerate(members):
+            solved[index] = (solutions[position], _run_record(output, position, None))
+    return solved
+
+
+def _solve_with_pdhg(
+    objective: DenoisingObjective, units: list[np.ndarray], weights: list[float], *,
+    max_iter: int, tol: float, gap: float,
+) -> list[tuple[np.ndarray, dict]]:
+    """As :func:`_solve_with_adam`, exactly; images of one solve shape share a call.
+
+    A zero weight needs no solve: :math:`u = f` is the minimizer, with gap 0.
+    """
+    groups = _by_solve_shape(units, [i for i, w in enumerate(weights) if w > 0])
+    solved = [
+        (unit, {"iterations": 0, "converged": True, "certified_gap": 0.0,
+                "solve_seconds": 0.0, "compile_seconds": 0.0, "history": ()})
+        for unit in units
+    ]
+    for shape, members in groups.items():
+        padded, extents = zero_padded([units[i] for i in members], shape)
+        output = solve_pdhg(
+            padded, np.array([weights[i] for i in members]), extents=extents,
+            tv=objective.tv, color=objective.color, gap=gap, max_iter=max_iter,
+        )
+        for position, index in enumerate(members):
+            height, width = units[index].shape[:2]
+            solved[index] = (
+                output.solution[position, :height, :width],
+                _run_record(output, position, float(output.certified_gap[position])),
+            )
+    return solved
+
+
+def _by_solve_shape(units: list[np.ndarray], indices) -> dict[tuple[int, ...], list[int]]:
+    """The given indices of ``units``, grouped by :func:`solve_shape`."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index in indices:
+        groups.setdefault(solve_shape(units[index].shape), []).append(index)
+    return groups
+
+
+def _run_record(output, position: int, certified_gap: float | None) -> dict:
+    """One image's RestoreResult fields from its batch's solver output.
+
+    The output's history must hold ``"objective"`` in sum units (and
+    ``"certified_gap"`` for pdhg).
+    """
+    iterations = int(output.iterations[position])
+    checks, values = output.history.of_item(position, iterations)
+    gaps = values.get("certified_gap", np.full(len(checks), np.nan))
+    history = tuple(
+        {"iteration": int(check), "objective": float(objective),
+         # No certificate yet (dual value <= 0) is infinite: None, as in JSON.
+         "certified_gap": float(gap) if np.isfinite(gap) else None}
+        for check, objective, gap in zip(checks, values["objective"], gaps)
+    )
+    return {
+        "iterations": iterations,
+        "converged": bool(output.converged[position]),
+        "certified_gap": certified_gap,
+        "solve_seconds": output.solve_seconds,
+        "compile_seconds": output.compile_seconds,
+        "history": history,
+    }
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An input split into the float (H, W, C) the solver sees and the rest."""
+
+    unit: np.ndarray
+    alpha: np.ndarray | None
+    dtype: np.dtype
+    colour_shape: tuple[int, ...]
+
+    @classmethod
+    def from_image(cls, image: np.ndarray) -> "_Prepared":
+        if not isinstance(image, np.ndarray):
+            raise TVRestoreError(f"expected a numpy array, got {type(image).__name__}")
+        if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):
+            raise TVRestoreError(
+                f"image has shape {image.shape}; expected (H, W) or (H, W, C) with C in 1..4"
+            )
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise TVRestoreError(f"image is empty (shape {image.shape})")
+        try:
+            colour, alpha = io.split_alpha(image)
+            unit = io.to_unit_range(colour, copy=False)
+        except ValueError as err:
+            raise TVRestoreError(str(err)) from err
+        if not np.all(np.isfinite(unit)):
+            raise TVRestoreError("image contains NaN or infinite values")
+        largest = float(np.abs(unit).max())
+        if largest > MAX_PIXEL_MAGNITUDE:
+            # float32 arithmetic would overflow into NaN somewhere in the solve.
+            raise TVRestoreError(
+                f"pixel values reach {largest:.3g}; the float32 solvers take up to "
+                f"{MAX_PIXEL_MAGNITUDE:g} (scale the image to [0, 1])"
+            )
+        unit3 = unit.reshape(unit.shape[0], unit.shape[1], -1)
+        return cls(unit=unit3, alpha=alpha, dtype=image.dtype, colour_shape=colour.shape)
+
+    def finish(self, solution: np.ndarray) -> np.ndarray:
+        """The solver's (H, W, C) float back in the input's dtype and layout."""
+        colour = io.from_unit_range(solution.reshape(self.colour_shape), self.dtype)
+        return io.join_alpha(colour, self.alpha)
+
+
+def _minimize(
+    objective: DenoisingObjective, observed: list[np.ndarray], weights: np.ndarray,
+    max_iter: int, tol: float,
+) -> tuple[list[np.ndarray], SolverOutput]:
+    """Solve (H, W, C) images of one :func:`solve_shape` from their own values.
+
+    Returns each image's solution, cropped back to its shape, and the
+    solver's output for the padded batch.
+    """
+    height, width, channels = solve_shape(observed[0].shape)
+    if objective.color == "channelwise" and channels > 1:
+        output = _minimize_planes(objective, observed, weights, height, width, channels,
+                                  max_iter, tol)
+    else:
+        output = _solve_padded(objective, observed, weights, height, width, channels,
+                               max_iter, tol)
+    solutions = [
+        solution[: image.shape[0], : image.shape[1]]
+        for solution, image in zip(output.solution, observed)
+    ]
+    return solutions, output
+
+
+def _minimize_planes(
+    objective: DenoisingObjective, observed: list[np.ndarray], weights: np.ndarray,
+    height: int, width: int, channels: int, max_iter: int, tol: float,
+) -> SolverOutput:
+    """Channelwise colour as grey planes, in calls that fit the cache whole.
+
+    Channelwise TV is the sum of each channel's grey TV, so every channel
+    is a grey problem of its own. Solved in calls of at most
+    ``_PLANE_CALL_VALUES`` values, a 512x512x3 image costs three grey
+    512x512 solves (3.0x to 3.2x one), where one (B, H, C, W) call of 786k
+    values ran in bands and cost 3.4x to 3.8x (samples/bench_colour.py).
+    Returns one output for the images, as :func:`_solve_padded` would: an
+    image's iterations are its slowest plane's, its history the sum of its
+    planes' objectives (a plane that stopped keeps its last value).
+    """
+    planes = [image[..., [c]] for image in observed for c in range(channels)]
+    plane_weights = np.repeat(weights, channels)
+    chunk = max(1, _PLANE_CALL_VALUES // (height * width))
+    outputs = [
+        _solve_padded(objective, planes[first:first + chunk], plane_weights[first:first + chunk],
+                      height, width, 1, max_iter, tol)
+        for first in range(0, len(planes), chunk)
+    ]
+    per_image = (len(observed), channels)
+    longest = max((output.history for output in outputs), key=lambda h: len(h.iterations))
+    objective_at_checks = np.concatenate([
+        np.concatenate([output.history.values["objective"],
+                        np.repeat(output.history.values["objective"][-1:],
+                                  len(longest.iterations) - len(output.history.iterations),
+                                  axis=0)])
+        for output in outputs
+    ], axis=1)
+    return SolverOutput(
+        solution=np.concatenate([output.solution for output in outputs])
+        .reshape(*per_image, height, width).transpose(0, 2, 3, 1),
+        iterations=np.concatenate([output.iterations for output in outputs])
+        .reshape(per_image).max(axis=1),
+        converged=np.concatenate([output.converged for output in outputs])
+        .reshape(per_image).all(axis=1),
+        solve_seconds=sum(output.solve_seconds for output in outputs),
+        compile_seconds=sum(output.compile_seconds for output in outputs),
+        history=replace(longest, values={"objective": objective_at_checks.reshape(
+            len(longest.iterations), *per_image).sum(axis=2)}),
+    )
+
+
+# Values per call of a channelwise solve's grey planes: a 512x512 plane
+# (2^18 values) fits the cache whole, as the grey solve it then costs.
+_PLANE_CALL_VALUES = 2**18
+
+
+def _solve_padded(
+    objective: DenoisingObjective, observed: list[np.ndarray], weights: np.ndarray,
+    height: int, width: int, channels: int, max_iter: int, tol: float,
+) -> SolverOutput:
+    """One compiled call on the images zero-padded to (height, width, channels).
+
+    The output's history holds ``"objective"``, E in sum units (float64 of
+    the float32 losses).
+    """
+    padded, extents = zero_padded(observed, (height, width, channels))
+    loss_scales = np.array([objective.loss_scale(image.shape) for image in observed], np.float32)
+    # Colour is solved laid out (B, H, C, W), columns innermost, which XLA
+    # vectorizes (see tvrestore.models.tv); rows stay axis 1 for the solver's bands.
+    layout = "hcw" if channels > 1 else "hwc"
+    if layout == "hcw":
+        padded = np.ascontiguousarray(padded.transpose(0, 1, 3, 2))
+    output = _solver(objective, layout).minimize(
+        padded, loss_scales, padded, weights, extents, max_iter=max_iter, tol=tol
+    )
+    if layout == "hcw":
+        output = replace(output, solution=output.solution.transpose(0, 1, 3, 2))
+    losses = output.history.values["loss"].astype(np.float64)
+    return replace(output, history=replace(
+        output.history, values={"objective": losses / loss_scales.astype(np.float64)}))
+
+
+@functools.lru_cache(maxsize=None)
+def _solver(objective: DenoisingObjective, layout: str) -> AdamSolver:
+    # One solver per objective and layout keeps its compiled loops across
+    # calls. The TV gradient at a pixel depends on the pixels one row away.
+    return AdamSolver(
+        functools.partial(objective.loss, layout=layout), AdamSettings(),
+        rows_of_data=objective.rows_of_data, stencil_rows=1,
+    )
+
+
+def restore(
+    image: np.ndarray,
+    *,
+    psf=None,
+    mask: np.ndarray | None = None,
+    upscale: int = 1,
+    weight: float | str = "auto",
+    reduction: str = "mean",
+    tv: str = "isotropic",
+    color: str = "vectorial",
+    solver: str = "adam",
+    max_iter: int | None = None,
+    tol: float = DEFAULT_TOL,
+    gap: float = DEFAULT_GAP,
+) -> tuple[np.ndarray, RestoreResult]:
+    r"""Deblur, inpaint, upscale and denoise one image, in one objective.
+
+    The data :math:`f` (``image`` scaled to [0, 1]) are modelled as
+    :math:`f = A x + n` for a scene :math:`x` and Gaussian noise :math:`n`,
+    with :math:`A = M D B`: blur :math:`B` by ``psf``, then
+    :math:`K \times K` binning :math:`D` (``upscale`` = K), then the mask
+    :math:`M` of missing pixels. The restoration minimizes
+
+    .. math::
+
+        E(u) = \tfrac12 \sum m\,(D B u - f)^2 + w\,\mathrm{TV}(u),
+        \qquad \mathrm{lo} \le u \le \mathrm{hi},
+
+    with :math:`m = 0` on missing pixels (their values are ignored) and 1
+    elsewhere. :math:`u` is the scene at K times the data's resolution,
+    extended by the PSF's radius on each side: the data are the 'valid'
+    part of the blur of a larger scene, so no periodic or zero boundary is
+    assumed and nothing rings at the borders. The box is [0, 1] widened to
+    the observed values' range. The result is :math:`u` on the observed
+    window, K times larger per side than ``image``
+    (:mod:`tvrestore.solvers.engine`). With no ``psf``, ``mask`` or ``upscale``,
+    this is :func:`denoise`, unchanged.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        As for :func:`denoise`: ``(H, W)`` or ``(H, W, C)``; alpha passes
+        through (repeated K times per side when upscaling).
+    psf : str or array_like, optional
+        :math:`B`'s PSF: a spec (``"gaussian:1.6"``, ``"box:3"``,
+        ``"disk:2"``, ``"motion:9,30"``), a ``.npy``/PNG/TIFF file, or an
+        array; normalised to sum 1 (:mod:`tvrestore.models.psf`). At most the
+        image's size.
+    mask : array_like, shape (H, W), optional
+        Nonzero where a pixel is missing (as in scikit-image's and
+        OpenCV's inpainting).
+    upscale : int
+        :math:`K`, 1 to 8: the data are the means of K x K blocks of the
+        (blurred) scene, and the result is K times larger per side.
+    weight : float or "auto"
+        :math:`w`, in the same units as for :func:`denoise`. "auto"
+        estimates the noise from the observed pixels and keeps the
+        candidate weight of least Monte Carlo predicted-SURE, an unbiased
+        estimate of the error :math:`\|A(u - x)\|^2` that needs no clean
+        image (:func:`tvrestore.tuning.autoweight.choose_restoration_weight`).
+    reduction : {"mean", "sum"}
+        The loss's units: "mean" divides E by the number of unknowns (the
+        values of u). The result is the same under both.
+    tv, color : str
+        The TV norm; colour is vectorial (coupled channels) by default,
+        channelwise on request, as for :func:`denoise`.
+    solver : {"adam", "pdhg"}
+        "adam": Adam on u, projected onto the box. "pdhg": Chambolle-Pock,
+        stopping on a certified relative duality gap
+        (:mod:`tvrestore.solvers.general_pdhg`).
+    max_iter, tol, gap
+        As for :func:`denoise`.
+
+    Returns
+    -------
+    restored : np.ndarray
+        ``(K H, K W[, C])``, the input's dtype (integers clipped to their
+        range).
+    result : RestoreResult
+        ``objective`` is E (sum units, float64); ``certified_gap`` is
+        pdhg's bound on :math:`(E(u) - E^*) / E^*`.
+
+    Raises
+    ------
+    TVRestoreError
+        For a PSF larger than the image, a mask of another size, an
+        ``upscale`` outside 1..8, or any input :func:`denoise` rejects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tvrestore.api import restore
+    >>> data = (0.5 + 0.01 * np.random.default_rng(0).standard_normal((36, 36))).astype(np.float32)
+    >>> restored, result = restore(data, psf="box:3", upscale=2, weight=0.01)
+    >>> restored.shape, result.converged
+    ((72, 72), True)
+    """
+    if psf is None and mask is None and upscale == 1:
+        return denoise(image, weight, reduction=reduction, tv=tv, color=color, solver=solver,
+                       max_iter=max_iter, tol=tol, gap=gap)
+    from tvrestore.solvers import engine
+    from tvrestore.tuning.autoweight import choose_restoration_weight
+    from tvrestore.models.psf import as_psf, check_psf_fits
+
+    RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
+                   tol=tol, gap=gap)
+    weight = check_weight(weight)
+    max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
+    if isinstance(upscale, bool) or not isinstance(upscale, numbers.Integral) or not 1 <= upscale <= MAX_UPSCALE:
+        raise TVRestoreError(f"upscale must be a whole number from 1 to {MAX_UPSCALE}, got {upscale!r}")
+    prepared = _Prepared.from_image(image)
+    unit = prepared.unit
+    kernel = None
+    if psf is not None:
+        kernel = as_psf(psf)
+        check_psf_fits(kernel, unit.shape, "image")
+    missing = None
+    if mask is not None:
+        missing = np.asarray(mask)
+        if missing.shape != unit.shape[:2]:
+            raise TVRestoreError(
+                f"the mask has shape {missing.shape}, but the image is {unit.shape[0]}x{unit.shape[1]}"
+            )
+        missing = missing != 0
+    degradation = engine.Degradation(psf=kernel, upscale=int(upscale), missing=missing)
+    programs_before = cache.program_count()
+    start = time.perf_counter()
+    if weight == "auto":
+        weight, noise_sigma, search_compile_seconds = choose_restoration_weight(
+            degradation, unit, tv, color
+        )
+    else:
+        noise_sigma, search_compile_seconds = None, 0.0
+    search_seconds = time.perf_counter() - start - search_compile_seconds
+    run = engine.solve(
+        degradation, [unit], np.array([weight]), tv=tv, color=color, reduction=reduction,
+        solver=solver, max_iter=max_iter, tol=tol, gap=gap,
+    )
+    unknown = run.unknowns[0]
+    energy = engine.energy(degradation, unknown, unit, weight, tv, color)
+    compile_seconds = search_compile_seconds + run.compile_seconds
+    compile_cached = None
+    if cache.status().directory is not None or compile_seconds == 0:
+        compile_cached = cache.program_count() == programs_before
+    scale = 1.0 if reduction == "sum" else 1.0 / unknown.size
+    result = RestoreResult(
+        weight=float(weight),
+        weight_auto=noise_sigma is not None,
+        noise_sigma=noise_sigma,
+        reduction=reduction,
+        tv=tv,
+        color=color,
+        solver=solver,
+        iterations=int(run.iterations[0]),
+        converged=bool(run.converged[0]),
+        objective=energy,
+        loss=energy * scale,
+        certified_gap=None if run.certified_gap is None else float(run.certified_gap[0]),
+        solve_seconds=run.solve_seconds,
+        compile_seconds=compile_seconds,
+        compile_cached=compile_cached,
+        weight_search_seconds=search_seconds if noise_sigma is not None else 0.0,
+        history=() if run.history is None else _run_record(run, 0, None)["history"],
+    )
+    return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
+
+
+def _finish_upscaled(prepared: "_Prepared", solution: np.ndarray, upscale: int) -> np.ndarray:
+    """The (K H, K W, C) solution in the input's dtype and layout; alpha repeated K times."""
+    colour_shape = (solution.shape[0], solution.shape[1], *prepared.colour_shape[2:])
+    colour = io.from_unit_range(solution.reshape(colour_shape), prepared.dtype)
+    alpha = prepared.alpha
+    if alpha is not None:
+        alpha = np.repeat(np.repeat(alpha, upscale, axis=0), upscale, axis=1)
+    return io.join_alpha(colour, alpha)

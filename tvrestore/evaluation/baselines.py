@@ -1,0 +1,150 @@
+r"""scikit-image's answers to each restoration task, for ``--compare``.
+
+scikit-image has no TV method for blur, missing pixels or low resolution,
+so each task is compared with what a scikit-image user would reach for:
+
+``deblur`` (``--psf``)
+    ``unsupervised_wiener`` (a Wiener-Hunt deconvolution whose
+    regularisation is sampled, seeded here) and ``richardson_lucy`` with 30
+    iterations. Both filter by FFT and so assume a periodic image: at the
+    border of a photograph they ring, which is much of what they lose.
+``inpaint`` (``--mask``)
+    ``inpaint_biharmonic``.
+``upscale`` (``--upscale K``)
+    ``skimage.transform.rescale`` by K, orders 3 (bicubic) and 1 (bilinear).
+compositions
+    The chain that applies one call per degradation, in the order that
+    undoes the forward model ``u -> blur -> bin -> mask``: fill the missing
+    pixels, then resize, then deconvolve on the fine grid.
+
+Every method takes the observed image in [0, 1] intensity units, float64,
+``(H, W)`` or ``(H, W, C)``, and returns an estimate of the output's shape
+(``(K H, K W[, C])``). Colour is handled channel by channel, as
+scikit-image's deconvolutions are 2-D. Outputs are clipped to [0, 1] like
+the images tvrestore writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Baseline", "restoration_baselines", "task_name", "RICHARDSON_LUCY_ITERATIONS"]
+
+RICHARDSON_LUCY_ITERATIONS = 30
+# unsupervised_wiener samples its regularisation (a Gibbs sampler): one seed
+# keeps a comparison reproducible.
+_WIENER_SEED = 0
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One scikit-image method (or chain) for a task.
+
+    Attributes
+    ----------
+    method : str
+        The name printed in the comparison table.
+    solve : callable
+        ``observed (H, W[, C]) float64 in [0, 1] -> estimate (K H, K W[, C])``.
+    """
+
+    method: str
+    solve: Callable[[np.ndarray], np.ndarray]
+
+
+def task_name(psf: np.ndarray | None = None, mask: np.ndarray | None = None,
+              upscale: int = 1) -> str:
+    """The task's name: "denoise", "deblur", "inpaint", "upscale" or a "+"-joined composition.
+
+    The parts are named in the forward model's order (blur, bin, mask).
+    """
+    parts = [name for name, present in (("deblur", psf is not None),
+                                        ("upscale", upscale > 1),
+                                        ("inpaint", mask is not None)) if present]
+    return "+".join(parts) if parts else "denoise"
+
+
+def restoration_baselines(psf: np.ndarray | None = None, mask: np.ndarray | None = None,
+                          upscale: int = 1) -> list[Baseline]:
+    """scikit-image's methods for the task that ``psf``, ``mask`` and ``upscale`` define.
+
+    Parameters
+    ----------
+    psf : np.ndarray, shape (kh, kw), optional
+        The blur on the output (fine) grid, summing to 1.
+    mask : np.ndarray of bool, shape (H, W), optional
+        True where an observed pixel is missing.
+    upscale : int
+        The binning factor K (1: none).
+
+    Returns
+    -------
+    list of Baseline
+        Empty for pure denoising (see :mod:`tvrestore.evaluation.compare` for that).
+    """
+    # Imported here: skimage.restoration loads scipy.stats (about 0.5 s).
+    from skimage.restoration import inpaint_biharmonic, richardson_lucy, unsupervised_wiener
+    from skimage.transform import rescale
+
+    def fill(image):
+        if mask is None or not mask.any():
+            return image
+        axis = -1 if image.ndim == 3 else None
+        return inpaint_biharmonic(image, mask, channel_axis=axis)
+
+    def resize(order):
+        def resized(image):
+            if upscale == 1:
+                return image
+            axis = -1 if image.ndim == 3 else None
+            return rescale(image, upscale, order=order, mode="edge", anti_aliasing=False,
+                           channel_axis=axis)
+        return resized
+
+    def wiener(image):
+        return _per_channel(image, lambda plane: unsupervised_wiener(
+            plane, psf, clip=False, rng=_WIENER_SEED)[0])
+
+    def lucy(image):
+        # Richardson-Lucy needs non-negative data; noise can dip below 0.
+        return _per_channel(np.clip(image, 0, None), lambda plane: richardson_lucy(
+            plane, psf, num_iter=RICHARDSON_LUCY_ITERATIONS, clip=False))
+
+    fills = [] if mask is None else ["biharmonic fill"]
+    deconvolutions = [("", None)]
+    if psf is not None:
+        deconvolutions = [("unsupervised_wiener", wiener),
+                          (f"richardson_lucy {RICHARDSON_LUCY_ITERATIONS}", lucy)]
+        if upscale > 1:
+            # Resizing alone is often better than deconvolving its output.
+            deconvolutions.insert(0, ("", None))
+    chains = [("", resize(1), deconvolutions)]
+    if upscale > 1:
+        # Bilinear only as a plain resize: bicubic is the one worth deconvolving.
+        chains = [("bicubic", resize(3), deconvolutions), ("bilinear", resize(1), [("", None)])]
+
+    baselines = []
+    for resize_name, resized, steps_after in chains:
+        for deconvolution_name, deconvolve in steps_after:
+            steps = [*fills, resize_name, deconvolution_name]
+            name = " + ".join(step for step in steps if step)
+            if not name:
+                continue  # pure denoising has its own baselines (tvrestore.evaluation.compare)
+
+            def solve(observed, resized=resized, deconvolve=deconvolve):
+                estimate = resized(fill(observed))
+                if deconvolve is not None:
+                    estimate = deconvolve(estimate)
+                return np.clip(estimate, 0.0, 1.0)
+
+            baselines.append(Baseline(method=f"skimage {name}", solve=solve))
+    return baselines
+
+
+def _per_channel(image: np.ndarray, solve_plane: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    if image.ndim == 2:
+        return solve_plane(image)
+    return np.stack([solve_plane(image[..., c]) for c in range(image.shape[2])], axis=-1)

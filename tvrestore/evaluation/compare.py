@@ -1,0 +1,272 @@
+r"""scikit-image's TV denoisers on the same image at the same weight.
+
+The baselines solve the same ROF problem
+:math:`\min_u \frac12 \sum (u - f)^2 + w\,\mathrm{TV}(u)` with their own
+algorithms:
+
+``denoise_tv_chambolle(weight=w)``
+    Chambolle's projection algorithm. Its ``weight`` is our :math:`w`
+    exactly (isotropic TV; colour channel by channel).
+``denoise_tv_bregman(weight=b)``
+    Split Bregman. Its code's fixed point minimizes
+    :math:`\frac12 \sum (u - f)^2 + \frac1b \mathrm{TV}(u)`, so
+    :math:`b = 1/w` (``BREGMAN_WEIGHT_FACTOR``; its docstring's
+    "weight = lambda/2" refers to its own lambda). With anisotropic TV it
+    then matches our minimizer away from the border; its isotropic update
+    is a smoothed shrinkage and its border is padded from the data once, so
+    it never lands on our minimizer exactly: a baseline, not a second
+    solver of the same problem.
+
+Every method is scored the same way: PSNR and SSIM of its output converted
+to the input's dtype (what would be written to disk), and the objective
+:math:`E` of its float output under tvrestore's TV settings, in sum units.
+For colour, skimage treats channels separately, so under the default
+vectorial TV its objective is higher by construction: that is the point of
+the comparison, not a flaw of skimage.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+from skimage.restoration import denoise_tv_bregman, denoise_tv_chambolle
+
+from tvrestore import io
+from tvrestore.evaluation.metrics import quality
+from tvrestore.models.objective import DenoisingObjective
+from tvrestore.api import RestoreResult
+
+__all__ = [
+    "BREGMAN_WEIGHT_FACTOR", "Baseline", "MethodResult", "compare_methods", "compare_restoration",
+    "skimage_baselines",
+]
+
+# skimage's bregman `weight` for our w is BREGMAN_WEIGHT_FACTOR / w.
+BREGMAN_WEIGHT_FACTOR = 1.0
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """One row of the comparison table.
+
+    Attributes
+    ----------
+    method : str
+    weight : float or None
+        The method's own weight parameter, as passed to it; None for the
+        restoration baselines, which have none.
+    psnr, ssim : float or None
+        Against the reference; None without one.
+    objective : float or None
+        :math:`E` of the method's output (tvrestore's TV settings); None
+        for the restoration baselines, whose outputs cover only the
+        observed window, not the extended domain E is defined on.
+    seconds : float
+        Solve time (tvrestore: after compilation).
+    """
+
+    method: str
+    weight: float | None
+    psnr: float | None
+    ssim: float | None
+    objective: float | None
+    seconds: float
+
+    def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict."""
+        return asdict(self)
+
+
+def compare_methods(
+    noisy: np.ndarray,
+    restored: np.ndarray,
+    result: RestoreResult,
+    reference: np.ndarray | None = None,
+    *,
+    solutions: dict[str, np.ndarray] | None = None,
+) -> list[MethodResult]:
+    """tvrestore's result next to skimage's chambolle and bregman.
+
+    Parameters
+    ----------
+    noisy : np.ndarray
+        The input image as given to :func:`tvrestore.denoise`.
+    restored, result
+        What :func:`tvrestore.denoise` returned for it.
+    reference : np.ndarray, optional
+        The clean image, for PSNR and SSIM.
+    solutions : dict, optional
+        Given, each skimage method's output is put in it under the method's
+        name, in the input's dtype and layout without alpha (for a figure).
+
+    Returns
+    -------
+    list of MethodResult
+        tvrestore first, then the skimage methods at the same :math:`w`;
+        a method whose output holds NaN (skimage's bregman does on some
+        one-row images) has no row.
+    """
+    colour, _ = io.split_alpha(noisy)
+    unit = io.to_unit_range(colour).astype(np.float64)
+    channel_axis = -1 if unit.ndim == 3 and unit.shape[2] > 1 else None
+    grey = unit[..., 0] if unit.ndim == 3 and channel_axis is None else unit
+    objective = DenoisingObjective(tv=result.tv, color=result.color)
+    w = result.weight
+
+    def scored(method: str, weight: float, solve) -> MethodResult | None:
+        start = time.perf_counter()
+        # Reshaped: skimage's bregman squeezes a side of 1 ((1, W) -> (W,)).
+        solution = np.reshape(solve(grey), grey.shape)
+        seconds = time.perf_counter() - start
+        if not np.isfinite(solution).all():
+            return None  # bregman's NaN on some thin images (a 1-row ramp): no score
+        written = io.from_unit_range(solution.reshape(colour.shape), noisy.dtype)
+        if solutions is not None:
+            solutions[method] = written
+        return MethodResult(
+            method=method,
+            weight=weight,
+            **_scores(reference, written),
+            objective=objective.energy_value(solution, grey, w),
+            seconds=seconds,
+        )
+
+    rows = [
+        MethodResult(
+            method="tvrestore (adam)",
+            weight=w,
+            **_scores(reference, restored),
+            objective=result.objective,
+            seconds=result.solve_seconds,
+        )
+    ]
+    for baseline in skimage_baselines(w, result.tv, channel_axis):
+        row = scored(baseline.method, baseline.weight, baseline.solve)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def compare_restoration(
+    observed: np.ndarray,
+    restored: np.ndarray,
+    result: RestoreResult,
+    reference: np.ndarray | None = None,
+    *,
+    psf: np.ndarray | None = None,
+    missing: np.ndarray | None = None,
+    upscale: int = 1,
+    solutions: dict[str, np.ndarray] | None = None,
+) -> list[MethodResult]:
+    """tvrestore's deblurring, inpainting or upscaling next to scikit-image's methods for it.
+
+    The methods are those of :func:`tvrestore.evaluation.baselines.restoration_baselines`
+    (``unsupervised_wiener`` and ``richardson_lucy`` for a PSF,
+    ``inpaint_biharmonic`` for missing pixels, ``rescale`` orders 3 and 1
+    for upscaling, and their chains for compositions). Each gets the
+    observed image in [0, 1] and is scored like tvrestore's output: in the
+    output's dtype, against ``reference``.
+
+    Parameters
+    ----------
+    observed : np.ndarray
+        The input image, as given to :func:`tvrestore.api.restore`.
+    restored, result
+        What it returned.
+    reference : np.ndarray, optional
+        The clean image at the output's size, for PSNR and SSIM.
+    psf : np.ndarray, optional
+        The PSF kernel (normalised).
+    missing : np.ndarray of bool, optional
+        True where a pixel is missing.
+    upscale : int
+    solutions : dict, optional
+        As for :func:`compare_methods`.
+    """
+    from tvrestore.evaluation.baselines import restoration_baselines
+
+    colour, _ = io.split_alpha(observed)
+    unit = io.to_unit_range(colour).astype(np.float64)
+    if unit.ndim == 3 and unit.shape[2] == 1:
+        unit = unit[..., 0]
+    output_shape = (unit.shape[0] * upscale, unit.shape[1] * upscale, *colour.shape[2:])
+    rows = [MethodResult(method=f"tvrestore ({result.solver})", weight=result.weight,
+                         **_scores(reference, restored), objective=result.objective,
+                         seconds=result.solve_seconds)]
+    for baseline in restoration_baselines(psf=psf, mask=missing, upscale=upscale):
+        start = time.perf_counter()
+        solution = baseline.solve(unit)
+        seconds = time.perf_counter() - start
+        written = io.from_unit_range(solution.reshape(output_shape), observed.dtype)
+        if solutions is not None:
+            solutions[baseline.method] = written
+        rows.append(MethodResult(method=baseline.method, weight=None,
+                                 **_scores(reference, written), objective=None,
+                                 seconds=seconds))
+    return rows
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A scikit-image denoiser set up for tvrestore's :math:`w`.
+
+    Attributes
+    ----------
+    method : str
+    weight : float
+        The method's own weight parameter.
+    solve : callable
+        ``solve(image) -> np.ndarray``, on a float image in [0, 1].
+    """
+
+    method: str
+    weight: float
+    solve: Callable[[np.ndarray], np.ndarray]
+
+
+def skimage_baselines(weight: float, tv: str, channel_axis: int | None) -> list[Baseline]:
+    """skimage's chambolle and bregman at tvrestore's :math:`w`; none at :math:`w = 0`.
+
+    At :math:`w = 0` the minimiser is the image itself, and both skimage
+    methods divide by the weight (ZeroDivisionError), so there is nothing
+    to compare.
+
+    Parameters
+    ----------
+    weight : float
+        :math:`w` of tvrestore's objective.
+    tv : {"isotropic", "anisotropic"}
+        Bregman's TV kind; chambolle's is always isotropic.
+    channel_axis : int or None
+        None for grey images, -1 for colour (processed channel by channel).
+    """
+    if not weight > 0:
+        return []
+    bregman_weight = BREGMAN_WEIGHT_FACTOR / weight
+    return [
+        Baseline(
+            "skimage chambolle",
+            weight,
+            lambda image: denoise_tv_chambolle(image, weight=weight, channel_axis=channel_axis),
+        ),
+        Baseline(
+            "skimage bregman",
+            bregman_weight,
+            lambda image: denoise_tv_bregman(
+                image,
+                weight=bregman_weight,
+                isotropic=tv == "isotropic",
+                channel_axis=channel_axis,
+            ),
+        ),
+    ]
+
+
+def _scores(reference: np.ndarray | None, image: np.ndarray) -> dict:
+    if reference is None:
+        return {"psnr": None, "ssim": None}
+    psnr, ssim = quality(reference, image)
+    return {"psnr": psnr, "ssim": ssim}

@@ -1,0 +1,338 @@
+r"""Point spread functions (PSFs) from a short spec or a file, in NumPy only.
+
+This module imports no TensorFlow, so that the command line can check a
+``--psf`` value, and that the PSF fits the image, before TensorFlow loads.
+
+A PSF here is a float64 2-D array :math:`k` with odd sides
+:math:`(2 r_y + 1, 2 r_x + 1)`, non-negative, summing to 1; its centre pixel
+:math:`(r_y, r_x)` is the offset 0. The blur it defines is the convolution
+
+.. math::
+
+    (k * u)_{i,j} = \sum_{a,b} k_{a,b}\, u_{i - a + r_y,\, j - b + r_x},
+
+see :class:`tvrestore.models.operators.Blur` for how it meets the image borders.
+
+Specs
+-----
+``gaussian:SIGMA``
+    :math:`k_{a,b} \propto \exp(-(a^2 + b^2) / (2\sigma^2))` sampled at the
+    pixel centres, truncated at radius :math:`\lceil 3.5\sigma \rceil` (at
+    least 1). The truncation drops :math:`4.7 \cdot 10^{-4}` of the mass per
+    axis, under a tenth of a grey level of 8 bits at an edge.
+``box:SIZE``
+    A square of side SIZE pixels (any real > 0), each pixel weighted by how
+    much of it the square covers: ``box:3`` is 3x3 uniform, ``box:2`` is the
+    3x3 outer product of (1/2, 1, 1/2) / 2.
+``disk:RADIUS``
+    A disc of radius RADIUS pixels, each pixel weighted by the fraction of
+    it inside the disc (16 x 16 subsamples per pixel): an out-of-focus blur.
+``motion:LENGTH,ANGLE``
+    A straight segment of LENGTH pixels through the centre, at ANGLE
+    degrees counter-clockwise from the x axis (rows grow downwards, so 90
+    is vertical), drawn with bilinear weights from 32 samples per pixel of
+    length: a linear camera shake.
+a file path
+    ``.npy`` (``numpy.load`` with ``allow_pickle=False``), or ``.png``,
+    ``.tif``, ``.tiff`` read by :func:`tvrestore.io.read_image` (a grey
+    image, or colour with equal channels). An even side gets a zero row or
+    column at its end, so its centre is the pixel at index ``side // 2``.
+
+Every kernel is then normalised to sum 1. A PSF is at most
+:data:`MAX_PSF_SIDE` pixels per side, so each spec's parameter is bounded
+(the message gives the range), and a file's header is checked before its
+values are read.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+
+from tvrestore.errors import TVRestoreError
+
+__all__ = ["MAX_PSF_SIDE", "PSF_KINDS", "as_psf", "check_psf_fits", "parse_psf", "psf_radius"]
+
+PSF_KINDS = ("gaussian", "box", "disk", "motion")
+_IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+
+# Radius of the Gaussian support, in standard deviations (see the module
+# docstring for the mass it drops).
+_GAUSSIAN_TRUNCATE = 3.5
+_DISK_SUBSAMPLES = 16
+_MOTION_SAMPLES_PER_PIXEL = 32
+
+# The largest PSF side, in pixels. Real blurs span a few dozen pixels; a
+# side of 255 costs a disk's subsampling 255 * 16 squared float64 values
+# (0.13 GiB) at most, and keeps a spec such as box:1e9 from allocating
+# gigabytes before any check.
+MAX_PSF_SIDE = 255
+
+# Below this, a width parameter makes a single-pixel PSF anyway, and sigma**2
+# would underflow to 0 (gaussian:1e-320 divided by zero).
+_MIN_WIDTH = 0.01
+
+
+def parse_psf(spec: str) -> np.ndarray:
+    """The normalised PSF that ``spec`` describes.
+
+    Parameters
+    ----------
+    spec : str
+        ``gaussian:SIGMA``, ``box:SIZE``, ``disk:RADIUS``,
+        ``motion:LENGTH,ANGLE`` or the path of a ``.npy``, ``.png``,
+        ``.tif`` or ``.tiff`` file (see the module docstring).
+
+    Returns
+    -------
+    np.ndarray, float64, shape (2 r_y + 1, 2 r_x + 1)
+        Non-negative, summing to 1.
+
+    Raises
+    ------
+    TVRestoreError
+        One line naming the spec or file: an unknown kind, a parameter that
+        is not a finite positive number, a file that cannot be read, an
+        array that is not 2-D, holds NaN, infinity or negative values, or
+        sums to 0.
+    """
+    spec = str(spec)
+    kind, colon, parameters = spec.partition(":")
+    if colon and kind.lower() in PSF_KINDS:
+        return _normalised(_PARAMETRIC[kind.lower()](spec, parameters), spec)
+    suffix = Path(spec).suffix.lower()
+    if suffix == ".npy" or suffix in _IMAGE_SUFFIXES:
+        return _normalised(_read_file(spec, suffix), spec)
+    raise TVRestoreError(
+        f"--psf {spec!r}: expected gaussian:SIGMA, box:SIZE, disk:RADIUS, "
+        f"motion:LENGTH,ANGLE or a .npy/.png/.tif/.tiff file"
+    )
+
+
+def as_psf(psf, name: str = "psf") -> np.ndarray:
+    """A spec (see :func:`parse_psf`) or an array, as a normalised PSF with odd sides.
+
+    An array is checked and normalised as a file's would be: 2-D, finite,
+    non-negative, summing to more than 0; an even side gets a zero row or
+    column at its end.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming ``name`` for an array that is not a PSF.
+    """
+    if isinstance(psf, (str, Path)):
+        return parse_psf(str(psf))
+    array = np.asarray(psf, np.float64)
+    if array.ndim != 2:
+        raise TVRestoreError(f"{name}: the PSF must be a 2-D array, not of shape {array.shape}")
+    return _normalised(np.pad(array, [(0, 1 - side % 2) for side in array.shape]), name)
+
+
+def psf_radius(kernel: np.ndarray) -> tuple[int, int]:
+    """``(r_y, r_x)``: rows and columns the PSF reaches from its centre, each way."""
+    height, width = np.shape(kernel)
+    return (height - 1) // 2, (width - 1) // 2
+
+
+def check_psf_fits(kernel: np.ndarray, image_shape: tuple[int, ...], name: str) -> None:
+    """Raise unless the PSF is at most as large as the image, side by side.
+
+    Parameters
+    ----------
+    kernel : np.ndarray, shape (kh, kw)
+    image_shape : tuple of int
+        ``(H, W)`` or ``(H, W, C)`` of the observed image.
+    name : str
+        How to name the image in the message (a path, usually).
+
+    Raises
+    ------
+    TVRestoreError
+        If ``kh > H`` or ``kw > W``: the observed window would be smaller
+        than the blur that made it, and nothing in it would be determined.
+    """
+    kernel_height, kernel_width = np.shape(kernel)
+    height, width = image_shape[:2]
+    if kernel_height > height or kernel_width > width:
+        raise TVRestoreError(
+            f"{name}: the PSF ({kernel_height}x{kernel_width}) is larger than "
+            f"the image ({height}x{width})"
+        )
+
+
+def _numbers(
+    spec: str, parameters: str, names: tuple[str, ...], highest: tuple[float | None, ...]
+) -> list[float]:
+    """One finite number per name, comma-separated; a bounded one within [_MIN_WIDTH, highest].
+
+    The bounds keep every PSF within :data:`MAX_PSF_SIDE` pixels per side.
+    """
+    fields = parameters.split(",")
+    try:
+        values = [float(field) for field in fields]
+    except ValueError:
+        values = []
+    if len(values) != len(names) or not all(math.isfinite(value) for value in values):
+        raise TVRestoreError(
+            f"--psf {spec!r}: expected {len(names)} finite number(s) after the colon")
+    for value, name, high in zip(values, names, highest):
+        if high is not None and not _MIN_WIDTH <= value <= high:
+            raise TVRestoreError(
+                f"--psf {spec!r}: {name} must be > 0 (at least {_MIN_WIDTH:g}) and at most "
+                f"{high:.4g} (a PSF is at most {MAX_PSF_SIDE} pixels wide), not {value:g}")
+    return values
+
+
+def _gaussian(spec: str, parameters: str) -> np.ndarray:
+    # The radius ceil(3.5 sigma) stays within MAX_PSF_SIDE.
+    [sigma] = _numbers(spec, parameters, ("sigma",), ((MAX_PSF_SIDE // 2) / _GAUSSIAN_TRUNCATE,))
+    radius = max(1, math.ceil(_GAUSSIAN_TRUNCATE * sigma))
+    offsets = np.arange(-radius, radius + 1)
+    profile = np.exp(-(offsets**2) / (2.0 * sigma**2))
+    return np.outer(profile, profile)
+
+
+def _box(spec: str, parameters: str) -> np.ndarray:
+    [size] = _numbers(spec, parameters, ("size",), (MAX_PSF_SIDE,))
+    # Pixel a covers [a - 1/2, a + 1/2]; the box covers [-size/2, size/2].
+    radius = math.ceil(size / 2 - 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    coverage = np.clip(np.minimum(offsets + 0.5, size / 2) - np.maximum(offsets - 0.5, -size / 2), 0, 1)
+    return np.outer(coverage, coverage)
+
+
+def _disk(spec: str, parameters: str) -> np.ndarray:
+    [radius] = _numbers(spec, parameters, ("radius",), (MAX_PSF_SIDE / 2,))
+    # Pixel a reaches into the disc when |a| - 1/2 < radius.
+    half = math.ceil(radius + 0.5) - 1
+    steps = (np.arange(_DISK_SUBSAMPLES) + 0.5) / _DISK_SUBSAMPLES - 0.5
+    points = (np.arange(-half, half + 1)[:, None] + steps[None, :]).ravel()
+    inside = (points[:, None] ** 2 + points[None, :] ** 2 <= radius**2).astype(np.float64)
+    side = 2 * half + 1
+    return inside.reshape(side, _DISK_SUBSAMPLES, side, _DISK_SUBSAMPLES).mean(axis=(1, 3))
+
+
+def _motion(spec: str, parameters: str) -> np.ndarray:
+    # A segment of length L reaches floor(L / 2) + 1 pixels from the centre.
+    length, angle = _numbers(spec, parameters, ("length", "angle"), (MAX_PSF_SIDE - 3, None))
+    samples = max(2, math.ceil(length * _MOTION_SAMPLES_PER_PIXEL))
+    along = np.linspace(-length / 2, length / 2, samples)
+    # Rounded, so that cos(90 degrees) = 6e-17 puts no weight beside the line.
+    x = np.round(along * math.cos(math.radians(angle)), 9)
+    y = np.round(-along * math.sin(math.radians(angle)), 9)  # rows grow downwards
+    half = math.floor(max(np.abs(x).max(), np.abs(y).max())) + 1
+    kernel = np.zeros((2 * half + 1, 2 * half + 1))
+    # Bilinear splatting of each sample onto its four nearest pixels.
+    top, left = np.floor(y), np.floor(x)
+    fy, fx = y - top, x - left
+    rows, columns = top.astype(int) + half, left.astype(int) + half
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            np.add.at(kernel, (rows + dy, columns + dx), wy * wx)
+    return _trimmed(kernel)
+
+
+_PARAMETRIC = {"gaussian": _gaussian, "box": _box, "disk": _disk, "motion": _motion}
+
+
+def _trimmed(kernel: np.ndarray) -> np.ndarray:
+    """``kernel`` without the all-zero outer rows and columns, kept centred."""
+    radius_y, radius_x = psf_radius(kernel)
+    rows = np.flatnonzero(kernel.any(axis=1))
+    columns = np.flatnonzero(kernel.any(axis=0))
+    keep_y = max(abs(rows[0] - radius_y), abs(rows[-1] - radius_y))
+    keep_x = max(abs(columns[0] - radius_x), abs(columns[-1] - radius_x))
+    return kernel[radius_y - keep_y : radius_y + keep_y + 1, radius_x - keep_x : radius_x + keep_x + 1]
+
+
+def _read_file(spec: str, suffix: str) -> np.ndarray:
+    if suffix == ".npy":
+        array = _read_npy(spec)
+    else:
+        from tvrestore import io
+
+        pixels, _ = io.read_image_and_header(
+            spec, check=lambda header: _check_sides(spec, header.shape))
+        array = np.asarray(io.to_unit_range(pixels), np.float64)
+        if array.ndim == 3:
+            if not np.all(array == array[..., :1]):
+                raise TVRestoreError(f"{spec}: the PSF must be a grey image, not colour")
+            array = array[..., 0]
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise TVRestoreError(f"{spec}: the PSF must be a 2-D array, not of shape {array.shape}")
+    # An even side has no centre pixel: one zero row or column at the end
+    # puts the centre at index side // 2.
+    return np.pad(array, [(0, 1 - side % 2) for side in array.shape])
+
+
+def _read_npy(spec: str) -> np.ndarray:
+    """A ``.npy`` file's array, its header checked before any value is read.
+
+    Opened without blocking and refused unless a regular file, so that a
+    FIFO named like a PSF cannot hang the run.
+    """
+    try:
+        descriptor = os.open(spec, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as err:
+        raise TVRestoreError(f"{spec}: cannot read the PSF ({err.strerror})") from err
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise TVRestoreError(f"{spec}: the PSF is not a regular file")
+        try:
+            version = np.lib.format.read_magic(file)
+            read_header = _NPY_HEADER_READERS.get(version)
+            if read_header is None:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, _, dtype = read_header(file)
+        except Exception as err:
+            raise TVRestoreError(f"{spec}: not a .npy array file ({err})") from err
+        if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+            raise TVRestoreError(f"{spec}: the PSF must hold real numbers, not {dtype}")
+        _check_sides(spec, shape)
+        file.seek(0)
+        try:
+            array = np.lib.format.read_array(file, allow_pickle=False)
+        except Exception as err:
+            raise TVRestoreError(f"{spec}: cannot read the PSF ({err})") from err
+    return np.asarray(array, np.float64)
+
+
+_NPY_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _check_sides(spec: str, shape: tuple[int, ...]) -> None:
+    """Refuse a PSF file whose header declares more than MAX_PSF_SIDE pixels per side
+    (or as many values in more dimensions)."""
+    if any(side > MAX_PSF_SIDE for side in shape[:2]) or math.prod(shape) > 4 * MAX_PSF_SIDE**2:
+        raise TVRestoreError(
+            f"{spec}: the PSF is {'x'.join(str(side) for side in shape)}; a PSF is 2-D, "
+            f"at most {MAX_PSF_SIDE} pixels per side")
+
+
+def _normalised(kernel: np.ndarray, spec: str) -> np.ndarray:
+    if kernel.size == 0:
+        raise TVRestoreError(f"{spec}: the PSF is empty")
+    if not np.all(np.isfinite(kernel)):
+        raise TVRestoreError(f"{spec}: the PSF holds NaN or infinite values")
+    if np.any(kernel < 0):
+        raise TVRestoreError(f"{spec}: the PSF holds negative values")
+    # Scaled by its largest value first, so that a sum of huge values
+    # (1e308) cannot overflow and tiny ones (1e-320) keep their digits.
+    largest = kernel.max()
+    if not largest > 0:
+        raise TVRestoreError(f"{spec}: the PSF sums to 0")
+    scaled = kernel / largest
+    normalised = scaled / scaled.sum()
+    if not (np.all(np.isfinite(normalised)) and normalised.sum() > 0):
+        raise TVRestoreError(f"{spec}: the PSF cannot be normalised to sum 1")
+    return normalised

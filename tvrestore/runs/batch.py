@@ -1,0 +1,470 @@
+"""Restoring image files: one, or thousands in as few compiled calls as their shapes allow.
+
+:func:`restore_file` restores one planned file (:mod:`tvrestore.runs.plan`),
+raising on any problem. :func:`run_batch` restores many: images of one
+solve shape (:func:`tvrestore.models.shapes.solve_shape`, sizes rounded up) go
+through :func:`tvrestore.denoise_batch` together, at most ``batch_size``
+per compiled call; a small thread pool reads the next files and writes the
+finished ones while the solver runs; a file that cannot be read, restored
+or written gets an error entry (:mod:`tvrestore.runs.report`) and the others go
+on; an existing output is skipped (resume). Each output is claimed
+(:mod:`tvrestore.runs.claims`) before it is solved, so runs sharing an output
+directory split the work.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import math
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from tvrestore import io
+
+from tvrestore.backend import tf as _tf
+
+from tvrestore.evaluation import metrics
+
+from tvrestore.runs import report
+from tvrestore.runs.claims import Claims
+from tvrestore.errors import TVRestoreError
+from tvrestore.evaluation.metrics import quality
+from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
+from tvrestore.runs.plan import FileJob, check_degradation, check_reference, max_pixels
+from tvrestore.api import denoise, denoise_batch, restore
+from tvrestore.models.shapes import solve_shape
+
+__all__ = ["restore_file", "run_batch"]
+
+# The thread pool that reads and writes files while the solver runs. The
+# solver itself already uses every core for its arithmetic; decoding and
+# encoding only need to keep ahead of it.
+_IO_WORKERS = 2
+
+
+def restore_file(
+    job: FileJob,
+    options: RestoreOptions,
+    *,
+    figure: Path | None = None,
+    zoom: tuple[int, int, int, int] | None = None,
+) -> dict:
+    """Restore one file and return its report entry.
+
+    The output is written atomically; the input is only read.
+
+    Parameters
+    ----------
+    job : FileJob
+    options : RestoreOptions
+    figure : Path, optional
+        Also draw the restoration there (:func:`tvrestore.viz.figures.restoration_figure`:
+        input, result, reference and, with ``job.compare``, skimage's results
+        at the same weight; zoom, differences, the solver's convergence).
+        matplotlib is imported only then.
+    zoom : (x, y, w, h), optional
+        The figure's zoomed region; default: where the result has most edges.
+
+    Returns
+    -------
+    dict
+        The keys of :data:`ENTRY_KEYS`: input, output, reference, status
+        ("restored"), error (None), shape, dtype, task, the
+        :class:`~tvrestore.options.RestoreResult` fields, batch_size (1),
+        read_seconds, write_seconds, tensorflow_seconds, total_seconds (see
+        :data:`tvrestore.runs.report.ENTRY_KEYS`), psnr and ssim (None without a
+        reference) and compare (a list of method rows with ``job.compare``,
+        else None).
+
+    Raises
+    ------
+    TVRestoreError
+        With a message that names the offending file; an existing output
+        (without ``job.overwrite``) is an error here, not a skip, and so is
+        an output another run has claimed.
+    """
+    if os.path.realpath(job.output) == os.path.realpath(job.input):
+        raise TVRestoreError(f"{job.output}: output would replace the input")
+    io.remove_leftovers([job.output.parent])
+    with Claims().claimed(job.output) as held:
+        if not held:
+            raise TVRestoreError(f"{job.output}: another tvrestore run is writing this output")
+        if job.output.exists() and not job.overwrite:
+            raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
+        loaded = _load(job)
+        try:
+            restored, result = _restore_loaded(loaded, options)
+        except TVRestoreError as err:
+            raise TVRestoreError(f"{job.input}: {err}") from err
+        compared: dict[str, np.ndarray] = {}
+        rows = _compare_rows(loaded, restored, result, 1, compared)
+        entry = _finish(loaded, restored, result, rows, 1)
+    if figure is not None:
+        _draw_figure(figure, zoom, loaded, restored, entry, compared)
+    return entry
+
+
+def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry: dict,
+                 compared: dict[str, np.ndarray]) -> None:
+    """The restoration figure of one restored file, titled with its entry's scores."""
+    from tvrestore.viz.figures import restoration_figure
+
+    # The input's PSNR only: its SSIM would double the figure's cost on a
+    # large image (12 s at 4096x4096, samples/measure_figure.py).
+    shown_input = loaded.noisy
+    if loaded.job.upscale > 1:
+        # The input at the output's size, each pixel a KxK block: what the
+        # binned camera saw, comparable pixel for pixel with the result.
+        shown_input = np.repeat(np.repeat(loaded.noisy, loaded.job.upscale, axis=0),
+                                loaded.job.upscale, axis=1)
+    input_psnr = (metrics.psnr(loaded.reference, shown_input) if loaded.reference is not None
+                  else None)
+    restoration_figure(
+        path, input=shown_input, restored=restored, reference=loaded.reference,
+        compare=[(row["method"], row["weight"], compared[row["method"]], row["psnr"], row["ssim"])
+                 for row in entry["compare"] or () if row["method"] in compared],
+        restored_label=f"tvrestore ({entry['solver']})", weight=entry["weight"],
+        psnr=entry["psnr"], ssim=entry["ssim"], input_psnr=input_psnr,
+        history=entry["history"], zoom=zoom,
+    )
+
+
+def _restore_loaded(loaded: "_Loaded", options: RestoreOptions) -> tuple[np.ndarray, RestoreResult]:
+    """One image alone: :func:`denoise`, or :func:`restore` with the job's forward model."""
+    job = loaded.job
+    if job.task == "denoise":
+        return denoise(loaded.noisy, options.weight, **options.as_kwargs())
+    return restore(loaded.noisy, psf=job.psf, mask=loaded.missing, upscale=job.upscale,
+                   weight=options.weight, **options.as_kwargs())
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A job whose input (and reference) have been read."""
+
+    job: FileJob
+    header: io.ImageHeader
+    noisy: np.ndarray
+    reference: np.ndarray | None
+    read_seconds: float
+    missing: np.ndarray | None = None
+
+
+def _load(job: FileJob) -> _Loaded:
+    start = time.perf_counter()
+    # The PSF, the mask and the size budget, from the header: nothing is decoded past the budget.
+    noisy, header = io.read_image_and_header(
+        job.input, check=lambda header: check_degradation(job, header.shape))
+    missing = None
+    if job.mask is not None:
+        pixels = io.read_image(job.mask)
+        missing = pixels != 0 if pixels.ndim == 2 else np.any(pixels != 0, axis=2)
+    reference = None
+    if job.reference is not None:
+        reference, _ = io.read_image_and_header(
+            job.reference, check=lambda header: check_reference(job, header.shape, noisy.shape))
+    return _Loaded(job=job, header=header, noisy=noisy, reference=reference,
+                   read_seconds=time.perf_counter() - start, missing=missing)
+
+
+def _compare_rows(
+    loaded: _Loaded, restored: np.ndarray, result: RestoreResult, batch_size: int,
+    solutions: dict[str, np.ndarray] | None = None,
+) -> list[dict] | None:
+    """The --compare rows, or None; tvrestore's seconds are its share of the batch.
+
+    `solutions`, given, receives the compared methods' images by name.
+    """
+    if not loaded.job.compare:
+        return None
+    # scikit-image's restoration module pulls in scipy.stats (about 0.5 s):
+    # only runs that compare pay for it.
+    from tvrestore.evaluation.compare import compare_methods, compare_restoration
+
+    share = replace(result, solve_seconds=result.solve_seconds / batch_size)
+    job = loaded.job
+    if job.task == "denoise":
+        rows = compare_methods(loaded.noisy, restored, share, loaded.reference,
+                               solutions=solutions)
+    else:
+        from tvrestore.models.psf import parse_psf
+
+        rows = compare_restoration(
+            loaded.noisy, restored, share, loaded.reference,
+            psf=None if job.psf is None else parse_psf(job.psf), missing=loaded.missing,
+            upscale=job.upscale, solutions=solutions)
+    return [row.to_dict() for row in rows]
+
+
+def _finish(
+    loaded: _Loaded, restored: np.ndarray, result: RestoreResult,
+    compare: list[dict] | None, batch_size: int,
+) -> dict:
+    """Score and write a restored image; its report entry."""
+    job = loaded.job
+    psnr, ssim = quality(loaded.reference, restored) if loaded.reference is not None else (None, None)
+    start = time.perf_counter()
+    # Written as the input was stored (TIFF photometric, lossless compression).
+    io.write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
+    write_seconds = time.perf_counter() - start
+    return report.entry(
+        job,
+        status=report.RESTORED,
+        shape=list(loaded.noisy.shape),
+        dtype=str(loaded.noisy.dtype),
+        task=job.task,
+        psf=job.psf,
+        mask=None if job.mask is None else str(job.mask),
+        upscale=job.upscale,
+        **result.to_dict(),
+        batch_size=batch_size,
+        read_seconds=loaded.read_seconds,
+        write_seconds=write_seconds,
+        tensorflow_seconds=_tf.IMPORT_SECONDS,
+        # The work this image's result waited for, not the queue: a batch's
+        # images share its compile, search and solve times.
+        total_seconds=(loaded.read_seconds + result.compile_seconds
+                       + result.weight_search_seconds + result.solve_seconds + write_seconds),
+        psnr=psnr,
+        ssim=ssim,
+        compare=compare,
+    )
+
+
+def run_batch(
+    jobs: Sequence[FileJob],
+    options: RestoreOptions,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_entry: Callable[[int, dict], None] | None = None,
+) -> list[dict]:
+    """Restore every job, as few compiled calls as the shapes allow; never raise for a file.
+
+    Files are read in order, `batch_size` ahead, by a thread pool. Read
+    images wait in one buffer per :func:`~tvrestore.api.solve_shape`; a
+    buffer that reaches `batch_size` is restored by one
+    :func:`tvrestore.denoise_batch` call (an image's result does not depend
+    on its batch; if the call fails, its images are restored one by one so
+    that only the culprit fails), and its images are scored and written by
+    the pool while the next batch solves. At most ``4 * batch_size`` images
+    wait in buffers: beyond that the fullest buffer is restored early, and
+    at most ``2 * batch_size`` wait to be written, so memory stays bounded
+    however many files and shapes there are. Partial buffers are restored
+    at the end.
+
+    Parameters
+    ----------
+    jobs : sequence of FileJob
+        From :func:`plan_jobs`. Output directories are created as needed,
+        after temporary files that a killed run left in them are removed.
+    options : RestoreOptions
+    batch_size : int
+        Most images per compiled call.
+    on_entry : callable, optional
+        ``on_entry(index, entry)``, called in the calling thread as each
+        job's entry is ready (in completion order, not job order).
+
+    Returns
+    -------
+    list of dict
+        One entry per job, in job order. status "skipped" when the output
+        exists and the job does not overwrite (nothing is read;
+        skip_reason "output exists"), or when another live run has claimed
+        it (skip_reason "claimed by another run"); "failed"
+        with ``error``, one line naming the file and the problem, and
+        output None when the file could not be read (or its reference, or
+        it has the wrong shape), restored or written; "restored" otherwise,
+        with the fields of :func:`restore_file`. ``solve_seconds`` is the
+        time of the whole compiled call, shared by its ``batch_size``
+        images; ``total_seconds`` is the work the image waited for, queue
+        waits excluded (:data:`tvrestore.runs.report.ENTRY_KEYS`).
+
+    Raises
+    ------
+    TVRestoreError
+        If `batch_size` is below 1 (before any work).
+    KeyboardInterrupt
+        Passed on after the outputs already restored have been written
+        (and reported through `on_entry`), and no read is pending.
+    """
+    if batch_size < 1:
+        raise TVRestoreError(f"batch_size must be at least 1, got {batch_size!r}")
+    io.remove_leftovers({job.output.parent for job in jobs})
+    entries: list[dict | None] = [None] * len(jobs)
+    claims = Claims()
+
+    def deliver(index: int, entry: dict) -> None:
+        entries[index] = entry
+        if on_entry is not None:
+            on_entry(index, entry)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(_IO_WORKERS, "tvrestore-io") as pool:
+            run = _BatchRun(jobs, options, batch_size, pool, deliver, claims)
+            try:
+                run.all()
+            except BaseException:
+                run.stop()
+                raise
+    finally:
+        # After the pool is shut down: no read can claim anything any more.
+        claims.release_all()
+    return entries
+
+
+class _BatchRun:
+    """The state of one :func:`run_batch`: reads ahead, shape buffers, writes behind."""
+
+    def __init__(self, jobs, options, batch_size, pool, deliver, claims) -> None:
+        self.jobs = jobs
+        self.claims = claims
+        self.options = options
+        self.batch_size = batch_size
+        self.pool = pool
+        self.deliver = deliver
+        self.reads: collections.deque = collections.deque()
+        self.waiting: dict[tuple, list[tuple[int, _Loaded]]] = {}
+        self.writes: dict[concurrent.futures.Future, int] = {}
+
+    def all(self) -> None:
+        upcoming = iter(enumerate(self.jobs))
+        self._read_ahead(upcoming)
+        while self.reads:
+            index, future = self.reads.popleft()
+            self._read_ahead(upcoming)
+            loaded = future.result()
+            if isinstance(loaded, dict):
+                self.deliver(index, loaded)
+                continue
+            key = solve_shape(loaded.noisy.shape)
+            group = self.waiting.setdefault(key, [])
+            group.append((index, loaded))
+            if len(group) >= self._images_per_call(key):
+                self._restore(key)
+            elif sum(map(len, self.waiting.values())) > 4 * self.batch_size:
+                self._restore(max(self.waiting, key=lambda key: len(self.waiting[key])))
+            self._collect_writes(block=False)
+        while self.waiting:
+            self._restore(next(iter(self.waiting)))
+        self._collect_writes(block=True)
+
+    def _images_per_call(self, key: tuple) -> int:
+        """At most ``batch_size`` images of solve shape ``key`` per call, together within
+        the size budget one image has (:func:`tvrestore.runs.plan.max_pixels`)."""
+        return max(1, min(self.batch_size, max_pixels() // math.prod(key)))
+
+    def stop(self) -> None:
+        """After an interrupt: drop pending reads, let started writes finish and report them."""
+        for _, future in self.reads:
+            future.cancel()
+        self._collect_writes(block=True)
+
+    def _read_ahead(self, upcoming) -> None:
+        while len(self.reads) < self.batch_size:
+            job = next(upcoming, None)
+            if job is None:
+                return
+            index, job = job
+            self.reads.append((index, self.pool.submit(_read, job, self.claims)))
+
+    def _restore(self, key: tuple) -> None:
+        group = self.waiting.pop(key)
+        for (index, loaded), outcome in zip(group, _solve([item for _, item in group], self.options)):
+            if isinstance(outcome, BaseException):
+                self.claims.release(loaded.job.output)
+                self.deliver(index, report.failed_entry(loaded.job, outcome))
+                continue
+            restored, result = outcome
+            try:
+                # Here, not in the pool, so that skimage's timings are not
+                # taken while the solver competes for the same cores.
+                compare = _compare_rows(loaded, restored, result, len(group))
+            except Exception as err:
+                self.claims.release(loaded.job.output)
+                self.deliver(index, report.failed_entry(loaded.job, err))
+                continue
+            # Bounded: finished images wait for the pool, not pile up.
+            while len(self.writes) >= 2 * self.batch_size:
+                self._collect_writes(block=True, first_only=True)
+            # An image with a forward model was solved alone (see _solve).
+            solved_with = len(group) if loaded.job.task == "denoise" else 1
+            future = self.pool.submit(_write, loaded, restored, result, compare, solved_with,
+                                      self.claims)
+            self.writes[future] = index
+
+    def _collect_writes(self, *, block: bool, first_only: bool = False) -> None:
+        if block and self.writes:
+            when = concurrent.futures.FIRST_COMPLETED if first_only else concurrent.futures.ALL_COMPLETED
+            concurrent.futures.wait(self.writes, return_when=when)
+        for future in [future for future in self.writes if future.done()]:
+            self.deliver(self.writes.pop(future), future.result())
+
+
+def _read(job: FileJob, claims: Claims) -> _Loaded | dict:
+    """The pool's reading task: a loaded and claimed job, or its skipped or failed entry.
+
+    The output is claimed after the read, so that a broken file creates no
+    output directory; it is checked again once claimed, because another
+    run may have written it meanwhile and released its claim.
+    """
+    if job.output.exists() and not job.overwrite:
+        return report.entry(job, status=report.SKIPPED, skip_reason=report.OUTPUT_EXISTS)
+    try:
+        loaded = _load(job)
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        if not claims.acquire(job.output):
+            return report.entry(job, status=report.SKIPPED, skip_reason=report.CLAIMED)
+    except Exception as err:
+        return report.failed_entry(job, err)
+    if job.output.exists() and not job.overwrite:
+        claims.release(job.output)
+        return report.entry(job, status=report.SKIPPED, skip_reason=report.OUTPUT_EXISTS)
+    return loaded
+
+
+def _solve(items: list[_Loaded], options: RestoreOptions) -> list[tuple | BaseException]:
+    """(restored, result) or the exception, per item; one bad image fails alone.
+
+    Images with a forward model are restored one by one.
+    """
+    if any(item.job.task != "denoise" for item in items):
+        outcomes: list[tuple | BaseException] = []
+        for item in items:
+            try:
+                outcomes.append(_restore_loaded(item, options))
+            except Exception as err:
+                outcomes.append(err)
+        return outcomes
+    try:
+        return denoise_batch([item.noisy for item in items], options.weight, **options.as_kwargs())
+    except Exception as err:
+        if len(items) == 1:
+            return [err]
+    outcomes: list[tuple | BaseException] = []
+    for item in items:
+        try:
+            outcomes.append(denoise(item.noisy, options.weight, **options.as_kwargs()))
+        except Exception as err:
+            outcomes.append(err)
+    return outcomes
+
+
+def _write(
+    loaded: _Loaded, restored: np.ndarray, result: RestoreResult,
+    compare: list[dict] | None, batch_size: int, claims: Claims,
+) -> dict:
+    """The pool's writing task: score and write, or the failed entry; then release the claim."""
+    try:
+        return _finish(loaded, restored, result, compare, batch_size)
+    except Exception as err:
+        return report.failed_entry(loaded.job, err)
+    finally:
+        claims.release(loaded.job.output)
+
+

@@ -1,0 +1,234 @@
+"""Batches on a Dask cluster: ``--workers N`` (a local cluster) or ``--scheduler ADDRESS``.
+
+The client plans, the workers restore, the client reports. The client
+reads every input's header (no pixels, no TensorFlow), leaves out the jobs
+whose output exists (resume) or whose header cannot be read (failed), and cuts the rest into groups of one solve
+shape (:func:`tvrestore.models.shapes.solve_shape`), at most ``batch_size`` each.
+Each group is one task: :func:`tvrestore.runs.batch.run_batch` on a worker, with
+every promise it keeps in one process (one compiled call per group,
+per-file failure isolation, atomic writes). Entries come back to the
+client, which delivers them as tasks finish (progress) and writes the one
+report.
+
+Workers stay warm: :class:`tvrestore.runs.worker.WarmWorker` imports TensorFlow when a worker
+starts, with its thread pools limited to the worker's share of the host's
+cores, and the solvers' compiled programs live in the worker process
+across tasks.
+
+Faults: a worker killed in mid-task loses only that task; Dask runs it
+again on another worker. An output the lost attempt had already written
+is not written again: the retry finds it (the client knew it absent) and
+solves that image in memory only, so its report entry is the same as
+without the fault. Ctrl-C on the client cancels the tasks not finished and
+passes the interrupt on, after delivering every finished entry.
+
+Nothing here imports Dask until a cluster is asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from tvrestore import io
+
+from tvrestore.runs import report
+from tvrestore.errors import TVRestoreError, require_extra
+from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions
+from tvrestore.runs.plan import FileJob
+from tvrestore.models.shapes import solve_shape
+
+__all__ = ["check_dask_installed", "connect", "restore_group", "run_batch_on_cluster"]
+
+# The packages of the "dask" extra, by import name.
+_DASK_PACKAGES = ("dask", "distributed", "zarr")
+
+
+# How long a client tries to reach a scheduler before the run is a usage error.
+_CONNECT_TIMEOUT = "5s"
+
+
+def check_dask_installed(option: str) -> None:
+    """Raise, naming the extra, if the Dask packages are missing; imports none of them.
+
+    Raises
+    ------
+    TVRestoreError
+        ``--workers needs the dask extra (missing: distributed): pip install 'tvrestore[dask]'``
+    """
+    require_extra(option, "dask", _DASK_PACKAGES)
+
+
+@contextlib.contextmanager
+def connect(workers: int | None = None, scheduler: str | None = None) -> Iterator:
+    """A ``distributed.Client``: of a new local cluster of `workers` processes, or of `scheduler`.
+
+    A local cluster listens on 127.0.0.1 only, one thread per worker
+    process (TensorFlow parallelises inside it), and is closed on exit.
+
+    Raises
+    ------
+    TVRestoreError
+        If the scheduler cannot be reached.
+    """
+    from distributed import Client, LocalCluster
+
+    if (workers is None) == (scheduler is None):
+        raise TVRestoreError("give either workers or a scheduler address")
+    with contextlib.ExitStack() as stack:
+        if scheduler is None:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, silence_logs=logging.ERROR,
+            ))
+            client = stack.enter_context(Client(cluster))
+        else:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout=_CONNECT_TIMEOUT))
+            except (OSError, TimeoutError) as err:
+                raise TVRestoreError(f"{scheduler}: cannot reach the Dask scheduler ({err})") from err
+        client.register_plugin(_warm_worker(client))
+        yield client
+
+
+def _warm_worker(client):
+    """The plugin, told how many workers share each host (seen when the client connects)."""
+    from tvrestore.runs.worker import WarmWorker
+
+    workers_by_host: dict[str, int] = {}
+    for address in client.scheduler_info()["workers"]:
+        host = address.split("://")[-1].rsplit(":", 1)[0]
+        workers_by_host[host] = workers_by_host.get(host, 0) + 1
+    return WarmWorker(workers_by_host)
+
+
+def run_batch_on_cluster(
+    jobs: Sequence[FileJob],
+    options: RestoreOptions,
+    *,
+    client=None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_entry: Callable[[int, dict], None] | None = None,
+) -> list[dict]:
+    """:func:`tvrestore.runs.batch.run_batch` with the restoring done by a Dask cluster's workers.
+
+    Parameters and returns as :func:`~tvrestore.runs.batch.run_batch`, and the
+    cluster: a ``distributed.Client``, or what :func:`connect` takes to make
+    one (only if some output is missing). The inputs and outputs must be on
+    a file system every worker sees at the same paths. Groups are cut so
+    that every worker has work: a shape with fewer than ``batch_size``
+    images per worker is split evenly among them.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Passed on after the unfinished tasks are cancelled and every
+        finished entry delivered.
+    """
+    if batch_size < 1:
+        raise TVRestoreError(f"batch_size must be at least 1, got {batch_size!r}")
+    entries: list[dict | None] = [None] * len(jobs)
+
+    def deliver(index: int, entry: dict) -> None:
+        entries[index] = entry
+        if on_entry is not None:
+            on_entry(index, entry)
+
+    by_shape: dict[tuple, list[int]] = {}
+    for index, job in enumerate(jobs):
+        if job.output.exists() and not job.overwrite:
+            deliver(index, report.entry(job, status=report.SKIPPED))
+            continue
+        try:
+            key = solve_shape(io.read_header(job.input).shape)
+        except TVRestoreError as err:
+            # The error a worker's read would give, without a task.
+            deliver(index, report.failed_entry(job, err))
+            continue
+        by_shape.setdefault(key, []).append(index)
+
+    # A local cluster's workers are processes of this machine: what killed
+    # ones left (temporary files, unlocked claims) is tidied here, before
+    # and once the cluster is closed (its workers gone, whether they ended
+    # or were stopped mid-write by Ctrl-C), as run_batch does in process.
+    # Not with a scheduler: a writer on another machine would look dead.
+    local = client is None and scheduler is None
+    directories = {job.output.parent for job in jobs} if local else set()
+    io.remove_leftovers(directories)
+    if not by_shape:
+        return entries
+    try:
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client = stack.enter_context(connect(workers, scheduler))
+            _run_groups(client, jobs, options, by_shape, batch_size, deliver)
+    finally:
+        io.remove_leftovers(directories)
+    return entries
+
+
+def _run_groups(client, jobs, options, by_shape, batch_size, deliver) -> None:
+    """Submit the groups of each shape; deliver their entries as they finish."""
+    from distributed import as_completed
+
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    tasks = {}
+    for indices in by_shape.values():
+        size = max(1, min(batch_size, math.ceil(len(indices) / workers)))
+        for start in range(0, len(indices), size):
+            group = indices[start: start + size]
+            future = client.submit(restore_group, [jobs[i] for i in group], options, batch_size,
+                                   pure=False)
+            tasks[future] = group
+    finished = as_completed(tasks)
+    try:
+        for future in finished:
+            group = tasks.pop(future)
+            try:
+                group_entries = future.result()
+            except Exception as err:  # the task failed as a whole (e.g. killed too often)
+                group_entries = [report.failed_entry(jobs[i], err) for i in group]
+            for index, entry in zip(group, group_entries):
+                deliver(index, entry)
+    except BaseException:
+        client.cancel(list(tasks))
+        raise
+
+
+def restore_group(jobs: list[FileJob], options: RestoreOptions, batch_size: int) -> list[dict]:
+    """A worker's task: :func:`~tvrestore.runs.batch.run_batch` on one group; its entries in order.
+
+    The client submits only jobs whose output was absent, so an output that
+    exists here was written by an earlier attempt of this task, on a worker
+    that was lost. It is not written again; its image is restored in memory
+    for its report entry. An output claimed by another live run
+    (:mod:`tvrestore.runs.claims`; workers claim each output as any run does) is
+    skipped as claimed, not restored.
+    """
+    from tvrestore.runs.batch import run_batch
+
+    entries = run_batch(jobs, options, batch_size=batch_size)
+    return [
+        _restored_without_writing(job, options) if entry["skip_reason"] == report.OUTPUT_EXISTS
+        else entry  # restored, failed, or claimed by another live run (which writes it)
+        for job, entry in zip(jobs, entries)
+    ]
+
+
+def _restored_without_writing(job: FileJob, options: RestoreOptions) -> dict:
+    """The entry of restoring ``job`` again, its result written to a scratch file and dropped."""
+    from tvrestore.runs.batch import restore_file
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="tvrestore-retry-") as scratch:
+            entry = restore_file(replace(job, output=Path(scratch) / job.output.name), options)
+    except Exception as err:
+        return report.failed_entry(job, err)
+    return {**entry, "output": str(job.output)}

@@ -1,0 +1,341 @@
+r"""Restoring an image in overlapping tiles, for images larger than memory.
+
+:func:`restore_array` takes a dask array and returns a lazy dask array: each
+tile (one chunk) is solved with a halo of ``halo`` pixels of its neighbours
+around it (:func:`dask.array.map_overlap`), and only its own pixels are
+kept. At the image's own borders there is no halo, so the Neumann boundary
+of the whole-image problem is kept there.
+
+Tiling is an approximation of the global minimizer of
+
+.. math::
+
+    E(u) = \frac12 \sum (u - f)^2 + w \,\mathrm{TV}(u):
+
+a tile's solution is the minimizer of E restricted to the tile and its
+halo, with a free (Neumann) boundary at the halo's edge. The error this
+makes at the tile's own pixels decays with their distance to that edge,
+over a length that grows with the weight (TV moves a region's level by
+:math:`w \times` perimeter / area, so larger weights reach further).
+:func:`default_halo` is that length, measured (``samples/measure_tiles.py``,
+docs/scale.md).
+
+Each tile is solved by a callable ``solve(block) -> block`` (the same shape
+and dtype in and out); the default is :func:`tvrestore.denoise` at a fixed
+weight. Any solve whose result at a pixel depends mostly on nearby data can
+be tiled the same way, with a halo that also covers its operator's reach.
+
+Dask is imported when these functions run, never by ``import tvrestore``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+
+from tvrestore.errors import TVRestoreError
+from tvrestore.options import RestoreOptions, RestoreResult
+from tvrestore.runs.plan import FileJob
+
+__all__ = ["DEFAULT_TILE", "TILE_GAP", "auto_weight", "default_halo", "exact_tile_options",
+           "restore_array", "restore_tiled_file"]
+
+# Tile side when tiling is automatic: a 2048x2048 float32 tile is 16 MiB,
+# and its solve (iterate, data, Adam's two moments, gradients, halo) stays
+# within a few hundred MiB, beside TensorFlow's own few hundred.
+DEFAULT_TILE = 2048
+
+# The halo is 3200 w^2 pixels (16 at least): measured on a 2048x2048 mosaic
+# of scikit-image's photographs with noise of sigma 0.1, in 512x512 tiles
+# solved exactly, the smallest halo that keeps every pixel within 1/510 of
+# the whole-image minimizer is at most 8 at w = 0.05, 24 at w = 0.1 and
+# above 64 at w = 0.2 (samples/measure_tiles.py, docs/scale.md): it grows
+# faster than the weight, about as its square.
+_HALO_PER_SQUARED_WEIGHT = 3200
+_MIN_HALO = 16
+
+
+# Tiles are solved exactly unless a solver is named: pdhg to a certified
+# relative gap of 1e-6, within 100000 iterations. The default halo's error
+# (3e-4 at w = 0.1) is below half an 8-bit step only if the tile solves are
+# that close to their minimizers: Adam at its default tol, tiled or whole,
+# is 1.4e-2 from the minimizer at the worst pixel, pdhg at gap 1e-4 8e-3
+# (docs/scale.md). Each tile's gap is certified and reported.
+TILE_GAP = 1e-6
+TILE_MAX_ITER = 100_000
+
+
+def exact_tile_options(options: dict) -> dict:
+    """``options`` of :func:`tvrestore.denoise`, with the exact tile solve when they name no solver.
+
+    No ``solver`` (or None): ``solver="pdhg"``, ``gap`` :data:`TILE_GAP`
+    unless given, ``max_iter`` :data:`TILE_MAX_ITER` unless given. A named
+    solver is kept with the options as they are.
+    """
+    if options.get("solver") is not None:
+        return dict(options)
+    return {**options, "solver": "pdhg",
+            "gap": TILE_GAP if options.get("gap") is None else options["gap"],
+            "max_iter": TILE_MAX_ITER if options.get("max_iter") is None else options["max_iter"]}
+
+
+def default_halo(weight: float) -> int:
+    """Halo, in pixels, for tiles solved at TV weight ``weight``: ``max(16, 3200 w^2)``, a multiple of 8.
+
+    TV moves a region's level by about :math:`w` times its perimeter over
+    its area, so the larger the weight, the larger the regions whose level
+    depends on pixels far away, and the further a tile must see. The rule
+    is the measured halo that keeps the tiled solution within half an
+    8-bit step (1/510) of the whole-image minimizer at every pixel, with a
+    margin (docs/scale.md).
+    """
+    # Rounded first, so that w = 0.1 gives 32, not 33 (0.1**2 is not 0.01).
+    halo = max(_MIN_HALO, math.ceil(round(_HALO_PER_SQUARED_WEIGHT * float(weight) ** 2, 6)))
+    return -(-halo // 8) * 8
+
+
+def restore_array(
+    array,
+    weight: float | str = "auto",
+    *,
+    halo: int | None = None,
+    tile: int | None = None,
+    solve: Callable[[np.ndarray], np.ndarray] | None = None,
+    **options,
+):
+    r"""Total-variation restoration of a dask array, tile by tile, lazily.
+
+    Parameters
+    ----------
+    array : dask.array.Array
+        ``(H, W)`` or ``(H, W, C)``, in any dtype :func:`tvrestore.denoise`
+        accepts. Its chunks are the tiles unless ``tile`` is given; the
+        channel axis is kept whole.
+    weight : float or "auto"
+        :math:`w`, as in :func:`tvrestore.denoise`. "auto" is chosen once,
+        on the central crop of at most 512x512 pixels (the noise level is
+        a property of the whole image, so one crop estimates it), and then
+        used for every tile.
+    halo : int, optional
+        Pixels of the neighbours each tile sees on every side. Default
+        :func:`default_halo` of the weight.
+    tile : int, optional
+        Rechunk to tiles of this side first.
+    solve : callable, optional
+        ``solve(block) -> restored block``, same shape and dtype. Default:
+        :func:`tvrestore.denoise` with ``weight`` and ``options``.
+    **options
+        Keyword arguments of :func:`tvrestore.denoise` (``reduction``,
+        ``tv``, ``color``, ``solver``, ``max_iter``, ``tol``, ``gap``).
+        Without ``solver``, each tile is solved exactly
+        (:func:`exact_tile_options`: pdhg to a certified gap of
+        :data:`TILE_GAP`), so that the tiled result is within half an 8-bit
+        step of the whole-image minimizer at the default halo.
+
+    Returns
+    -------
+    dask.array.Array
+        Same shape, dtype and chunks; nothing is computed until asked.
+
+    Raises
+    ------
+    TVRestoreError
+        For a shape or halo this cannot tile.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np
+    >>> from tvrestore.runs.tiles import restore_array
+    >>> noisy = np.clip(0.5 + 0.1 * np.random.default_rng(0).standard_normal((64, 64)), 0, 1)
+    >>> lazy = restore_array(da.from_array(noisy.astype(np.float32), chunks=32), 0.1, halo=16)
+    >>> lazy.chunks, bool(lazy.compute(scheduler="synchronous").std() < noisy.std())
+    (((32, 32), (32, 32)), True)
+    """
+    import dask.array as da
+
+    if array.ndim not in (2, 3):
+        raise TVRestoreError(f"array has shape {array.shape}; expected (H, W) or (H, W, C)")
+    if tile is not None:
+        array = array.rechunk({0: tile, 1: tile})
+    if array.ndim == 3:
+        array = array.rechunk({2: -1})
+    if solve is None:
+        if weight == "auto":
+            weight = auto_weight(array, **options)
+        options = exact_tile_options(options)
+        solve = functools.partial(_denoise_block, weight=weight, options=options)
+        if halo is None:
+            halo = default_halo(weight)
+    if halo is None:
+        raise TVRestoreError("give halo= with a solve of your own")
+    if halo < 0:
+        raise TVRestoreError(f"halo must be at least 0, got {halo}")
+    # A halo beyond the image's side sees nothing more (there is no pixel
+    # there), and Dask refuses it.
+    depth = {0: min(halo, array.shape[0]), 1: min(halo, array.shape[1]),
+             **({2: 0} if array.ndim == 3 else {})}
+    return da.map_overlap(
+        solve, array, depth=depth, boundary="none", trim=True, dtype=array.dtype,
+        meta=np.empty((0,) * array.ndim, array.dtype),
+    )
+
+
+def auto_weight(array, **options) -> float:
+    """The "auto" weight of :func:`tvrestore.denoise`, chosen on the central crop of at most 512x512."""
+    return _auto_choice(array, **options).weight
+
+
+def _auto_choice(array, *, source=None, **options) -> RestoreResult:
+    """The result of the "auto" solve on the central crop: its weight and noise sigma.
+
+    ``source``, when given, names the file in an error about its pixels.
+    """
+    height, width = array.shape[:2]
+    top, left = max(0, height // 2 - 256), max(0, width // 2 - 256)
+    crop = np.asarray(array[top: top + 512, left: left + 512].compute(scheduler="synchronous"))
+    return _named_denoise(crop, "auto", options, source)[1]
+
+
+def _named_denoise(block: np.ndarray, weight, options: dict, source):
+    """:func:`tvrestore.denoise` of a block; an error about its pixels names ``source``."""
+    from tvrestore.api import denoise
+
+    try:
+        return denoise(np.ascontiguousarray(block), weight, **options)
+    except TVRestoreError as err:
+        if source is None:
+            raise
+        raise TVRestoreError(f"{source}: {err}") from err
+
+
+def _denoise_block(block: np.ndarray, *, weight: float, options: dict) -> np.ndarray:
+    return _named_denoise(block, weight, options, None)[0]
+
+
+class _RecordedDenoise:
+    """The default tile solve, keeping each tile's :class:`RestoreResult` for the report."""
+
+    def __init__(self, weight: float, options: dict, source) -> None:
+        self.weight = weight
+        self.options = options
+        self.source = source
+        self.results: list[RestoreResult] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        restored, result = _named_denoise(block, self.weight, self.options, self.source)
+        with self._lock:
+            self.results.append(result)
+        return restored
+
+
+def restore_tiled_file(
+    job: FileJob, options: RestoreOptions, *, tile: int | None = None, halo: int | None = None,
+    scheduler: str = "synchronous",
+) -> dict:
+    """Restore a TIFF or zarr image in tiles, reading and writing it chunk by chunk.
+
+    A TIFF gives a tiled TIFF, a zarr a zarr (:mod:`tvrestore.io.lazy`); the
+    whole image is never in memory: one band of tiles of the output, and
+    the input tiles its solves read.
+
+    Parameters
+    ----------
+    job : FileJob
+    options : RestoreOptions
+    tile : int, optional
+        Tile side; default :data:`DEFAULT_TILE`, or the stored tiles when
+        they are larger.
+    halo : int, optional
+        At most the tile side. Default :func:`default_halo` of the weight,
+        up to the tile side.
+    scheduler : str
+        The dask scheduler: "synchronous" solves one tile at a time (each
+        solve uses every core, in bands); "threads" overlaps reading and
+        writing with solving, at the memory of one tile per thread.
+
+    Returns
+    -------
+    dict
+        Its report entry (:data:`tvrestore.runs.report.ENTRY_KEYS`): iterations
+        are the most any tile took, converged whether every tile did,
+        solve_seconds and compile_seconds the sums over tiles; objective
+        and loss are None (E of the whole is not computed); tiles are read
+        while the output is written, so read_seconds is 0 and
+        write_seconds is all the time that is not solving.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the file: what :func:`tvrestore.runs.plan.check_tiled` refuses
+        and a halo beyond the tile side (both before any work), a chunk
+        that cannot be read, pixels that cannot be restored (NaN), a
+        failed write (which leaves no output).
+    """
+    from tvrestore.io import remove_leftovers
+    from tvrestore.io.lazy import open_lazy, write_lazy
+    from tvrestore.runs.plan import check_tiled
+
+    start = time.perf_counter()
+    check_tiled(job)
+    remove_leftovers([job.output.parent])
+    lazy = open_lazy(job.input)
+    tile = tile or max(DEFAULT_TILE, *lazy.tile)
+    if halo is not None and halo > tile:
+        # A larger halo merges tiles into larger ones, up to the whole image.
+        raise TVRestoreError(f"--halo {halo}: at most the tile side, {tile} "
+                             "(a tile sees its neighbouring tiles, no further)")
+    from tvrestore.backend import tf as _tf
+    from tvrestore.runs import report
+
+    array = lazy.array.rechunk({0: tile, 1: tile})
+    weight = options.weight
+    search_seconds = 0.0
+    noise_sigma = None
+    if weight == "auto":
+        search_start = time.perf_counter()
+        chosen = _auto_choice(array, source=job.input, **options.as_kwargs())
+        weight, noise_sigma = chosen.weight, chosen.noise_sigma
+        search_seconds = time.perf_counter() - search_start
+    solve = _RecordedDenoise(weight, options.as_kwargs(), job.input)
+    # The measured halo, up to the tile side: a large weight's would merge tiles.
+    halo = min(default_halo(weight), tile) if halo is None else halo
+    restored = restore_array(array, weight, halo=halo, solve=solve)
+    write_lazy(job.output, restored, format=lazy.format, tile=tile, overwrite=job.overwrite,
+               scheduler=scheduler)
+    results = solve.results
+    solve_seconds = sum(result.solve_seconds for result in results)
+    compile_seconds = sum(result.compile_seconds for result in results)
+    total_seconds = time.perf_counter() - start
+    gaps = [result.certified_gap for result in results if result.certified_gap is not None]
+    return report.entry(
+        job,
+        status=report.RESTORED,
+        shape=list(lazy.array.shape),
+        dtype=str(lazy.array.dtype),
+        task="denoise",
+        weight=weight,
+        weight_auto=options.weight == "auto",
+        noise_sigma=noise_sigma,
+        reduction=options.reduction,
+        tv=options.tv,
+        color=options.color,
+        solver=options.solver,
+        iterations=max(result.iterations for result in results),
+        converged=all(result.converged for result in results),
+        certified_gap=max(gaps) if gaps else None,
+        solve_seconds=solve_seconds,
+        compile_seconds=compile_seconds,
+        compile_cached=None,
+        weight_search_seconds=search_seconds,
+        batch_size=1,
+        read_seconds=0.0,
+        write_seconds=max(0.0, total_seconds - solve_seconds - compile_seconds - search_seconds),
+        tensorflow_seconds=_tf.IMPORT_SECONDS,
+        total_seconds=total_seconds,
+    )

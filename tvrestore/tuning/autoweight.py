@@ -1,0 +1,351 @@
+r"""``weight="auto"``: the TV weight of least estimated risk, for about one extra solve.
+
+For each image, :func:`tvrestore.tuning.noise.estimate_noise_sigma` gives the noise
+level :math:`\hat\sigma`, :func:`tvrestore.tuning.noise.auto_weight` the rule's
+weight :math:`w_0`, and the candidates :math:`w_0 c` for the factors
+:math:`c` of :data:`tvrestore.tuning.noise.SURE_CANDIDATE_FACTORS` are compared by
+Monte Carlo SURE (:func:`tvrestore.tuning.noise.monte_carlo_sure`) on a centre crop
+of at most :data:`CROP` pixels a side: the weight of least estimated mean
+squared error wins, refined between candidates
+(:func:`tvrestore.tuning.noise.sure_minimizer`).
+
+SURE needs each candidate solved twice, from :math:`f` and from
+:math:`f + \varepsilon b` with a random probe :math:`b`, and reads the
+divergence from the difference. It holds for any weakly differentiable
+denoiser, so the candidates are solved by a *fixed* map: exactly
+:data:`ITERATIONS` iterations of the primal-dual method of
+:mod:`tvrestore.solvers.pdhg`, whose steps do not depend on the data. Both solves of
+a pair then follow the same path and the difference is the map's own
+derivative, with no stopping rule to tear it; the estimated risk is that of
+the :data:`ITERATIONS`-iteration result, which is close to the minimizer's.
+(Solving each candidate to convergence with Adam, as before, needed a tight
+tolerance for the same difference and cost about ten solves of the image.)
+
+Every candidate and probe of every image needing "auto" goes into as few
+compiled calls as their crop shapes allow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tvrestore.tuning import noise
+from tvrestore.backend.tf import tf
+from tvrestore.solvers.engine import Degradation, solve
+from tvrestore.solvers.pdhg import solve_pdhg
+from tvrestore.models.shapes import solve_shape, zero_padded
+
+__all__ = [
+    "CROP", "ITERATIONS", "RESTORATION_CANDIDATE_FACTORS", "RESTORATION_CROP",
+    "RESTORATION_ITERATIONS", "WeightChoice", "choose_restoration_weight", "choose_weights",
+]
+
+# Side of the centre crop on which candidates are compared.
+CROP = 256
+# Primal-dual iterations per candidate (see the module docstring). Chosen as
+# the fewest whose choices stay within 0.3 dB of the best weight on the
+# calibration images (samples/calibrate_auto_weight.py).
+ITERATIONS = 60
+# A fixed seed keeps "auto" deterministic: the same image gets the same
+# weight alone or in any batch.
+_SEED = 20261124
+# Values (pixels x channels x crops) per compiled call: its arrays stay in
+# the CPU's cache (see _chunk_size).
+_CALL_VALUES = 2**19
+# Small crops get more probes, so that the divergence is always averaged
+# over about CROP**2 probed pixels.
+_MAX_PROBES = 4
+
+
+@dataclass(frozen=True)
+class WeightChoice:
+    """The weight to use for one image.
+
+    Attributes
+    ----------
+    weight : float
+        :math:`w`.
+    noise_sigma : float or None
+        :math:`\\hat\\sigma` (intensity units) when the weight was chosen
+        automatically, else None.
+    """
+
+    weight: float
+    noise_sigma: float | None
+
+
+@dataclass(frozen=True)
+class _Search:
+    """The SURE problems of one image: a crop, its probes, its candidates."""
+
+    crop: np.ndarray
+    probes: np.ndarray
+    step: float
+    sigma: float
+    candidates: np.ndarray
+
+    @property
+    def observed(self) -> list[np.ndarray]:
+        """Each candidate's data, unprobed, then once per probe."""
+        count = len(self.candidates)
+        return [self.crop] * count + [
+            self.crop + self.step * probe for probe in self.probes for _ in range(count)
+        ]
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.tile(self.candidates, len(self.probes) + 1)
+
+    def best_weight(self, solutions: list[np.ndarray]) -> float:
+        count = len(self.candidates)
+        # SURE is linear in the divergence: averaging it over probes
+        # averages the divergence estimates.
+        risks = np.array([
+            np.mean([
+                noise.monte_carlo_sure(
+                    self.crop, solutions[i], solutions[count * (k + 1) + i], probe,
+                    self.step, self.sigma,
+                )
+                for k, probe in enumerate(self.probes)
+            ])
+            for i in range(count)
+        ])
+        return noise.sure_minimizer(self.candidates, risks)
+
+
+def choose_weights(
+    units: list[np.ndarray], weights: list[float | str], tv: str, color: str
+) -> tuple[list[WeightChoice], float]:
+    """The weight of each image: as given, or chosen by SURE for "auto".
+
+    Parameters
+    ----------
+    units : list of np.ndarray, shape (H, W, C)
+        The images in [0, 1] intensity units.
+    weights : list of float or "auto"
+        One per image, already validated.
+    tv, color : str
+        The TV norm (:mod:`tvrestore.models.tv`).
+
+    Returns
+    -------
+    choices : list of WeightChoice
+        One per image, in order.
+    compile_seconds : float
+        Of the search's time, what went into compiling its programs.
+    """
+    choices: list[WeightChoice | None] = [None] * len(units)
+    searches: dict[int, _Search] = {}
+    for index, (unit, weight) in enumerate(zip(units, weights)):
+        if weight != "auto":
+            choices[index] = WeightChoice(float(weight), None)
+            continue
+        sigma = noise.estimate_noise_sigma(unit)
+        centre = noise.auto_weight(sigma, unit.shape[2], tv, color)
+        if centre == 0:
+            choices[index] = WeightChoice(0.0, sigma)
+        else:
+            searches[index] = _search(unit, sigma, centre)
+    chosen, compile_seconds = _run(searches, tv, color)
+    for index, weight in chosen.items():
+        choices[index] = WeightChoice(weight, searches[index].sigma)
+    return choices, compile_seconds
+
+
+def _search(unit: np.ndarray, sigma: float, centre: float) -> _Search:
+    top = max(0, (unit.shape[0] - CROP) // 2)
+    left = max(0, (unit.shape[1] - CROP) // 2)
+    crop = unit[top : top + CROP, left : left + CROP]
+    # Random signs (Rademacher): as valid for SURE as Gaussians and of lower
+    # variance, and they cannot coincide with noise a user drew from a
+    # Gaussian generator with the same seed (which SURE would read as signal).
+    probe_count = min(_MAX_PROBES, math.ceil(CROP**2 / (crop.shape[0] * crop.shape[1])))
+    signs = np.random.default_rng(_SEED).integers(0, 2, (probe_count, *crop.shape))
+    return _Search(
+        crop=crop,
+        probes=(2 * signs - 1).astype(np.float32),
+        step=noise.SURE_PROBE_SCALE * sigma,
+        sigma=sigma,
+        candidates=centre * np.array(noise.SURE_CANDIDATE_FACTORS),
+    )
+
+
+def _run(searches: dict[int, _Search], tv: str, color: str) -> tuple[dict[int, float], float]:
+    """Solve every search's problems in calls of :func:`_chunk_size` problems each.
+
+    All problems of one crop shape and probe count share one compiled
+    program: each call takes the same number of them, the last one padded
+    with copies (a problem's solution depends only on its own data). Returns
+    the weight chosen per index and the seconds spent compiling.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for index, search in searches.items():
+        key = (solve_shape(search.crop.shape), len(search.probes))
+        groups.setdefault(key, []).append(index)
+    chosen, compile_seconds = {}, 0.0
+    for (shape, _), members in groups.items():
+        observed = [image for index in members for image in searches[index].observed]
+        weights = np.concatenate([searches[index].weights for index in members])
+        chunk = _chunk_size(shape, len(observed))
+        solutions = []
+        for first in range(0, len(observed), chunk):
+            part = list(range(first, min(first + chunk, len(observed))))
+            part += [part[-1]] * (chunk - len(part))
+            padded, extents = zero_padded([observed[i] for i in part], shape)
+            output = solve_pdhg(
+                padded, weights[part], tv=tv, color=color, gap=0.0, max_iter=ITERATIONS,
+                check_every=ITERATIONS, extents=extents,
+            )
+            compile_seconds += output.compile_seconds
+            solutions.extend(output.solution[: len(observed) - first])
+        start = 0
+        for index in members:
+            search = searches[index]
+            count = len(search.weights)
+            height, width = search.crop.shape[:2]
+            chosen[index] = search.best_weight(
+                [s[:height, :width] for s in solutions[start : start + count]])
+            start += count
+    return chosen, compile_seconds
+
+
+def _chunk_size(shape: tuple[int, int, int], problems: int) -> int:
+    """How many crops of ``shape`` one call solves: as many as fit ``_CALL_VALUES``.
+
+    One call over every crop of a batch (168 crops of 256x256 for 12
+    images) streamed its arrays from memory each iteration: the searches
+    of 12 grey images (256 to 480 px) took 2.0 s, and of 12 colour ones
+    (320 to 512 px) 6.4 s, against 0.57 s and 2.1 s in calls of 2^19
+    values (2^18: 0.69 and 2.3 s; 2^20: 0.86 and 3.0 s; one warm process,
+    interleaved).
+    """
+    return max(1, min(problems, _CALL_VALUES // int(np.prod(shape))))
+
+
+# --- restoration through a forward model A -------------------------------------
+#
+# The denoising search above, through A: the risk estimated is the predicted
+# risk ||A (u - x)||^2 over the observed data values (Monte Carlo
+# predicted-SURE, Eldar 2009; Ramani, Blu & Unser 2008), which needs only
+# the data and A, and the candidates are solved by a fixed number of
+# primal-dual iterations (tvrestore.solvers.general_pdhg) so that a candidate and
+# its probed twin follow one differentiable map.
+
+# Side of the centre crop on which candidates are compared, in pixels of
+# the result: RESTORATION_CROP // K data pixels for --upscale K, so that
+# the search's unknown is no larger than for the other tasks.
+RESTORATION_CROP = 128
+# Primal-dual iterations per candidate (see samples/measure_restore.py).
+RESTORATION_ITERATIONS = 150
+# Candidates as multiples of the rule's weight: the weights that restore
+# best through a blur or binning are smaller than a denoising weight for
+# the same noise (the fidelity already smooths), down to about a tenth.
+RESTORATION_CANDIDATE_FACTORS = tuple(float(x) for x in np.geomspace(0.05, 1.0, 7))
+
+
+def choose_restoration_weight(
+    degradation: Degradation, unit: np.ndarray, tv: str, color: str
+) -> tuple[float, float, float]:
+    r"""The weight of least Monte Carlo predicted-SURE for one degraded image.
+
+    For data :math:`f = A x + \sigma n` and the restoration :math:`u(f)`,
+
+    .. math::
+
+        \mathbb{E}\,\frac{\|m A (u - x)\|^2}{n} = \mathbb{E}\Big[
+            \frac{\|m (A u - f)\|^2}{n} - \sigma^2
+            + \frac{2\sigma^2}{n}\, \operatorname{div}_f (m A u)\Big]
+
+    over the :math:`n` observed data values; the divergence is read from
+    one random-sign probe :math:`b` on the observed values,
+    :math:`b^\top m A (u(f + \varepsilon b) - u(f)) / \varepsilon`.
+    Candidates :math:`w_0 c` (:data:`RESTORATION_CANDIDATE_FACTORS`, with
+    :math:`w_0` the denoising rule's weight for the estimated
+    :math:`\hat\sigma`) are compared on a centre crop of at most
+    :data:`RESTORATION_CROP` pixels of the result a side (the crop is a window of
+    the scene like the whole, so the same model applies), each solved by
+    :data:`RESTORATION_ITERATIONS` iterations of the primal-dual method
+    from the data's own starting point, all in one compiled call.
+
+    Parameters
+    ----------
+    degradation : tvrestore.solvers.engine.Degradation
+    unit : np.ndarray, shape (h, w, C)
+        The data in intensity units.
+    tv, color : str
+
+    Returns
+    -------
+    weight : float
+    noise_sigma : float
+        :math:`\hat\sigma`, estimated from the observed pixels.
+    compile_seconds : float
+    """
+    missing = None if degradation.missing is None else np.asarray(degradation.missing, bool)
+    sigma = noise.estimate_noise_sigma(
+        unit, missing, weak_texture_tiles=not _hides_diagonal_detail(degradation)
+    )
+    centre = noise.auto_weight(sigma, unit.shape[2], tv, color)
+    if centre == 0:
+        return 0.0, sigma, 0.0
+    side = RESTORATION_CROP // degradation.upscale
+    top = max(0, (unit.shape[0] - side) // 2)
+    left = max(0, (unit.shape[1] - side) // 2)
+    window = (slice(top, top + side), slice(left, left + side))
+    crop = unit[window]
+    cropped = Degradation(
+        psf=degradation.psf, upscale=degradation.upscale,
+        missing=None if missing is None else missing[window],
+    )
+    fitted = cropped.observed_mask(crop.shape[:2])
+    # As for denoising, a small crop gets more probes (at most _MAX_PROBES),
+    # so that the divergence is averaged over about side**2 probed values.
+    probe_count = min(_MAX_PROBES, math.ceil(side**2 / (crop.shape[0] * crop.shape[1])))
+    signs = np.random.default_rng(_SEED).integers(0, 2, (probe_count, *crop.shape))
+    probes = ((2 * signs - 1) * fitted).astype(np.float32)
+    step = noise.SURE_PROBE_SCALE * sigma
+    candidates = centre * np.array(RESTORATION_CANDIDATE_FACTORS)
+    count = len(candidates)
+    data = [crop] * count + [crop + step * probe for probe in probes for _ in range(count)]
+    # The starting points are the data's (a linear map of them), so each
+    # probed twin starts from its own data, as the map requires.
+    run = solve(
+        cropped, data, np.tile(candidates, probe_count + 1), tv=tv, color=color, solver="pdhg",
+        gap=0.0, max_iter=RESTORATION_ITERATIONS, check_every=RESTORATION_ITERATIONS,
+    )
+    operator = cropped.operator
+    predicted = operator.apply(tf.constant(run.unknowns)).numpy().astype(np.float64)
+    observed_count = fitted.sum() * crop.shape[2]
+    risks = []
+    for i in range(count):
+        residual = fitted * (predicted[i] - crop)
+        divergence = np.mean([
+            np.sum(probe * (predicted[count * (k + 1) + i] - predicted[i])) / step
+            for k, probe in enumerate(probes)
+        ])
+        risks.append(
+            np.sum(residual**2) / observed_count - sigma**2 + 2 * sigma**2 * divergence / observed_count
+        )
+    return noise.sure_minimizer(candidates, np.array(risks)), sigma, run.compile_seconds
+
+
+# A PSF passing at most this fraction of the diagonal Nyquist frequency
+# leaves the data's finest diagonal details to the noise alone.
+_NYQUIST_GAIN = 0.1
+
+
+def _hides_diagonal_detail(degradation) -> bool:
+    r"""Whether the data's Haar diagonal details are noise only, so need no texture tiles.
+
+    True for a PSF (with no binning after it) whose gain at the diagonal
+    Nyquist frequency, :math:`|\sum_{a,b} k_{a,b} (-1)^{a+b}|`, is at most
+    :data:`_NYQUIST_GAIN` (``gaussian:1.6``: 2e-9; ``disk:2``: 0.09;
+    ``motion:9,30``: 0.05; ``box:3``: 0.11, so it keeps the tiles).
+    """
+    if degradation.psf is None or degradation.upscale > 1:
+        return False
+    rows, columns = np.indices(degradation.psf.shape)
+    return abs(float(np.sum(degradation.psf * (-1.0) ** (rows + columns)))) <= _NYQUIST_GAIN

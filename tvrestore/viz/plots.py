@@ -1,0 +1,163 @@
+"""Plots of what ``tvrestore bench`` measures, as PNG (or PDF, SVG) files.
+
+- :func:`plot_gap_vs_time`: the relative objective gap each method reaches
+  against the time it took, on log-log axes, so a reader sees who gets
+  where first.
+- :func:`plot_resolution_sweep`: iterations and PSNR against image size for
+  tvrestore and the plain recipe (Keras Adam on a sum or a naive mean), from
+  the rows of :func:`tvrestore.bench.denoise.resolution_sweep`: the picture of why
+  the reduction is scaled automatically.
+
+matplotlib is imported when a plot is drawn; TensorFlow never is.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from tvrestore.backend.mpl import check_figure_path, default_style, new_figure, save_figure
+from tvrestore.errors import TVRestoreError
+
+__all__ = ["plot_gap_vs_time", "plot_resolution_sweep"]
+
+_DPI = 100
+_SIZE_PX = {"gap": (720, 480), "sweep": (1080, 420)}
+# The plain recipe's two losses, as named in the sweep's rows.
+_PLAIN = (("plain_sum", "plain recipe, sum"), ("plain_mean", "plain recipe, naive mean"))
+
+
+def plot_gap_vs_time(
+    path: str | os.PathLike[str],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str = "relative objective gap against time",
+):
+    """Draw each method's gap against time on log-log axes and write it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        .png, .pdf or .svg; replaced if it exists.
+    series : mapping of str to (seconds, gap)
+        Per method, equal-length sequences: the time (s, after compiling)
+        at which it reached each relative gap :math:`(E - E^*) / E^*`.
+        Points with a time or gap of 0 or less have no logarithm and are
+        left out.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The saved figure, for inspection.
+
+    Raises
+    ------
+    TVRestoreError
+        If the suffix is not a figure format, `series` is empty or a
+        method's sequences differ in length.
+    """
+    path = check_figure_path(path)
+    if not series:
+        raise TVRestoreError("no series to plot")
+    with default_style():
+        figure = new_figure(*_SIZE_PX["gap"], _DPI)
+        axes = figure.add_subplot()
+        for method, (seconds, gap) in series.items():
+            seconds, gap = np.asarray(seconds, np.float64), np.asarray(gap, np.float64)
+            if seconds.shape != gap.shape:
+                raise TVRestoreError(
+                    f"{method}: {seconds.size} times but {gap.size} gaps"
+                )
+            positive = (seconds > 0) & (gap > 0)
+            axes.loglog(seconds[positive], gap[positive], marker="o", markersize=3, label=method)
+        axes.set_xlabel("seconds")
+        axes.set_ylabel("relative objective gap (E - E*) / E*")
+        axes.set_title(title)
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend()
+        save_figure(figure, path)
+    return figure
+
+
+def plot_resolution_sweep(
+    path: str | os.PathLike[str],
+    rows: Sequence[dict],
+    *,
+    plain_gap_target: float | None = None,
+):
+    """Draw iterations and PSNR against size for tvrestore and the plain recipe.
+
+    Parameters
+    ----------
+    path : str or path-like
+        .png, .pdf or .svg; replaced if it exists.
+    rows : sequence of dict
+        :func:`tvrestore.bench.denoise.resolution_sweep`'s rows: ``size``,
+        ``exact["psnr"]``, ``tvrestore["iterations"]`` and ``["psnr"]``, and
+        ``plain_sum`` / ``plain_mean`` with ``iterations`` (their budget),
+        ``iterations_to_target`` (None if never reached) and ``psnr``.
+    plain_gap_target : float, optional
+        The gap the plain recipe's ``iterations_to_target`` counts to (the
+        report's ``sweep["plain_gap_target"]``), for the legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The saved figure, for inspection.
+
+    Notes
+    -----
+    tvrestore's iterations are those its own stopping rule took. A plain
+    run that never reached the target is drawn at its budget with an open
+    marker (white inside): it needs more, how many is unknown.
+
+    Raises
+    ------
+    TVRestoreError
+        If the suffix is not a figure format or `rows` is empty.
+    """
+    path = check_figure_path(path)
+    if not rows:
+        raise TVRestoreError("no sweep rows to plot")
+    sizes = np.array([row["size"] for row in rows], np.float64)
+    target = "the target gap" if plain_gap_target is None else f"gap {plain_gap_target:g}"
+    with default_style():
+        figure = new_figure(*_SIZE_PX["sweep"], _DPI)
+        iterations_axes, psnr_axes = figure.subplots(1, 2)
+        iterations_axes.plot(sizes, [row["tvrestore"]["iterations"] for row in rows],
+                             marker="o", label="tvrestore (to its stop)")
+        psnr_axes.plot(sizes, [row["exact"]["psnr"] for row in rows], color="black",
+                       linestyle="--", label="exact minimizer")
+        psnr_axes.plot(sizes, [row["tvrestore"]["psnr"] for row in rows], marker="o",
+                       label="tvrestore")
+        for key, label in _PLAIN:
+            reached = np.array([row[key]["iterations_to_target"] is not None for row in rows])
+            counts = np.array([row[key]["iterations_to_target"] or row[key]["iterations"]
+                               for row in rows], np.float64)
+            (line,) = iterations_axes.plot(sizes, counts, marker="o", linestyle=":",
+                                           label=f"{label} (to {target})")
+            colour = line.get_color()
+            if not reached.all():
+                budget = int(counts[~reached].max())
+                iterations_axes.plot(sizes[~reached], counts[~reached], "o", color=colour,
+                                     markerfacecolor="white",
+                                     label=f"{label}: not reached in {budget}")
+            psnr_axes.plot(sizes, [row[key]["psnr"] for row in rows], marker="o", color=colour,
+                           linestyle=":", label=label)
+        for axes in (iterations_axes, psnr_axes):
+            axes.set_xscale("log", base=2)
+            axes.set_xticks(sizes, [f"{size:.0f}" for size in sizes])
+            axes.minorticks_off()
+            axes.set_xlabel("image side (pixels)")
+            axes.grid(True, alpha=0.3)
+            axes.legend(fontsize=8)
+        iterations_axes.set_ylim(bottom=0)
+        iterations_axes.set_ylabel("iterations")
+        iterations_axes.set_title("iterations against size")
+        psnr_axes.set_ylabel("PSNR (dB)")
+        psnr_axes.set_title("PSNR against size")
+        save_figure(figure, path)
+    return figure
