@@ -32,6 +32,8 @@ import importlib.util
 import logging
 import math
 import tempfile
+import threading
+import urllib.parse
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -43,14 +45,21 @@ from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions
 from tvrestore.plan import FileJob
 from tvrestore.shapes import solve_shape
 
-__all__ = ["check_dask_installed", "connect", "restore_group", "run_batch_on_cluster"]
+__all__ = [
+    "DEFAULT_SCHEDULER_TIMEOUT", "check_dask_installed", "check_scheduler_address", "connect",
+    "restore_group", "run_batch_on_cluster",
+]
 
 # The packages of the "dask" extra, by import name.
 _DASK_PACKAGES = ("dask", "distributed", "zarr")
 
 
-# How long a client tries to reach a scheduler before the run is a usage error.
-_CONNECT_TIMEOUT = "5s"
+# Seconds a client has to reach a scheduler and be greeted by it before the
+# run is a usage error (--scheduler-timeout).
+DEFAULT_SCHEDULER_TIMEOUT = 10.0
+
+# The transports a scheduler address may name: Dask's TCP, with or without TLS.
+_SCHEDULER_SCHEMES = ("tcp", "tls")
 
 
 def check_dask_installed(option: str) -> None:
@@ -69,6 +78,28 @@ def check_dask_installed(option: str) -> None:
         )
 
 
+def check_scheduler_address(address: str) -> str:
+    """``address`` if it is ``tcp://HOST:PORT`` or ``tls://HOST:PORT``; imports no Dask.
+
+    Raises
+    ------
+    TVRestoreError
+        For anything else: another scheme (``http://``, ``inproc://``), no
+        host, no port or one out of range, a path or query, or user info.
+    """
+    try:
+        parts = urllib.parse.urlsplit(address)
+        port = parts.port
+    except ValueError:  # a port that is not a number in 0-65535, an unclosed [
+        parts, port = None, None
+    if (parts is None or parts.scheme not in _SCHEDULER_SCHEMES or not parts.hostname
+            or not port or parts.username is not None or parts.path or parts.query
+            or parts.fragment):
+        raise TVRestoreError(
+            f"{address!r} is not a scheduler address: give tcp://HOST:PORT or tls://HOST:PORT")
+    return address
+
+
 def _installed(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -77,16 +108,21 @@ def _installed(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def connect(workers: int | None = None, scheduler: str | None = None) -> Iterator:
+def connect(workers: int | None = None, scheduler: str | None = None,
+            scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT) -> Iterator:
     """A ``distributed.Client``: of a new local cluster of `workers` processes, or of `scheduler`.
 
     A local cluster listens on 127.0.0.1 only, one thread per worker
     process (TensorFlow parallelises inside it), and is closed on exit.
+    A scheduler must accept the connection and answer Dask's handshake
+    within `scheduler_timeout` seconds, both together.
 
     Raises
     ------
     TVRestoreError
-        If the scheduler cannot be reached.
+        If `scheduler` is not a tcp:// or tls:// address, cannot be
+        reached, does not answer in time, or answers as no Dask scheduler
+        does (an HTTP server, garbage, a frame too large to hold).
     """
     from distributed import Client, LocalCluster
 
@@ -100,12 +136,47 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
             ))
             client = stack.enter_context(Client(cluster))
         else:
-            try:
-                client = stack.enter_context(Client(scheduler, timeout=_CONNECT_TIMEOUT))
-            except (OSError, TimeoutError) as err:
-                raise TVRestoreError(f"{scheduler}: cannot reach the Dask scheduler ({err})") from err
+            client = stack.enter_context(_client_of(scheduler, scheduler_timeout))
         client.register_plugin(_warm_worker(client))
         yield client
+
+
+def _client_of(scheduler: str, timeout: float):
+    """A ``distributed.Client`` of `scheduler`, connected and greeted within `timeout` seconds.
+
+    Dask's own timeout covers opening the connection but not reading the
+    scheduler's handshake, so a server that accepts and stays silent would
+    hold the client forever: the client is made in a thread, waited for
+    with the deadline, and abandoned after it (a daemon thread; the run
+    ends with the error). Dask's errors about an answer that is no Dask
+    message (a MemoryError for a forged frame length, a ValueError for
+    garbage) are turned into one line here.
+    """
+    from distributed import Client
+
+    check_scheduler_address(scheduler)
+    outcome: dict = {}
+
+    def start() -> None:
+        try:
+            outcome["client"] = Client(scheduler, timeout=timeout, set_as_default=False)
+        except Exception as err:  # reported by the waiting thread
+            outcome["error"] = err
+
+    thread = threading.Thread(target=start, name="tvrestore-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TVRestoreError(f"{scheduler}: no answer from a Dask scheduler within {timeout:g} s "
+                             "(--scheduler-timeout)")
+    error = outcome.get("error")
+    if isinstance(error, (OSError, TimeoutError)):
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise TVRestoreError(f"{scheduler}: cannot reach the Dask scheduler ({reason})") from error
+    if error is not None:
+        raise TVRestoreError(f"{scheduler}: not a Dask scheduler: its answer cannot be read "
+                             f"({type(error).__name__})") from error
+    return outcome["client"]
 
 
 def _warm_worker(client):
@@ -126,6 +197,7 @@ def run_batch_on_cluster(
     client=None,
     workers: int | None = None,
     scheduler: str | None = None,
+    scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_entry: Callable[[int, dict], None] | None = None,
 ) -> list[dict]:
@@ -179,7 +251,7 @@ def run_batch_on_cluster(
     try:
         with contextlib.ExitStack() as stack:
             if client is None:
-                client = stack.enter_context(connect(workers, scheduler))
+                client = stack.enter_context(connect(workers, scheduler, scheduler_timeout))
             _run_groups(client, jobs, options, by_shape, batch_size, deliver)
     finally:
         _tidy(directories)
