@@ -124,7 +124,7 @@ def test_bad_addresses_are_refused_before_dask_or_tensorflow_loads(batch):
     assert done.stderr.count("Error:") == len(BAD_ADDRESSES), done.stderr
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon", "1e9"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e9"])
 def test_a_bad_scheduler_timeout_is_a_usage_error(runner, batch, value):
     check_run(runner, batch, ["in", "-o", "out", *FAST, "--scheduler", "tcp://127.0.0.1:9",
                               "--scheduler-timeout", value], 2,
