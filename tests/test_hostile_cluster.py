@@ -70,9 +70,10 @@ class Server:
 
 @pytest.fixture
 def batch(tmp_path):
-    """in/: two images, a batch (--scheduler takes no single image)."""
+    """in/: two images and a file that is none (a batch: --scheduler takes no single image)."""
     for name in ("a.png", "b.png"):
         png(tmp_path, f"in/{name}")
+    (tmp_path / "in" / "broken.png").write_bytes(b"not a png")
     return tmp_path
 
 

@@ -166,13 +166,12 @@ def _client_of(scheduler: str, timeout: float):
     thread = threading.Thread(target=start, name="tvrestore-connect", daemon=True)
     thread.start()
     thread.join(timeout)
-    if thread.is_alive():
-        raise TVRestoreError(f"{scheduler}: no answer from a Dask scheduler within {timeout:g} s "
-                             "(--scheduler-timeout)")
     error = outcome.get("error")
-    if isinstance(error, (OSError, TimeoutError)):
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise TVRestoreError(f"{scheduler}: cannot reach the Dask scheduler ({reason})") from error
+    if thread.is_alive() or isinstance(error, (OSError, TimeoutError)):
+        # Dask retries a refused connection until its timeout, which is ours:
+        # whichever ends first, the user's remedy is the same.
+        raise TVRestoreError(f"{scheduler}: cannot reach the Dask scheduler within {timeout:g} s "
+                             "(--scheduler-timeout)") from error
     if error is not None:
         raise TVRestoreError(f"{scheduler}: not a Dask scheduler: its answer cannot be read "
                              f"({type(error).__name__})") from error
@@ -226,15 +225,18 @@ def run_batch_on_cluster(
             on_entry(index, entry)
 
     by_shape: dict[tuple, list[int]] = {}
+    # Entries known without a task, delivered once the cluster is reached:
+    # a cluster that cannot be reached is then the run's one error.
+    settled: list[tuple[int, dict]] = []
     for index, job in enumerate(jobs):
         if job.output.exists() and not job.overwrite:
-            deliver(index, report.entry(job, status=report.SKIPPED))
+            settled.append((index, report.entry(job, status=report.SKIPPED)))
             continue
         try:
             key = solve_shape(io.read_header(job.input).shape)
         except TVRestoreError as err:
             # The error a worker's read would give, without a task.
-            deliver(index, report.failed_entry(job, err))
+            settled.append((index, report.failed_entry(job, err)))
             continue
         by_shape.setdefault(key, []).append(index)
 
@@ -246,13 +248,14 @@ def run_batch_on_cluster(
     local = client is None and scheduler is None
     directories = {job.output.parent for job in jobs} if local else set()
     _tidy(directories)
-    if not by_shape:
-        return entries
     try:
         with contextlib.ExitStack() as stack:
-            if client is None:
+            if by_shape and client is None:
                 client = stack.enter_context(connect(workers, scheduler, scheduler_timeout))
-            _run_groups(client, jobs, options, by_shape, batch_size, deliver)
+            for index, entry in settled:
+                deliver(index, entry)
+            if by_shape:
+                _run_groups(client, jobs, options, by_shape, batch_size, deliver)
     finally:
         _tidy(directories)
     return entries
@@ -278,7 +281,7 @@ def _run_groups(client, jobs, options, by_shape, batch_size, deliver) -> None:
             future = client.submit(restore_group, [jobs[i] for i in group], options, batch_size,
                                    pure=False)
             tasks[future] = group
-    finished = as_completed(tasks)
+    finished = as_completed(tasks, loop=client.loop)  # a scheduler's client is no default
     try:
         for future in finished:
             group = tasks.pop(future)
