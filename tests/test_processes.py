@@ -149,7 +149,9 @@ def test_batch_killed_then_a_rerun_finishes_and_leaves_nothing_behind(runner, tm
     out, report = tmp_path / "out", tmp_path / "run.json"
     command = [*COMMAND, str(tmp_path / "in"), "-o", str(out), *SLOW, "--report", str(report)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_for(lambda: out.is_dir() and images(out), process)
+    # Killed with an image written and another in flight (claimed), whatever the load.
+    wait_for(lambda: out.is_dir() and images(out)
+             and any(name.endswith(".claim") for name in hidden(out)), process)
 
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=120)
