@@ -148,9 +148,10 @@ def _client_of(scheduler: str, timeout: float):
     scheduler's handshake, so a server that accepts and stays silent would
     hold the client forever: the client is made in a thread, waited for
     with the deadline, and abandoned after it (a daemon thread; the run
-    ends with the error). Dask's errors about an answer that is no Dask
-    message (a MemoryError for a forged frame length, a ValueError for
-    garbage) are turned into one line here.
+    ends with the error). It is not made the default client, which Dask
+    would try to close at exit. Dask's errors about an answer that is no
+    Dask message (a MemoryError for a forged frame length, a ValueError
+    for garbage) are turned into one line here.
     """
     from distributed import Client
 
