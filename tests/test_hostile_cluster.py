@@ -95,6 +95,25 @@ def test_a_server_that_is_no_dask_scheduler_is_one_usage_error_in_time(runner, b
     assert "scheduler" in result.stderr
 
 
+def test_a_silent_scheduler_ends_the_process_in_time(batch):
+    """The abandoned connection attempt does not keep the process alive."""
+    server = Server(ANSWERS["silent"])
+    start = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-m", "tvrestore", "in", "-o", "out", *FAST,
+                               "--scheduler", f"tcp://127.0.0.1:{server.port}",
+                               "--scheduler-timeout", "1"],
+                              cwd=batch, capture_output=True, text=True, timeout=60)
+    finally:
+        server.close()
+    assert time.monotonic() - start < 1 + SLACK
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"Error: tcp://127.0.0.1:{server.port}: cannot reach the Dask scheduler within 1 s "
+        "(--scheduler-timeout)"]
+    assert sorted(path.name for path in batch.iterdir()) == ["in"]
+
+
 BAD_ADDRESSES = ["http://127.0.0.1:8786", "not a url", "", "inproc://nothing", "tcp://127.0.0.1",
                  "tcp://:8786", "tcp://127.0.0.1:99999", "tcp://127.0.0.1:8786/path",
                  "tls://user@127.0.0.1:8786", "127.0.0.1:8786"]
