@@ -130,9 +130,14 @@ def connect(workers: int | None = None, scheduler: str | None = None,
         raise TVRestoreError("give either workers or a scheduler address")
     with contextlib.ExitStack() as stack:
         if scheduler is None:
+            # Its scheduler and nannies log in this process. Every task's
+            # outcome reaches the user as a report entry; what Dask logs
+            # beyond that comes from stopping the cluster when Ctrl-C has
+            # stopped its workers too (a nanny's close, cancelled: an ERROR
+            # with a traceback), which would bury the run's one line.
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR,
+                dashboard_address=None, silence_logs=logging.CRITICAL,
             ))
             client = stack.enter_context(Client(cluster))
         else:
