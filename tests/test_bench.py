@@ -19,6 +19,7 @@ from tvrestore.bench.denoise import (
     METHOD_EXACT,
     chambolle_iterations_to_gap,
 )
+from tvrestore.bench.formatting import format_or_dash
 from tvrestore.bench.machine import bytes_per_iteration, iteration_cost
 from tvrestore.bench.memory import peak_memory
 from tvrestore.bench.reference import exact_reference
@@ -203,3 +204,13 @@ def test_peak_memory_is_the_child_process_high_water_mark():
 def test_bench_plot_directory_must_be_makeable(tmp_path):
     outcome = CliRunner().invoke(main, ["bench", "--plot", str(tmp_path / "no" / "plots")])
     assert outcome.exit_code == 2 and "can be created" in outcome.output
+
+
+def test_format_or_dash_keeps_columns_aligned_for_the_bench_and_the_cli():
+    # The bench's specs ("8d", "8.3f" with a scale) and the CLI's (">8.4g",
+    # ".6g") give a number or a dash of the same width.
+    assert format_or_dash(None, "8d") == format_or_dash(None, ">8.4g") == " " * 7 + "-"
+    assert len(format_or_dash(12, "8d")) == len(format_or_dash(0.07, ">8.4g")) == 8
+    assert format_or_dash(0.0012345, "8.3f", 1e3) == "   1.234"
+    assert format_or_dash(None, ".6g") == "-"
+    assert format_or_dash(1 / 3, ".6g") == "0.333333"
