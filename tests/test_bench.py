@@ -185,10 +185,16 @@ def test_iteration_floor_counts_seven_float32_arrays():
     assert cost["floor_ratio"] == pytest.approx(10)
 
 
-def test_peak_memory_is_the_child_process_high_water_mark():
+def test_peak_memory_is_the_child_process_high_water_mark(tmp_path, monkeypatch):
     # This process holds 2 GiB more than the child can need, which must not
     # show in the child's figure (Linux's ru_maxrss would carry it over).
     ballast = np.ones(2**28)
+    # The child measures this process's tvrestore, not one the current
+    # directory happens to hold.
+    decoy = tmp_path / "tvrestore"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    monkeypatch.chdir(tmp_path)
     # one size only: the child compiles once
     memory = peak_memory(32, 32, repeat=1)
     assert ballast.sum() == 2**28
