@@ -76,7 +76,7 @@ class MethodRow:
         :math:`E` of the output, float64, sum units.
     gap : float
         Relative objective gap to the exact minimizer (an upper bound; see
-        the module docstring).
+        :mod:`tvrestore.bench.reference`).
     seconds : float
         Median solve seconds over the timed runs.
     seconds_runs : list of float
@@ -151,7 +151,7 @@ def chambolle_iterations_to_gap(
     weight : float
     target_gap : float
     gap_of : callable
-        ``gap_of(solution) -> float``, e.g. from :class:`Reference`.
+        ``gap_of(solution) -> float``, e.g. from :class:`~tvrestore.bench.reference.Reference`.
     max_iter : int
         Returned as is when even this many iterations miss the target.
     resolution : float
@@ -209,7 +209,7 @@ def run_case(
     -------
     dict
         ``image``, ``size``, ``sigma``, ``shape``, ``reference``
-        (:class:`Reference` as a dict) and ``methods`` (a list of
+        (:class:`~tvrestore.bench.reference.Reference` as a dict) and ``methods`` (a list of
         :class:`MethodRow` dicts): tvrestore's default solver, skimage's
         chambolle (defaults) and bregman, tvrestore's exact mode, and
         chambolle run to ``exact_gap``.
@@ -410,13 +410,13 @@ def run_bench(
     seed : int
         Noise seed of every case.
     bandwidth_mb : int
-        Array size of :func:`copy_bandwidth`.
+        Array size of :func:`tvrestore.bench.machine.copy_bandwidth`.
     sweep_sizes : list of int, optional
-        Run :func:`resolution_sweep` (camera, 25/255, ``weight``) at these.
+        Run :func:`tvrestore.bench.sweep.resolution_sweep` (camera, 25/255, ``weight``) at these.
     plain_iter : int
         The plain recipe's iteration budget in the sweep.
     memory_size : int, optional
-        Run :func:`peak_memory` at this size, against the first of ``sizes``.
+        Run :func:`tvrestore.bench.memory.peak_memory` at this size, against the first of ``sizes``.
     series : bool
         Also run :func:`gap_series` on the first case (for ``--plot``).
     progress : callable, optional

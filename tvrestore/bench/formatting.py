@@ -28,7 +28,7 @@ def format_report(report: dict) -> str:
     Parameters
     ----------
     report : dict
-        From :func:`run_bench`, with a ``command`` entry if it should be
+        From :func:`tvrestore.bench.denoise.run_bench`, with a ``command`` entry if it should be
         printed first.
     """
     from tvrestore.bench.denoise import METHOD_ADAM

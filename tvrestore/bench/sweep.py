@@ -142,12 +142,12 @@ def resolution_sweep(
     ``plain_iter`` iterations (PSNR, gap, and the iterations it took to
     reach ``PLAIN_GAP_TARGET``). One run each, after compiling. ``color``
     matters for colour images only; passing the bench's own keeps the
-    compiled programs shared with :func:`run_case`.
+    compiled programs shared with :func:`tvrestore.bench.denoise.run_case`.
 
     Returns
     -------
     list of dict
-        One per size: ``size``, ``exact`` (:class:`Reference` dict),
+        One per size: ``size``, ``exact`` (:class:`~tvrestore.bench.reference.Reference` dict),
         ``tvrestore`` and ``plain_sum`` / ``plain_mean`` dicts with
         ``psnr`` and ``gap``.
     """
