@@ -116,7 +116,7 @@ def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry:
     from tvrestore.viz.figures import restoration_figure
 
     # The input's PSNR only: its SSIM would double the figure's cost on a
-    # large image (12 s at 4096x4096, samples/measure_figure.py).
+    # large image (12 s at 4096x4096, benchmarks/measure_figure.py).
     shown_input = loaded.noisy
     if loaded.job.upscale > 1:
         # The input at the output's size, each pixel a KxK block: what the
