@@ -359,9 +359,6 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
             degradation[name] is not None for name in ("psf", "psf_dir", "mask", "mask_dir"))):
         raise click.UsageError(f"{inputs[0]}: tiles restore noise only; --psf, --mask and "
                                "--upscale need the whole image")
-    if tiled and (figure is not None or gallery is not None):
-        raise click.UsageError(f"{inputs[0]}: --figure and --gallery need the whole image; "
-                               "a tiled restore has neither")
     _check_drawing_options(figure, zoom, gallery, single)
     # From here on SIGTERM stops the run as Ctrl-C does, temporary files removed.
     with _terminate_as_interrupt():
@@ -416,13 +413,28 @@ def _needs_tiles(input_path: Path, tile: int | None) -> bool:
     return not fits_in_memory(*stored)
 
 
+def _check_whole_image_options(input_path, reference, compare, written) -> None:
+    """--reference, --compare, --figure and --gallery need the whole image: usage errors for tiles.
+
+    Before any work, for an image restored in tiles (asked for, or beyond
+    the whole-image budget): scoring, comparing and drawing would each take
+    the memory the tiles save.
+    """
+    asked = [name for name, given in (
+        ("--reference", reference is not None), ("--compare", compare),
+        ("--figure", written["figure"] is not None), ("--gallery", written["gallery"] is not None),
+    ) if given]
+    if asked:
+        raise click.UsageError(
+            f"{input_path}: {', '.join(asked)} need the whole image, but it is restored in tiles "
+            "(restore it whole with a larger --max-pixels)")
+
+
 def _restore_tiled(input_path, output, reference, compare, overwrite, quiet, options,
                    written, tile, halo) -> None:
     from tvrestore import io, plan
 
-    if reference is not None or compare:
-        raise click.UsageError(f"{input_path}: --reference and --compare need the whole image; "
-                               "a tiled restore has neither")
+    _check_whole_image_options(input_path, reference, compare, written)
     job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
                        overwrite=overwrite)
     try:
@@ -519,7 +531,9 @@ def _restore_one(input_path, output, reference, compare, overwrite, quiet, optio
     try:
         # Everything that needs no solve, before TensorFlow loads: a run
         # that cannot succeed fails in milliseconds.
-        header = plan.check_single(job, written)
+        header, route = plan.check_single(job, written)
+        if route.in_tiles:
+            _check_whole_image_options(input_path, reference, compare, written)
         if zoom is not None:
             from tvrestore.figures import check_zoom
 
@@ -530,7 +544,8 @@ def _restore_one(input_path, output, reference, compare, overwrite, quiet, optio
         from tvrestore.batch import restore_file
 
         with _elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
-            entry = restore_file(job, options, figure=written["figure"], zoom=zoom)
+            entry = restore_file(job, options, figure=written["figure"], zoom=zoom,
+                                 tile_options=_tile_options(options))
         _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
@@ -590,7 +605,8 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
             if workers is None and scheduler is None:
                 from tvrestore.batch import run_batch
 
-                run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
+                run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry,
+                          tile_options=_tile_options(options))
             else:
                 _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler)
         except KeyboardInterrupt as err:
@@ -617,7 +633,8 @@ def _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler) -> 
 
     try:
         run_batch_on_cluster(jobs, options, workers=workers, scheduler=scheduler,
-                             batch_size=batch_size, on_entry=on_entry)
+                             batch_size=batch_size, on_entry=on_entry,
+                             tile_options=_tile_options(options))
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
 
@@ -748,6 +765,9 @@ def _summary(entry: dict) -> str:
         f"  {entry['iterations']} iterations ({state}), objective {_number(entry['objective'], '.6g')}",
         f"  {_times(entry)}",
     ]
+    if entry["tile"] is not None:
+        lines.insert(3, f"  restored in tiles of {'x'.join(map(str, entry['tile']))} pixels, "
+                        f"halo {entry['halo']} (iterations the most any tile took)")
     if entry["reference"] is not None:
         psnr = "inf (identical to the reference)" if entry["psnr"] is None else f"{entry['psnr']:.2f} dB"
         ssim = "n/a" if entry["ssim"] is None else f"{entry['ssim']:.4f}"
