@@ -125,7 +125,7 @@ def test_whole_image_options_on_a_tiled_image_are_usage_errors_before_any_work(
     png(tmp_path, "big.png", noisy16)
     png(tmp_path, "clean.png", noisy16)
     check_run(LimitedRunner(), tmp_path, ["big.png", "--max-pixels", LIMIT, *option], 2,
-              [f"{option[0]} need the whole image", "restored in tiles", "--max-pixels"])
+              ["big.png: restored in tiles", f"so {option[0]} cannot be used", "--max-pixels"])
 
 
 def test_without_dask_the_refusal_names_the_extra_and_the_limit(tmp_path, noisy16):
@@ -144,3 +144,16 @@ def test_without_dask_the_refusal_names_the_extra_and_the_limit(tmp_path, noisy1
     assert "needs the dask extra (missing: dask): pip install 'tvrestore[dask]'" in line
     assert "--max-pixels" in line
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_a_cluster_worker_restores_a_big_image_in_tiles(tmp_path, runner, noisy16):
+    pytest.importorskip("distributed")
+    png(tmp_path, "in/big.png", noisy16)
+    png(tmp_path, "in/a.png", np.random.default_rng(1).integers(0, 256, (16, 16), dtype=np.uint8))
+    check_run(runner, tmp_path, ["in", "-o", "out", "--workers", "1", "--max-pixels", LIMIT,
+                                 "--solver", "adam", "--report", "r.json", "-q", *FAST], 0,
+              outputs=["out", "out/a.png", "out/big.png", "r.json"])
+    by_name = {Path(entry["input"]).name: entry for entry in entries(tmp_path / "r.json")}
+    assert (by_name["big.png"]["tile"], by_name["a.png"]["tile"]) == ([32, 32], None)
+    big = io.read_image(tmp_path / "out/big.png")
+    assert big.dtype == np.uint16 and big.shape == noisy16.shape

@@ -399,7 +399,12 @@ def _check_dask(what: str) -> None:
 
 
 def _needs_tiles(input_path: Path, tile: int | None) -> bool:
-    """Asked for (--tile), a zarr, or a TIFF beyond the memory budget (from its header)."""
+    """The lazy tiled path: asked for (--tile), a zarr, or a TIFF beyond the memory budget
+    whose stored chunks are within it (from its header).
+
+    Any other image beyond the budget takes the single path, whose plan
+    (:func:`tvrestore.plan.route`) decodes a denoising whole and restores it in tiles.
+    """
     from tvrestore.lazyio import fits_in_memory, is_image_shape, is_zarr, stored_shape
 
     if tile is not None or is_zarr(input_path):
@@ -426,8 +431,8 @@ def _check_whole_image_options(input_path, reference, compare, written) -> None:
     ) if given]
     if asked:
         raise click.UsageError(
-            f"{input_path}: {', '.join(asked)} need the whole image, but it is restored in tiles "
-            "(restore it whole with a larger --max-pixels)")
+            f"{input_path}: restored in tiles, so {' and '.join(asked)} cannot be used (they "
+            "need the whole image: restore it whole, without --tile and within --max-pixels)")
 
 
 def _restore_tiled(input_path, output, reference, compare, overwrite, quiet, options,
