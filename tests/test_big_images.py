@@ -157,3 +157,24 @@ def test_a_cluster_worker_restores_a_big_image_in_tiles(tmp_path, runner, noisy1
     assert (by_name["big.png"]["tile"], by_name["a.png"]["tile"]) == ([32, 32], None)
     big = io.read_image(tmp_path / "out/big.png")
     assert big.dtype == np.uint16 and big.shape == noisy16.shape
+
+
+def test_a_batch_claims_a_big_image_but_decodes_it_only_when_its_turn_comes(tmp_path,
+                                                                            monkeypatch):
+    from tvrestore import batch
+    from tvrestore.claims import Claims
+
+    monkeypatch.setenv(plan.MAX_PIXELS_VARIABLE, LIMIT)
+    job = plan.FileJob(input=zeros_png(tmp_path, "big.png", (128, 128)),
+                       output=tmp_path / "out" / "big.png")
+
+    def no_decoding(*args):
+        raise AssertionError("decoded while reading ahead")
+
+    monkeypatch.setattr(io, "_decode_pillow", no_decoding)
+    claims = Claims()
+    try:
+        assert batch._read(job, claims) == job  # for the batch to decode alone, later
+        assert not claims.acquire(job.output)  # already claimed by this run
+    finally:
+        claims.release_all()

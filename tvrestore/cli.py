@@ -308,7 +308,9 @@ def main() -> None:
               help="The largest whole-image solve, in values (height x width x colour "
                    "channels, padded, after --upscale and the PSF's margin), checked from "
                    "each header before decoding. Default: 12201611 for denoising, 5368709 "
-                   "with --psf, --mask or --upscale (measured to keep a run within 2 GiB).")
+                   "with --psf, --mask or --upscale (measured to keep a run within 2 GiB). "
+                   "Beyond it a denoising is decoded whole and restored in tiles (needs the "
+                   "dask extra); a forward model is refused.")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
