@@ -718,7 +718,7 @@ def route(
             f"values for a tile's solve, less than a {MIN_TILE}x{MIN_TILE} tile with its halo "
             f"takes ({_RAISE_HINT})")
     try:
-        require_extra(f"{job.input}: restoring it in tiles", "dask", ("dask",))
+        require_extra("restoring it in tiles", "dask", ("dask",))
     except TVRestoreError as err:
         raise TVRestoreError(
             f"{_beyond_the_limit(job.input, input_shape)}; {err}, or {_RAISE_HINT} "
