@@ -178,3 +178,11 @@ def test_a_batch_claims_a_big_image_but_decodes_it_only_when_its_turn_comes(tmp_
         assert not claims.acquire(job.output)  # already claimed by this run
     finally:
         claims.release_all()
+
+
+def test_a_long_thin_image_beyond_the_tiles_count_is_refused_from_the_header(tmp_path):
+    # 1 x 100,000,000 decodes (io.MAX_PIXELS) but would plan 48,829 tiles.
+    zeros_png(tmp_path, "row.png", (1, 100_000_000))
+    check_run(LimitedRunner(), tmp_path, ["row.png", "-o", "out.png"], 2,
+              ["row.png: too large to restore whole", "too long and thin for tiles",
+               "48829 tiles", "--max-pixels"])

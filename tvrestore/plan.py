@@ -26,7 +26,7 @@ from tvrestore.shapes import colour_shape, solve_shape
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_PIXELS_FORWARD_MODEL", "MAX_PIXELS_VARIABLE", "FileJob",
-    "MIN_TILE", "Route", "check_budget", "check_degradation", "check_distinct", "check_reference",
+    "MAX_TILES", "MIN_TILE", "Route", "check_budget", "check_degradation", "check_distinct", "check_reference",
     "check_single", "check_stored_budget", "check_tiled", "largest_tile", "max_pixels",
     "pixel_limit", "plan_jobs", "route", "solve_values",
 ]
@@ -679,6 +679,11 @@ _HELD_COPIES = 3
 # The smallest tile :func:`largest_tile` gives, and the smallest halo
 # (tiles.default_halo's): a tile that small still sees 16 pixels around it.
 MIN_TILE = 16
+# Dask plans about ten tasks per tile: 4096 tiles keep the plan within a few
+# MB. Within the decoding limits only a long, thin image needs more (a 1 x
+# 100,000,000 PNG would be 48,829 tiles of 2048 pixels); a 2**27-pixel
+# image of any usual aspect in tiles of 2048 needs 32.
+MAX_TILES = 4096
 
 
 def route(
@@ -700,7 +705,8 @@ def route(
     TVRestoreError
         One line naming the file: a forward model beyond the limit
         (:func:`check_budget`), an image whose copies leave too little for
-        a :data:`MIN_TILE` tile with its halo, or tiles without Dask;
+        a :data:`MIN_TILE` tile with its halo, one that would need more than
+        :data:`MAX_TILES` tiles, or tiles without Dask;
         each says how to raise the limit (``--max-pixels``).
     """
     if job.task != "denoise":
@@ -717,6 +723,14 @@ def route(
             f"({_HELD_COPIES} x {held // _HELD_COPIES} bytes) it leaves {max(0, tile_values)} "
             f"values for a tile's solve, less than a {MIN_TILE}x{MIN_TILE} tile with its halo "
             f"takes ({_RAISE_HINT})")
+    from tvrestore.tiles import DEFAULT_TILE
+
+    tiles = math.prod(-(-int(side) // DEFAULT_TILE) for side in input_shape[:2])
+    if tiles > MAX_TILES:
+        raise TVRestoreError(
+            f"{_beyond_the_limit(job.input, input_shape)}, and too long and thin for tiles: "
+            f"{tiles} tiles of at most {DEFAULT_TILE}x{DEFAULT_TILE} pixels, more than "
+            f"{MAX_TILES} ({_RAISE_HINT})")
     try:
         require_extra("restoring it in tiles", "dask", ("dask",))
     except TVRestoreError as err:
