@@ -1,4 +1,4 @@
-"""Images beyond the whole-image budget: a denoising is decoded whole and solved in tiles (issue 18).
+"""Images beyond the whole-image budget: denoising decodes them whole, solves tiles (issue 18).
 
 A 12 MP colour photo or a 4096x4096 grey PNG is beyond the default solve
 budget (:func:`tvrestore.plan.max_pixels`). Denoising it is not refused:

@@ -152,7 +152,8 @@ def _restore_loaded(loaded: "_Loaded", options: RestoreOptions) -> tuple[np.ndar
 
 
 def _restore_in_tiles(loaded: "_Loaded", options: RestoreOptions) -> dict:
-    """The entry of a decoded image restored in tiles and written (:func:`tvrestore.tiles.restore_decoded`)."""
+    """The entry of a decoded image restored in tiles and written
+    (:func:`tvrestore.tiles.restore_decoded`)."""
     from tvrestore.tiles import restore_decoded
 
     return restore_decoded(loaded.job, options, loaded.noisy, loaded.header,
@@ -189,7 +190,8 @@ def _load(job: FileJob, *, decode_in_tiles: bool = True) -> _Loaded:
     routes: list[Route] = []
 
     def check(header: io.ImageHeader) -> None:
-        # The PSF, the mask and the size budget, from the header: nothing is decoded past the budget.
+        # The PSF, the mask and the size budget, from the header: nothing is
+        # decoded past the budget.
         routes.append(check_degradation(job, header.shape, header.dtype))
         if routes[-1].in_tiles and not decode_in_tiles:
             raise _InTiles

@@ -26,9 +26,9 @@ from tvrestore.shapes import colour_shape, solve_shape
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_PIXELS_FORWARD_MODEL", "MAX_PIXELS_VARIABLE", "FileJob",
-    "MAX_TILES", "MIN_TILE", "Route", "check_budget", "check_degradation", "check_distinct", "check_reference",
-    "check_single", "check_stored_budget", "check_tiled", "largest_tile", "max_pixels",
-    "pixel_limit", "plan_jobs", "route", "solve_values",
+    "MAX_TILES", "MIN_TILE", "Route", "check_budget", "check_degradation", "check_distinct",
+    "check_reference", "check_single", "check_stored_budget", "check_tiled", "largest_tile",
+    "max_pixels", "pixel_limit", "plan_jobs", "route", "solve_values",
 ]
 
 # What a PSF file may be (tvrestore.psf reads these).
@@ -689,7 +689,7 @@ MAX_TILES = 4096
 def route(
     job: FileJob, input_shape: tuple[int, ...], dtype, *, psf_shape: tuple[int, int] = (1, 1)
 ) -> Route:
-    """Whether an image of ``input_shape`` and ``dtype`` (from its header) is restored whole or in tiles.
+    """Whether an image of ``input_shape`` and ``dtype`` (its header's) is restored whole or in tiles.
 
     Whole if its solve is within :func:`check_budget`'s limit. Beyond it,
     a denoising (tiles restore noise only) within :mod:`tvrestore.io`'s

@@ -372,7 +372,7 @@ def restore_decoded(
 
 
 def _even_tile(side: int, tile: int) -> int:
-    """The tile, a multiple of 16 up to ``tile`` (itself one), that cuts ``side`` as evenly as ``tile`` does."""
+    """A tile of at most ``tile`` (a multiple of 16) cutting ``side`` into as many, even, tiles."""
     count = -(-side // tile)
     even = -(-side // count)
     return min(tile, -(-even // 16) * 16)
@@ -383,7 +383,7 @@ def _tiled_entry(
     tiles_for: Callable[[float], tuple[tuple[int, int], int]],
     write: Callable[[object], None], *, start: float, read_seconds: float,
 ) -> dict:
-    """Choose the weight, then the ((tile height, width), halo) ``tiles_for(weight)`` gives, solve, ``write``.
+    """Choose the weight, then ``tiles_for(weight)``'s ((height, width), halo); solve; ``write``.
 
     The one tiled restore of :func:`restore_tiled_file` and
     :func:`restore_decoded`: "auto" is chosen on the central crop
