@@ -367,7 +367,9 @@ def main() -> None:
               help="The largest whole-image solve, in values (height x width x colour "
                    "channels, padded, after --upscale and the PSF's margin), checked from "
                    "each header before decoding. Default: 12201611 for denoising, 5368709 "
-                   "with --psf, --mask or --upscale (measured to keep a run within 2 GiB).")
+                   "with --psf, --mask or --upscale (measured to keep a run within 2 GiB). "
+                   "Beyond it a denoising is decoded whole and restored in tiles (needs the "
+                   "dask extra); a forward model is refused.")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
@@ -419,9 +421,6 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
             degradation[name] is not None for name in ("psf", "psf_dir", "mask", "mask_dir"))):
         raise click.UsageError(f"{inputs[0]}: tiles restore noise only; --psf, --mask and "
                                "--upscale need the whole image")
-    if tiled and (figure is not None or gallery is not None):
-        raise click.UsageError(f"{inputs[0]}: --figure and --gallery need the whole image; "
-                               "a tiled restore has neither")
     _check_drawing_options(figure, zoom, gallery, single, gallery_assets)
     # From here on SIGTERM stops the run as Ctrl-C does, temporary files removed.
     with _terminate_as_interrupt():
@@ -463,7 +462,12 @@ def _check_dask(what: str) -> None:
 
 
 def _needs_tiles(input_path: Path, tile: int | None) -> bool:
-    """Asked for (--tile), a zarr, or a TIFF beyond the memory budget (from its header)."""
+    """The lazy tiled path: asked for (--tile), a zarr, or a TIFF beyond the memory budget
+    whose stored chunks are within it (from its header).
+
+    Any other image beyond the budget takes the single path, whose plan
+    (:func:`tvrestore.runs.plan.route`) decodes a denoising whole and restores it in tiles.
+    """
     from tvrestore.io.lazy import fits_in_memory, is_image_shape, is_zarr, stored_shape
 
     if tile is not None or is_zarr(input_path):
@@ -477,14 +481,29 @@ def _needs_tiles(input_path: Path, tile: int | None) -> bool:
     return not fits_in_memory(*stored)
 
 
+def _check_whole_image_options(input_path, reference, compare, written) -> None:
+    """--reference, --compare, --figure and --gallery need the whole image: usage errors for tiles.
+
+    Before any work, for an image restored in tiles (asked for, or beyond
+    the whole-image budget): scoring, comparing and drawing would each take
+    the memory the tiles save.
+    """
+    asked = [name for name, given in (
+        ("--reference", reference is not None), ("--compare", compare),
+        ("--figure", written["figure"] is not None), ("--gallery", written["gallery"] is not None),
+    ) if given]
+    if asked:
+        raise click.UsageError(
+            f"{input_path}: restored in tiles, so {' and '.join(asked)} cannot be used (they "
+            "need the whole image: restore it whole, without --tile and within --max-pixels)")
+
+
 def _restore_tiled(input_path, output, reference, compare, overwrite, quiet, options,
                    written, tile, halo) -> None:
     from tvrestore import io
     from tvrestore.runs import plan
 
-    if reference is not None or compare:
-        raise click.UsageError(f"{input_path}: --reference and --compare need the whole image; "
-                               "a tiled restore has neither")
+    _check_whole_image_options(input_path, reference, compare, written)
     job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
                        overwrite=overwrite)
     try:
@@ -590,7 +609,9 @@ def _restore_one(input_path, output, reference, compare, overwrite, quiet, optio
     try:
         # Everything that needs no solve, before TensorFlow loads: a run
         # that cannot succeed fails in milliseconds.
-        header = plan.check_single(job, written)
+        header, route = plan.check_single(job, written)
+        if route.in_tiles:
+            _check_whole_image_options(input_path, reference, compare, written)
         if zoom is not None:
             from tvrestore.viz.figures import check_zoom
 
@@ -601,7 +622,8 @@ def _restore_one(input_path, output, reference, compare, overwrite, quiet, optio
         from tvrestore.runs.batch import restore_file
 
         with _elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
-            entry = restore_file(job, options, figure=written["figure"], zoom=zoom)
+            entry = restore_file(job, options, figure=written["figure"], zoom=zoom,
+                                 tile_options=_tile_options(options))
         _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
@@ -663,7 +685,8 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
             if workers is None and scheduler is None:
                 from tvrestore.runs.batch import run_batch
 
-                run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
+                run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry,
+                          tile_options=_tile_options(options))
             else:
                 _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler,
                                 scheduler_timeout)
@@ -693,7 +716,8 @@ def _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler,
     try:
         run_batch_on_cluster(jobs, options, workers=workers, scheduler=scheduler,
                              scheduler_timeout=scheduler_timeout,
-                             batch_size=batch_size, on_entry=on_entry)
+                             batch_size=batch_size, on_entry=on_entry,
+                             tile_options=_tile_options(options))
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
 
@@ -825,6 +849,9 @@ def _summary(entry: dict) -> str:
         f"objective {format_or_dash(entry['objective'], '.6g')}",
         f"  {_times(entry)}",
     ]
+    if entry["tile"] is not None:
+        lines.insert(3, f"  restored in tiles of {'x'.join(map(str, entry['tile']))} pixels, "
+                        f"halo {entry['halo']} (iterations the most any tile took)")
     if entry["reference"] is not None:
         psnr = "inf (identical to the reference)" if entry["psnr"] is None else f"{entry['psnr']:.2f} dB"
         ssim = "n/a" if entry["ssim"] is None else f"{entry['ssim']:.4f}"

@@ -36,7 +36,7 @@ from tvrestore.runs.claims import Claims
 from tvrestore.errors import TVRestoreError
 from tvrestore.evaluation.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
-from tvrestore.runs.plan import FileJob, check_degradation, check_reference, max_pixels
+from tvrestore.runs.plan import FileJob, Route, check_degradation, check_reference, max_pixels
 from tvrestore.api import denoise, denoise_batch, restore
 from tvrestore.models.shapes import solve_shape
 
@@ -54,6 +54,7 @@ def restore_file(
     *,
     figure: Path | None = None,
     zoom: tuple[int, int, int, int] | None = None,
+    tile_options: RestoreOptions | None = None,
 ) -> dict:
     """Restore one file and return its report entry.
 
@@ -70,6 +71,10 @@ def restore_file(
         matplotlib is imported only then.
     zoom : (x, y, w, h), optional
         The figure's zoomed region; default: where the result has most edges.
+    tile_options : RestoreOptions, optional
+        The options of an image restored in tiles; default `options`. The
+        command line solves tiles exactly unless --solver is named
+        (:func:`tvrestore.runs.tiles.exact_tile_options`).
 
     Returns
     -------
@@ -81,6 +86,10 @@ def restore_file(
         :data:`tvrestore.runs.report.ENTRY_KEYS`), psnr and ssim (None without a
         reference) and compare (a list of method rows with ``job.compare``,
         else None).
+
+    An image beyond the whole-image budget that :func:`tvrestore.runs.plan.route`
+    sends to tiles is restored by :func:`_restore_in_tiles`: no reference,
+    comparison or figure.
 
     Raises
     ------
@@ -98,6 +107,10 @@ def restore_file(
         if job.output.exists() and not job.overwrite:
             raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
         loaded = _load(job)
+        if loaded.route.in_tiles:
+            if figure is not None:
+                raise TVRestoreError(f"{job.input}: restored in tiles, so --figure cannot draw it")
+            return _restore_in_tiles(loaded, tile_options or options)
         try:
             restored, result = _restore_loaded(loaded, options)
         except TVRestoreError as err:
@@ -144,9 +157,18 @@ def _restore_loaded(loaded: "_Loaded", options: RestoreOptions) -> tuple[np.ndar
                    weight=options.weight, **options.as_kwargs())
 
 
+def _restore_in_tiles(loaded: "_Loaded", options: RestoreOptions) -> dict:
+    """The entry of a decoded image restored in tiles and written
+    (:func:`tvrestore.runs.tiles.restore_decoded`)."""
+    from tvrestore.runs.tiles import restore_decoded
+
+    return restore_decoded(loaded.job, options, loaded.noisy, loaded.header,
+                           loaded.route.tile_values, read_seconds=loaded.read_seconds)
+
+
 @dataclass(frozen=True)
 class _Loaded:
-    """A job whose input (and reference) have been read."""
+    """A job whose input (and reference) have been read, and how it is restored."""
 
     job: FileJob
     header: io.ImageHeader
@@ -154,13 +176,36 @@ class _Loaded:
     reference: np.ndarray | None
     read_seconds: float
     missing: np.ndarray | None = None
+    route: Route = Route()
 
 
-def _load(job: FileJob) -> _Loaded:
+class _InTiles(Exception):
+    """Raised by :func:`_load` before decoding an image that goes to tiles, when asked to."""
+
+
+def _load(job: FileJob, *, decode_in_tiles: bool = True) -> _Loaded:
+    """Read a job's input (and reference, mask), checked from headers before decoding.
+
+    An image that goes to tiles (:func:`tvrestore.runs.plan.route`) is read
+    without its reference, which the tiles do not score; with
+    ``decode_in_tiles`` False it is not decoded at all: :class:`_InTiles`
+    is raised instead, so that a batch decodes such an image only when
+    its turn comes, one at a time.
+    """
     start = time.perf_counter()
-    # The PSF, the mask and the size budget, from the header: nothing is decoded past the budget.
-    noisy, header = io.read_image_and_header(
-        job.input, check=lambda header: check_degradation(job, header.shape))
+    routes: list[Route] = []
+
+    def check(header: io.ImageHeader) -> None:
+        # The PSF, the mask and the size budget, from the header: nothing is
+        # decoded past the budget.
+        routes.append(check_degradation(job, header.shape, header.dtype))
+        if routes[-1].in_tiles and not decode_in_tiles:
+            raise _InTiles
+
+    noisy, header = io.read_image_and_header(job.input, check=check)
+    if routes[-1].in_tiles:
+        return _Loaded(job=job, header=header, noisy=noisy, reference=None,
+                       read_seconds=time.perf_counter() - start, route=routes[-1])
     missing = None
     if job.mask is not None:
         pixels = io.read_image(job.mask)
@@ -243,6 +288,7 @@ def run_batch(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_entry: Callable[[int, dict], None] | None = None,
+    tile_options: RestoreOptions | None = None,
 ) -> list[dict]:
     """Restore every job, as few compiled calls as the shapes allow; never raise for a file.
 
@@ -256,7 +302,9 @@ def run_batch(
     wait in buffers: beyond that the fullest buffer is restored early, and
     at most ``2 * batch_size`` wait to be written, so memory stays bounded
     however many files and shapes there are. Partial buffers are restored
-    at the end.
+    at the end. An image beyond the whole-image budget that goes to tiles
+    (:func:`tvrestore.runs.plan.route`) is decoded only when its turn comes and
+    restored alone, in tiles, and written before the next is read on.
 
     Parameters
     ----------
@@ -269,6 +317,8 @@ def run_batch(
     on_entry : callable, optional
         ``on_entry(index, entry)``, called in the calling thread as each
         job's entry is ready (in completion order, not job order).
+    tile_options : RestoreOptions, optional
+        The options of images restored in tiles (:func:`restore_file`).
 
     Returns
     -------
@@ -306,7 +356,8 @@ def run_batch(
 
     try:
         with concurrent.futures.ThreadPoolExecutor(_IO_WORKERS, "tvrestore-io") as pool:
-            run = _BatchRun(jobs, options, batch_size, pool, deliver, claims)
+            run = _BatchRun(jobs, options, batch_size, pool, deliver, claims,
+                            tile_options or options)
             try:
                 run.all()
             except BaseException:
@@ -321,10 +372,11 @@ def run_batch(
 class _BatchRun:
     """The state of one :func:`run_batch`: reads ahead, shape buffers, writes behind."""
 
-    def __init__(self, jobs, options, batch_size, pool, deliver, claims) -> None:
+    def __init__(self, jobs, options, batch_size, pool, deliver, claims, tile_options) -> None:
         self.jobs = jobs
         self.claims = claims
         self.options = options
+        self.tile_options = tile_options
         self.batch_size = batch_size
         self.pool = pool
         self.deliver = deliver
@@ -341,6 +393,9 @@ class _BatchRun:
             loaded = future.result()
             if isinstance(loaded, dict):
                 self.deliver(index, loaded)
+                continue
+            if isinstance(loaded, FileJob):
+                self._restore_in_tiles(index, loaded)
                 continue
             key = solve_shape(loaded.noisy.shape)
             group = self.waiting.setdefault(key, [])
@@ -364,6 +419,16 @@ class _BatchRun:
         for _, future in self.reads:
             future.cancel()
         self._collect_writes(block=True)
+
+    def _restore_in_tiles(self, index: int, job: FileJob) -> None:
+        """Decode, restore in tiles and write a claimed job here, alone; deliver its entry."""
+        try:
+            entry = _restore_in_tiles(_load(job), self.tile_options)
+        except Exception as err:
+            entry = report.failed_entry(job, err)
+        finally:
+            self.claims.release(job.output)
+        self.deliver(index, entry)
 
     def _read_ahead(self, upcoming) -> None:
         while len(self.reads) < self.batch_size:
@@ -406,8 +471,11 @@ class _BatchRun:
             self.deliver(self.writes.pop(future), future.result())
 
 
-def _read(job: FileJob, claims: Claims) -> _Loaded | dict:
+def _read(job: FileJob, claims: Claims) -> _Loaded | FileJob | dict:
     """The pool's reading task: a loaded and claimed job, or its skipped or failed entry.
+
+    A job that goes to tiles is claimed but not decoded: the job itself
+    is returned, for the batch to decode when its turn comes.
 
     The output is claimed after the read, so that a broken file creates no
     output directory; it is checked again once claimed, because another
@@ -416,7 +484,10 @@ def _read(job: FileJob, claims: Claims) -> _Loaded | dict:
     if job.output.exists() and not job.overwrite:
         return report.entry(job, status=report.SKIPPED, skip_reason=report.OUTPUT_EXISTS)
     try:
-        loaded = _load(job)
+        try:
+            loaded = _load(job, decode_in_tiles=False)
+        except _InTiles:
+            loaded = job
         job.output.parent.mkdir(parents=True, exist_ok=True)
         if not claims.acquire(job.output):
             return report.entry(job, status=report.SKIPPED, skip_reason=report.CLAIMED)

@@ -193,6 +193,7 @@ def run_batch_on_cluster(
     scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_entry: Callable[[int, dict], None] | None = None,
+    tile_options: RestoreOptions | None = None,
 ) -> list[dict]:
     """:func:`tvrestore.runs.batch.run_batch` with the restoring done by a Dask cluster's workers.
 
@@ -201,7 +202,9 @@ def run_batch_on_cluster(
     one (only if some output is missing). The inputs and outputs must be on
     a file system every worker sees at the same paths. Groups are cut so
     that every worker has work: a shape with fewer than ``batch_size``
-    images per worker is split evenly among them.
+    images per worker is split evenly among them. An image beyond the
+    whole-image budget is restored in tiles on its worker, as
+    :func:`~tvrestore.runs.batch.run_batch` does (``tile_options``).
 
     Raises
     ------
@@ -249,13 +252,13 @@ def run_batch_on_cluster(
             for index, entry in settled:
                 deliver(index, entry)
             if by_shape:
-                _run_groups(client, jobs, options, by_shape, batch_size, deliver)
+                _run_groups(client, jobs, options, by_shape, batch_size, deliver, tile_options)
     finally:
         io.remove_leftovers(directories)
     return entries
 
 
-def _run_groups(client, jobs, options, by_shape, batch_size, deliver) -> None:
+def _run_groups(client, jobs, options, by_shape, batch_size, deliver, tile_options) -> None:
     """Submit the groups of each shape; deliver their entries as they finish."""
     from distributed import as_completed
 
@@ -266,7 +269,7 @@ def _run_groups(client, jobs, options, by_shape, batch_size, deliver) -> None:
         for start in range(0, len(indices), size):
             group = indices[start: start + size]
             future = client.submit(restore_group, [jobs[i] for i in group], options, batch_size,
-                                   pure=False)
+                                   tile_options, pure=False)
             tasks[future] = group
     finished = as_completed(tasks, loop=client.loop)  # a scheduler's client is no default
     try:
@@ -283,7 +286,8 @@ def _run_groups(client, jobs, options, by_shape, batch_size, deliver) -> None:
         raise
 
 
-def restore_group(jobs: list[FileJob], options: RestoreOptions, batch_size: int) -> list[dict]:
+def restore_group(jobs: list[FileJob], options: RestoreOptions, batch_size: int,
+                  tile_options: RestoreOptions | None = None) -> list[dict]:
     """A worker's task: :func:`~tvrestore.runs.batch.run_batch` on one group; its entries in order.
 
     The client submits only jobs whose output was absent, so an output that
@@ -295,21 +299,24 @@ def restore_group(jobs: list[FileJob], options: RestoreOptions, batch_size: int)
     """
     from tvrestore.runs.batch import run_batch
 
-    entries = run_batch(jobs, options, batch_size=batch_size)
+    entries = run_batch(jobs, options, batch_size=batch_size, tile_options=tile_options)
     return [
-        _restored_without_writing(job, options) if entry["skip_reason"] == report.OUTPUT_EXISTS
+        _restored_without_writing(job, options, tile_options)
+        if entry["skip_reason"] == report.OUTPUT_EXISTS
         else entry  # restored, failed, or claimed by another live run (which writes it)
         for job, entry in zip(jobs, entries)
     ]
 
 
-def _restored_without_writing(job: FileJob, options: RestoreOptions) -> dict:
+def _restored_without_writing(job: FileJob, options: RestoreOptions,
+                              tile_options: RestoreOptions | None = None) -> dict:
     """The entry of restoring ``job`` again, its result written to a scratch file and dropped."""
     from tvrestore.runs.batch import restore_file
 
     try:
         with tempfile.TemporaryDirectory(prefix="tvrestore-retry-") as scratch:
-            entry = restore_file(replace(job, output=Path(scratch) / job.output.name), options)
+            entry = restore_file(replace(job, output=Path(scratch) / job.output.name), options,
+                                 tile_options=tile_options)
     except Exception as err:
         return report.failed_entry(job, err)
     return {**entry, "output": str(job.output)}

@@ -20,14 +20,15 @@ from typing import Sequence
 import numpy as np
 
 from tvrestore import io
-from tvrestore.errors import TVRestoreError
+from tvrestore.errors import TVRestoreError, require_extra
 from tvrestore.models.psf import PSF_KINDS
 from tvrestore.models.shapes import colour_shape, solve_shape
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_PIXELS_FORWARD_MODEL", "MAX_PIXELS_VARIABLE", "FileJob",
-    "check_budget", "check_degradation", "check_distinct", "check_reference", "check_single",
-    "check_stored_budget", "check_tiled", "max_pixels", "pixel_limit", "plan_jobs", "solve_values",
+    "MAX_TILES", "MIN_TILE", "Route", "check_budget", "check_degradation", "check_distinct",
+    "check_reference", "check_single", "check_stored_budget", "check_tiled", "largest_tile",
+    "max_pixels", "pixel_limit", "plan_jobs", "route", "solve_values",
 ]
 
 # What a PSF file may be (tvrestore.models.psf reads these).
@@ -258,7 +259,9 @@ def _check_outputs(jobs: list[FileJob]) -> None:
         writers[target] = job
 
 
-def check_single(job: FileJob, written: dict[str, Path | None] | None = None) -> io.ImageHeader:
+def check_single(
+    job: FileJob, written: dict[str, Path | None] | None = None
+) -> tuple[io.ImageHeader, Route]:
     """Every check of a one-file run that needs no solve, from headers alone.
 
     Parameters
@@ -272,18 +275,21 @@ def check_single(job: FileJob, written: dict[str, Path | None] | None = None) ->
     -------
     tvrestore.io.ImageHeader
         The input's header.
+    Route
+        Whether it is restored whole or in tiles (:func:`route`).
 
     Raises
     ------
     TVRestoreError
         One line naming the file, if the input or reference cannot be read
-        from its header, the reference's shape differs from the input's,
+        from its header, it is too large to restore (:func:`route`), the
+        reference's shape differs from the input's,
         the output's format cannot store the input's pixels, its directory
         is missing, it exists (without ``job.overwrite``) or is a directory,
         or two of the files read and written are one file.
     """
     header = io.read_header(job.input)
-    check_degradation(job, header.shape)
+    chosen = check_degradation(job, header.shape, header.dtype)
     output_shape = job.output_shape(header.shape)
     if job.reference is not None:
         check_reference(job, io.read_header(job.reference).shape, header.shape)
@@ -295,7 +301,7 @@ def check_single(job: FileJob, written: dict[str, Path | None] | None = None) ->
     if job.output.exists() and not job.overwrite:
         raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
     check_distinct([job], written)
-    return header
+    return header, chosen
 
 
 def check_tiled(job: FileJob, written: dict[str, Path | None] | None = None) -> str:
@@ -386,10 +392,15 @@ def check_reference(
         )
 
 
-def check_degradation(job: FileJob, input_shape: tuple[int, ...]) -> None:
+def check_degradation(job: FileJob, input_shape: tuple[int, ...], dtype) -> Route:
     """The job's PSF and mask can be read and fit its input of ``input_shape``, within the budget.
 
-    Called with the input's header shape, before its pixels are decoded.
+    Called with the input's header shape and dtype, before its pixels are decoded.
+
+    Returns
+    -------
+    Route
+        Whether the image is restored whole or in tiles (:func:`route`).
 
     Raises
     ------
@@ -397,7 +408,7 @@ def check_degradation(job: FileJob, input_shape: tuple[int, ...]) -> None:
         One line: a PSF spec or file that is not a PSF (sums to 0, holds
         NaN, ...), a PSF larger than the image, a mask that cannot be read
         or whose height and width are not the image's, an ``upscale``
-        outside 1..8, or a solve beyond :func:`check_budget`'s limit.
+        outside 1..8, or an image :func:`route` refuses.
     """
     from tvrestore.models.psf import check_psf_fits, parse_psf
 
@@ -408,8 +419,7 @@ def check_degradation(job: FileJob, input_shape: tuple[int, ...]) -> None:
         kernel = parse_psf(job.psf)
         check_psf_fits(kernel, input_shape, str(job.input))
         psf_shape = kernel.shape
-    check_budget(job.input, input_shape, upscale=job.upscale, psf_shape=psf_shape,
-                 forward_model=job.task != "denoise")
+    chosen = route(job, input_shape, dtype, psf_shape=psf_shape)
     if job.mask is not None:
         mask_shape = io.read_header(job.mask).shape
         if tuple(mask_shape[:2]) != tuple(input_shape[:2]):
@@ -417,6 +427,7 @@ def check_degradation(job: FileJob, input_shape: tuple[int, ...]) -> None:
                 f"{job.mask}: the mask is {mask_shape[0]}x{mask_shape[1]}, "
                 f"but {job.input} is {input_shape[0]}x{input_shape[1]}"
             )
+    return chosen
 
 
 def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | None = None) -> None:
@@ -600,7 +611,8 @@ def check_budget(
 
     The solve's values are counted by :func:`solve_values`: the padded,
     upscaled output with the PSF's margin, times its colour channels.
-    Every path that solves a whole image checks this before decoding it.
+    Every path that solves a whole image checks this before decoding it
+    (:func:`route` sends a denoising beyond it to tiles instead).
 
     Parameters
     ----------
@@ -613,25 +625,143 @@ def check_budget(
         The PSF's (height, width), odd sides.
     forward_model : bool
         Whether the solve has a forward model (PSF, mask or upscaling):
-        its default limit is lower (:func:`max_pixels`).
+        its default limit is lower (:func:`max_pixels`), and it cannot be
+        solved in tiles.
 
     Raises
     ------
     TVRestoreError
         Naming the image, the solve's padded shape, the limit and how to raise it.
     """
+    values = solve_values(input_shape, upscale=upscale, psf_shape=psf_shape)[1]
+    if values > max_pixels(forward_model):
+        tiles = ("tiles restore noise only, not --psf, --mask or --upscale" if forward_model
+                 else "beyond it, denoising is restored in tiles")
+        raise TVRestoreError(
+            f"{_beyond_the_limit(name, input_shape, upscale, psf_shape, forward_model)} "
+            f"({_RAISE_HINT}; {tiles})")
+
+
+def _beyond_the_limit(name, input_shape, upscale=1, psf_shape=(1, 1), forward_model=False) -> str:
+    """``<name>: too large to restore whole: <its solve> ... more than the limit of <N>``."""
     height, width = (int(side) for side in input_shape[:2])
     padded, values = solve_values(input_shape, upscale=upscale, psf_shape=psf_shape)
-    limit = max_pixels(forward_model)
-    if values > limit:
-        how = f" upscaled {upscale}x" if upscale > 1 else ""
-        how += f" with a {psf_shape[0]}x{psf_shape[1]} PSF" if psf_shape != (1, 1) else ""
-        raise TVRestoreError(
-            f"{name}: too large to restore whole: {height}x{width}{how} solves as "
+    how = f" upscaled {upscale}x" if upscale > 1 else ""
+    how += f" with a {psf_shape[0]}x{psf_shape[1]} PSF" if psf_shape != (1, 1) else ""
+    return (f"{name}: too large to restore whole: {height}x{width}{how} solves as "
             f"{padded[0]}x{padded[1]} pixels x {padded[2]} channel(s) = {values} values, "
-            f"more than the limit of {limit} ({_RAISE_HINT}; TIFF and zarr images "
-            f"beyond it are restored in tiles)"
-        )
+            f"more than the limit of {max_pixels(forward_model)}")
+
+
+@dataclass(frozen=True)
+class Route:
+    """How an image is restored: whole, or decoded whole and solved in tiles.
+
+    Attributes
+    ----------
+    in_tiles : bool
+    tile_values : int
+        In tiles: the most values one tile's solve may take (its tile and
+        halo, padded, times its colour channels; :func:`largest_tile`).
+        0 for a whole image.
+    """
+
+    in_tiles: bool = False
+    tile_values: int = 0
+
+
+# Decoded whole and solved in tiles (:func:`route`), an image is held in
+# its own dtype up to three times beside the tiles' solves: the decoded
+# input, the restored output the tiles are stored into, and the copy its
+# encoder makes while writing (or its decoder while reading). The tiles'
+# solve budget gives way to them, at the denoising solve's bytes per value.
+_HELD_COPIES = 3
+# The smallest tile :func:`largest_tile` gives, and the smallest halo
+# (tiles.default_halo's): a tile that small still sees 16 pixels around it.
+MIN_TILE = 16
+# Dask plans about ten tasks per tile: 4096 tiles keep the plan within a few
+# MB. Within the decoding limits only a long, thin image needs more (a 1 x
+# 100,000,000 PNG would be 48,829 tiles of 2048 pixels); a 2**27-pixel
+# image of any usual aspect in tiles of 2048 needs 32.
+MAX_TILES = 4096
+
+
+def route(
+    job: FileJob, input_shape: tuple[int, ...], dtype, *, psf_shape: tuple[int, int] = (1, 1)
+) -> Route:
+    """Whether an image of ``input_shape`` and ``dtype`` (its header's) is restored whole or in tiles.
+
+    Whole if its solve is within :func:`check_budget`'s limit. Beyond it,
+    a denoising (tiles restore noise only) within :mod:`tvrestore.io`'s
+    decoding limits is decoded whole in its own dtype and solved in tiles
+    (:func:`tvrestore.runs.tiles.restore_decoded`): each tile's solve takes at
+    most :func:`max_pixels` values less what the image held whole takes
+    (:data:`_HELD_COPIES` copies, counted at the denoising solve's bytes
+    per value), so the run keeps the memory a whole-image solve at the
+    limit has. Tiles need the ``dask`` extra.
+
+    Raises
+    ------
+    TVRestoreError
+        One line naming the file: a forward model beyond the limit
+        (:func:`check_budget`), an image whose copies leave too little for
+        a :data:`MIN_TILE` tile with its halo, one that would need more than
+        :data:`MAX_TILES` tiles, or tiles without Dask;
+        each says how to raise the limit (``--max-pixels``).
+    """
+    if job.task != "denoise":
+        check_budget(job.input, input_shape, upscale=job.upscale, psf_shape=psf_shape,
+                     forward_model=True)
+        return Route()
+    if solve_values(input_shape)[1] <= max_pixels():
+        return Route()
+    held = _HELD_COPIES * math.prod(int(side) for side in input_shape) * np.dtype(dtype).itemsize
+    tile_values = max_pixels() - math.ceil(held / _DENOISE_BYTES_PER_VALUE)
+    if largest_tile(input_shape, tile_values, halo=MIN_TILE, largest=MIN_TILE) is None:
+        raise TVRestoreError(
+            f"{_beyond_the_limit(job.input, input_shape)}, and too large for tiles: held whole "
+            f"({_HELD_COPIES} x {held // _HELD_COPIES} bytes) it leaves {max(0, tile_values)} "
+            f"values for a tile's solve, less than a {MIN_TILE}x{MIN_TILE} tile with its halo "
+            f"takes ({_RAISE_HINT})")
+    from tvrestore.runs.tiles import DEFAULT_TILE
+
+    tiles = math.prod(-(-int(side) // DEFAULT_TILE) for side in input_shape[:2])
+    if tiles > MAX_TILES:
+        raise TVRestoreError(
+            f"{_beyond_the_limit(job.input, input_shape)}, and too long and thin for tiles: "
+            f"{tiles} tiles of at most {DEFAULT_TILE}x{DEFAULT_TILE} pixels, more than "
+            f"{MAX_TILES} ({_RAISE_HINT})")
+    try:
+        require_extra("restoring it in tiles", "dask", ("dask",))
+    except TVRestoreError as err:
+        raise TVRestoreError(
+            f"{_beyond_the_limit(job.input, input_shape)}; {err}, or {_RAISE_HINT} "
+            f"to restore it whole") from err
+    return Route(in_tiles=True, tile_values=tile_values)
+
+
+def largest_tile(
+    shape: tuple[int, ...], tile_values: int, *, halo: int, largest: int
+) -> tuple[int, int] | None:
+    """The largest tile side (a multiple of 16 up to ``largest``) whose solve fits ``tile_values``.
+
+    A tile's solve covers the tile and ``min(halo, tile)`` pixels of its
+    neighbours on every side (a halo beyond the tile would merge tiles),
+    no more than the image's own sides, padded as :func:`solve_values`
+    counts it.
+
+    Returns
+    -------
+    (tile, halo) : (int, int) or None
+        None if not even a :data:`MIN_TILE` tile fits.
+    """
+    height, width = (int(side) for side in shape[:2])
+    for tile in range(largest - largest % MIN_TILE, MIN_TILE - 1, -MIN_TILE):
+        seen = min(halo, tile)
+        block = (min(height, tile + 2 * seen), min(width, tile + 2 * seen), *shape[2:])
+        if solve_values(block)[1] <= tile_values:
+            return tile, seen
+    return None
 
 
 def check_stored_budget(

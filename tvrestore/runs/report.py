@@ -40,12 +40,14 @@ OUTPUT_EXISTS, CLAIMED = "output exists", "claimed by another run"
 # images); read_seconds and write_seconds its own file's decoding and
 # encoding; tensorflow_seconds the process's TensorFlow import (once per
 # run); total_seconds = read + compile + weight search + solve + write, the
-# work its result waited for, queue waits excluded.
+# work its result waited for, queue waits excluded. tile ([height, width])
+# and halo, in pixels, for an image restored in tiles, else None.
 ENTRY_KEYS: tuple[str, ...] = (
     "input", "output", "reference", "status", "error", "skip_reason", "shape", "dtype", "task",
     "psf", "mask", "upscale",
     *(field.name for field in fields(RestoreResult)),
-    "batch_size", "read_seconds", "write_seconds", "tensorflow_seconds", "total_seconds",
+    "batch_size", "tile", "halo",
+    "read_seconds", "write_seconds", "tensorflow_seconds", "total_seconds",
     "psnr", "ssim", "compare",
 )
 

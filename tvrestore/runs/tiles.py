@@ -43,7 +43,7 @@ from tvrestore.options import RestoreOptions, RestoreResult
 from tvrestore.runs.plan import FileJob
 
 __all__ = ["DEFAULT_TILE", "TILE_GAP", "auto_weight", "default_halo", "exact_tile_options",
-           "restore_array", "restore_tiled_file"]
+           "restore_array", "restore_decoded", "restore_tiled_file"]
 
 # Tile side when tiling is automatic: a 2048x2048 float32 tile is 16 MiB,
 # and its solve (iterate, data, Adam's two moments, gradients, halo) stays
@@ -262,12 +262,8 @@ def restore_tiled_file(
     Returns
     -------
     dict
-        Its report entry (:data:`tvrestore.runs.report.ENTRY_KEYS`): iterations
-        are the most any tile took, converged whether every tile did,
-        solve_seconds and compile_seconds the sums over tiles; objective
-        and loss are None (E of the whole is not computed); tiles are read
-        while the output is written, so read_seconds is 0 and
-        write_seconds is all the time that is not solving.
+        Its report entry (:func:`_tiled_entry`); tiles are read while the
+        output is written, so read_seconds is 0.
 
     Raises
     ------
@@ -290,10 +286,123 @@ def restore_tiled_file(
         # A larger halo merges tiles into larger ones, up to the whole image.
         raise TVRestoreError(f"--halo {halo}: at most the tile side, {tile} "
                              "(a tile sees its neighbouring tiles, no further)")
+
+    def tiles_for(weight: float) -> tuple[tuple[int, int], int]:
+        # The measured halo, up to the tile side: a large weight's would merge tiles.
+        return (tile, tile), min(default_halo(weight), tile) if halo is None else halo
+
+    def write(restored) -> None:
+        write_lazy(job.output, restored, format=lazy.format, tile=tile, overwrite=job.overwrite,
+                   scheduler=scheduler)
+
+    return _tiled_entry(job, options, lazy.array, tiles_for, write, start=start, read_seconds=0.0)
+
+
+def restore_decoded(
+    job: FileJob, options: RestoreOptions, pixels: np.ndarray, header, tile_values: int, *,
+    read_seconds: float = 0.0,
+) -> dict:
+    """Restore a decoded image in tiles, in memory, and write it as its input was stored.
+
+    For an image beyond the whole-image solve budget but within the
+    decoding limits (:func:`tvrestore.runs.plan.route`): the decoded array, in
+    its own dtype, is read tile by tile (:func:`restore_array` over
+    ``dask.array.from_array``), each restored tile is stored into one
+    output array of the same dtype, and that is written atomically by
+    :func:`tvrestore.io.write_image` in the input's format and layout
+    (alpha passed through, as a whole-image restore does).
+
+    Parameters
+    ----------
+    job : FileJob
+        Denoising only.
+    options : RestoreOptions
+        As given: without a solver named, see :func:`exact_tile_options`.
+    pixels : numpy.ndarray
+        The decoded input, ``(H, W)`` or ``(H, W, C)``.
+    header : tvrestore.io.ImageHeader
+        Its header, for writing as it was stored.
+    tile_values : int
+        The most values one tile's solve may take
+        (:attr:`tvrestore.runs.plan.Route.tile_values`): the tile side is the
+        largest up to :data:`DEFAULT_TILE` whose solve with the weight's
+        halo fits (:func:`tvrestore.runs.plan.largest_tile`), then evened out
+        so that the tiles along each side have about one size.
+    read_seconds : float
+        The decoding's time, for the report.
+
+    Returns
+    -------
+    dict
+        Its report entry (:func:`_tiled_entry`).
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the file, for pixels that cannot be restored or a failed
+        write (which leaves no output).
+    """
+    import dask.array as da
+
+    from tvrestore import io
+    from tvrestore.runs.plan import largest_tile
+
+    start = time.perf_counter() - read_seconds
+
+    def tiles_for(weight: float) -> tuple[tuple[int, int], int]:
+        chosen = largest_tile(pixels.shape, tile_values, halo=default_halo(weight),
+                              largest=DEFAULT_TILE)
+        if chosen is None:  # the plan sized tile_values for the smallest halo
+            raise TVRestoreError(f"{job.input}: no tile fits {tile_values} values")
+        tile, halo = chosen
+        # As many tiles per side as the largest tile needs, evened out (3000 in
+        # tiles of 1760 gives two of 1504): less padding, fewer solve shapes.
+        return tuple(_even_tile(side, tile) for side in pixels.shape[:2]), halo
+
+    def write(restored) -> None:
+        output = np.empty_like(pixels)
+        # Tile by tile into the output: no tile is kept once stored.
+        da.store(restored, output, lock=False, scheduler="synchronous")
+        io.write_image(job.output, output, overwrite=job.overwrite, like=header)
+
+    # name=False: no hash of every pixel for a graph computed once.
+    array = da.from_array(pixels, chunks=-1, name=False)
+    return _tiled_entry(job, options, array, tiles_for, write, start=start,
+                        read_seconds=read_seconds)
+
+
+def _even_tile(side: int, tile: int) -> int:
+    """A tile of at most ``tile`` (a multiple of 16) cutting ``side`` into as many, even, tiles."""
+    count = -(-side // tile)
+    even = -(-side // count)
+    return min(tile, -(-even // 16) * 16)
+
+
+def _tiled_entry(
+    job: FileJob, options: RestoreOptions, array,
+    tiles_for: Callable[[float], tuple[tuple[int, int], int]],
+    write: Callable[[object], None], *, start: float, read_seconds: float,
+) -> dict:
+    """Choose the weight, then ``tiles_for(weight)``'s ((height, width), halo); solve; ``write``.
+
+    The one tiled restore of :func:`restore_tiled_file` and
+    :func:`restore_decoded`: "auto" is chosen on the central crop
+    (:func:`auto_weight`), each tile is solved by :func:`tvrestore.denoise`
+    with ``options`` and recorded, and ``write`` computes the lazy result.
+
+    Returns
+    -------
+    dict
+        The report entry (:data:`tvrestore.runs.report.ENTRY_KEYS`), with
+        ``tile`` ([height, width]) and ``halo``: iterations are the most any tile took,
+        converged whether every tile did, solve_seconds and
+        compile_seconds the sums over tiles; objective and loss are None
+        (E of the whole is not computed); write_seconds is the time that
+        is not reading, solving or choosing the weight.
+    """
     from tvrestore.backend import tf as _tf
     from tvrestore.runs import report
 
-    array = lazy.array.rechunk({0: tile, 1: tile})
     weight = options.weight
     search_seconds = 0.0
     noise_sigma = None
@@ -302,12 +411,9 @@ def restore_tiled_file(
         chosen = _auto_choice(array, source=job.input, **options.as_kwargs())
         weight, noise_sigma = chosen.weight, chosen.noise_sigma
         search_seconds = time.perf_counter() - search_start
+    tile, halo = tiles_for(weight)
     solve = _RecordedDenoise(weight, options.as_kwargs(), job.input)
-    # The measured halo, up to the tile side: a large weight's would merge tiles.
-    halo = min(default_halo(weight), tile) if halo is None else halo
-    restored = restore_array(array, weight, halo=halo, solve=solve)
-    write_lazy(job.output, restored, format=lazy.format, tile=tile, overwrite=job.overwrite,
-               scheduler=scheduler)
+    write(restore_array(array.rechunk({0: tile[0], 1: tile[1]}), weight, halo=halo, solve=solve))
     results = solve.results
     solve_seconds = sum(result.solve_seconds for result in results)
     compile_seconds = sum(result.compile_seconds for result in results)
@@ -316,8 +422,8 @@ def restore_tiled_file(
     return report.entry(
         job,
         status=report.RESTORED,
-        shape=list(lazy.array.shape),
-        dtype=str(lazy.array.dtype),
+        shape=list(array.shape),
+        dtype=str(array.dtype),
         task="denoise",
         weight=weight,
         weight_auto=options.weight == "auto",
@@ -334,8 +440,11 @@ def restore_tiled_file(
         compile_cached=None,
         weight_search_seconds=search_seconds,
         batch_size=1,
-        read_seconds=0.0,
-        write_seconds=max(0.0, total_seconds - solve_seconds - compile_seconds - search_seconds),
+        tile=list(tile),
+        halo=halo,
+        read_seconds=read_seconds,
+        write_seconds=max(0.0, total_seconds - read_seconds - solve_seconds - compile_seconds
+                          - search_seconds),
         tensorflow_seconds=_tf.IMPORT_SECONDS,
         total_seconds=total_seconds,
     )
