@@ -20,6 +20,7 @@ import pytest
 from test_hostile import FAST, check_run, png
 from test_hostile_budget import WORKTREE, LimitedRunner, zeros_png
 from tvrestore import io
+from tvrestore.io import images as io_images
 from tvrestore.runs import plan
 
 da = pytest.importorskip("dask.array")
@@ -54,7 +55,7 @@ def test_denoising_beyond_the_limit_goes_to_tiles_from_the_header(tmp_path, monk
 
     for shape in [(3000, 4000, 3), (4096, 4096), (16384, 8192), (1, 1_000_000)]:
         path = zeros_png(tmp_path, "big.png", shape)
-        monkeypatch.setattr(io, "_decode_pillow", no_decoding)
+        monkeypatch.setattr(io_images, "_decode_pillow", no_decoding)
         header, route = plan.check_single(plan.FileJob(input=path, output=tmp_path / "out.png"))
         monkeypatch.undo()
         assert route.in_tiles, shape
@@ -133,7 +134,7 @@ def test_without_dask_the_refusal_names_the_extra_and_the_limit(tmp_path, noisy1
     png(tmp_path, "big.png", noisy16)
     before = sorted(os.listdir(tmp_path))
     # None in sys.modules: "dask" cannot be imported, as when the extra is not installed.
-    program = ("import sys; sys.modules['dask'] = None; from tvrestore.cli import main; "
+    program = ("import sys; sys.modules['dask'] = None; from tvrestore.cli.app import main; "
                "main(sys.argv[1:], prog_name='tvrestore')")
     done = subprocess.run(
         [sys.executable, "-c", program, "big.png", "--max-pixels", LIMIT], cwd=tmp_path,
@@ -172,7 +173,7 @@ def test_a_batch_claims_a_big_image_but_decodes_it_only_when_its_turn_comes(tmp_
     def no_decoding(*args):
         raise AssertionError("decoded while reading ahead")
 
-    monkeypatch.setattr(io, "_decode_pillow", no_decoding)
+    monkeypatch.setattr(io_images, "_decode_pillow", no_decoding)
     claims = Claims()
     try:
         assert batch._read(job, claims) == job  # for the batch to decode alone, later
