@@ -13,6 +13,7 @@ from PIL import Image, ImageFile
 
 from tvrestore import io
 from tvrestore.io import images as io_images
+from tvrestore.runs.naming import default_output_path, list_images
 from tvrestore.errors import TVRestoreError
 
 H, W = 8, 10
@@ -642,7 +643,7 @@ def test_join_alpha_refuses_mismatched_dtypes():
     ],
 )
 def test_default_output_path(given, expected):
-    assert io.default_output_path(given) == Path(expected)
+    assert default_output_path(given) == Path(expected)
 
 
 @pytest.fixture
@@ -670,7 +671,7 @@ def image_tree(tmp_path):
 
 
 def test_list_images_recursive_sorted_skipping_hidden(image_tree):
-    found = io.list_images(image_tree)
+    found = list_images(image_tree)
     assert [p.relative_to(image_tree).as_posix() for p in found] == [
         "A.JPG",
         "b.png",
@@ -695,12 +696,12 @@ def test_list_images_recursive_sorted_skipping_hidden(image_tree):
     ],
 )
 def test_list_images_pattern(image_tree, pattern, expected):
-    found = io.list_images(image_tree, pattern)
+    found = list_images(image_tree, pattern)
     assert [p.relative_to(image_tree).as_posix() for p in found] == expected
 
 
 def test_list_images_missing_root(tmp_path):
     path = tmp_path / "nope"
     with pytest.raises(TVRestoreError) as excinfo:
-        io.list_images(path)
+        list_images(path)
     check_error(excinfo, path, "no such directory")

@@ -434,28 +434,29 @@ def _check_dask(what: str) -> None:
 
 def _needs_tiles(input_path: Path, tile: int | None) -> bool:
     """Asked for (--tile), a zarr, or a TIFF beyond the memory budget (from its header)."""
-    from tvrestore.io.lazy import fits_in_memory, is_image_shape, is_zarr, stored_shape
+    from tvrestore.io.lazy import is_image_shape, is_zarr
+    from tvrestore.runs.plan import fits_in_memory, stored_header
 
     if tile is not None or is_zarr(input_path):
         return True
     try:
-        stored = stored_shape(input_path)
+        stored = stored_header(input_path)
     except TVRestoreError:
         return False  # the plain path reports what is wrong with it
-    if stored is None or not is_image_shape(stored[0]):
+    if stored is None or not is_image_shape(stored.shape):
         return False  # not an image the tiles could hold: the plain path refuses it
-    return not fits_in_memory(*stored)
+    return not fits_in_memory(stored.shape, stored.dtype)
 
 
 def _restore_tiled(input_path, output, reference, compare, overwrite, quiet, options,
                    written, tile, halo) -> None:
-    from tvrestore import io
     from tvrestore.runs import plan
+    from tvrestore.runs.naming import default_output_path
 
     if reference is not None or compare:
         raise click.UsageError(f"{input_path}: --reference and --compare need the whole image; "
                                "a tiled restore has neither")
-    job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
+    job = plan.FileJob(input=input_path, output=output or default_output_path(input_path),
                        overwrite=overwrite)
     try:
         # The single path's plan and guards, before any work.
@@ -544,8 +545,8 @@ def _check_drawing_options(figure, zoom, gallery, single: bool, gallery_assets) 
 
 def _restore_one(input_path, output, reference, compare, overwrite, quiet, options,
                  written, zoom, degradation) -> None:
-    from tvrestore import io
     from tvrestore.runs import plan
+    from tvrestore.runs.naming import default_output_path
 
     name = Path(input_path.name)
     psf = degradation["psf"]
@@ -554,7 +555,7 @@ def _restore_one(input_path, output, reference, compare, overwrite, quiet, optio
     mask = degradation["mask"]
     if degradation["mask_dir"] is not None:
         mask = plan._match_reference(degradation["mask_dir"], name)
-    job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
+    job = plan.FileJob(input=input_path, output=output or default_output_path(input_path),
                        reference=reference, compare=compare, overwrite=overwrite,
                        psf=psf, mask=mask, upscale=degradation["upscale"])
     try:
@@ -943,7 +944,7 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
 
     _configure_cache(cache_dir, no_cache)
 
-    from tvrestore import io
+    from tvrestore.io.files import write_text
 
     from tvrestore.bench import denoise as bench
 
@@ -971,7 +972,7 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
             raise click.UsageError(str(err)) from err
         report = {"command": _command_line(ctx), "machine": bench.machine_info(), **report}
         if json_path is not None:
-            io.write_text(json_path, json.dumps(report, indent=2) + "\n")
+            write_text(json_path, json.dumps(report, indent=2) + "\n")
         click.echo(bench_tasks.format_task_report(report))
         return
     try:
@@ -985,7 +986,7 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
         )
         report = {"command": _command_line(ctx), **report}
         if json_path is not None:
-            io.write_text(json_path, json.dumps(report, indent=2) + "\n")
+            write_text(json_path, json.dumps(report, indent=2) + "\n")
         plots = [] if plot_dir is None else _bench_plots(report, plot_dir)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err

@@ -25,14 +25,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tvrestore import io
+from tvrestore.io.images import ImageHeader, read_image, read_image_and_header, write_image
 
 from tvrestore.backend import tf as _tf
 
 from tvrestore.evaluation import metrics
 
 from tvrestore.runs import report
-from tvrestore.runs.claims import Claims
+from tvrestore.runs.claims import Claims, remove_leftovers
 from tvrestore.errors import TVRestoreError
 from tvrestore.evaluation.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
@@ -91,7 +91,7 @@ def restore_file(
     """
     if os.path.realpath(job.output) == os.path.realpath(job.input):
         raise TVRestoreError(f"{job.output}: output would replace the input")
-    io.remove_leftovers([job.output.parent])
+    remove_leftovers([job.output.parent])
     with Claims().claimed(job.output) as held:
         if not held:
             raise TVRestoreError(f"{job.output}: another tvrestore run is writing this output")
@@ -149,7 +149,7 @@ class _Loaded:
     """A job whose input (and reference) have been read."""
 
     job: FileJob
-    header: io.ImageHeader
+    header: ImageHeader
     noisy: np.ndarray
     reference: np.ndarray | None
     read_seconds: float
@@ -159,15 +159,15 @@ class _Loaded:
 def _load(job: FileJob) -> _Loaded:
     start = time.perf_counter()
     # The PSF, the mask and the size budget, from the header: nothing is decoded past the budget.
-    noisy, header = io.read_image_and_header(
+    noisy, header = read_image_and_header(
         job.input, check=lambda header: check_degradation(job, header.shape))
     missing = None
     if job.mask is not None:
-        pixels = io.read_image(job.mask)
+        pixels = read_image(job.mask)
         missing = pixels != 0 if pixels.ndim == 2 else np.any(pixels != 0, axis=2)
     reference = None
     if job.reference is not None:
-        reference, _ = io.read_image_and_header(
+        reference, _ = read_image_and_header(
             job.reference, check=lambda header: check_reference(job, header.shape, noisy.shape))
     return _Loaded(job=job, header=header, noisy=noisy, reference=reference,
                    read_seconds=time.perf_counter() - start, missing=missing)
@@ -211,7 +211,7 @@ def _finish(
     psnr, ssim = quality(loaded.reference, restored) if loaded.reference is not None else (None, None)
     start = time.perf_counter()
     # Written as the input was stored (TIFF photometric, lossless compression).
-    io.write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
+    write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
     write_seconds = time.perf_counter() - start
     return report.entry(
         job,
@@ -295,7 +295,7 @@ def run_batch(
     """
     if batch_size < 1:
         raise TVRestoreError(f"batch_size must be at least 1, got {batch_size!r}")
-    io.remove_leftovers({job.output.parent for job in jobs})
+    remove_leftovers({job.output.parent for job in jobs})
     entries: list[dict | None] = [None] * len(jobs)
     claims = Claims()
 

@@ -35,11 +35,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from tvrestore import io
+from tvrestore.io.images import read_header
 
 from tvrestore.runs import report
 from tvrestore.errors import TVRestoreError, require_extra
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions
+from tvrestore.runs.claims import remove_leftovers
 from tvrestore.runs.plan import FileJob
 from tvrestore.models.shapes import solve_shape
 
@@ -147,7 +148,7 @@ def run_batch_on_cluster(
             deliver(index, report.entry(job, status=report.SKIPPED))
             continue
         try:
-            key = solve_shape(io.read_header(job.input).shape)
+            key = solve_shape(read_header(job.input).shape)
         except TVRestoreError as err:
             # The error a worker's read would give, without a task.
             deliver(index, report.failed_entry(job, err))
@@ -161,7 +162,7 @@ def run_batch_on_cluster(
     # Not with a scheduler: a writer on another machine would look dead.
     local = client is None and scheduler is None
     directories = {job.output.parent for job in jobs} if local else set()
-    io.remove_leftovers(directories)
+    remove_leftovers(directories)
     if not by_shape:
         return entries
     try:
@@ -170,7 +171,7 @@ def run_batch_on_cluster(
                 client = stack.enter_context(connect(workers, scheduler))
             _run_groups(client, jobs, options, by_shape, batch_size, deliver)
     finally:
-        io.remove_leftovers(directories)
+        remove_leftovers(directories)
     return entries
 
 

@@ -34,16 +34,17 @@ import functools
 import math
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from tvrestore.errors import TVRestoreError
 from tvrestore.options import RestoreOptions, RestoreResult
-from tvrestore.runs.plan import FileJob
+from tvrestore.io.lazy import LazyImage
+from tvrestore.runs.plan import FileJob, check_stored_budget
 
-__all__ = ["DEFAULT_TILE", "TILE_GAP", "auto_weight", "default_halo", "exact_tile_options",
-           "restore_array", "restore_tiled_file"]
+__all__ = ["DEFAULT_TILE", "TILE_GAP", "auto_weight", "dask_array", "default_halo",
+           "exact_tile_options", "restore_array", "restore_tiled_file"]
 
 # Tile side when tiling is automatic: a 2048x2048 float32 tile is 16 MiB,
 # and its solve (iterate, data, Adam's two moments, gradients, halo) stays
@@ -234,6 +235,38 @@ class _RecordedDenoise:
         return restored
 
 
+def dask_array(image: LazyImage):
+    """A dask array over an image read chunk by chunk (:func:`tvrestore.io.lazy.open_lazy`).
+
+    Chunked as stored; a chunk is read when a task needs it, and one that
+    cannot be read is an error naming the file.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the file, if its header asks more than the tiles can read
+        (:func:`tvrestore.runs.plan.check_stored_budget`).
+    """
+    import dask.array as da
+
+    array = image.array
+    check_stored_budget(array.source, array.shape, array.dtype, array.chunks)
+    return da.from_array(array, chunks=array.chunks, lock=False, asarray=False, name=False,
+                         meta=np.empty((0,) * array.ndim, array.dtype))
+
+
+def _bands(array, scheduler: str) -> Iterator[np.ndarray]:
+    """The dask array's rows of chunks, computed one band at a time, in order.
+
+    ``scheduler`` computes each band: "synchronous" (one chunk at a time,
+    the least memory), "threads", or a distributed client's.
+    """
+    first = 0
+    for rows in array.chunks[0]:
+        yield np.asarray(array[first: first + rows].compute(scheduler=scheduler))
+        first += rows
+
+
 def restore_tiled_file(
     job: FileJob, options: RestoreOptions, *, tile: int | None = None, halo: int | None = None,
     scheduler: str = "synchronous",
@@ -277,7 +310,7 @@ def restore_tiled_file(
         that cannot be read, pixels that cannot be restored (NaN), a
         failed write (which leaves no output).
     """
-    from tvrestore.io import remove_leftovers
+    from tvrestore.runs.claims import remove_leftovers
     from tvrestore.io.lazy import open_lazy, write_lazy
     from tvrestore.runs.plan import check_tiled
 
@@ -293,7 +326,7 @@ def restore_tiled_file(
     from tvrestore.backend import tf as _tf
     from tvrestore.runs import report
 
-    array = lazy.array.rechunk({0: tile, 1: tile})
+    array = dask_array(lazy).rechunk({0: tile, 1: tile})
     weight = options.weight
     search_seconds = 0.0
     noise_sigma = None
@@ -306,8 +339,8 @@ def restore_tiled_file(
     # The measured halo, up to the tile side: a large weight's would merge tiles.
     halo = min(default_halo(weight), tile) if halo is None else halo
     restored = restore_array(array, weight, halo=halo, solve=solve)
-    write_lazy(job.output, restored, format=lazy.format, tile=tile, overwrite=job.overwrite,
-               scheduler=scheduler)
+    write_lazy(job.output, _bands(restored, scheduler), shape=restored.shape,
+               dtype=restored.dtype, format=lazy.format, tile=tile, overwrite=job.overwrite)
     results = solve.results
     solve_seconds = sum(result.solve_seconds for result in results)
     compile_seconds = sum(result.compile_seconds for result in results)
