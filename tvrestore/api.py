@@ -536,7 +536,8 @@ def restore(
                        max_iter=max_iter, tol=tol, gap=gap)
     from tvrestore.solvers import engine
     from tvrestore.tuning.autoweight import choose_restoration_weight
-    from tvrestore.models.psf import as_psf, check_psf_fits
+    from tvrestore.io.psf import load_psf
+    from tvrestore.models.psf import check_psf_fits
 
     RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
                    tol=tol, gap=gap)
@@ -548,7 +549,7 @@ def restore(
     unit = prepared.unit
     kernel = None
     if psf is not None:
-        kernel = as_psf(psf)
+        kernel = load_psf(psf)
         check_psf_fits(kernel, unit.shape, "image")
     missing = None
     if mask is not None:

@@ -496,7 +496,7 @@ def _tile_options(options):
 
 def _degradation(psf, psf_dir, mask, mask_dir, upscale) -> dict:
     """The forward-model options as plan_jobs takes them; a bad PSF spec is a usage error now."""
-    from tvrestore.models.psf import parse_psf
+    from tvrestore.io.psf import load_psf
 
     if psf is not None and psf_dir is not None:
         raise click.UsageError("give --psf or --psf-dir, not both")
@@ -504,7 +504,7 @@ def _degradation(psf, psf_dir, mask, mask_dir, upscale) -> dict:
         raise click.UsageError("give --mask or --mask-dir, not both")
     if psf is not None:
         try:
-            parse_psf(psf)
+            load_psf(psf)
         except TVRestoreError as err:
             raise click.UsageError(str(err)) from err
     if mask is not None and not mask.is_file():

@@ -193,11 +193,11 @@ def _compare_rows(
         rows = compare_methods(loaded.noisy, restored, share, loaded.reference,
                                solutions=solutions)
     else:
-        from tvrestore.models.psf import parse_psf
+        from tvrestore.io.psf import load_psf
 
         rows = compare_restoration(
             loaded.noisy, restored, share, loaded.reference,
-            psf=None if job.psf is None else parse_psf(job.psf), missing=loaded.missing,
+            psf=None if job.psf is None else load_psf(job.psf), missing=loaded.missing,
             upscale=job.upscale, solutions=solutions)
     return [row.to_dict() for row in rows]
 

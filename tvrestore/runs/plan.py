@@ -24,7 +24,8 @@ from tvrestore.io.images import (
 )
 from tvrestore.io.lazy import StoredHeader, check_image, is_zarr, read_stored_header
 from tvrestore.errors import TVRestoreError
-from tvrestore.models.psf import PSF_KINDS
+from tvrestore.io.psf import load_psf
+from tvrestore.models.psf import PSF_FILE_SUFFIXES, check_psf_fits, names_a_psf_file
 from tvrestore.models.shapes import colour_shape, solve_shape
 from tvrestore.runs.naming import default_output_path, list_images
 
@@ -35,8 +36,8 @@ __all__ = [
     "plan_jobs", "solve_values", "stored_header",
 ]
 
-# What a PSF file may be (tvrestore.models.psf reads these).
-_PSF_EXTENSIONS = (".npy", ".png", ".tif", ".tiff")
+# What a PSF file may be (tvrestore.io.psf reads these).
+_PSF_EXTENSIONS = PSF_FILE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -402,13 +403,11 @@ def check_degradation(job: FileJob, input_shape: tuple[int, ...]) -> None:
         or whose height and width are not the image's, an ``upscale``
         outside 1..8, or a solve beyond :func:`check_budget`'s limit.
     """
-    from tvrestore.models.psf import check_psf_fits, parse_psf
-
     if not 1 <= job.upscale <= 8:
         raise TVRestoreError(f"--upscale must be from 2 to 8, got {job.upscale}")
     psf_shape = (1, 1)
     if job.psf is not None:
-        kernel = parse_psf(job.psf)
+        kernel = load_psf(job.psf)
         check_psf_fits(kernel, input_shape, str(job.input))
         psf_shape = kernel.shape
     check_budget(job.input, input_shape, upscale=job.upscale, psf_shape=psf_shape,
@@ -452,7 +451,7 @@ def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | No
             read[_identity(job.reference)] = f"the reference {job.reference}"
         if job.mask is not None:
             read[_identity(Path(job.mask))] = f"the mask {job.mask}"
-        if job.psf is not None and _names_a_file(job.psf):
+        if job.psf is not None and names_a_psf_file(job.psf):
             read[_identity(Path(job.psf))] = f"the PSF {job.psf}"
     writes: dict[tuple, str] = {}
     for job in jobs:
@@ -468,14 +467,6 @@ def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | No
         if clash is not None:
             raise TVRestoreError(f"{path}: the {role} would replace {clash}")
         writes[identity] = f"the {role} {path}"
-
-
-def _names_a_file(psf: str) -> bool:
-    """Whether a ``--psf`` value is read from a file, as :func:`tvrestore.models.psf.parse_psf` decides."""
-    kind, colon, _ = str(psf).partition(":")
-    if colon and kind.lower() in PSF_KINDS:
-        return False
-    return Path(psf).suffix.lower() in _PSF_EXTENSIONS
 
 
 def _identity(path: Path) -> tuple:
