@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tvrestore.io.images import ImageHeader, read_image, read_image_and_header, write_image
+from tvrestore.io.pixels import from_unit_range, split_alpha, to_unit_range
 
 from tvrestore.backend import tf as _tf
 
@@ -123,11 +124,13 @@ def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry:
         # binned camera saw, comparable pixel for pixel with the result.
         shown_input = np.repeat(np.repeat(loaded.noisy, loaded.job.upscale, axis=0),
                                 loaded.job.upscale, axis=1)
-    input_psnr = (metrics.psnr(loaded.reference, shown_input) if loaded.reference is not None
-                  else None)
+    input_psnr = (metrics.psnr(loaded.reference_unit, _unit(shown_input))
+                  if loaded.reference is not None else None)
+    dtype = loaded.noisy.dtype
     restoration_figure(
         path, input=shown_input, restored=restored, reference=loaded.reference,
-        compare=[(row["method"], row["weight"], compared[row["method"]], row["psnr"], row["ssim"])
+        compare=[(row["method"], row["weight"], from_unit_range(compared[row["method"]], dtype),
+                  row["psnr"], row["ssim"])
                  for row in entry["compare"] or () if row["method"] in compared],
         restored_label=f"tvrestore ({entry['solver']})", weight=entry["weight"],
         psnr=entry["psnr"], ssim=entry["ssim"], input_psnr=input_psnr,
@@ -146,7 +149,11 @@ def _restore_loaded(loaded: "_Loaded", options: RestoreOptions) -> tuple[np.ndar
 
 @dataclass(frozen=True)
 class _Loaded:
-    """A job whose input (and reference) have been read."""
+    """A job whose input (and reference) have been read.
+
+    ``reference_unit`` is the reference in unit range without alpha, what
+    scores take, converted once after reading.
+    """
 
     job: FileJob
     header: ImageHeader
@@ -154,6 +161,12 @@ class _Loaded:
     reference: np.ndarray | None
     read_seconds: float
     missing: np.ndarray | None = None
+    reference_unit: np.ndarray | None = None
+
+
+def _unit(pixels: np.ndarray) -> np.ndarray:
+    """Pixels as read or written, in unit range without alpha: what scores and baselines take."""
+    return to_unit_range(split_alpha(pixels)[0])
 
 
 def _load(job: FileJob) -> _Loaded:
@@ -170,7 +183,8 @@ def _load(job: FileJob) -> _Loaded:
         reference, _ = read_image_and_header(
             job.reference, check=lambda header: check_reference(job, header.shape, noisy.shape))
     return _Loaded(job=job, header=header, noisy=noisy, reference=reference,
-                   read_seconds=time.perf_counter() - start, missing=missing)
+                   read_seconds=time.perf_counter() - start, missing=missing,
+                   reference_unit=None if reference is None else _unit(reference))
 
 
 def _compare_rows(
@@ -189,16 +203,20 @@ def _compare_rows(
 
     share = replace(result, solve_seconds=result.solve_seconds / batch_size)
     job = loaded.job
+    dtype = loaded.noisy.dtype
+
+    def as_written(unit: np.ndarray) -> np.ndarray:
+        return to_unit_range(from_unit_range(unit, dtype))
+
+    scored = (_unit(loaded.noisy), _unit(restored), share, loaded.reference_unit)
     if job.task == "denoise":
-        rows = compare_methods(loaded.noisy, restored, share, loaded.reference,
-                               solutions=solutions)
+        rows = compare_methods(*scored, as_written=as_written, solutions=solutions)
     else:
         from tvrestore.io.psf import load_psf
 
         rows = compare_restoration(
-            loaded.noisy, restored, share, loaded.reference,
-            psf=None if job.psf is None else load_psf(job.psf), missing=loaded.missing,
-            upscale=job.upscale, solutions=solutions)
+            *scored, psf=None if job.psf is None else load_psf(job.psf), missing=loaded.missing,
+            upscale=job.upscale, as_written=as_written, solutions=solutions)
     return [row.to_dict() for row in rows]
 
 
@@ -208,7 +226,8 @@ def _finish(
 ) -> dict:
     """Score and write a restored image; its report entry."""
     job = loaded.job
-    psnr, ssim = quality(loaded.reference, restored) if loaded.reference is not None else (None, None)
+    psnr, ssim = (quality(loaded.reference_unit, _unit(restored)) if loaded.reference is not None
+                  else (None, None))
     start = time.perf_counter()
     # Written as the input was stored (TIFF photometric, lossless compression).
     write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
