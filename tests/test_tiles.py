@@ -139,11 +139,12 @@ def test_a_zarr_in_gives_a_zarr_out_and_outputs_are_not_replaced(noisy, tmp_path
                            RestoreOptions(weight=WEIGHT))
 
 
-def test_write_lazy_holds_one_band_and_writes_every_tiff_tile(tmp_path):
+@pytest.mark.parametrize("rows", [16, 24])  # 24: bands cut across the 16-row tiles
+def test_write_lazy_holds_one_band_and_writes_every_tiff_tile(tmp_path, rows):
     pixels = np.arange(40 * 56, dtype=np.float32).reshape(40, 56)
-    bands = (pixels[top: top + 16] for top in range(0, 40, 16))
+    bands = (pixels[top: top + rows] for top in range(0, 40, rows))
     write_lazy(tmp_path / "o.tif", bands, shape=pixels.shape, dtype=pixels.dtype, format="TIFF",
-               tile=16)
+               tile=rows)
     with tifffile.TiffFile(tmp_path / "o.tif") as tif:
         assert tif.pages[0].is_tiled
         np.testing.assert_array_equal(tif.pages[0].asarray(), pixels)
