@@ -520,14 +520,14 @@ def test_read_only_file_system_is_one_line(runner, tmp_path, batch):
 def test_os_error_escaping_the_library_is_one_line_naming_the_file(runner, tmp_path,
                                                                    monkeypatch):
     # What no check foresaw (here: listing a directory fails) still gives one line, exit 1.
-    from tvrestore import io
+    from tvrestore.runs import plan
 
     png(tmp_path, "in/a.png")
 
     def fail(root, pattern=None):
         raise PermissionError(13, "Permission denied", str(root))
 
-    monkeypatch.setattr(io, "list_images", fail)
+    monkeypatch.setattr(plan, "list_images", fail)
     check_run(runner, tmp_path, ["in", "-o", "out", *FAST], 1, ["in: Permission denied"])
 
 

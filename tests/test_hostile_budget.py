@@ -26,7 +26,7 @@ from PIL import Image
 from test_hostile import FAST, check_run, png
 from tvrestore.runs import plan
 from tvrestore.errors import TVRestoreError
-from tvrestore.models.psf import parse_psf
+from tvrestore.io.psf import load_psf
 
 WORKTREE = Path(__file__).resolve().parents[1]
 
@@ -157,7 +157,7 @@ def test_psf_files_are_checked_before_reading(tmp_path, name):
 def test_a_psf_of_huge_values_normalises_without_overflow(tmp_path):
     path = tmp_path / "k.npy"
     np.save(path, np.full((3, 3), 1e308))  # their float64 sum is infinite
-    np.testing.assert_allclose(parse_psf(str(path)), np.full((3, 3), 1 / 9))
+    np.testing.assert_allclose(load_psf(str(path)), np.full((3, 3), 1 / 9))
 
 
 # --- the tiled path: TIFF and zarr headers -----------------------------------------------

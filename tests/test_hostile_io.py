@@ -23,6 +23,7 @@ import tifffile
 from PIL import Image, ImageOps
 
 from tvrestore import io
+from tvrestore.io import files as io_files
 from tvrestore.io import images as io_images
 from tvrestore.errors import TVRestoreError
 
@@ -465,7 +466,7 @@ def test_os_errors_while_writing_are_one_line_and_leave_nothing(tmp_path, monkey
         raise OSError(code, os.strerror(code), str(tmp_path / ".out.png.tmp-x"))
 
     if stage == "open":
-        monkeypatch.setattr(io_images, "open", fail, raising=False)
+        monkeypatch.setattr(io_files, "open", fail, raising=False)
     else:
         monkeypatch.setattr(os, "fsync", fail)
     message = refused(path, "cannot write image", words,

@@ -182,7 +182,7 @@ def test_tiled_auto_weight_summary_names_the_noise_sigma(runner, tmp_path):
 
 def test_the_tidy_up_removes_dead_writers_directories_and_nothing_it_could_follow(tmp_path):
     from test_hostile_io import dead_pid
-    from tvrestore import io
+    from tvrestore.runs.claims import remove_leftovers
 
     dead = dead_pid()
     store = tmp_path / f".a.zarr.tmp-{dead}-0123456789abcdef"  # a killed zarr write
@@ -196,7 +196,7 @@ def test_the_tidy_up_removes_dead_writers_directories_and_nothing_it_could_follo
     # Named like a dead writer's store, but a link: removing it must not reach kept/.
     (tmp_path / f".c.zarr.tmp-{dead}-0123456789abcdef").symlink_to(kept)
 
-    io.remove_leftovers([tmp_path])
+    remove_leftovers([tmp_path])
 
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         [live.name, "kept", f".c.zarr.tmp-{dead}-0123456789abcdef"])
@@ -205,20 +205,20 @@ def test_the_tidy_up_removes_dead_writers_directories_and_nothing_it_could_follo
 
 KILLED_WRITER = """
 import sys
-from tvrestore.io import lazy as lazyio
+from tvrestore.runs import tiles
 
 # Stop for good once the first band is in the temporary: the parent kills us here.
-bands = lazyio._bands
+bands = tiles._bands
 
 
 def stalled(array, scheduler):
-    for first, band in bands(array, scheduler):
-        yield first, band
+    for band in bands(array, scheduler):
+        yield band
         print("band written", flush=True)
         sys.stdin.read()
 
 
-lazyio._bands = stalled
+tiles._bands = stalled
 from tvrestore.cli.app import main
 
 main(sys.argv[1:])

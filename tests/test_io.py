@@ -13,6 +13,7 @@ from PIL import Image, ImageFile
 
 from tvrestore import io
 from tvrestore.io import images as io_images
+from tvrestore.runs.naming import default_output_path, list_images
 from tvrestore.errors import TVRestoreError
 
 H, W = 8, 10
@@ -642,7 +643,7 @@ def test_join_alpha_refuses_mismatched_dtypes():
     ],
 )
 def test_default_output_path(given, expected):
-    assert io.default_output_path(given) == Path(expected)
+    assert default_output_path(given) == Path(expected)
 
 
 @pytest.fixture
@@ -670,7 +671,7 @@ def image_tree(tmp_path):
 
 
 def test_list_images_recursive_sorted_skipping_hidden(image_tree):
-    found = io.list_images(image_tree)
+    found = list_images(image_tree)
     assert [p.relative_to(image_tree).as_posix() for p in found] == [
         "A.JPG",
         "b.png",
@@ -695,12 +696,58 @@ def test_list_images_recursive_sorted_skipping_hidden(image_tree):
     ],
 )
 def test_list_images_pattern(image_tree, pattern, expected):
-    found = io.list_images(image_tree, pattern)
+    found = list_images(image_tree, pattern)
     assert [p.relative_to(image_tree).as_posix() for p in found] == expected
 
 
 def test_list_images_missing_root(tmp_path):
     path = tmp_path / "nope"
     with pytest.raises(TVRestoreError) as excinfo:
-        io.list_images(path)
+        list_images(path)
     check_error(excinfo, path, "no such directory")
+
+
+# --- where io sits: below runs, viz, cli and solvers, and never loading the heavy libraries ----
+
+IO_MUST_NOT_REACH = ("tvrestore.runs", "tvrestore.viz", "tvrestore.cli", "tvrestore.solvers",
+                     "tensorflow", "matplotlib", "dask", "distributed")
+
+
+def test_io_imports_nothing_above_it_and_models_and_scores_import_no_io():
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("tvrestore", include_external_packages=True, cache_dir=None)
+    reached = {target: graph.find_shortest_chains(importer="tvrestore.io", imported=target,
+                                                  as_packages=True)
+               for target in IO_MUST_NOT_REACH if target in graph.modules}
+    assert reached == {target: set() for target in reached}
+    # The modules that take unit-range pixels read and convert none themselves.
+    for importer in ("tvrestore.models", "tvrestore.evaluation.metrics",
+                     "tvrestore.evaluation.compare"):
+        assert not graph.find_shortest_chains(importer=importer, imported="tvrestore.io",
+                                              as_packages=True), importer
+
+
+def test_importing_every_io_module_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, tvrestore.io, tvrestore.io.lazy, tvrestore.io.psf\n"
+            f"heavy = sorted(set({IO_MUST_NOT_REACH!r}) & set(sys.modules))\n"
+            "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_scores_take_unit_range_pixels_converted_once_by_the_caller():
+    pytest.importorskip("skimage")
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from tvrestore.evaluation.metrics import quality
+
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    noisy = np.clip(clean.astype(int) + rng.integers(-9, 10, clean.shape), 0, 255).astype(np.uint8)
+    with pytest.raises(TVRestoreError, match="unit-range floats, not uint8"):
+        quality(clean, noisy)  # levels as stored would score as if in [0, 1]
+    psnr, ssim = quality(*(io.to_unit_range(io.split_alpha(image)[0]) for image in (clean, noisy)))
+    expected = peak_signal_noise_ratio(clean[..., :3] / 255, noisy[..., :3] / 255, data_range=1)
+    assert psnr == pytest.approx(expected, abs=1e-4) and 0 < ssim < 1

@@ -20,6 +20,7 @@ from tvrestore.errors import TVRestoreError
 from tvrestore.models.objective import DenoisingObjective
 from tvrestore.models.operators import Blur, Composite, Downsample, Identity, Mask, forward_model
 from tvrestore.models.problem import Problem
+from tvrestore.io.psf import load_psf
 from tvrestore.models.psf import check_psf_fits, parse_psf, psf_radius
 
 DATA_HW = (13, 17)  # odd and unequal, so that rows and columns cannot be confused
@@ -319,13 +320,13 @@ def test_psf_files(tmp_path, write_image):
     kernel = np.zeros((4, 5))
     kernel[1:3, 1:4] = 2.0
     np.save(tmp_path / "psf.npy", kernel)
-    loaded = parse_psf(str(tmp_path / "psf.npy"))
+    loaded = load_psf(str(tmp_path / "psf.npy"))
     assert loaded.shape == (5, 5)  # the even side gets a zero row at its end
     np.testing.assert_allclose(loaded[:4], kernel / kernel.sum())
     np.testing.assert_array_equal(loaded[4], 0)
     pixels = (parse_psf("disk:3") / parse_psf("disk:3").max() * 255).round().astype(np.uint8)
     for name in ("psf.png", "psf.tif"):
-        from_image = parse_psf(str(write_image(name, pixels)))
+        from_image = load_psf(str(write_image(name, pixels)))
         np.testing.assert_allclose(from_image, pixels / pixels.sum(dtype=np.float64))
 
 
@@ -367,15 +368,15 @@ def test_bad_psf_files_are_one_line_errors_naming_the_file(tmp_path, array, mess
     path = tmp_path / "bad.npy"
     np.save(path, array)
     with pytest.raises(TVRestoreError, match=message) as caught:
-        parse_psf(str(path))
+        load_psf(str(path))
     assert "\n" not in str(caught.value) and str(path) in str(caught.value)
 
 
 def test_missing_psf_file_is_an_error(tmp_path):
     with pytest.raises(TVRestoreError, match="cannot read"):
-        parse_psf(str(tmp_path / "absent.npy"))
+        load_psf(str(tmp_path / "absent.npy"))
     with pytest.raises(TVRestoreError, match="not found"):
-        parse_psf(str(tmp_path / "absent.png"))
+        load_psf(str(tmp_path / "absent.png"))
 
 
 def test_psf_larger_than_the_image_is_an_error():

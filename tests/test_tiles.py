@@ -20,7 +20,7 @@ from tvrestore.io.lazy import open_lazy, write_lazy  # noqa: E402
 from tvrestore.options import RestoreOptions  # noqa: E402
 from tvrestore.runs.plan import FileJob  # noqa: E402
 from tvrestore.runs.tiles import (  # noqa: E402
-    TILE_GAP, default_halo, exact_tile_options, restore_array, restore_tiled_file)
+    TILE_GAP, dask_array, default_halo, exact_tile_options, restore_array, restore_tiled_file)
 
 WEIGHT = 0.1
 EXACT = {"solver": "pdhg", "gap": 1e-6, "max_iter": 100000}
@@ -99,7 +99,7 @@ def test_lazy_reading_reads_only_the_chunks_one_tile_needs(noisy, tmp_path):
     lazy = open_lazy(counting)
     assert lazy.format == "zarr" and lazy.tile == (16, 16) and lazy.array.shape == (64, 64)
     assert counting.chunks_read == []  # opening reads metadata only
-    restored = restore_array(lazy.array, WEIGHT, halo=8)
+    restored = restore_array(dask_array(lazy), WEIGHT, halo=8)
     assert counting.chunks_read == []  # so does building the graph
     restored.blocks[1, 2].compute(scheduler="synchronous")
     # The tile and its 8 neighbours, of 16 chunks.
@@ -139,9 +139,12 @@ def test_a_zarr_in_gives_a_zarr_out_and_outputs_are_not_replaced(noisy, tmp_path
                            RestoreOptions(weight=WEIGHT))
 
 
-def test_write_lazy_holds_one_band_and_writes_every_tiff_tile(tmp_path):
+@pytest.mark.parametrize("rows", [16, 24])  # 24: bands cut across the 16-row tiles
+def test_write_lazy_holds_one_band_and_writes_every_tiff_tile(tmp_path, rows):
     pixels = np.arange(40 * 56, dtype=np.float32).reshape(40, 56)
-    write_lazy(tmp_path / "o.tif", da.from_array(pixels, chunks=(16, 16)), format="TIFF", tile=16)
+    bands = (pixels[top: top + rows] for top in range(0, 40, rows))
+    write_lazy(tmp_path / "o.tif", bands, shape=pixels.shape, dtype=pixels.dtype, format="TIFF",
+               tile=rows)
     with tifffile.TiffFile(tmp_path / "o.tif") as tif:
         assert tif.pages[0].is_tiled
         np.testing.assert_array_equal(tif.pages[0].asarray(), pixels)
@@ -183,7 +186,7 @@ def test_cli_tile_option_and_zarr_inputs_take_the_tiled_path(noisy, tmp_path, ru
 def test_only_images_beyond_the_memory_budget_are_tiled_automatically():
     from tvrestore import io
     from tvrestore.runs import plan
-    from tvrestore.io.lazy import fits_in_memory
+    from tvrestore.runs.plan import fits_in_memory
 
     assert fits_in_memory((2048, 4096), np.uint16)
     assert not fits_in_memory((4096, 4096), np.uint8)  # 2**24 values > plan.DEFAULT_MAX_PIXELS

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tvrestore import io
+from tvrestore.io.pixels import from_unit_range, join_alpha, split_alpha, to_unit_range
 
 from tvrestore.backend import cache
 from tvrestore.tuning.autoweight import choose_weights
@@ -302,8 +302,8 @@ class _Prepared:
         if image.shape[0] == 0 or image.shape[1] == 0:
             raise TVRestoreError(f"image is empty (shape {image.shape})")
         try:
-            colour, alpha = io.split_alpha(image)
-            unit = io.to_unit_range(colour, copy=False)
+            colour, alpha = split_alpha(image)
+            unit = to_unit_range(colour, copy=False)
         except ValueError as err:
             raise TVRestoreError(str(err)) from err
         if not np.all(np.isfinite(unit)):
@@ -320,8 +320,8 @@ class _Prepared:
 
     def finish(self, solution: np.ndarray) -> np.ndarray:
         """The solver's (H, W, C) float back in the input's dtype and layout."""
-        colour = io.from_unit_range(solution.reshape(self.colour_shape), self.dtype)
-        return io.join_alpha(colour, self.alpha)
+        colour = from_unit_range(solution.reshape(self.colour_shape), self.dtype)
+        return join_alpha(colour, self.alpha)
 
 
 def _minimize(
@@ -536,7 +536,8 @@ def restore(
                        max_iter=max_iter, tol=tol, gap=gap)
     from tvrestore.solvers import engine
     from tvrestore.tuning.autoweight import choose_restoration_weight
-    from tvrestore.models.psf import as_psf, check_psf_fits
+    from tvrestore.io.psf import load_psf
+    from tvrestore.models.psf import check_psf_fits
 
     RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
                    tol=tol, gap=gap)
@@ -548,7 +549,7 @@ def restore(
     unit = prepared.unit
     kernel = None
     if psf is not None:
-        kernel = as_psf(psf)
+        kernel = load_psf(psf)
         check_psf_fits(kernel, unit.shape, "image")
     missing = None
     if mask is not None:
@@ -604,8 +605,8 @@ def restore(
 def _finish_upscaled(prepared: "_Prepared", solution: np.ndarray, upscale: int) -> np.ndarray:
     """The (K H, K W, C) solution in the input's dtype and layout; alpha repeated K times."""
     colour_shape = (solution.shape[0], solution.shape[1], *prepared.colour_shape[2:])
-    colour = io.from_unit_range(solution.reshape(colour_shape), prepared.dtype)
+    colour = from_unit_range(solution.reshape(colour_shape), prepared.dtype)
     alpha = prepared.alpha
     if alpha is not None:
         alpha = np.repeat(np.repeat(alpha, upscale, axis=0), upscale, axis=1)
-    return io.join_alpha(colour, alpha)
+    return join_alpha(colour, alpha)

@@ -468,17 +468,18 @@ def _needs_tiles(input_path: Path, tile: int | None) -> bool:
     Any other image beyond the budget takes the single path, whose plan
     (:func:`tvrestore.runs.plan.route`) decodes a denoising whole and restores it in tiles.
     """
-    from tvrestore.io.lazy import fits_in_memory, is_image_shape, is_zarr, stored_shape
+    from tvrestore.io.lazy import is_image_shape, is_zarr
+    from tvrestore.runs.plan import fits_in_memory, stored_header
 
     if tile is not None or is_zarr(input_path):
         return True
     try:
-        stored = stored_shape(input_path)
+        stored = stored_header(input_path)
     except TVRestoreError:
         return False  # the plain path reports what is wrong with it
-    if stored is None or not is_image_shape(stored[0]):
+    if stored is None or not is_image_shape(stored.shape):
         return False  # not an image the tiles could hold: the plain path refuses it
-    return not fits_in_memory(*stored)
+    return not fits_in_memory(stored.shape, stored.dtype)
 
 
 def _check_whole_image_options(input_path, reference, compare, written) -> None:
@@ -500,11 +501,11 @@ def _check_whole_image_options(input_path, reference, compare, written) -> None:
 
 def _restore_tiled(input_path, output, reference, compare, overwrite, quiet, options,
                    written, tile, halo) -> None:
-    from tvrestore import io
     from tvrestore.runs import plan
+    from tvrestore.runs.naming import default_output_path
 
     _check_whole_image_options(input_path, reference, compare, written)
-    job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
+    job = plan.FileJob(input=input_path, output=output or default_output_path(input_path),
                        overwrite=overwrite)
     try:
         # The single path's plan and guards, before any work.
@@ -544,7 +545,7 @@ def _tile_options(options):
 
 def _degradation(psf, psf_dir, mask, mask_dir, upscale) -> dict:
     """The forward-model options as plan_jobs takes them; a bad PSF spec is a usage error now."""
-    from tvrestore.models.psf import parse_psf
+    from tvrestore.io.psf import load_psf
 
     if psf is not None and psf_dir is not None:
         raise click.UsageError("give --psf or --psf-dir, not both")
@@ -552,7 +553,7 @@ def _degradation(psf, psf_dir, mask, mask_dir, upscale) -> dict:
         raise click.UsageError("give --mask or --mask-dir, not both")
     if psf is not None:
         try:
-            parse_psf(psf)
+            load_psf(psf)
         except TVRestoreError as err:
             raise click.UsageError(str(err)) from err
     if mask is not None and not mask.is_file():
@@ -593,8 +594,8 @@ def _check_drawing_options(figure, zoom, gallery, single: bool, gallery_assets) 
 
 def _restore_one(input_path, output, reference, compare, overwrite, quiet, options,
                  written, zoom, degradation) -> None:
-    from tvrestore import io
     from tvrestore.runs import plan
+    from tvrestore.runs.naming import default_output_path
 
     name = Path(input_path.name)
     psf = degradation["psf"]
@@ -603,7 +604,7 @@ def _restore_one(input_path, output, reference, compare, overwrite, quiet, optio
     mask = degradation["mask"]
     if degradation["mask_dir"] is not None:
         mask = plan._match_reference(degradation["mask_dir"], name)
-    job = plan.FileJob(input=input_path, output=output or io.default_output_path(input_path),
+    job = plan.FileJob(input=input_path, output=output or default_output_path(input_path),
                        reference=reference, compare=compare, overwrite=overwrite,
                        psf=psf, mask=mask, upscale=degradation["upscale"])
     try:
@@ -998,7 +999,7 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
 
     _configure_cache(cache_dir, no_cache)
 
-    from tvrestore import io
+    from tvrestore.io.files import write_text
 
     from tvrestore.bench.denoise import run_bench
     from tvrestore.bench.formatting import format_report
@@ -1028,7 +1029,7 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
             raise click.UsageError(str(err)) from err
         report = {"command": _command_line(ctx), "machine": machine_info(), **report}
         if json_path is not None:
-            io.write_text(json_path, json.dumps(report, indent=2) + "\n")
+            write_text(json_path, json.dumps(report, indent=2) + "\n")
         click.echo(bench_tasks.format_task_report(report))
         return
     try:
@@ -1042,7 +1043,7 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
         )
         report = {"command": _command_line(ctx), **report}
         if json_path is not None:
-            io.write_text(json_path, json.dumps(report, indent=2) + "\n")
+            write_text(json_path, json.dumps(report, indent=2) + "\n")
         plots = [] if plot_dir is None else _bench_plots(report, plot_dir)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err

@@ -17,12 +17,17 @@ algorithms:
     it never lands on our minimizer exactly: a baseline, not a second
     solver of the same problem.
 
-Every method is scored the same way: PSNR and SSIM of its output converted
-to the input's dtype (what would be written to disk), and the objective
+Every method is scored the same way: PSNR and SSIM of its output as a file
+of the input's dtype would hold it (what would be written to disk; the
+caller's ``as_written`` gives those values in unit range), and the objective
 :math:`E` of its float output under tvrestore's TV settings, in sum units.
 For colour, skimage treats channels separately, so under the default
 vectorial TV its objective is higher by construction: that is the point of
 the comparison, not a flaw of skimage.
+
+Pixels come in unit range, converted once by the caller after reading
+(:func:`tvrestore.io.pixels.to_unit_range`, alpha split off); this module
+reads and converts nothing.
 """
 
 from __future__ import annotations
@@ -34,10 +39,9 @@ from typing import Callable
 import numpy as np
 from skimage.restoration import denoise_tv_bregman, denoise_tv_chambolle
 
-from tvrestore import io
 from tvrestore.evaluation.metrics import quality
 from tvrestore.models.objective import DenoisingObjective
-from tvrestore.api import RestoreResult
+from tvrestore.options import RestoreResult
 
 __all__ = [
     "BREGMAN_WEIGHT_FACTOR", "Baseline", "MethodResult", "compare_methods", "compare_restoration",
@@ -86,6 +90,7 @@ def compare_methods(
     result: RestoreResult,
     reference: np.ndarray | None = None,
     *,
+    as_written: Callable[[np.ndarray], np.ndarray],
     solutions: dict[str, np.ndarray] | None = None,
 ) -> list[MethodResult]:
     """tvrestore's result next to skimage's chambolle and bregman.
@@ -93,14 +98,20 @@ def compare_methods(
     Parameters
     ----------
     noisy : np.ndarray
-        The input image as given to :func:`tvrestore.denoise`.
+        The input image given to :func:`tvrestore.denoise`, in unit range
+        without alpha: ``(H, W)`` or ``(H, W, C)``.
     restored, result
-        What :func:`tvrestore.denoise` returned for it.
+        What :func:`tvrestore.denoise` returned for it, ``restored`` in
+        unit range without alpha, as written.
     reference : np.ndarray, optional
-        The clean image, for PSNR and SSIM.
+        The clean image in unit range without alpha, for PSNR and SSIM.
+    as_written : callable
+        ``as_written(unit) -> unit``: the values a file of the input's
+        dtype holds for unit-range pixels (8-bit levels for uint8, say),
+        so that every method is scored as it would be written.
     solutions : dict, optional
         Given, each skimage method's output is put in it under the method's
-        name, in the input's dtype and layout without alpha (for a figure).
+        name, as written (``as_written``), in unit range (for a figure).
 
     Returns
     -------
@@ -109,8 +120,7 @@ def compare_methods(
         a method whose output holds NaN (skimage's bregman does on some
         one-row images) has no row.
     """
-    colour, _ = io.split_alpha(noisy)
-    unit = io.to_unit_range(colour).astype(np.float64)
+    unit = np.asarray(noisy, np.float64)
     channel_axis = -1 if unit.ndim == 3 and unit.shape[2] > 1 else None
     grey = unit[..., 0] if unit.ndim == 3 and channel_axis is None else unit
     objective = DenoisingObjective(tv=result.tv, color=result.color)
@@ -123,7 +133,7 @@ def compare_methods(
         seconds = time.perf_counter() - start
         if not np.isfinite(solution).all():
             return None  # bregman's NaN on some thin images (a 1-row ramp): no score
-        written = io.from_unit_range(solution.reshape(colour.shape), noisy.dtype)
+        written = as_written(solution.reshape(unit.shape))
         if solutions is not None:
             solutions[method] = written
         return MethodResult(
@@ -159,6 +169,7 @@ def compare_restoration(
     psf: np.ndarray | None = None,
     missing: np.ndarray | None = None,
     upscale: int = 1,
+    as_written: Callable[[np.ndarray], np.ndarray],
     solutions: dict[str, np.ndarray] | None = None,
 ) -> list[MethodResult]:
     """tvrestore's deblurring, inpainting or upscaling next to scikit-image's methods for it.
@@ -167,31 +178,31 @@ def compare_restoration(
     (``unsupervised_wiener`` and ``richardson_lucy`` for a PSF,
     ``inpaint_biharmonic`` for missing pixels, ``rescale`` orders 3 and 1
     for upscaling, and their chains for compositions). Each gets the
-    observed image in [0, 1] and is scored like tvrestore's output: in the
-    output's dtype, against ``reference``.
+    observed image in [0, 1] and is scored like tvrestore's output: as
+    written in the output's dtype, against ``reference``.
 
     Parameters
     ----------
     observed : np.ndarray
-        The input image, as given to :func:`tvrestore.api.restore`.
+        The input image given to :func:`tvrestore.api.restore`, in unit
+        range without alpha.
     restored, result
-        What it returned.
+        What it returned, ``restored`` in unit range without alpha, as written.
     reference : np.ndarray, optional
-        The clean image at the output's size, for PSNR and SSIM.
+        The clean image at the output's size in unit range without alpha,
+        for PSNR and SSIM.
     psf : np.ndarray, optional
         The PSF kernel (normalised).
     missing : np.ndarray of bool, optional
         True where a pixel is missing.
     upscale : int
-    solutions : dict, optional
+    as_written, solutions
         As for :func:`compare_methods`.
     """
     from tvrestore.evaluation.baselines import restoration_baselines
 
-    colour, _ = io.split_alpha(observed)
-    unit = io.to_unit_range(colour).astype(np.float64)
-    if unit.ndim == 3 and unit.shape[2] == 1:
-        unit = unit[..., 0]
+    colour = np.asarray(observed, np.float64)
+    unit = colour[..., 0] if colour.ndim == 3 and colour.shape[2] == 1 else colour
     output_shape = (unit.shape[0] * upscale, unit.shape[1] * upscale, *colour.shape[2:])
     rows = [MethodResult(method=f"tvrestore ({result.solver})", weight=result.weight,
                          **_scores(reference, restored), objective=result.objective,
@@ -200,7 +211,7 @@ def compare_restoration(
         start = time.perf_counter()
         solution = baseline.solve(unit)
         seconds = time.perf_counter() - start
-        written = io.from_unit_range(solution.reshape(output_shape), observed.dtype)
+        written = as_written(solution.reshape(output_shape))
         if solutions is not None:
             solutions[baseline.method] = written
         rows.append(MethodResult(method=baseline.method, weight=None,

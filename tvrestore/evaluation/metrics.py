@@ -1,8 +1,10 @@
 r"""Image quality against a clean reference: PSNR and SSIM.
 
-Both images are compared in [0, 1] intensity units (uint8 / 255,
-uint16 / 65535, floats as given) with an explicit ``data_range=1``, so a
-score does not depend on the file's dtype. Alpha is ignored.
+Both images are compared in [0, 1] intensity units with an explicit
+``data_range=1``, so a score does not depend on the file's dtype: the
+caller converts pixels as read (:func:`tvrestore.io.pixels.to_unit_range`,
+alpha split off) once, and this module reads and converts nothing. Values
+are scored as float32, the precision pixels are solved in.
 
 .. math::
 
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from tvrestore import io
 from tvrestore.errors import TVRestoreError
 
 __all__ = ["psnr", "quality"]
@@ -33,13 +34,14 @@ def quality(reference: np.ndarray, image: np.ndarray) -> tuple[float | None, flo
     Parameters
     ----------
     reference, image : np.ndarray
-        ``(H, W)`` or ``(H, W, C)`` in any supported dtype; the colour
-        shapes (alpha excluded) must match.
+        ``(H, W)`` or ``(H, W, C)`` floats in unit range, without alpha
+        (``(H, W, 1)`` is scored as ``(H, W)``); the shapes must match.
 
     Raises
     ------
     TVRestoreError
-        If the shapes differ.
+        If the shapes differ, or an image is not of floats (pixels as
+        stored: convert them first).
     """
     clean, restored = _unit_pair(reference, image)
     return _psnr(clean, restored), _ssim(clean, restored)
@@ -55,7 +57,13 @@ def psnr(reference: np.ndarray, image: np.ndarray) -> float | None:
 
 
 def _unit(image: np.ndarray) -> np.ndarray:
-    unit = io.to_unit_range(io.split_alpha(np.asarray(image))[0]).astype(np.float64)
+    image = np.asarray(image)
+    if image.dtype.kind != "f":
+        # uint8 levels scored as unit floats would give a meaningless PSNR.
+        raise TVRestoreError(
+            f"scores take unit-range floats, not {image.dtype} pixels "
+            "(tvrestore.io.pixels.to_unit_range converts them)")
+    unit = image.astype(np.float32).astype(np.float64)
     return unit[..., 0] if unit.ndim == 3 and unit.shape[2] == 1 else unit
 
 

@@ -1,8 +1,10 @@
-"""Image files in and out: reading, atomic writing, pixel scaling, alpha, naming.
+"""Image files in and out: headers, decoders and writers.
 
-This is the bottom layer of tvrestore. Everything above it works on float32
-arrays in [0, 1] without alpha; this module converts between those and what
-is on disk, and turns every decoder or file-system failure into a one-line
+This is the bottom layer of tvrestore. It reads the pixels as stored and
+writes them back (atomically, through :mod:`tvrestore.io.files`); the
+conversion to and from float32 arrays in [0, 1] without alpha, that
+everything above works on, is :mod:`tvrestore.io.pixels`. Every decoder
+or file-system failure becomes a one-line
 :class:`~tvrestore.errors.TVRestoreError` that starts with the file path.
 
 Pixel arrays are channel-last: ``(H, W)`` or ``(H, W, C)`` with ``C`` in
@@ -49,27 +51,23 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fnmatch
 import logging
 import math
 import os
-import re
-import secrets
-import shutil
 import stat
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
 import tifffile
 from PIL import Image
 
-from tvrestore.runs.claims import remove_stale_claims
 from tvrestore.errors import TVRestoreError
+from tvrestore.io.files import reason, write_atomically
+from tvrestore.io.pixels import check_dtype
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -77,21 +75,10 @@ __all__ = [
     "MAX_PIXELS",
     "ImageHeader",
     "check_writable",
-    "default_output_path",
-    "from_unit_range",
-    "join_alpha",
-    "list_images",
     "read_header",
     "read_image",
     "read_image_and_header",
-    "remove_leftovers",
-    "remove_temporaries",
-    "split_alpha",
-    "to_unit_range",
-    "write_bytes",
-    "write_encoded",
     "write_image",
-    "write_text",
 ]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -114,12 +101,6 @@ MAX_PIXELS: int = 2**27
 MAX_DECODED_BYTES: int = 2**31
 
 _TIFF_EXTENSIONS = frozenset({".tif", ".tiff"})
-
-_SUPPORTED_DTYPES = frozenset(
-    np.dtype(t) for t in (np.bool_, np.uint8, np.uint16, np.float32, np.float64)
-)
-
-_INTEGER_MAX = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
 
 # Channel counts that Pillow writes and reads back unchanged, per format and
 # dtype. TIFF (through tifffile) stores everything and is not listed.
@@ -396,48 +377,12 @@ def write_image(
     # imageio is only needed here, not by read_header's pre-flight checks.
     import imageio.v3 as iio
 
-    _write_atomically(
+    write_atomically(
         path,
         lambda file: iio.imwrite(file, pixels, plugin=plugin, extension=suffix, **options),
         overwrite=overwrite,
         what="image",
     )
-
-
-def write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> None:
-    """Write a text file (a report) atomically, as :func:`write_image` does.
-
-    Reports are regenerated on every run, so they are replaced by default.
-
-    Raises
-    ------
-    TVRestoreError
-        If the directory does not exist, `path` exists and `overwrite` is
-        False, or writing fails.
-    """
-    write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
-
-
-def write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True, what: str = "file"
-) -> None:
-    """Write bytes (an encoded figure, a report) atomically, as :func:`write_text` does.
-
-    ``what`` names the file in an error message ("cannot write figure").
-    """
-    write_encoded(path, lambda file: file.write(data), overwrite=overwrite, what=what)
-
-
-def write_encoded(
-    path: str | os.PathLike[str], encode: Callable[[BinaryIO], object], *,
-    overwrite: bool = True, what: str = "file",
-) -> None:
-    """Write what ``encode(file)`` writes to an open binary file, atomically.
-
-    For encoders that stream (a tiled TIFF written tile by tile); otherwise
-    as :func:`write_bytes`.
-    """
-    _write_atomically(Path(path), encode, overwrite=overwrite, what=what)
 
 
 def check_writable(path: str | os.PathLike[str], shape: tuple[int, ...], dtype: npt.DTypeLike) -> None:
@@ -462,398 +407,6 @@ def check_writable(path: str | os.PathLike[str], shape: tuple[int, ...], dtype: 
     if path.suffix.lower() not in _TIFF_EXTENSIONS:
         _check_pillow_writable(path, dtype, 1 if len(shape) == 2 else shape[2])
 
-
-def to_unit_range(pixels: np.ndarray, copy: bool = True) -> np.ndarray:
-    """Scale pixels to float32, integers to [0, 1].
-
-    Parameters
-    ----------
-    pixels : numpy.ndarray
-        bool, uint8, uint16, float32 or float64 pixels.
-    copy : bool
-        If False, float32 pixels come back as a read-only view instead of a
-        copy (a large image is not duplicated, and cannot be written to
-        through the result).
-
-    Returns
-    -------
-    numpy.ndarray
-        float32, same shape: uint8 divided by 255, uint16 by 65535, bool as
-        0 or 1, floats cast as they are (not clipped).
-
-    Raises
-    ------
-    TVRestoreError
-        If the dtype is not supported, or float64 values are too large for
-        float32 (beyond about 3.4e38): they would become infinite.
-    """
-    dtype = pixels.dtype
-    _check_dtype(dtype)
-    if not copy and dtype == np.float32:
-        unit = pixels.view()
-        unit.flags.writeable = False
-        return unit
-    with np.errstate(over="ignore"):  # reported below, as one error, not a warning
-        unit = pixels.astype(np.float32)
-    if dtype == np.float64:
-        overflowed = np.isinf(unit) & np.isfinite(pixels)
-        if overflowed.any():
-            raise TVRestoreError(
-                f"image values reach {np.abs(pixels[overflowed]).max():.3g}, beyond float32's "
-                f"range ({np.finfo(np.float32).max:.3g})"
-            )
-    if dtype in _INTEGER_MAX:
-        unit /= np.float32(_INTEGER_MAX[dtype])
-    return unit
-
-
-def from_unit_range(unit: np.ndarray, dtype: npt.DTypeLike) -> np.ndarray:
-    """Convert unit-range floats back to `dtype`: the inverse of to_unit_range.
-
-    ``from_unit_range(to_unit_range(x), x.dtype)`` equals ``x`` exactly for
-    every bool, uint8 and uint16 value.
-
-    Parameters
-    ----------
-    unit : numpy.ndarray
-        Float pixels, nominally in [0, 1].
-    dtype : dtype-like
-        bool, uint8, uint16, float32 or float64.
-
-    Returns
-    -------
-    numpy.ndarray
-        uint8 and uint16: clipped to [0, 1], scaled to the full range and
-        rounded half to even. bool: ``unit >= 0.5``. Floats: cast, not
-        clipped, so float TIFFs keep values outside [0, 1].
-
-    Raises
-    ------
-    TVRestoreError
-        If `dtype` is not supported or `unit` holds NaN or infinity (a
-        diverged result would otherwise turn silently into black pixels).
-    """
-    dtype = np.dtype(dtype)
-    _check_dtype(dtype)
-    if not np.isfinite(unit).all():
-        raise TVRestoreError("result contains NaN or infinite values")
-    if dtype == np.bool_:
-        return unit >= 0.5
-    if dtype in _INTEGER_MAX:
-        return np.rint(np.clip(unit, 0, 1) * _INTEGER_MAX[dtype]).astype(dtype)
-    return unit.astype(dtype)
-
-
-def split_alpha(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Separate the alpha channel of grey+alpha and RGBA images.
-
-    Parameters
-    ----------
-    pixels : numpy.ndarray
-        ``(H, W)`` or ``(H, W, C)`` pixels.
-
-    Returns
-    -------
-    colour : numpy.ndarray
-        ``(H, W, 1)`` for ``C == 2``, ``(H, W, 3)`` for ``C == 4``, otherwise
-        `pixels` itself.
-    alpha : numpy.ndarray or None
-        The last channel, ``(H, W)`` in the original dtype, for ``C`` 2 or 4;
-        otherwise None.
-
-    Notes
-    -----
-    Both arrays are views of `pixels`, not copies.
-    """
-    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
-        return pixels[..., :-1], pixels[..., -1]
-    return pixels, None
-
-
-def join_alpha(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    """Put an alpha channel back: the inverse of split_alpha.
-
-    Parameters
-    ----------
-    colour : numpy.ndarray
-        ``(H, W, 1)`` or ``(H, W, 3)`` if `alpha` is given, else any layout.
-    alpha : numpy.ndarray or None
-        ``(H, W)``, same dtype as `colour`, or None.
-
-    Returns
-    -------
-    numpy.ndarray
-        `colour` with `alpha` appended as the last channel, or `colour`
-        itself if `alpha` is None.
-
-    Raises
-    ------
-    TVRestoreError
-        If the dtypes differ (numpy would silently promote both).
-    """
-    if alpha is None:
-        return colour
-    if alpha.dtype != colour.dtype:
-        raise TVRestoreError(
-            f"alpha dtype {alpha.dtype} does not match colour dtype {colour.dtype}"
-        )
-    return np.concatenate([colour, alpha[..., np.newaxis]], axis=-1)
-
-
-def default_output_path(input_path: str | os.PathLike[str]) -> Path:
-    """Name the result beside the input: ``<dir>/<stem>_tv<suffix>``.
-
-    Parameters
-    ----------
-    input_path : str or path-like
-        The input image, e.g. ``a/noisy.png``.
-
-    Returns
-    -------
-    pathlib.Path
-        E.g. ``a/noisy_tv.png``; only the last suffix counts, so
-        ``x.tar.tif`` gives ``x.tar_tv.tif``.
-    """
-    input_path = Path(input_path)
-    return input_path.with_name(f"{input_path.stem}_tv{input_path.suffix}")
-
-
-def list_images(
-    root: str | os.PathLike[str], pattern: str | None = None
-) -> list[Path]:
-    """List the image files under a directory, recursively.
-
-    Parameters
-    ----------
-    root : str or path-like
-        Directory to search.
-    pattern : str, optional
-        Shell-style pattern (:mod:`fnmatch`) matched against each file's path
-        relative to `root`, written with ``/`` and compared case-insensitively.
-        ``*`` also matches ``/``, so ``*.png`` selects PNGs at every depth and
-        ``sub/*.tif`` the TIFFs anywhere below ``sub``. It only narrows the
-        image files; other files are never listed.
-
-    Returns
-    -------
-    list of pathlib.Path
-        Paths (``root`` joined with the relative path) of files whose suffix,
-        in any case, is in :data:`IMAGE_EXTENSIONS`, sorted. Hidden files and
-        directories (name starting with ``.``) are skipped, which also skips
-        the temporary files of :func:`write_image`. Symbolic links to
-        directories are not followed.
-
-    Raises
-    ------
-    TVRestoreError
-        If `root` is not a directory, or a directory under it cannot be
-        listed (permission denied, ...): its images would be missed
-        silently otherwise.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise TVRestoreError(f"{root}: no such directory")
-
-    def unlistable(err: OSError) -> None:
-        raise TVRestoreError(f"{err.filename}: cannot list directory ({_reason(err)})") from err
-
-    found = []
-    for directory, subdirectories, names in os.walk(root, onerror=unlistable):
-        # Pruning in place stops os.walk from descending into hidden directories.
-        subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
-        for name in names:
-            path = Path(directory, name)
-            if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            relative = path.relative_to(root).as_posix().lower()
-            if pattern is None or fnmatch.fnmatchcase(relative, pattern.lower()):
-                found.append(path)
-    return sorted(found)
-
-
-def remove_leftovers(directories) -> None:
-    """Remove what killed runs left in output directories: temporaries and stale claims.
-
-    The one tidy-up of every path (single, batch, tiled, cluster), run
-    before writing into each directory: :func:`remove_temporaries` and
-    :func:`tvrestore.runs.claims.remove_stale_claims`.
-
-    Parameters
-    ----------
-    directories : iterable of path
-    """
-    for directory in directories:
-        remove_temporaries(directory)
-        remove_stale_claims(directory)
-
-
-def remove_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temporary files and directories that dead writers left in a directory.
-
-    :func:`write_image` removes its temporary file when it fails or is
-    interrupted by an exception (Ctrl-C included); a process killed outright
-    (SIGTERM with no handler, SIGKILL, power loss) leaves one behind. A run
-    that is about to write into `directory` calls this first. The temporary
-    file's name carries its writer's process id, so a run removes:
-
-    - files of a process that no longer exists (checked with signal 0), and
-      files of this process (call this before writing into `directory`,
-      not while another thread of this process writes there);
-    - files named in the format before the process id was added
-      (``.<name>.tmp-<hex><suffix>``) once they are more than an hour
-      old: their writer is unknown, and no write takes that long.
-
-    Another live run's files are never touched, so two runs can share an
-    output directory. Process ids are those of this machine's (container's)
-    process table: on a directory shared across machines, a live writer
-    elsewhere can look dead. Where processes cannot be probed (not POSIX),
-    only the age rule applies.
-
-    Parameters
-    ----------
-    directory : str or path-like
-        Searched, not recursively; a missing directory is not an error.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The files removed: regular files and directories (a zarr store
-        written by :mod:`tvrestore.io.lazy`) named
-        ``.<name>.tmp-<pid>-<hex><suffix>`` (or the old format) where
-        ``<name>`` ends in ``<suffix>``, nothing else (no symbolic link is
-        followed). One that cannot be removed (permissions) is skipped.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    removed = []
-    now = time.time()
-    for entry in os.scandir(directory):
-        match = _TEMPORARY_NAME.fullmatch(entry.name)
-        if not (match and match["name"].endswith(match["suffix"])):
-            continue
-        try:
-            directory_store = entry.is_dir(follow_symlinks=False)
-            if not (directory_store or entry.is_file(follow_symlinks=False)):
-                continue
-            if match["pid"] is None:
-                stale = now - entry.stat(follow_symlinks=False).st_mtime > _STALE_SECONDS
-            else:
-                stale = not _other_process_alive(int(match["pid"]))
-            if stale:
-                if directory_store:
-                    shutil.rmtree(entry.path)
-                else:
-                    os.unlink(entry.path)
-                removed.append(Path(entry.path))
-        except OSError:
-            continue  # gone meanwhile, or not ours to remove
-    return removed
-
-
-_TOKEN_BYTES = 8
-# "-<pid>" is optional: files from before it was added are still recognised.
-_TEMPORARY_NAME = re.compile(
-    rf"\.(?P<name>.+)\.tmp-(?:(?P<pid>[0-9]+)-)?[0-9a-f]{{{2 * _TOKEN_BYTES}}}"
-    r"(?P<suffix>(\.[^.]*)?)"
-)
-# Age after which a temporary file of unknown owner is taken as abandoned.
-_STALE_SECONDS = 3600
-
-
-def _temporary_path(path: Path) -> Path:
-    # Hidden, so list_images never picks it up; same directory, so that
-    # os.replace is an atomic rename; the name says which file it becomes
-    # and which process writes it (see remove_temporaries).
-    token = secrets.token_hex(_TOKEN_BYTES)
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{token}{path.suffix}")
-
-
-def _other_process_alive(pid: int) -> bool:
-    """Whether `pid` is a live process other than this one."""
-    if pid == os.getpid():
-        return False
-    if os.name != "posix":
-        return True  # os.kill would terminate it on Windows
-    if pid <= 0:
-        return False  # never a writer's id; kill() would signal a group
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    except (OverflowError, OSError):
-        return False
-    return True
-
-
-def _write_atomically(
-    path: Path, encode: Callable[[BinaryIO], object], *, overwrite: bool, what: str
-) -> None:
-    """Run `encode` on a temporary file beside `path`, then rename it onto `path`.
-
-    Without `overwrite` the file is hard-linked onto `path`, which fails if
-    `path` exists, so a file another process wrote meanwhile survives;
-    where hard links are not supported, an exists check and a rename stand in.
-    """
-    if not path.parent.is_dir():
-        raise TVRestoreError(f"{path}: output directory does not exist")
-    if not overwrite:
-        _check_absent(path)
-
-    temp = _temporary_path(path)
-    created = False
-    try:
-        with open(temp, "xb") as file:
-            created = True
-            encode(file)
-            file.flush()
-            os.fsync(file.fileno())
-        if overwrite:
-            os.replace(temp, path)
-        else:
-            _link_or_rename(temp, path)
-    except TVRestoreError:
-        raise
-    except Exception as err:
-        raise TVRestoreError(f"{path}: cannot write {what} ({_reason(err)})") from err
-    finally:
-        if created:
-            # Gone after a successful rename; a failed cleanup must not hide
-            # the error being raised.
-            with contextlib.suppress(OSError):
-                temp.unlink(missing_ok=True)
-
-
-def _check_absent(path: Path) -> None:
-    """Refuse an output path that exists, as a file or as a symbolic link."""
-    try:
-        os.lstat(path)
-    except FileNotFoundError:
-        return
-    except OSError as err:
-        raise TVRestoreError(f"{path}: cannot write here ({_reason(err)})") from err
-    try:
-        os.stat(path)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise TVRestoreError(
-                f"{path}: output path is a symbolic link loop (use --overwrite to replace the link)"
-            ) from err
-    raise TVRestoreError(f"{path}: output exists (use --overwrite)")
-
-
-def _link_or_rename(temp: Path, path: Path) -> None:
-    try:
-        os.link(temp, path, follow_symlinks=False)
-    except FileExistsError as err:
-        raise TVRestoreError(f"{path}: output exists (use --overwrite)") from err
-    except OSError as err:
-        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
-            raise
-        _check_absent(path)
-        os.replace(temp, path)
 
 
 # --- reading: header, checks, decoding -------------------------------------------
@@ -892,7 +445,7 @@ def _check_file(path: Path) -> None:
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise TVRestoreError(f"{path}: symbolic link loop") from None
-        raise TVRestoreError(f"{path}: cannot read ({_reason(err)})") from None
+        raise TVRestoreError(f"{path}: cannot read ({reason(err)})") from None
     if stat.S_ISDIR(info.st_mode):
         raise TVRestoreError(f"{path}: is a directory, not an image file")
     _check_extension(path)
@@ -1222,7 +775,7 @@ def _enum_name(value: object) -> str:
 
 def _corrupt(path: Path, err: Exception) -> TVRestoreError:
     """The error for pixels that do not decode."""
-    return TVRestoreError(f"{path}: corrupt or truncated image ({_reason(err)})")
+    return TVRestoreError(f"{path}: corrupt or truncated image ({reason(err)})")
 
 
 def _check_extension(path: Path) -> None:
@@ -1230,14 +783,6 @@ def _check_extension(path: Path) -> None:
         raise TVRestoreError(
             f"{path}: unsupported file type {path.suffix!r} "
             f"(expected one of {', '.join(sorted(IMAGE_EXTENSIONS))})"
-        )
-
-
-def _check_dtype(dtype: np.dtype, prefix: str = "") -> None:
-    if dtype not in _SUPPORTED_DTYPES:
-        raise TVRestoreError(
-            f"{prefix}unsupported pixel type {dtype} "
-            "(expected bool, uint8, uint16, float32 or float64)"
         )
 
 
@@ -1261,7 +806,7 @@ def _check_budget(
 
 def _check_layout(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
     """Check the dtype and layout that read_image returns and write_image accepts."""
-    _check_dtype(dtype, prefix=f"{path}: ")
+    check_dtype(dtype, prefix=f"{path}: ")
     # bool pixels come from 1-bit greyscale files only, and tifffile garbles
     # multi-channel bool data.
     max_channels = 1 if dtype == np.bool_ else 4
@@ -1310,15 +855,4 @@ def _check_pillow_writable(path: Path, dtype: np.dtype, channels: int) -> None:
 
 def _unreadable(path: Path, err: Exception) -> TVRestoreError:
     """The error for a file whose header its decoder cannot parse."""
-    return TVRestoreError(f"{path}: not a readable image ({_reason(err)})")
-
-
-def _reason(err: BaseException) -> str:
-    """The exception's message on one line, or its type if it has none.
-
-    An OS error gives its description only ("No space left on device"): the
-    file it names may be a temporary file the user never asked for.
-    """
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror
-    return " ".join(str(err).split()) or type(err).__name__
+    return TVRestoreError(f"{path}: not a readable image ({reason(err)})")

@@ -1,53 +1,60 @@
-"""Images larger than memory: lazy reading of TIFF and zarr, writing chunk by chunk.
+"""Images larger than memory: lazy reading of TIFF and zarr, writing band by band.
 
-:func:`open_lazy` gives a dask array over a TIFF (tiled or in strips,
+:func:`open_lazy` gives a zarr array over a TIFF (tiled or in strips,
 through tifffile's zarr store) or a zarr array, reading no pixel until a
-chunk is computed. :func:`write_lazy` computes a dask array one band of
-tiles at a time and writes each band as it comes: a tiled TIFF or a zarr
-array, so the whole image is never held. Outputs are atomic as in
-:mod:`tvrestore.io`: a TIFF is written to a temporary file and renamed, a
-zarr to a temporary directory and renamed.
+chunk is indexed. :func:`write_lazy` writes an image that comes as bands
+of rows (computed by the caller, one at a time) as they come: a tiled TIFF
+or a zarr array, so the whole image is never held. Outputs are atomic as
+in :mod:`tvrestore.io.files`: a TIFF is written to a temporary file and
+renamed, a zarr to a temporary directory and renamed.
 
-What tiles need and plain reading does not, without Dask:
-:func:`is_zarr` and :func:`stored_shape` (from the header alone) and
-:func:`fits_in_memory` (:mod:`tvrestore.io`'s budget), so that the command
-line decides on the tiled path before importing anything heavy.
+:func:`is_zarr` and :func:`read_stored_header` read what a file declares
+from its header alone, so that the command line decides on the tiled path
+before importing anything heavy. Budgets are the plan's
+(:mod:`tvrestore.runs.plan`), and Dask is the tiles'
+(:mod:`tvrestore.runs.tiles`): neither is imported here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import tifffile
 
-from tvrestore.io import images as io
 from tvrestore.errors import TVRestoreError
-from tvrestore.runs.plan import check_stored_budget, max_pixels, solve_values
+from tvrestore.io.files import temporary_path, write_encoded
 
-__all__ = ["LazyImage", "check_image", "fits_in_memory", "is_zarr", "open_lazy", "stored_shape",
-           "write_lazy"]
+__all__ = ["LazyImage", "StoredHeader", "check_image", "is_image_shape", "is_zarr", "open_lazy",
+           "read_stored_header", "write_lazy"]
 
-# Side of the tiles a TIFF output is stored in, when the input gives none:
+# Side of the tiles a TIFF output is stored in, when the bands allow it:
 # TIFF tiles are a multiple of 16 and a few hundred KiB each.
 _TIFF_TILE = 512
 
 
 @dataclass
 class LazyImage:
-    """An image on disk as a lazy dask array.
+    """An image on disk, read chunk by chunk.
 
     Attributes
     ----------
-    array : dask.array.Array
-        ``(H, W)`` or ``(H, W, C)``, chunked as stored.
+    array : zarr-like array
+        ``(H, W)`` or ``(H, W, C)``: its ``shape``, ``dtype``, ``ndim`` and
+        ``chunks`` (as stored), numpy indexing that reads only the chunks
+        indexed, and ``source`` (the file or store), which a chunk that
+        cannot be read names in its one-line error.
     format : {"TIFF", "zarr"}
     tile : tuple of int
         The stored chunk's (height, width): a TIFF's tile or strip, a zarr's chunk.
+    path : pathlib.Path or None
+        The file or directory; None for a zarr store given as an object.
     """
 
     array: object
@@ -62,14 +69,36 @@ def is_zarr(path: str | os.PathLike[str]) -> bool:
     return path.is_dir() and ((path / "zarr.json").is_file() or (path / ".zarray").is_file())
 
 
-def stored_shape(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype] | None:
-    """The (shape, dtype) a TIFF or zarr stores, from its header; None for other formats.
+@dataclass(frozen=True)
+class StoredHeader:
+    """What a TIFF or zarr header declares, read without decoding a pixel.
 
-    Unlike :func:`tvrestore.io.read_header` there is no whole-image limit:
-    this is how the command line finds the images too large to read whole.
-    What tiles cannot read either is refused here, before Dask or
-    TensorFlow loads (:func:`tvrestore.runs.plan.check_stored_budget`: a header
-    declaring absurd sizes, too many chunks or one chunk past the budget).
+    Attributes
+    ----------
+    shape : tuple of int
+        The stored array's shape.
+    dtype : numpy.dtype
+    chunks : tuple of int
+        The stored chunk's shape: a TIFF's tile or strip, a zarr's chunk.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    chunks: tuple[int, ...]
+
+
+def read_stored_header(path: str | os.PathLike[str]) -> StoredHeader | None:
+    """The shape, dtype and chunks a TIFF or zarr stores, from its header; None for other formats.
+
+    Unlike :func:`tvrestore.io.images.read_header` there is no whole-image
+    limit: this is how the command line finds the images too large to read
+    whole. What the tiles can afford is the plan's to check
+    (:func:`tvrestore.runs.plan.stored_header`).
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the file, if its header cannot be read.
     """
     path = Path(path)
     if is_zarr(path):
@@ -87,8 +116,7 @@ def stored_shape(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtyp
                     dtype = np.dtype(dtype if isinstance(dtype, str) else "V")
                 except Exception as err:
                     raise TVRestoreError(f"{path}: cannot read zarr header ({err})") from err
-                check_stored_budget(path, shape, dtype, chunks)
-                return shape, dtype
+                return StoredHeader(shape, dtype, chunks)
     if path.suffix.lower() in (".tif", ".tiff") and path.is_file():
         try:
             with tifffile.TiffFile(path) as tif:
@@ -96,22 +124,12 @@ def stored_shape(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtyp
                 shape, dtype, chunks = tuple(series.shape), np.dtype(series.dtype), page.chunks
         except Exception as err:
             raise TVRestoreError(f"{path}: cannot read TIFF header ({err})") from err
-        check_stored_budget(path, shape, dtype, chunks)
-        return shape, dtype
+        return StoredHeader(shape, dtype, tuple(chunks))
     return None
 
 
-def fits_in_memory(shape: tuple[int, ...], dtype: np.dtype) -> bool:
-    """Whether an image can be denoised whole: within :mod:`tvrestore.io`'s decoding
-    limits and the solve budget (:func:`tvrestore.runs.plan.check_budget`)."""
-    pixels = int(shape[0]) * int(shape[1])
-    decodable = pixels <= io.MAX_PIXELS and (
-        pixels * int(np.prod(shape[2:])) * np.dtype(dtype).itemsize <= io.MAX_DECODED_BYTES)
-    return decodable and solve_values(shape)[1] <= max_pixels()
-
-
 def open_lazy(source) -> LazyImage:
-    """A lazy dask array over a TIFF file, a zarr directory or a zarr store.
+    """A zarr array over a TIFF file, a zarr directory or a zarr store, reading no pixel yet.
 
     Parameters
     ----------
@@ -123,13 +141,15 @@ def open_lazy(source) -> LazyImage:
     Raises
     ------
     TVRestoreError
-        Naming the file, for what cannot be read lazily.
+        Naming the file, for what cannot be read lazily (:func:`check_image`).
+        The tiled budget is the caller's to check
+        (:func:`tvrestore.runs.plan.check_stored_budget`).
     """
     import zarr
 
     if not isinstance(source, (str, os.PathLike)):
         array = zarr.open_array(store=source, mode="r")
-        return LazyImage(array=_checked(array, source), format="zarr",
+        return LazyImage(array=_opened(array, source), format="zarr",
                          tile=tuple(array.chunks[:2]))
     path = Path(source)
     if is_zarr(path):
@@ -137,7 +157,7 @@ def open_lazy(source) -> LazyImage:
             array = zarr.open_array(store=str(path), mode="r")
         except Exception as err:
             raise TVRestoreError(f"{path}: cannot open zarr array ({err})") from err
-        return LazyImage(array=_checked(array, path), format="zarr",
+        return LazyImage(array=_opened(array, path), format="zarr",
                          tile=tuple(array.chunks[:2]), path=path)
     if path.suffix.lower() not in (".tif", ".tiff"):
         raise TVRestoreError(f"{path}: only TIFF and zarr are read in tiles")
@@ -158,7 +178,7 @@ def open_lazy(source) -> LazyImage:
         raise
     except Exception as err:
         raise TVRestoreError(f"{path}: cannot read TIFF in tiles ({err})") from err
-    return LazyImage(array=_checked(array, path), format="TIFF",
+    return LazyImage(array=_opened(array, path), format="TIFF",
                      tile=tuple(array.chunks[:2]), path=path)
 
 
@@ -185,14 +205,10 @@ def check_image(shape: tuple[int, ...], dtype, source) -> None:
         raise TVRestoreError(f"{source}: unsupported dtype {dtype}")
 
 
-def _checked(array, source):
-    """A dask array over the zarr ``array`` (an image within the tiled budget); a chunk that cannot be read is an error naming ``source``."""
-    import dask.array as da
-
+def _opened(array, source) -> _NamedReadErrors:
+    """The zarr ``array``, checked to be an image; a chunk that cannot be read is an error naming ``source``."""
     check_image(array.shape, array.dtype, source)
-    check_stored_budget(source, array.shape, array.dtype, array.chunks)
-    return da.from_array(_NamedReadErrors(array, source), chunks=array.chunks, lock=False,
-                         asarray=False, name=False, meta=np.empty((0,) * array.ndim, array.dtype))
+    return _NamedReadErrors(array, source)
 
 
 class _NamedReadErrors:
@@ -204,6 +220,7 @@ class _NamedReadErrors:
         self.shape = tuple(array.shape)
         self.dtype = np.dtype(array.dtype)
         self.ndim = len(self.shape)
+        self.chunks = tuple(array.chunks)
 
     def __getitem__(self, key):
         try:
@@ -213,88 +230,97 @@ class _NamedReadErrors:
             raise TVRestoreError(f"{self.source}: cannot read a chunk ({reason})") from err
 
 
-def write_lazy(path: str | os.PathLike[str], array, *, format: str, tile: int,
-               overwrite: bool = False, scheduler: str = "synchronous") -> None:
-    """Compute ``array`` band by band and write it to ``path`` as it comes.
+def write_lazy(path: str | os.PathLike[str], bands: Iterable[np.ndarray], *,
+               shape: tuple[int, ...], dtype, format: str, tile: int,
+               overwrite: bool = False) -> None:
+    """Write an image that comes band by band to ``path``, each band as it comes.
 
     Parameters
     ----------
     path : path
         The TIFF file or zarr directory to write; it appears whole or not at
         all (a temporary beside it is renamed at the end).
-    array : dask.array.Array
-        ``(H, W)`` or ``(H, W, C)``; computed one band of its chunks' rows
-        at a time, so at most one band (and the chunks its computation
-        reads) is in memory.
+    bands : iterable of numpy.ndarray
+        The image's rows, in order, in bands of whole rows (any height;
+        the full width and channels). Taken one at a time, so that at most
+        one band (and, for a TIFF, one strip of tiles) is held; none is
+        taken before the output is known to be writable.
+    shape : tuple of int
+        The whole image's ``(H, W)`` or ``(H, W, C)``.
+    dtype : numpy dtype-like
     format : {"TIFF", "zarr"}
     tile : int
-        Side of the stored tiles (zarr chunks; TIFF tiles are at most 512,
-        a multiple of 16).
+        Side of the stored tiles: a zarr's chunks; a TIFF's tiles are the
+        largest of 512, 256, ..., 16 that divides ``min(tile, H)``, else 16.
     overwrite : bool
         Replace an existing output.
-    scheduler : str
-        The dask scheduler that computes each band ("synchronous": one
-        chunk at a time, the least memory; "threads"; or a
-        distributed client's).
     """
     path = Path(path)
+    shape, dtype = tuple(int(side) for side in shape), np.dtype(dtype)
     if not path.parent.is_dir():
         raise TVRestoreError(f"{path}: output directory does not exist")
     if path.exists() and not overwrite:
         raise TVRestoreError(f"{path}: output exists (use --overwrite)")
     if format == "TIFF":
-        _write_tiff(path, array, tile, overwrite, scheduler)
+        _write_tiff(path, bands, shape, dtype, tile, overwrite)
     elif format == "zarr":
-        _write_zarr(path, array, tile, overwrite, scheduler)
+        _write_zarr(path, bands, shape, dtype, tile, overwrite)
     else:
         raise TVRestoreError(f"{path}: cannot write format {format!r} in tiles")
 
 
-def _bands(array, scheduler):
-    """(first row, computed band) over the array's rows of chunks, in order."""
-    first = 0
-    for rows in array.chunks[0]:
-        yield first, np.asarray(array[first: first + rows].compute(scheduler=scheduler))
-        first += rows
+def _strips(bands: Iterable[np.ndarray], rows: int) -> Iterator[np.ndarray]:
+    """The bands' rows regrouped in strips of ``rows`` rows (the last may be shorter).
+
+    A band whose height is a multiple of ``rows`` is cut, not copied.
+    """
+    held = None
+    for band in bands:
+        band = np.asarray(band)
+        held = band if held is None or not len(held) else np.concatenate([held, band])
+        whole = len(held) - len(held) % rows
+        for top in range(0, whole, rows):
+            yield held[top: top + rows]
+        held = held[whole:]
+    if held is not None and len(held):
+        yield held
 
 
-def _write_tiff(path, array, tile, overwrite, scheduler) -> None:
-    height = array.chunks[0][0]
-    # TIFF tiles must be multiples of 16 and should divide the bands, so
-    # that a band gives whole rows of tiles.
-    side = next(s for s in (_TIFF_TILE, 256, 128, 64, 32, 16) if height % s == 0 or s == 16)
-    if height % side:
-        array = array.rechunk({0: -(-height // side) * side})
+def _write_tiff(path, bands, shape, dtype, tile, overwrite) -> None:
+    rows = min(tile, shape[0])
+    # TIFF tiles must be multiples of 16; one that divides the bands cuts
+    # each band into whole rows of tiles.
+    side = next(s for s in (_TIFF_TILE, 256, 128, 64, 32, 16) if rows % s == 0 or s == 16)
 
     def tiles():
-        for _, band in _bands(array, scheduler):
-            for top in range(0, band.shape[0], side):
-                for left in range(0, band.shape[1], side):
-                    yield np.ascontiguousarray(band[top: top + side, left: left + side])
+        for strip in _strips(bands, side):
+            for left in range(0, strip.shape[1], side):
+                yield np.ascontiguousarray(strip[:, left: left + side])
 
-    photometric = "rgb" if array.ndim == 3 and array.shape[2] >= 3 else "minisblack"
-    extra = ("unassalpha",) if array.ndim == 3 and array.shape[2] in (2, 4) else None
-    io.write_encoded(
+    photometric = "rgb" if len(shape) == 3 and shape[2] >= 3 else "minisblack"
+    extra = ("unassalpha",) if len(shape) == 3 and shape[2] in (2, 4) else None
+    write_encoded(
         path,
         lambda file: tifffile.imwrite(
-            file, tiles(), shape=array.shape, dtype=array.dtype, tile=(side, side),
+            file, tiles(), shape=shape, dtype=dtype, tile=(side, side),
             photometric=photometric, extrasamples=extra, compression="zlib",
-            bigtiff=array.nbytes > 2**31),
+            bigtiff=math.prod(shape) * dtype.itemsize > 2**31),
         overwrite=overwrite, what="tiled TIFF",
     )
 
 
-def _write_zarr(path, array, tile, overwrite, scheduler) -> None:
+def _write_zarr(path, bands, shape, dtype, tile, overwrite) -> None:
     import zarr
 
-    # Named as io's temporaries, so that io.remove_temporaries removes it once its writer is dead.
-    temp = io._temporary_path(path)
+    # Named as io's temporaries, so that remove_temporaries removes it once its writer is dead.
+    temp = temporary_path(path)
     try:
-        chunks = (tile, tile, *array.shape[2:])
-        stored = zarr.open_array(store=str(temp), mode="w-", shape=array.shape,
-                                 chunks=chunks, dtype=array.dtype)
-        for first, band in _bands(array.rechunk({0: tile}), scheduler):
+        stored = zarr.open_array(store=str(temp), mode="w-", shape=shape,
+                                 chunks=(tile, tile, *shape[2:]), dtype=dtype)
+        first = 0
+        for band in bands:
             stored[first: first + band.shape[0]] = band
+            first += band.shape[0]
         if path.exists() and overwrite:
             shutil.rmtree(path)
         os.rename(temp, path)

@@ -34,8 +34,8 @@ Specs
     length: a linear camera shake.
 a file path
     ``.npy`` (``numpy.load`` with ``allow_pickle=False``), or ``.png``,
-    ``.tif``, ``.tiff`` read by :func:`tvrestore.io.read_image` (a grey
-    image, or colour with equal channels). An even side gets a zero row or
+    ``.tif``, ``.tiff`` (a grey image, or colour with equal channels), read
+    by :func:`tvrestore.io.psf.load_psf`: this module reads no file. An even side gets a zero row or
     column at its end, so its centre is the pixel at index ``side // 2``.
 
 Every kernel is then normalised to sum 1. A PSF is at most
@@ -47,18 +47,18 @@ values are read.
 from __future__ import annotations
 
 import math
-import os
-import stat
 from pathlib import Path
 
 import numpy as np
 
 from tvrestore.errors import TVRestoreError
 
-__all__ = ["MAX_PSF_SIDE", "PSF_KINDS", "as_psf", "check_psf_fits", "parse_psf", "psf_radius"]
+__all__ = ["MAX_PSF_SIDE", "PSF_FILE_SUFFIXES", "PSF_KINDS", "as_psf", "check_psf_fits",
+           "check_psf_sides", "names_a_psf_file", "parse_psf", "psf_radius"]
 
 PSF_KINDS = ("gaussian", "box", "disk", "motion")
-_IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+# What a PSF file may be (tvrestore.io.psf reads these).
+PSF_FILE_SUFFIXES = (".npy", ".png", ".tif", ".tiff")
 
 # Radius of the Gaussian support, in standard deviations (see the module
 # docstring for the mass it drops).
@@ -83,9 +83,9 @@ def parse_psf(spec: str) -> np.ndarray:
     Parameters
     ----------
     spec : str
-        ``gaussian:SIGMA``, ``box:SIZE``, ``disk:RADIUS``,
-        ``motion:LENGTH,ANGLE`` or the path of a ``.npy``, ``.png``,
-        ``.tif`` or ``.tiff`` file (see the module docstring).
+        ``gaussian:SIGMA``, ``box:SIZE``, ``disk:RADIUS`` or
+        ``motion:LENGTH,ANGLE`` (see the module docstring); a file is
+        :func:`tvrestore.io.psf.load_psf`'s to read.
 
     Returns
     -------
@@ -96,21 +96,38 @@ def parse_psf(spec: str) -> np.ndarray:
     ------
     TVRestoreError
         One line naming the spec or file: an unknown kind, a parameter that
-        is not a finite positive number, a file that cannot be read, an
-        array that is not 2-D, holds NaN, infinity or negative values, or
+        is not a finite positive number, a file name, or a kernel that
+        holds NaN, infinity or negative values, or
         sums to 0.
     """
     spec = str(spec)
     kind, colon, parameters = spec.partition(":")
     if colon and kind.lower() in PSF_KINDS:
         return _normalised(_PARAMETRIC[kind.lower()](spec, parameters), spec)
-    suffix = Path(spec).suffix.lower()
-    if suffix == ".npy" or suffix in _IMAGE_SUFFIXES:
-        return _normalised(_read_file(spec, suffix), spec)
+    if names_a_psf_file(spec):
+        raise TVRestoreError(f"{spec}: a PSF file is read by tvrestore.io.psf.load_psf")
     raise TVRestoreError(
         f"--psf {spec!r}: expected gaussian:SIGMA, box:SIZE, disk:RADIUS, "
         f"motion:LENGTH,ANGLE or a .npy/.png/.tif/.tiff file"
     )
+
+
+
+def names_a_psf_file(spec: str) -> bool:
+    """Whether a PSF ``spec`` names a file (:data:`PSF_FILE_SUFFIXES`) rather than a parametric kernel."""
+    kind, colon, _ = str(spec).partition(":")
+    if colon and kind.lower() in PSF_KINDS:
+        return False
+    return Path(spec).suffix.lower() in PSF_FILE_SUFFIXES
+
+
+def check_psf_sides(spec: str, shape: tuple[int, ...]) -> None:
+    """Refuse a PSF file whose header declares more than MAX_PSF_SIDE pixels per side
+    (or as many values in more dimensions)."""
+    if any(side > MAX_PSF_SIDE for side in shape[:2]) or math.prod(shape) > 4 * MAX_PSF_SIDE**2:
+        raise TVRestoreError(
+            f"{spec}: the PSF is {'x'.join(str(side) for side in shape)}; a PSF is 2-D, "
+            f"at most {MAX_PSF_SIDE} pixels per side")
 
 
 def as_psf(psf, name: str = "psf") -> np.ndarray:
@@ -248,75 +265,6 @@ def _trimmed(kernel: np.ndarray) -> np.ndarray:
     keep_y = max(abs(rows[0] - radius_y), abs(rows[-1] - radius_y))
     keep_x = max(abs(columns[0] - radius_x), abs(columns[-1] - radius_x))
     return kernel[radius_y - keep_y : radius_y + keep_y + 1, radius_x - keep_x : radius_x + keep_x + 1]
-
-
-def _read_file(spec: str, suffix: str) -> np.ndarray:
-    if suffix == ".npy":
-        array = _read_npy(spec)
-    else:
-        from tvrestore import io
-
-        pixels, _ = io.read_image_and_header(
-            spec, check=lambda header: _check_sides(spec, header.shape))
-        array = np.asarray(io.to_unit_range(pixels), np.float64)
-        if array.ndim == 3:
-            if not np.all(array == array[..., :1]):
-                raise TVRestoreError(f"{spec}: the PSF must be a grey image, not colour")
-            array = array[..., 0]
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[..., 0]
-    if array.ndim != 2:
-        raise TVRestoreError(f"{spec}: the PSF must be a 2-D array, not of shape {array.shape}")
-    # An even side has no centre pixel: one zero row or column at the end
-    # puts the centre at index side // 2.
-    return np.pad(array, [(0, 1 - side % 2) for side in array.shape])
-
-
-def _read_npy(spec: str) -> np.ndarray:
-    """A ``.npy`` file's array, its header checked before any value is read.
-
-    Opened without blocking and refused unless a regular file, so that a
-    FIFO named like a PSF cannot hang the run.
-    """
-    try:
-        descriptor = os.open(spec, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as err:
-        raise TVRestoreError(f"{spec}: cannot read the PSF ({err.strerror})") from err
-    with os.fdopen(descriptor, "rb") as file:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise TVRestoreError(f"{spec}: the PSF is not a regular file")
-        try:
-            version = np.lib.format.read_magic(file)
-            read_header = _NPY_HEADER_READERS.get(version)
-            if read_header is None:
-                raise ValueError(f"unsupported .npy version {version}")
-            shape, _, dtype = read_header(file)
-        except Exception as err:
-            raise TVRestoreError(f"{spec}: not a .npy array file ({err})") from err
-        if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
-            raise TVRestoreError(f"{spec}: the PSF must hold real numbers, not {dtype}")
-        _check_sides(spec, shape)
-        file.seek(0)
-        try:
-            array = np.lib.format.read_array(file, allow_pickle=False)
-        except Exception as err:
-            raise TVRestoreError(f"{spec}: cannot read the PSF ({err})") from err
-    return np.asarray(array, np.float64)
-
-
-_NPY_HEADER_READERS = {
-    (1, 0): np.lib.format.read_array_header_1_0,
-    (2, 0): np.lib.format.read_array_header_2_0,
-}
-
-
-def _check_sides(spec: str, shape: tuple[int, ...]) -> None:
-    """Refuse a PSF file whose header declares more than MAX_PSF_SIDE pixels per side
-    (or as many values in more dimensions)."""
-    if any(side > MAX_PSF_SIDE for side in shape[:2]) or math.prod(shape) > 4 * MAX_PSF_SIDE**2:
-        raise TVRestoreError(
-            f"{spec}: the PSF is {'x'.join(str(side) for side in shape)}; a PSF is 2-D, "
-            f"at most {MAX_PSF_SIDE} pixels per side")
 
 
 def _normalised(kernel: np.ndarray, spec: str) -> np.ndarray:

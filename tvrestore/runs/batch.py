@@ -25,14 +25,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tvrestore import io
+from tvrestore.io.images import ImageHeader, read_image, read_image_and_header, write_image
+from tvrestore.io.pixels import from_unit_range, split_alpha, to_unit_range
 
 from tvrestore.backend import tf as _tf
 
 from tvrestore.evaluation import metrics
 
 from tvrestore.runs import report
-from tvrestore.runs.claims import Claims
+from tvrestore.runs.claims import Claims, remove_leftovers
 from tvrestore.errors import TVRestoreError
 from tvrestore.evaluation.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
@@ -100,7 +101,7 @@ def restore_file(
     """
     if os.path.realpath(job.output) == os.path.realpath(job.input):
         raise TVRestoreError(f"{job.output}: output would replace the input")
-    io.remove_leftovers([job.output.parent])
+    remove_leftovers([job.output.parent])
     with Claims().claimed(job.output) as held:
         if not held:
             raise TVRestoreError(f"{job.output}: another tvrestore run is writing this output")
@@ -136,11 +137,13 @@ def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry:
         # binned camera saw, comparable pixel for pixel with the result.
         shown_input = np.repeat(np.repeat(loaded.noisy, loaded.job.upscale, axis=0),
                                 loaded.job.upscale, axis=1)
-    input_psnr = (metrics.psnr(loaded.reference, shown_input) if loaded.reference is not None
-                  else None)
+    input_psnr = (metrics.psnr(loaded.reference_unit, _unit(shown_input))
+                  if loaded.reference is not None else None)
+    dtype = loaded.noisy.dtype
     restoration_figure(
         path, input=shown_input, restored=restored, reference=loaded.reference,
-        compare=[(row["method"], row["weight"], compared[row["method"]], row["psnr"], row["ssim"])
+        compare=[(row["method"], row["weight"], from_unit_range(compared[row["method"]], dtype),
+                  row["psnr"], row["ssim"])
                  for row in entry["compare"] or () if row["method"] in compared],
         restored_label=f"tvrestore ({entry['solver']})", weight=entry["weight"],
         psnr=entry["psnr"], ssim=entry["ssim"], input_psnr=input_psnr,
@@ -168,15 +171,25 @@ def _restore_in_tiles(loaded: "_Loaded", options: RestoreOptions) -> dict:
 
 @dataclass(frozen=True)
 class _Loaded:
-    """A job whose input (and reference) have been read, and how it is restored."""
+    """A job whose input (and reference) have been read, and how it is restored.
+
+    ``reference_unit`` is the reference in unit range without alpha, what
+    scores take, converted once after reading.
+    """
 
     job: FileJob
-    header: io.ImageHeader
+    header: ImageHeader
     noisy: np.ndarray
     reference: np.ndarray | None
     read_seconds: float
     missing: np.ndarray | None = None
     route: Route = Route()
+    reference_unit: np.ndarray | None = None
+
+
+def _unit(pixels: np.ndarray) -> np.ndarray:
+    """Pixels as read or written, in unit range without alpha: what scores and baselines take."""
+    return to_unit_range(split_alpha(pixels)[0])
 
 
 class _InTiles(Exception):
@@ -195,27 +208,28 @@ def _load(job: FileJob, *, decode_in_tiles: bool = True) -> _Loaded:
     start = time.perf_counter()
     routes: list[Route] = []
 
-    def check(header: io.ImageHeader) -> None:
+    def check(header: ImageHeader) -> None:
         # The PSF, the mask and the size budget, from the header: nothing is
         # decoded past the budget.
         routes.append(check_degradation(job, header.shape, header.dtype))
         if routes[-1].in_tiles and not decode_in_tiles:
             raise _InTiles
 
-    noisy, header = io.read_image_and_header(job.input, check=check)
+    noisy, header = read_image_and_header(job.input, check=check)
     if routes[-1].in_tiles:
         return _Loaded(job=job, header=header, noisy=noisy, reference=None,
                        read_seconds=time.perf_counter() - start, route=routes[-1])
     missing = None
     if job.mask is not None:
-        pixels = io.read_image(job.mask)
+        pixels = read_image(job.mask)
         missing = pixels != 0 if pixels.ndim == 2 else np.any(pixels != 0, axis=2)
     reference = None
     if job.reference is not None:
-        reference, _ = io.read_image_and_header(
+        reference, _ = read_image_and_header(
             job.reference, check=lambda header: check_reference(job, header.shape, noisy.shape))
     return _Loaded(job=job, header=header, noisy=noisy, reference=reference,
-                   read_seconds=time.perf_counter() - start, missing=missing)
+                   read_seconds=time.perf_counter() - start, missing=missing,
+                   reference_unit=None if reference is None else _unit(reference))
 
 
 def _compare_rows(
@@ -234,16 +248,20 @@ def _compare_rows(
 
     share = replace(result, solve_seconds=result.solve_seconds / batch_size)
     job = loaded.job
+    dtype = loaded.noisy.dtype
+
+    def as_written(unit: np.ndarray) -> np.ndarray:
+        return to_unit_range(from_unit_range(unit, dtype))
+
+    scored = (_unit(loaded.noisy), _unit(restored), share, loaded.reference_unit)
     if job.task == "denoise":
-        rows = compare_methods(loaded.noisy, restored, share, loaded.reference,
-                               solutions=solutions)
+        rows = compare_methods(*scored, as_written=as_written, solutions=solutions)
     else:
-        from tvrestore.models.psf import parse_psf
+        from tvrestore.io.psf import load_psf
 
         rows = compare_restoration(
-            loaded.noisy, restored, share, loaded.reference,
-            psf=None if job.psf is None else parse_psf(job.psf), missing=loaded.missing,
-            upscale=job.upscale, solutions=solutions)
+            *scored, psf=None if job.psf is None else load_psf(job.psf), missing=loaded.missing,
+            upscale=job.upscale, as_written=as_written, solutions=solutions)
     return [row.to_dict() for row in rows]
 
 
@@ -253,10 +271,11 @@ def _finish(
 ) -> dict:
     """Score and write a restored image; its report entry."""
     job = loaded.job
-    psnr, ssim = quality(loaded.reference, restored) if loaded.reference is not None else (None, None)
+    psnr, ssim = (quality(loaded.reference_unit, _unit(restored)) if loaded.reference is not None
+                  else (None, None))
     start = time.perf_counter()
     # Written as the input was stored (TIFF photometric, lossless compression).
-    io.write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
+    write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
     write_seconds = time.perf_counter() - start
     return report.entry(
         job,
@@ -345,7 +364,7 @@ def run_batch(
     """
     if batch_size < 1:
         raise TVRestoreError(f"batch_size must be at least 1, got {batch_size!r}")
-    io.remove_leftovers({job.output.parent for job in jobs})
+    remove_leftovers({job.output.parent for job in jobs})
     entries: list[dict | None] = [None] * len(jobs)
     claims = Claims()
 

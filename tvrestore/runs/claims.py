@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Iterator
 
 from tvrestore.errors import TVRestoreError
+from tvrestore.io.files import remove_temporaries
 
 try:
     import fcntl
 except ImportError:  # not POSIX
     fcntl = None
 
-__all__ = ["CLAIM_SUFFIX", "Claims", "claim_path", "remove_stale_claims"]
+__all__ = ["CLAIM_SUFFIX", "Claims", "claim_path", "remove_leftovers", "remove_stale_claims"]
 
 CLAIM_SUFFIX = ".claim"
 
@@ -135,7 +136,7 @@ def remove_stale_claims(directory: str | os.PathLike[str]) -> list[Path]:
     """Remove the claim markers in `directory` that no live process holds.
 
     A run killed outright leaves its marker file (unlocked); this tidies
-    them, as :func:`tvrestore.io.remove_temporaries` does temporary files.
+    them, as :func:`tvrestore.io.files.remove_temporaries` does temporary files.
     A marker locked by a live run is left alone.
 
     Returns
@@ -160,6 +161,22 @@ def remove_stale_claims(directory: str | os.PathLike[str]) -> list[Path]:
         claims.release(output)
         removed.append(Path(entry.path))
     return removed
+
+
+def remove_leftovers(directories) -> None:
+    """Remove what killed runs left in output directories: temporaries and stale claims.
+
+    The one tidy-up of every path (single, batch, tiled, cluster), run
+    before writing into each directory: :func:`tvrestore.io.files.remove_temporaries`
+    and :func:`remove_stale_claims`.
+
+    Parameters
+    ----------
+    directories : iterable of path
+    """
+    for directory in directories:
+        remove_temporaries(directory)
+        remove_stale_claims(directory)
 
 
 def _same_file(descriptor: int, path: Path) -> bool:

@@ -37,11 +37,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from tvrestore import io
+from tvrestore.io.images import read_header
 
 from tvrestore.runs import report
 from tvrestore.errors import TVRestoreError, require_extra
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions
+from tvrestore.runs.claims import remove_leftovers
 from tvrestore.runs.plan import FileJob
 from tvrestore.models.shapes import solve_shape
 
@@ -230,7 +231,7 @@ def run_batch_on_cluster(
             settled.append((index, report.entry(job, status=report.SKIPPED)))
             continue
         try:
-            key = solve_shape(io.read_header(job.input).shape)
+            key = solve_shape(read_header(job.input).shape)
         except TVRestoreError as err:
             # The error a worker's read would give, without a task.
             settled.append((index, report.failed_entry(job, err)))
@@ -244,7 +245,7 @@ def run_batch_on_cluster(
     # Not with a scheduler: a writer on another machine would look dead.
     local = client is None and scheduler is None
     directories = {job.output.parent for job in jobs} if local else set()
-    io.remove_leftovers(directories)
+    remove_leftovers(directories)
     try:
         with contextlib.ExitStack() as stack:
             if by_shape and client is None:
@@ -254,7 +255,7 @@ def run_batch_on_cluster(
             if by_shape:
                 _run_groups(client, jobs, options, by_shape, batch_size, deliver, tile_options)
     finally:
-        io.remove_leftovers(directories)
+        remove_leftovers(directories)
     return entries
 
 

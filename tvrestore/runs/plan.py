@@ -19,20 +19,26 @@ from typing import Sequence
 
 import numpy as np
 
-from tvrestore import io
+from tvrestore.io.images import (
+    IMAGE_EXTENSIONS, MAX_DECODED_BYTES, MAX_PIXELS, ImageHeader, check_writable, read_header,
+)
+from tvrestore.io.lazy import StoredHeader, check_image, is_zarr, read_stored_header
 from tvrestore.errors import TVRestoreError, require_extra
-from tvrestore.models.psf import PSF_KINDS
+from tvrestore.io.psf import load_psf
+from tvrestore.models.psf import PSF_FILE_SUFFIXES, check_psf_fits, names_a_psf_file
 from tvrestore.models.shapes import colour_shape, solve_shape
+from tvrestore.runs.naming import default_output_path, list_images
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_PIXELS_FORWARD_MODEL", "MAX_PIXELS_VARIABLE", "FileJob",
     "MAX_TILES", "MIN_TILE", "Route", "check_budget", "check_degradation", "check_distinct",
-    "check_reference", "check_single", "check_stored_budget", "check_tiled", "largest_tile",
-    "max_pixels", "pixel_limit", "plan_jobs", "route", "solve_values",
+    "check_reference", "check_single", "check_stored_budget", "check_tiled", "fits_in_memory",
+    "largest_tile", "max_pixels", "pixel_limit", "plan_jobs", "route", "solve_values",
+    "stored_header",
 ]
 
-# What a PSF file may be (tvrestore.models.psf reads these).
-_PSF_EXTENSIONS = (".npy", ".png", ".tif", ".tiff")
+# What a PSF file may be (tvrestore.io.psf reads these).
+_PSF_EXTENSIONS = PSF_FILE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ def plan_jobs(
     ----------
     inputs : sequence of path
         Image files and directories, in the order given. Directories are
-        searched recursively by :func:`tvrestore.io.list_images` (hidden
+        searched recursively by :func:`tvrestore.runs.naming.list_images` (hidden
         files and directories skipped). A file named here is taken whatever
         its extension (reading it reports the problem).
     output_dir : path, optional
@@ -96,13 +102,13 @@ def plan_jobs(
         ``output_dir/<name>``; same names, so same formats. It need not
         exist yet, and is never searched for inputs, even inside an input
         directory. Without it, each output is ``<stem>_tv<suffix>`` beside
-        its input (:func:`tvrestore.io.default_output_path`), and a file
+        its input (:func:`tvrestore.runs.naming.default_output_path`), and a file
         found in a directory that is the default output of another input
         found there counts as an output, not an input, so that a re-run
         does not restore its own results.
     pattern : str, optional
         Narrows the images found in directories: matched against each file's
-        path relative to its directory (see :func:`tvrestore.io.list_images`;
+        path relative to its directory (see :func:`tvrestore.runs.naming.list_images`;
         ``*`` also matches ``/``). Files named in `inputs` are always taken.
     reference_dir : path, optional
         Clean images with the same relative paths (``reference_dir/rel``, or
@@ -146,7 +152,7 @@ def plan_jobs(
     if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
         raise TVRestoreError(f"{output_dir}: output directory is a file")
     if output_dir is not None and not output_dir.exists() and (
-        output_dir.suffix.lower() in io.IMAGE_EXTENSIONS
+        output_dir.suffix.lower() in IMAGE_EXTENSIONS
     ):
         # Several inputs cannot go to one file; creating a directory "out.png" would surprise.
         raise TVRestoreError(
@@ -164,12 +170,12 @@ def plan_jobs(
         narrowed = f" matching {pattern!r}" if pattern is not None else ""
         raise TVRestoreError(
             f"no image files{narrowed} found in {where} "
-            f"(extensions {', '.join(sorted(io.IMAGE_EXTENSIONS))})"
+            f"(extensions {', '.join(sorted(IMAGE_EXTENSIONS))})"
         )
     jobs = [
         FileJob(
             input=path,
-            output=io.default_output_path(path) if output_dir is None else output_dir / relative,
+            output=default_output_path(path) if output_dir is None else output_dir / relative,
             reference=None if reference_dir is None else _match_reference(reference_dir, relative),
             compare=compare,
             overwrite=overwrite,
@@ -192,14 +198,14 @@ def _found_images(
     found: dict[Path, tuple[Path, Path]] = {}
     for given in inputs:
         if given.is_dir():
-            listed = io.list_images(given, pattern)
+            listed = list_images(given, pattern)
             if output_dir is not None and _strictly_inside(output_dir, given):
                 # The outputs of this run, or of an earlier one: never inputs.
                 excluded = _real(output_dir)
                 listed = [path for path in listed if not _real(path).is_relative_to(excluded)]
             if output_dir is None:
                 # What a run without OUT_DIR wrote beside its inputs.
-                outputs = {io.default_output_path(path) for path in listed}
+                outputs = {default_output_path(path) for path in listed}
                 listed = [path for path in listed if path not in outputs]
             images = [(path, path.relative_to(given)) for path in listed]
         else:
@@ -225,7 +231,7 @@ def _strictly_inside(inner: Path, outer: Path) -> bool:
 
 
 def _match_reference(
-    reference_dir: Path, relative: Path, extensions=io.IMAGE_EXTENSIONS
+    reference_dir: Path, relative: Path, extensions=IMAGE_EXTENSIONS
 ) -> Path | None:
     exact = reference_dir / relative
     if exact.is_file():
@@ -261,7 +267,7 @@ def _check_outputs(jobs: list[FileJob]) -> None:
 
 def check_single(
     job: FileJob, written: dict[str, Path | None] | None = None
-) -> tuple[io.ImageHeader, Route]:
+) -> tuple[ImageHeader, Route]:
     """Every check of a one-file run that needs no solve, from headers alone.
 
     Parameters
@@ -288,12 +294,12 @@ def check_single(
         is missing, it exists (without ``job.overwrite``) or is a directory,
         or two of the files read and written are one file.
     """
-    header = io.read_header(job.input)
+    header = read_header(job.input)
     chosen = check_degradation(job, header.shape, header.dtype)
     output_shape = job.output_shape(header.shape)
     if job.reference is not None:
-        check_reference(job, io.read_header(job.reference).shape, header.shape)
-    io.check_writable(job.output, output_shape, header.dtype)
+        check_reference(job, read_header(job.reference).shape, header.shape)
+    check_writable(job.output, output_shape, header.dtype)
     if not job.output.parent.is_dir():
         raise TVRestoreError(f"{job.output}: output directory does not exist")
     if job.output.is_dir():
@@ -338,22 +344,20 @@ def check_tiled(job: FileJob, written: dict[str, Path | None] | None = None) -> 
         ``job.overwrite``) or is a directory that is no zarr array, or two
         of the files read and written are one, or one is inside the other.
     """
-    from tvrestore.io import lazy as lazyio
-
-    stored = lazyio.stored_shape(job.input)
+    stored = stored_header(job.input)
     if stored is None:
         raise TVRestoreError(f"{job.input}: only TIFF and zarr are read in tiles")
-    lazyio.check_image(*stored, job.input)
-    read_format = "zarr" if lazyio.is_zarr(job.input) else "TIFF"
+    check_image(stored.shape, stored.dtype, job.input)
+    read_format = "zarr" if is_zarr(job.input) else "TIFF"
     suffix = job.output.suffix.lower()
-    written_format = "zarr" if suffix == ".zarr" or lazyio.is_zarr(job.output) else "TIFF"
+    written_format = "zarr" if suffix == ".zarr" or is_zarr(job.output) else "TIFF"
     if written_format != read_format or (written_format == "TIFF" and suffix not in (".tif", ".tiff")):
         raise TVRestoreError(
             f"{job.output}: a {read_format} input is written as {read_format} in tiles "
             f"(name the output {'*.zarr' if read_format == 'zarr' else '*.tif'})")
     if not job.output.parent.is_dir():
         raise TVRestoreError(f"{job.output}: output directory does not exist")
-    if job.output.is_dir() and not lazyio.is_zarr(job.output):
+    if job.output.is_dir() and not is_zarr(job.output):
         # Overwriting it would delete whatever the directory holds.
         raise TVRestoreError(f"{job.output}: is a directory, not a zarr array")
     if os.path.lexists(job.output) and not job.overwrite:
@@ -410,18 +414,16 @@ def check_degradation(job: FileJob, input_shape: tuple[int, ...], dtype) -> Rout
         or whose height and width are not the image's, an ``upscale``
         outside 1..8, or an image :func:`route` refuses.
     """
-    from tvrestore.models.psf import check_psf_fits, parse_psf
-
     if not 1 <= job.upscale <= 8:
         raise TVRestoreError(f"--upscale must be from 2 to 8, got {job.upscale}")
     psf_shape = (1, 1)
     if job.psf is not None:
-        kernel = parse_psf(job.psf)
+        kernel = load_psf(job.psf)
         check_psf_fits(kernel, input_shape, str(job.input))
         psf_shape = kernel.shape
     chosen = route(job, input_shape, dtype, psf_shape=psf_shape)
     if job.mask is not None:
-        mask_shape = io.read_header(job.mask).shape
+        mask_shape = read_header(job.mask).shape
         if tuple(mask_shape[:2]) != tuple(input_shape[:2]):
             raise TVRestoreError(
                 f"{job.mask}: the mask is {mask_shape[0]}x{mask_shape[1]}, "
@@ -460,7 +462,7 @@ def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | No
             read[_identity(job.reference)] = f"the reference {job.reference}"
         if job.mask is not None:
             read[_identity(Path(job.mask))] = f"the mask {job.mask}"
-        if job.psf is not None and _names_a_file(job.psf):
+        if job.psf is not None and names_a_psf_file(job.psf):
             read[_identity(Path(job.psf))] = f"the PSF {job.psf}"
     writes: dict[tuple, str] = {}
     for job in jobs:
@@ -476,14 +478,6 @@ def check_distinct(jobs: Sequence[FileJob], written: dict[str, Path | None] | No
         if clash is not None:
             raise TVRestoreError(f"{path}: the {role} would replace {clash}")
         writes[identity] = f"the {role} {path}"
-
-
-def _names_a_file(psf: str) -> bool:
-    """Whether a ``--psf`` value is read from a file, as :func:`tvrestore.models.psf.parse_psf` decides."""
-    kind, colon, _ = str(psf).partition(":")
-    if colon and kind.lower() in PSF_KINDS:
-        return False
-    return Path(psf).suffix.lower() in _PSF_EXTENSIONS
 
 
 def _identity(path: Path) -> tuple:
@@ -803,3 +797,33 @@ def check_stored_budget(
             f"{name}: one stored chunk of {'x'.join(map(str, chunk_shape))} "
             f"({chunk_values * np.dtype(dtype).itemsize} bytes decoded) holds more than "
             f"the limit of {limit} values ({_RAISE_HINT}, or store it in smaller tiles)")
+
+
+def stored_header(path: str | Path) -> StoredHeader | None:
+    """A TIFF's or zarr's header (:func:`tvrestore.io.lazy.read_stored_header`), within the tiled budget.
+
+    None for other formats. This is how the command line finds the images
+    too large to read whole: what tiles cannot read either is refused here,
+    from the header, before Dask or TensorFlow loads.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the file, if its header cannot be read or asks too much
+        (:func:`check_stored_budget`: absurd sizes, too many chunks or one
+        chunk past the budget).
+    """
+    header = read_stored_header(path)
+    if header is not None:
+        check_stored_budget(path, header.shape, header.dtype, header.chunks)
+    return header
+
+
+def fits_in_memory(shape: tuple[int, ...], dtype) -> bool:
+    """Whether an image can be restored whole: within io's decoding limits
+    (:data:`tvrestore.io.images.MAX_PIXELS`, :data:`~tvrestore.io.images.MAX_DECODED_BYTES`)
+    and the solve budget (:func:`check_budget`)."""
+    pixels = int(shape[0]) * int(shape[1])
+    decodable = pixels <= MAX_PIXELS and (
+        pixels * int(np.prod(shape[2:])) * np.dtype(dtype).itemsize <= MAX_DECODED_BYTES)
+    return decodable and solve_values(shape)[1] <= max_pixels()

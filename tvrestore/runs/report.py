@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from tvrestore import io
+from tvrestore.io.files import write_text
 from tvrestore.errors import TVRestoreError, printable
 from tvrestore.options import RestoreResult
 from tvrestore.runs.plan import FileJob
@@ -174,7 +174,7 @@ def write_report(path: str | Path, entries: Sequence[dict]) -> None:
         text = _csv_text(entries)
     else:
         text = json.dumps({"results": entries}, indent=2, allow_nan=False) + "\n"
-    io.write_text(path, text)
+    write_text(path, text)
 
 
 def _reportable(value):

@@ -34,16 +34,17 @@ import functools
 import math
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from tvrestore.errors import TVRestoreError
 from tvrestore.options import RestoreOptions, RestoreResult
-from tvrestore.runs.plan import FileJob
+from tvrestore.io.lazy import LazyImage
+from tvrestore.runs.plan import FileJob, check_stored_budget
 
-__all__ = ["DEFAULT_TILE", "TILE_GAP", "auto_weight", "default_halo", "exact_tile_options",
-           "restore_array", "restore_decoded", "restore_tiled_file"]
+__all__ = ["DEFAULT_TILE", "TILE_GAP", "auto_weight", "dask_array", "default_halo",
+           "exact_tile_options", "restore_array", "restore_decoded", "restore_tiled_file"]
 
 # Tile side when tiling is automatic: a 2048x2048 float32 tile is 16 MiB,
 # and its solve (iterate, data, Adam's two moments, gradients, halo) stays
@@ -234,6 +235,38 @@ class _RecordedDenoise:
         return restored
 
 
+def dask_array(image: LazyImage):
+    """A dask array over an image read chunk by chunk (:func:`tvrestore.io.lazy.open_lazy`).
+
+    Chunked as stored; a chunk is read when a task needs it, and one that
+    cannot be read is an error naming the file.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the file, if its header asks more than the tiles can read
+        (:func:`tvrestore.runs.plan.check_stored_budget`).
+    """
+    import dask.array as da
+
+    array = image.array
+    check_stored_budget(array.source, array.shape, array.dtype, array.chunks)
+    return da.from_array(array, chunks=array.chunks, lock=False, asarray=False, name=False,
+                         meta=np.empty((0,) * array.ndim, array.dtype))
+
+
+def _bands(array, scheduler: str) -> Iterator[np.ndarray]:
+    """The dask array's rows of chunks, computed one band at a time, in order.
+
+    ``scheduler`` computes each band: "synchronous" (one chunk at a time,
+    the least memory), "threads", or a distributed client's.
+    """
+    first = 0
+    for rows in array.chunks[0]:
+        yield np.asarray(array[first: first + rows].compute(scheduler=scheduler))
+        first += rows
+
+
 def restore_tiled_file(
     job: FileJob, options: RestoreOptions, *, tile: int | None = None, halo: int | None = None,
     scheduler: str = "synchronous",
@@ -273,7 +306,7 @@ def restore_tiled_file(
         that cannot be read, pixels that cannot be restored (NaN), a
         failed write (which leaves no output).
     """
-    from tvrestore.io import remove_leftovers
+    from tvrestore.runs.claims import remove_leftovers
     from tvrestore.io.lazy import open_lazy, write_lazy
     from tvrestore.runs.plan import check_tiled
 
@@ -292,10 +325,11 @@ def restore_tiled_file(
         return (tile, tile), min(default_halo(weight), tile) if halo is None else halo
 
     def write(restored) -> None:
-        write_lazy(job.output, restored, format=lazy.format, tile=tile, overwrite=job.overwrite,
-                   scheduler=scheduler)
+        write_lazy(job.output, _bands(restored, scheduler), shape=restored.shape,
+                   dtype=restored.dtype, format=lazy.format, tile=tile, overwrite=job.overwrite)
 
-    return _tiled_entry(job, options, lazy.array, tiles_for, write, start=start, read_seconds=0.0)
+    return _tiled_entry(job, options, dask_array(lazy), tiles_for, write, start=start,
+                        read_seconds=0.0)
 
 
 def restore_decoded(

@@ -30,7 +30,8 @@ from typing import Iterable, Sequence
 import imageio.v3 as iio
 import numpy as np
 
-from tvrestore import io
+from tvrestore.io.files import write_bytes, write_text
+from tvrestore.io.images import read_image
 
 from tvrestore.runs import report
 from tvrestore.viz.display import (
@@ -227,7 +228,7 @@ def write_gallery(
     compared = any(entry.get("compare") for entry in ordered)
     columns = [column for column in _COLUMNS if compared or column[1] != "compare"]
     rows = [_row(number, entry, views, columns) for number, entry in enumerate(ordered, 1)]
-    io.write_text(path, _page(ordered, rows, views, columns))
+    write_text(path, _page(ordered, rows, views, columns))
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,7 @@ class _Views:
             sources = []
             for role, data, _, _ in encoded:
                 file = self.asset_path(number, role)
-                io.write_bytes(file, data, what="gallery asset")
+                write_bytes(file, data, what="gallery asset")
                 sources.append(_link(file, self.page.parent))
         return [_Image(role, source, shape[1], shape[0], caption)
                 for (role, _, shape, caption), source in zip(encoded, sources)]
@@ -401,7 +402,7 @@ def _thumbnails_and_view(number: int, entry: dict, views: _Views) -> tuple[str, 
         if source is None:
             continue
         try:
-            view = colour_view(io.read_image(source))
+            view = colour_view(read_image(source))
             if view.shape != shown_shape:
                 # On the input's range, so that the images look alike.
                 shown, shown_shape = display_range(view), view.shape
