@@ -118,6 +118,44 @@ def test_an_unwritable_cache_is_said_once_and_the_run_goes_on(noisy_png_file, tm
     assert (tmp_path / "out.png").is_file()
 
 
+@pytest.mark.parametrize("damage", ["truncated", "emptied"])
+def test_a_corrupt_entry_is_dropped_with_one_note_and_the_run_succeeds(noisy_png_file, tmp_path,
+                                                                        damage):
+    cache_dir = tmp_path / "cache"
+    args = [noisy_png_file, "-o", tmp_path / "out.png", "--overwrite", "--weight", "0.1",
+            "--max-iter", "20", "-q"]
+    assert _run_cli(args, cache_dir).returncode == 0
+    [entry] = cache_dir.rglob("*.pb")
+    whole = entry.read_bytes()
+    # What a full disk or a killed copy leaves: the file cut short.
+    entry.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"")
+
+    healed = _run_cli(args, cache_dir)
+
+    assert healed.returncode == 0, healed.stderr
+    assert healed.stderr.splitlines() == [
+        f"Note: compile cache: dropped the unreadable entry {entry}; recompiled"]
+    assert (tmp_path / "out.png").is_file()
+    assert not entry.exists() or entry.read_bytes() != whole[: len(whole) // 2]
+    # Healed for good: later runs say nothing.
+    later = _run_cli(args, cache_dir)
+    assert later.returncode == 0 and later.stderr == "", later.stderr
+
+
+def test_only_entries_that_do_not_parse_are_dropped(tmp_path, monkeypatch):
+    """Only entries that fail to parse are dropped; whole ones stay."""
+    programs = tmp_path / "xla-tf0"
+    programs.mkdir()
+    (programs / "whole.pb").write_bytes(b"\x08\x01\x12\x03abc")  # two fields, complete
+    (programs / "cut.pb").write_bytes(b"\x08\x01\x12\x09abc")  # says 9 bytes, holds 3
+    (programs / "writing.pb.tmp").write_bytes(b"\x12\x09")
+    monkeypatch.setattr(cache, "_status", cache.CacheStatus(directory=programs))
+
+    assert cache.drop_unreadable_entries() == [programs / "cut.pb"]
+    assert sorted(path.name for path in programs.iterdir()) == ["whole.pb", "writing.pb.tmp"]
+    assert cache.drop_unreadable_entries() == []
+
+
 @pytest.fixture
 def noisy_png_file(make_pair, write_image, tmp_path):
     _, noisy = make_pair("uint8", "grey")

@@ -121,7 +121,10 @@ def test_single_file_signalled_mid_write_leaves_nothing_after_a_rerun(runner, tm
     args = [str(tmp_path / "in" / "00.png"), "-o", str(out / "00.png"), "--weight", "0.1"]
     process = subprocess.Popen([sys.executable, "-c", SLOW_WRITE, *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: any(".tmp-" in name for name in hidden(out)), process)
+    # The event: the write is under way (its first bytes are in the temporary
+    # file), not merely the file created, which a loaded machine may signal
+    # before the writer has entered its clean-up.
+    wait_for(lambda: any(path.stat().st_size > 0 for path in out.glob(".*.tmp-*")), process)
     # Mid-write: the run holds its claim and its temporary file, nothing else.
     assert len(hidden(out)) == 2 and ".00.png.claim" in hidden(out), hidden(out)
 
@@ -149,7 +152,9 @@ def test_batch_killed_then_a_rerun_finishes_and_leaves_nothing_behind(runner, tm
     out, report = tmp_path / "out", tmp_path / "run.json"
     command = [*COMMAND, str(tmp_path / "in"), "-o", str(out), *SLOW, "--report", str(report)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_for(lambda: out.is_dir() and images(out), process)
+    # Killed with an image written and another in flight (claimed), whatever the load.
+    wait_for(lambda: out.is_dir() and images(out)
+             and any(name.endswith(".claim") for name in hidden(out)), process)
 
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=120)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 __all__ = [
     "CACHE_DIR_ENV", "MAX_CACHE_BYTES", "NO_CACHE_ENV", "CacheStatus", "configure",
-    "default_directory", "program_count", "status",
+    "default_directory", "drop_unreadable_entries", "program_count", "status",
 ]
 
 CACHE_DIR_ENV = "TVRESTORE_CACHE_DIR"
@@ -142,6 +142,37 @@ def program_count() -> int:
         return sum(entry.name.endswith(_PROGRAM_SUFFIX) for entry in os.scandir(directory))
     except OSError:
         return 0
+
+
+def drop_unreadable_entries() -> list[Path]:
+    """Remove the cache's programs that TensorFlow could not read; return their paths.
+
+    An entry is one serialised protocol buffer (``XlaSerializedCacheEntry``);
+    one that does not parse as a protocol buffer, or is empty, was cut
+    short or overwritten. Each file is parsed without its schema (its
+    fields kept as unknown ones), which checks every length and tag. Called
+    only after a load failed, so a whole cache is read only then.
+    """
+    from google.protobuf import empty_pb2
+    from google.protobuf.message import DecodeError
+
+    directory = status().directory
+    if directory is None:
+        return []
+    dropped = []
+    for path in sorted(directory.glob(f"*{_PROGRAM_SUFFIX}")):
+        try:
+            data = path.read_bytes()
+            empty_pb2.Empty.FromString(data)
+            readable = bool(data)
+        except DecodeError:
+            readable = False
+        except OSError:  # removed by another process meanwhile: nothing to drop
+            continue
+        if not readable:
+            path.unlink(missing_ok=True)
+            dropped.append(path)
+    return dropped
 
 
 def _tensorflow_version() -> str:

@@ -83,14 +83,42 @@ from tensorflow.compiler.tf2xla.python.xla import (  # noqa: E402
 
 
 def compiled(function: Callable) -> Callable:
-    """``function`` as one XLA-compiled TensorFlow program.
+    """``function`` as one XLA-compiled TensorFlow program, healed of a corrupt cache entry.
 
     AutoGraph is off: our loops are written with ``tf.while_loop`` already,
     and AutoGraph's source conversion made tracing 6x slower (0.48 against
     0.08 s for the Adam loop at 512x512), a cost paid in every process
     even when the compiled program comes from the cache.
+
+    A call that compiles (the first of each shape) loads the program from
+    the on-disk cache if it is there. TensorFlow fails that call when the
+    entry cannot be read (a truncated file: OutOfRangeError or
+    DataLossError; one that parses to the wrong program: InvalidArgumentError),
+    without naming the file, and would fail every later run the same way.
+    Then the cache's unreadable entries are removed, each named in one
+    ``Note:`` line on stderr, and the call is made again by a new
+    ``tf.function``: its program has a new name in this process, so
+    TensorFlow looks for it on disk again, finds nothing and compiles.
+    An error with no unreadable entry behind it is raised as it was.
     """
-    return tf.function(function, jit_compile=True, autograph=False)
+    program = tf.function(function, jit_compile=True, autograph=False)
+
+    def call(*args):
+        nonlocal program
+        try:
+            return program(*args)
+        except (tf.errors.OutOfRangeError, tf.errors.DataLossError,
+                tf.errors.InvalidArgumentError):
+            dropped = cache.drop_unreadable_entries()
+            if not dropped:
+                raise
+        for path in dropped:
+            print(f"Note: compile cache: dropped the unreadable entry {path}; recompiled",
+                  file=sys.stderr)
+        program = tf.function(function, jit_compile=True, autograph=False)
+        return program(*args)
+
+    return call
 
 
 def rows_of(array: tf.Tensor, first: tf.Tensor, rows: int) -> tf.Tensor:

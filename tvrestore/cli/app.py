@@ -187,6 +187,30 @@ def _parse_zoom(ctx: click.Context, param: click.Parameter, value: str | None):
     return zoom
 
 
+def _parse_scheduler(ctx: click.Context, param: click.Parameter, value: str | None):
+    """A tcp:// or tls:// address, checked without importing Dask."""
+    if value is None:
+        return None
+    from tvrestore.runs.cluster import check_scheduler_address
+
+    try:
+        return check_scheduler_address(value)
+    except TVRestoreError as err:
+        raise click.BadParameter(str(err)) from err
+
+
+# Seconds: an hour is beyond any scheduler's handshake and any user's patience.
+_MAX_SCHEDULER_TIMEOUT = 3600.0
+
+
+def _parse_scheduler_timeout(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """Seconds in (0, 1 hour]; NaN is refused here (Click's FloatRange raises on it)."""
+    if not 0 < value <= _MAX_SCHEDULER_TIMEOUT:
+        raise click.BadParameter(
+            f"{value:g} is not a number of seconds in (0, {_MAX_SCHEDULER_TIMEOUT:g}]")
+    return value
+
+
 def _parse_weight(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
     from tvrestore.options import MAX_WEIGHT, check_weight
 
@@ -323,9 +347,12 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Restore a batch on a local Dask cluster of N worker processes "
                    "(needs the dask extra: pip install 'tvrestore[dask]').")
-@click.option("--scheduler", metavar="tcp://HOST:PORT",
-              help="Restore a batch on this Dask cluster; inputs and outputs must be at "
-                   "the same paths on every worker (needs the dask extra).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", callback=_parse_scheduler,
+              help="Restore a batch on this Dask cluster (tcp:// or tls://); inputs and "
+                   "outputs must be at the same paths on every worker (needs the dask extra).")
+@click.option("--scheduler-timeout", type=float, callback=_parse_scheduler_timeout,
+              default=10.0, show_default=True, metavar="SECONDS",
+              help="Seconds for --scheduler to accept the connection and answer, together.")
 @click.option("--tile", type=click.IntRange(min=16), metavar="SIZE",
               help="Restore one TIFF or zarr image in SIZE x SIZE tiles, read and written "
                    "chunk by chunk (a tiled TIFF or a zarr out). Automatic, with 2048, for "
@@ -345,7 +372,8 @@ def main() -> None:
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
                     overwrite, pattern, batch_size, quiet, figure, zoom, gallery, gallery_assets,
-                    workers, scheduler, tile, halo, max_pixels, cache_dir, no_cache) -> None:
+                    workers, scheduler, scheduler_timeout, tile, halo, max_pixels, cache_dir,
+                    no_cache) -> None:
     """Restore INPUT (PNG, JPEG, TIFF, BMP; zarr in tiles) by total-variation denoising,
     deblurring (--psf), inpainting (--mask) and upscaling (--upscale), or any combination
     in one objective.
@@ -406,7 +434,8 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
                          written, zoom, degradation)
         else:
             _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
-                          pattern, batch_size, start, written, degradation, workers, scheduler)
+                          pattern, batch_size, start, written, degradation, workers, scheduler,
+                          scheduler_timeout)
 
 
 def _check_record_paths(written: dict) -> None:
@@ -609,7 +638,7 @@ def _echo_drawn(written: dict) -> None:
 
 def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
                   pattern, batch_size, start, written, degradation, workers=None,
-                  scheduler=None) -> None:
+                  scheduler=None, scheduler_timeout=None) -> None:
     from tvrestore.runs.plan import check_distinct, plan_jobs
     from tvrestore.runs.report import summarise
 
@@ -641,7 +670,8 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
 
                 run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry)
             else:
-                _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler)
+                _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler,
+                                scheduler_timeout)
         except KeyboardInterrupt as err:
             interrupted = err
     entries = [done[index] for index in sorted(done)]
@@ -661,11 +691,13 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
     click.get_current_context().exit(1 if summary.failed else 0)
 
 
-def _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler) -> None:
+def _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler,
+                    scheduler_timeout) -> None:
     from tvrestore.runs.cluster import run_batch_on_cluster
 
     try:
         run_batch_on_cluster(jobs, options, workers=workers, scheduler=scheduler,
+                             scheduler_timeout=scheduler_timeout,
                              batch_size=batch_size, on_entry=on_entry)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err

@@ -31,6 +31,8 @@ import contextlib
 import logging
 import math
 import tempfile
+import threading
+import urllib.parse
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -43,14 +45,21 @@ from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions
 from tvrestore.runs.plan import FileJob
 from tvrestore.models.shapes import solve_shape
 
-__all__ = ["check_dask_installed", "connect", "restore_group", "run_batch_on_cluster"]
+__all__ = [
+    "DEFAULT_SCHEDULER_TIMEOUT", "check_dask_installed", "check_scheduler_address", "connect",
+    "restore_group", "run_batch_on_cluster",
+]
 
 # The packages of the "dask" extra, by import name.
 _DASK_PACKAGES = ("dask", "distributed", "zarr")
 
 
-# How long a client tries to reach a scheduler before the run is a usage error.
-_CONNECT_TIMEOUT = "5s"
+# Seconds a client has to reach a scheduler and be greeted by it before the
+# run is a usage error (--scheduler-timeout).
+DEFAULT_SCHEDULER_TIMEOUT = 10.0
+
+# The transports a scheduler address may name: Dask's TCP, with or without TLS.
+_SCHEDULER_SCHEMES = ("tcp", "tls")
 
 
 def check_dask_installed(option: str) -> None:
@@ -64,17 +73,44 @@ def check_dask_installed(option: str) -> None:
     require_extra(option, "dask", _DASK_PACKAGES)
 
 
-@contextlib.contextmanager
-def connect(workers: int | None = None, scheduler: str | None = None) -> Iterator:
-    """A ``distributed.Client``: of a new local cluster of `workers` processes, or of `scheduler`.
-
-    A local cluster listens on 127.0.0.1 only, one thread per worker
-    process (TensorFlow parallelises inside it), and is closed on exit.
+def check_scheduler_address(address: str) -> str:
+    """``address`` if it is ``tcp://HOST:PORT`` or ``tls://HOST:PORT``; imports no Dask.
 
     Raises
     ------
     TVRestoreError
-        If the scheduler cannot be reached.
+        For anything else: another scheme (``http://``, ``inproc://``), no
+        host, no port or one out of range, a path or query, or user info.
+    """
+    try:
+        parts = urllib.parse.urlsplit(address)
+        port = parts.port
+    except ValueError:  # a port that is not a number in 0-65535, an unclosed [
+        parts, port = None, None
+    if (parts is None or parts.scheme not in _SCHEDULER_SCHEMES or not parts.hostname
+            or not port or parts.username is not None or parts.path or parts.query
+            or parts.fragment):
+        raise TVRestoreError(
+            f"{address!r} is not a scheduler address: give tcp://HOST:PORT or tls://HOST:PORT")
+    return address
+
+
+@contextlib.contextmanager
+def connect(workers: int | None = None, scheduler: str | None = None,
+            scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT) -> Iterator:
+    """A ``distributed.Client``: of a new local cluster of `workers` processes, or of `scheduler`.
+
+    A local cluster listens on 127.0.0.1 only, one thread per worker
+    process (TensorFlow parallelises inside it), and is closed on exit.
+    A scheduler must accept the connection and answer Dask's handshake
+    within `scheduler_timeout` seconds, both together.
+
+    Raises
+    ------
+    TVRestoreError
+        If `scheduler` is not a tcp:// or tls:// address, cannot be
+        reached, does not answer in time, or answers as no Dask scheduler
+        does (an HTTP server, garbage, a frame too large to hold).
     """
     from distributed import Client, LocalCluster
 
@@ -82,18 +118,58 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
         raise TVRestoreError("give either workers or a scheduler address")
     with contextlib.ExitStack() as stack:
         if scheduler is None:
+            # Its scheduler and nannies log in this process. Every task's
+            # outcome reaches the user as a report entry; what Dask logs
+            # beyond that comes from stopping the cluster when Ctrl-C has
+            # stopped its workers too (a nanny's close, cancelled: an ERROR
+            # with a traceback), which would bury the run's one line.
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR,
+                dashboard_address=None, silence_logs=logging.CRITICAL,
             ))
             client = stack.enter_context(Client(cluster))
         else:
-            try:
-                client = stack.enter_context(Client(scheduler, timeout=_CONNECT_TIMEOUT))
-            except (OSError, TimeoutError) as err:
-                raise TVRestoreError(f"{scheduler}: cannot reach the Dask scheduler ({err})") from err
+            client = stack.enter_context(_client_of(scheduler, scheduler_timeout))
         client.register_plugin(_warm_worker(client))
         yield client
+
+
+def _client_of(scheduler: str, timeout: float):
+    """A ``distributed.Client`` of `scheduler`, connected and greeted within `timeout` seconds.
+
+    Dask's own timeout covers opening the connection but not reading the
+    scheduler's handshake, so a server that accepts and stays silent would
+    hold the client forever: the client is made in a thread, waited for
+    with the deadline, and abandoned after it (a daemon thread; the run
+    ends with the error). It is not made the default client, which Dask
+    would try to close at exit. Dask's errors about an answer that is no
+    Dask message (a MemoryError for a forged frame length, a ValueError
+    for garbage) are turned into one line here.
+    """
+    from distributed import Client
+
+    check_scheduler_address(scheduler)
+    outcome: dict = {}
+
+    def start() -> None:
+        try:
+            outcome["client"] = Client(scheduler, timeout=timeout, set_as_default=False)
+        except Exception as err:  # reported by the waiting thread
+            outcome["error"] = err
+
+    thread = threading.Thread(target=start, name="tvrestore-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    error = outcome.get("error")
+    if thread.is_alive() or isinstance(error, (OSError, TimeoutError)):
+        # Dask retries a refused connection until its timeout, which is ours:
+        # whichever ends first, the user's remedy is the same.
+        raise TVRestoreError(f"{scheduler}: cannot reach the Dask scheduler within {timeout:g} s "
+                             "(--scheduler-timeout)") from error
+    if error is not None:
+        raise TVRestoreError(f"{scheduler}: not a Dask scheduler: its answer cannot be read "
+                             f"({type(error).__name__})") from error
+    return outcome["client"]
 
 
 def _warm_worker(client):
@@ -114,6 +190,7 @@ def run_batch_on_cluster(
     client=None,
     workers: int | None = None,
     scheduler: str | None = None,
+    scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_entry: Callable[[int, dict], None] | None = None,
 ) -> list[dict]:
@@ -142,15 +219,18 @@ def run_batch_on_cluster(
             on_entry(index, entry)
 
     by_shape: dict[tuple, list[int]] = {}
+    # Entries known without a task, delivered once the cluster is reached:
+    # a cluster that cannot be reached is then the run's one error.
+    settled: list[tuple[int, dict]] = []
     for index, job in enumerate(jobs):
         if job.output.exists() and not job.overwrite:
-            deliver(index, report.entry(job, status=report.SKIPPED))
+            settled.append((index, report.entry(job, status=report.SKIPPED)))
             continue
         try:
             key = solve_shape(io.read_header(job.input).shape)
         except TVRestoreError as err:
             # The error a worker's read would give, without a task.
-            deliver(index, report.failed_entry(job, err))
+            settled.append((index, report.failed_entry(job, err)))
             continue
         by_shape.setdefault(key, []).append(index)
 
@@ -162,13 +242,14 @@ def run_batch_on_cluster(
     local = client is None and scheduler is None
     directories = {job.output.parent for job in jobs} if local else set()
     io.remove_leftovers(directories)
-    if not by_shape:
-        return entries
     try:
         with contextlib.ExitStack() as stack:
-            if client is None:
-                client = stack.enter_context(connect(workers, scheduler))
-            _run_groups(client, jobs, options, by_shape, batch_size, deliver)
+            if by_shape and client is None:
+                client = stack.enter_context(connect(workers, scheduler, scheduler_timeout))
+            for index, entry in settled:
+                deliver(index, entry)
+            if by_shape:
+                _run_groups(client, jobs, options, by_shape, batch_size, deliver)
     finally:
         io.remove_leftovers(directories)
     return entries
@@ -187,7 +268,7 @@ def _run_groups(client, jobs, options, by_shape, batch_size, deliver) -> None:
             future = client.submit(restore_group, [jobs[i] for i in group], options, batch_size,
                                    pure=False)
             tasks[future] = group
-    finished = as_completed(tasks)
+    finished = as_completed(tasks, loop=client.loop)  # a scheduler's client is no default
     try:
         for future in finished:
             group = tasks.pop(future)
