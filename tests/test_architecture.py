@@ -9,6 +9,7 @@ checks that one here by reading every module's syntax tree.
 from __future__ import annotations
 
 import ast
+import inspect
 import os
 import subprocess
 import sys
@@ -158,6 +159,33 @@ def test_import_contracts_hold():
     if completed.returncode != 0:
         pytest.fail("lint-imports found broken contracts:\n" + completed.stdout + completed.stderr,
                     pytrace=False)
+
+
+def test_runs_draws_through_the_hook_with_restoration_figures_keywords(tmp_path, make_pair,
+                                                                       write_image):
+    """restore_file hands the drawing to its `draw` hook, in the keywords the CLI's partial fills.
+
+    The CLI binds restoration_figure's path and zoom; every keyword the hook
+    gets must be one of restoration_figure's, and its required ones given.
+    """
+    from tvrestore.options import RestoreOptions
+    from tvrestore.runs.batch import restore_file
+    from tvrestore.runs.plan import FileJob
+    from tvrestore.viz.figures import restoration_figure
+
+    clean, noisy = make_pair("uint8", "grey")
+    job = FileJob(input=write_image("in.png", noisy), output=tmp_path / "out.png",
+                  reference=write_image("clean.png", clean))
+    calls = []
+    entry = restore_file(job, RestoreOptions(weight=0.1, max_iter=20),
+                         draw=lambda **keywords: calls.append(keywords))
+    [drawn] = calls
+    parameters = inspect.signature(restoration_figure).parameters
+    required = {name for name, parameter in parameters.items()
+                if parameter.default is inspect.Parameter.empty and name != "path"}
+    assert required <= drawn.keys() <= parameters.keys() - {"path", "zoom"}
+    assert drawn["psnr"] == entry["psnr"] and drawn["weight"] == entry["weight"]
+    assert drawn["restored"].shape == noisy.shape and drawn["input_psnr"] is not None
 
 
 def test_top_level_has_at_most_eight_modules():
