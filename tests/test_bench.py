@@ -11,7 +11,19 @@ import pytest
 from click.testing import CliRunner
 
 import reference
-from tvrestore.bench import denoise as bench
+from tvrestore.bench.cases import make_case
+from tvrestore.bench.denoise import (
+    METHOD_ADAM,
+    METHOD_CHAMBOLLE,
+    METHOD_CHAMBOLLE_TO_GAP,
+    METHOD_EXACT,
+    chambolle_iterations_to_gap,
+)
+from tvrestore.bench.formatting import format_or_dash
+from tvrestore.bench.machine import bytes_per_iteration, iteration_cost
+from tvrestore.bench.memory import peak_memory
+from tvrestore.bench.reference import exact_reference
+from tvrestore.bench.sweep import plain_loss
 from tvrestore.backend.tf import tf
 from tvrestore.cli.app import main
 from tvrestore.errors import TVRestoreError
@@ -24,12 +36,12 @@ SIGMA = 25 / 255
 
 @pytest.fixture(scope="module")
 def case():
-    return bench.make_case("camera", 32, SIGMA, seed=0)
+    return make_case("camera", 32, SIGMA, seed=0)
 
 
 @pytest.fixture(scope="module")
 def exact(case):
-    return bench.exact_reference(case, WEIGHT, "channelwise", 1e-6, "float64")
+    return exact_reference(case, WEIGHT, "channelwise", 1e-6, "float64")
 
 
 def energy(case, solution):
@@ -91,17 +103,17 @@ def test_bench_command_reports_measured_values(tmp_path, case):
     assert iio.imread(plots / "gap_vs_time.png").shape[:2] == (480, 720)
     assert iio.imread(plots / "resolution_sweep.png").shape[:2] == (420, 1080)
     series = report["series"]["methods"]
-    assert set(series) == {bench.METHOD_ADAM, bench.METHOD_EXACT, bench.METHOD_CHAMBOLLE}
-    for method in (bench.METHOD_ADAM, bench.METHOD_EXACT):
+    assert set(series) == {METHOD_ADAM, METHOD_EXACT, METHOD_CHAMBOLLE}
+    for method in (METHOD_ADAM, METHOD_EXACT):
         run = series[method]
         assert run["iterations"][-1] == methods[method]["iterations"]
         assert np.all(np.diff(run["seconds"]) > 0)
         # The last check is the result the table scored (float32 history).
         assert run["gap"][-1] == pytest.approx(methods[method]["gap"], abs=1e-5)
         assert min(run["gap"]) >= -1e-6  # never below the exact minimum
-    chambolle = series[bench.METHOD_CHAMBOLLE]
+    chambolle = series[METHOD_CHAMBOLLE]
     assert chambolle["iterations"][0] == 1
-    assert chambolle["iterations"][-1] == methods[bench.METHOD_CHAMBOLLE_TO_GAP]["iterations"]
+    assert chambolle["iterations"][-1] == methods[METHOD_CHAMBOLLE_TO_GAP]["iterations"]
     assert chambolle["gap"][-1] <= 1e-4
 
 
@@ -112,10 +124,10 @@ def test_bench_rejects_an_unknown_image():
 
 
 def test_make_case_is_seeded_noise_on_the_clean_image():
-    grey = bench.make_case("camera", 32, SIGMA, seed=3)
-    again = bench.make_case("camera", 32, SIGMA, seed=3)
-    other = bench.make_case("camera", 32, SIGMA, seed=4)
-    colour = bench.make_case("astronaut", 32, SIGMA)
+    grey = make_case("camera", 32, SIGMA, seed=3)
+    again = make_case("camera", 32, SIGMA, seed=3)
+    other = make_case("camera", 32, SIGMA, seed=4)
+    colour = make_case("astronaut", 32, SIGMA)
     assert grey.noisy.shape == (32, 32) and colour.noisy.shape == (32, 32, 3)
     assert grey.noisy.dtype == np.float32 and 0 <= grey.noisy.min() and grey.noisy.max() <= 1
     np.testing.assert_array_equal(grey.noisy, again.noisy)
@@ -125,7 +137,7 @@ def test_make_case_is_seeded_noise_on_the_clean_image():
     inside = (grey.clean > 0.25) & (grey.clean < 0.75)
     assert np.std((grey.noisy - grey.clean)[inside]) == pytest.approx(SIGMA, rel=0.25)
     with pytest.raises(TVRestoreError, match="unknown image"):
-        bench.make_case("lena", 32, SIGMA)
+        make_case("lena", 32, SIGMA)
 
 
 def test_reference_lower_bound_brackets_the_true_minimum(case, exact):
@@ -144,41 +156,47 @@ def test_chambolle_iterations_to_gap_is_the_least_count(case, exact):
     def gap_after(n):
         return gap_of(denoise_tv_chambolle(case.noisy, weight=WEIGHT, eps=0, max_num_iter=n))
 
-    exact_count = bench.chambolle_iterations_to_gap(case, WEIGHT, 1e-4, gap_of, resolution=0)
+    exact_count = chambolle_iterations_to_gap(case, WEIGHT, 1e-4, gap_of, resolution=0)
     assert gap_after(exact_count) <= 1e-4 < gap_after(exact_count - 1)
-    count = bench.chambolle_iterations_to_gap(case, WEIGHT, 1e-4, gap_of, resolution=0.05)
+    count = chambolle_iterations_to_gap(case, WEIGHT, 1e-4, gap_of, resolution=0.05)
     assert gap_after(count) <= 1e-4 < gap_after(count - max(1, int(0.05 * count)))
 
 
 def test_plain_mean_loss_is_the_sum_loss_over_the_value_count():
     rng = np.random.default_rng(0)
     images, observed = (tf.constant(rng.random((1, 5, 7, 3))) for _ in range(2))
-    total = float(bench.plain_loss(images, observed, 0.3, "sum"))
-    mean = float(bench.plain_loss(images, observed, 0.3, "mean"))
+    total = float(plain_loss(images, observed, 0.3, "sum"))
+    mean = float(plain_loss(images, observed, 0.3, "mean"))
     assert mean == pytest.approx(total / (5 * 7 * 3), rel=1e-12)
     # the sum form is E itself, so the plain recipe minimizes tvrestore's objective
     weights = tf.constant([0.3], tf.float64)
     energy_value = DenoisingObjective(reduction="sum").energy(images, observed, weights)
     assert total == pytest.approx(float(energy_value[0]), rel=1e-12)
     with pytest.raises(ValueError, match="reduction"):
-        bench.plain_loss(images, observed, 0.3, "max")
+        plain_loss(images, observed, 0.3, "max")
 
 
 def test_iteration_floor_counts_seven_float32_arrays():
-    assert bench.bytes_per_iteration(512 * 512) == 7 * 4 * 512 * 512
+    assert bytes_per_iteration(512 * 512) == 7 * 4 * 512 * 512
     # 1000 values move 28 kB; at 0.028 GB/s that takes 1 ms; 10 ms measured is 10x
-    cost = bench.iteration_cost(1.0, 100, 1000, 0.028)
+    cost = iteration_cost(1.0, 100, 1000, 0.028)
     assert cost["floor_seconds_per_iteration"] == pytest.approx(1e-3)
     assert cost["seconds_per_iteration"] == pytest.approx(1e-2)
     assert cost["floor_ratio"] == pytest.approx(10)
 
 
-def test_peak_memory_is_the_child_process_high_water_mark():
+def test_peak_memory_is_the_child_process_high_water_mark(tmp_path, monkeypatch):
     # This process holds 2 GiB more than the child can need, which must not
     # show in the child's figure (Linux's ru_maxrss would carry it over).
     ballast = np.ones(2**28)
+    # The child measures this process's tvrestore, not one the current
+    # directory happens to hold.
+    decoy = tmp_path / "tvrestore"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    monkeypatch.chdir(tmp_path)
     # one size only: the child compiles once
-    memory = bench.peak_memory(32, 32, repeat=1)
+    memory = peak_memory(32, 32, repeat=1)
     assert ballast.sum() == 2**28
     # A process that has loaded TensorFlow holds more than 100 MB; the same
     # number in KiB or MiB would fail this. Both are high-water marks: a
@@ -192,3 +210,13 @@ def test_peak_memory_is_the_child_process_high_water_mark():
 def test_bench_plot_directory_must_be_makeable(tmp_path):
     outcome = CliRunner().invoke(main, ["bench", "--plot", str(tmp_path / "no" / "plots")])
     assert outcome.exit_code == 2 and "can be created" in outcome.output
+
+
+def test_format_or_dash_keeps_columns_aligned_for_the_bench_and_the_cli():
+    # The bench's specs ("8d", "8.3f" with a scale) and the CLI's (">8.4g",
+    # ".6g") give a number or a dash of the same width.
+    assert format_or_dash(None, "8d") == format_or_dash(None, ">8.4g") == " " * 7 + "-"
+    assert len(format_or_dash(12, "8d")) == len(format_or_dash(0.07, ">8.4g")) == 8
+    assert format_or_dash(0.0012345, "8.3f", 1e3) == "   1.234"
+    assert format_or_dash(None, ".6g") == "-"
+    assert format_or_dash(1 / 3, ".6g") == "0.333333"

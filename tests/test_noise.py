@@ -126,7 +126,7 @@ def psnr(clean, image):
 # 3.3 dB and SURE has to find the weight. On clock at sigma 50 SURE picks
 # 63.5/255 where the best grid weight is 50/255 and the curve is steep:
 # 0.37 dB on this 128-pixel crop (0.27 dB on the 256-pixel one of
-# samples/calibrate_auto_weight.py).
+# benchmarks/calibrate_auto_weight.py).
 @pytest.mark.parametrize(
     "name",
     [

@@ -6,19 +6,16 @@ a duality-gap certificate), never from "looks fine".
 
 import numpy as np
 import pytest
-from skimage import data, transform, util
 
 import reference
 from tvrestore import TVRestoreError, denoise, denoise_batch
+from tvrestore.bench.cases import clean_square
 from tvrestore.models.shapes import solve_shape
 
 
 def clean_and_noisy(name="camera", size=96, sigma=25 / 255, seed=0):
-    """A centre crop of a skimage image resized to size x size, and it plus Gaussian noise (float32)."""
-    image = util.img_as_float64(getattr(data, name)())
-    side = min(image.shape[:2])
-    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
-    image = transform.resize(image[top : top + side, left : left + side], (size, size), anti_aliasing=True)
+    """The bench's clean square of a skimage image, and it plus unclipped Gaussian noise (float32)."""
+    image = clean_square(name, size)
     noisy = image + sigma * np.random.default_rng(seed).standard_normal(image.shape)
     return image.astype(np.float32), noisy.astype(np.float32)
 

@@ -63,7 +63,7 @@ def test_deblurring_beats_the_blurred_input_and_auto_is_near_the_best_weight():
     # Predicted-SURE is flat near its minimum on this two-level cartoon: it
     # lands 0.7 dB below the best weight even with the true sigma, 1.2 dB
     # with the estimated one (on photographs it is within 0.1 dB, see
-    # samples/measure_restore.py). A weight 3x off would lose 1.5 dB here.
+    # benchmarks/measure_restore.py). A weight 3x off would lose 1.5 dB here.
     assert psnr(clean, restored) >= max(grid) - 1.4
 
 

@@ -357,7 +357,7 @@ def _minimize_planes(
     is a grey problem of its own. Solved in calls of at most
     ``_PLANE_CALL_VALUES`` values, a 512x512x3 image costs three grey
     512x512 solves (3.0x to 3.2x one), where one (B, H, C, W) call of 786k
-    values ran in bands and cost 3.4x to 3.8x (samples/bench_colour.py).
+    values ran in bands and cost 3.4x to 3.8x (benchmarks/bench_colour.py).
     Returns one output for the images, as :func:`_solve_padded` would: an
     image's iterations are its slowest plane's, its history the sum of its
     planes' objectives (a plane that stopped keeps its last value).

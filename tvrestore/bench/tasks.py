@@ -104,6 +104,7 @@ def make_task_case(image: str, task: str, size: int, seed: int = 0):
     """
     from skimage import data, transform
 
+    from tvrestore.bench.cases import centre_square
     from tvrestore.bench.degradations import degrade, scene_shape
     from tvrestore.models.psf import parse_psf
 
@@ -118,9 +119,8 @@ def make_task_case(image: str, task: str, size: int, seed: int = 0):
     source = source.astype(np.float64) / (255.0 if source.dtype == np.uint8 else 1.0)
     if source.ndim == 3:
         source = source[..., :3]
-    side = min(source.shape[:2])
-    top, left = (source.shape[0] - side) // 2, (source.shape[1] - side) // 2
-    square = source[top:top + side, left:left + side]
+    square = centre_square(source)
+    side = square.shape[0]
     scene_hw = scene_shape((size, size), psf, upscale)
     scene = transform.resize(square, scene_hw + square.shape[2:], anti_aliasing=scene_hw[0] < side)
     return degrade(np.clip(scene, 0, 1), psf=psf, upscale=upscale, missing_fraction=missing,

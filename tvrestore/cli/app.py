@@ -22,6 +22,7 @@ from pathlib import Path
 
 import click
 
+from tvrestore.bench.formatting import format_or_dash
 from tvrestore.errors import TVRestoreError, printable
 
 EXAMPLES = """\b
@@ -802,8 +803,8 @@ def _batch_summary(summary, total: int, interrupted: bool) -> str:
 def _mean_compare_table(rows: list[dict]) -> str:
     header = f"  {'method (means)':<20} {'images':>6} {'PSNR':>7} {'SSIM':>7} {'seconds':>8}"
     body = [
-        f"  {row['method']:<20} {row['images']:>6} {_number(row['psnr'], '7.2f')} "
-        f"{_number(row['ssim'], '7.4f')} {_number(row['seconds'], '8.3f')}"
+        f"  {row['method']:<20} {row['images']:>6} {format_or_dash(row['psnr'], '7.2f')} "
+        f"{format_or_dash(row['ssim'], '7.4f')} {format_or_dash(row['seconds'], '8.3f')}"
         for row in rows
     ]
     return "\n".join([header, *body])
@@ -826,7 +827,8 @@ def _summary(entry: dict) -> str:
         f"({'x'.join(map(str, entry['shape']))} {entry['dtype']}{task})",
         f"  weight {weight}, {entry['tv']} {entry['color']} TV, reduction {entry['reduction']}, "
         f"solver {entry['solver']}",
-        f"  {entry['iterations']} iterations ({state}), objective {_number(entry['objective'], '.6g')}",
+        f"  {entry['iterations']} iterations ({state}), "
+        f"objective {format_or_dash(entry['objective'], '.6g')}",
         f"  {_times(entry)}",
     ]
     if entry["reference"] is not None:
@@ -852,21 +854,15 @@ def _times(entry: dict) -> str:
             f"I/O {entry['read_seconds'] + entry['write_seconds']:.3f} s")
 
 
-def _number(value, spec: str) -> str:
-    if value is None:
-        width = "".join(ch for ch in spec.split(".")[0] if ch.isdigit())
-        return "-".rjust(int(width)) if width else "-"
-    return format(value, spec)
-
-
 def _compare_table(rows: list[dict], task: str = "denoise") -> str:
     width = max(20, *(len(row["method"]) for row in rows))
     title = f"  {task}: tvrestore against scikit-image"
     header = (f"  {'method':<{width}} {'weight':>8} {'PSNR':>7} {'SSIM':>7} {'objective E':>14} "
               f"{'seconds':>8}")
     body = [
-        f"  {row['method']:<{width}} {_number(row['weight'], '>8.4g')} {_number(row['psnr'], '7.2f')} "
-        f"{_number(row['ssim'], '7.4f')} {_number(row['objective'], '>14.6f')} {row['seconds']:>8.3f}"
+        f"  {row['method']:<{width}} {format_or_dash(row['weight'], '>8.4g')} "
+        f"{format_or_dash(row['psnr'], '7.2f')} {format_or_dash(row['ssim'], '7.4f')} "
+        f"{format_or_dash(row['objective'], '>14.6f')} {row['seconds']:>8.3f}"
         for row in rows
     ]
     return "\n".join([title, header, *body])
@@ -983,7 +979,9 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
 
     from tvrestore import io
 
-    from tvrestore.bench import denoise as bench
+    from tvrestore.bench.denoise import run_bench
+    from tvrestore.bench.formatting import format_report
+    from tvrestore.bench.machine import machine_info
 
     _check_record_paths({"json": json_path})
     if plot_dir is not None and (plot_dir.exists() and not plot_dir.is_dir()
@@ -1007,13 +1005,13 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
                 progress=lambda line: click.echo(f"... {line}", err=True))
         except TVRestoreError as err:
             raise click.UsageError(str(err)) from err
-        report = {"command": _command_line(ctx), "machine": bench.machine_info(), **report}
+        report = {"command": _command_line(ctx), "machine": machine_info(), **report}
         if json_path is not None:
             io.write_text(json_path, json.dumps(report, indent=2) + "\n")
         click.echo(bench_tasks.format_task_report(report))
         return
     try:
-        report = bench.run_bench(
+        report = run_bench(
             images=images, sizes=sizes, sigmas=sigmas, weight=weight, color=color,
             repeat=repeat, seed=seed, exact_gap=exact_gap, reference_gap=reference_gap,
             bandwidth_mb=bandwidth_mb, sweep_sizes=sweep_sizes if sweep else None,
@@ -1027,7 +1025,7 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
         plots = [] if plot_dir is None else _bench_plots(report, plot_dir)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
-    click.echo(bench.format_report(report))
+    click.echo(format_report(report))
     for path in plots:
         click.echo(f"plot: {path}")
 

@@ -128,7 +128,7 @@ def total_variation(
         # With colour as the innermost axis, XLA's CPU loops cannot vectorize
         # along its 3 values: a 512x512x3 Adam iteration cost 4.3x a grey one
         # interleaved, against 3.4x with the columns innermost (measured
-        # with samples/bench_colour.py's images).
+        # with benchmarks/bench_colour.py's images).
         if layout == "hwc":
             images = tf.transpose(images, [0, 1, 3, 2])
         dy, dx = _differences_hcw(images, extents)

@@ -113,7 +113,7 @@ def _draw_restoration(draw: Callable[..., None], loaded: _Loaded, restored: np.n
                       entry: dict, compared: dict[str, np.ndarray]) -> None:
     """Hand one restored file to the `draw` hook, titled with its entry's scores."""
     # The input's PSNR only: its SSIM would double the figure's cost on a
-    # large image (12 s at 4096x4096, samples/measure_figure.py).
+    # large image (12 s at 4096x4096, benchmarks/measure_figure.py).
     shown_input = loaded.noisy
     if loaded.job.upscale > 1:
         # The input at the output's size, each pixel a KxK block: what the

@@ -17,7 +17,7 @@ halo, with a free (Neumann) boundary at the halo's edge. The error this
 makes at the tile's own pixels decays with their distance to that edge,
 over a length that grows with the weight (TV moves a region's level by
 :math:`w \times` perimeter / area, so larger weights reach further).
-:func:`default_halo` is that length, measured (``samples/measure_tiles.py``,
+:func:`default_halo` is that length, measured (``benchmarks/measure_tiles.py``,
 docs/scale.md).
 
 Each tile is solved by a callable ``solve(block) -> block`` (the same shape
@@ -54,7 +54,7 @@ DEFAULT_TILE = 2048
 # of scikit-image's photographs with noise of sigma 0.1, in 512x512 tiles
 # solved exactly, the smallest halo that keeps every pixel within 1/510 of
 # the whole-image minimizer is at most 8 at w = 0.05, 24 at w = 0.1 and
-# above 64 at w = 0.2 (samples/measure_tiles.py, docs/scale.md): it grows
+# above 64 at w = 0.2 (benchmarks/measure_tiles.py, docs/scale.md): it grows
 # faster than the weight, about as its square.
 _HALO_PER_SQUARED_WEIGHT = 3200
 _MIN_HALO = 16

@@ -65,7 +65,7 @@ __all__ = ["ADAM_SETTINGS", "Degradation", "EngineRun", "energy", "solve"]
 # 5-12e-4 / 5-6.6e-4 / 3-5e-4; a 20x24 blur+mask test 5e-3 / 1.3e-3 /
 # 3.1e-4. Decaying by 0.3 instead of 0.5 then takes 280-340 iterations
 # instead of 320-440 on those tests and 120x120 crops of the three tasks
-# of samples/measure_restore.py, ending 1.0e-4 to 5.2e-4 above the bound
+# of benchmarks/measure_restore.py, ending 1.0e-4 to 5.2e-4 above the bound
 # (2.7e-4 to 4.1e-4 with 0.5); window 12 with 0.3 ended 1.2e-3 above it.
 ADAM_SETTINGS = AdamSettings(window=20, learning_rate=0.02, decay=0.3)
 

@@ -64,7 +64,7 @@ __all__ = ["GeneralPDHGOutput", "solve_general_pdhg"]
 # tau / sigma = _STEP_RATIO**2 with tau * sigma * (norm_sq + 8) = 1: the
 # primal, which the box and TV shape, takes the longer step. Iterations to a
 # certified gap of 1e-4 on 96x96 camera and astronaut crops (deblur,
-# deblur+inpaint, deblur+upscale of samples/measure_restore.py; w 0.004):
+# deblur+inpaint, deblur+upscale of benchmarks/measure_restore.py; w 0.004):
 # ratio 1: 10540-19980; 3: 3300-4320; 10: 1090-1450; 30: 1570-2280;
 # 100: 3860-6720.
 _STEP_RATIO = 10.0

@@ -47,7 +47,7 @@ __all__ = [
 CROP = 256
 # Primal-dual iterations per candidate (see the module docstring). Chosen as
 # the fewest whose choices stay within 0.3 dB of the best weight on the
-# calibration images (samples/calibrate_auto_weight.py).
+# calibration images (benchmarks/calibrate_auto_weight.py).
 ITERATIONS = 60
 # A fixed seed keeps "auto" deterministic: the same image gets the same
 # weight alone or in any batch.
@@ -238,7 +238,7 @@ def _chunk_size(shape: tuple[int, int, int], problems: int) -> int:
 # the result: RESTORATION_CROP // K data pixels for --upscale K, so that
 # the search's unknown is no larger than for the other tasks.
 RESTORATION_CROP = 128
-# Primal-dual iterations per candidate (see samples/measure_restore.py).
+# Primal-dual iterations per candidate (see benchmarks/measure_restore.py).
 RESTORATION_ITERATIONS = 150
 # Candidates as multiples of the rule's weight: the weights that restore
 # best through a blur or binning are smaller than a denoising weight for

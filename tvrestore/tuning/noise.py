@@ -40,7 +40,7 @@ a retina close-up) want 1.2 to 1.6 times a photograph's weight, fine
 texture (grass, gravel) 0.4 to 0.75 times. Calibrated on photographs, the
 rule is within about 0.3 dB of the best weight on most of them (0.5 dB on
 the busiest) and loses up to 2.5 dB on such images; see
-``samples/calibrate_auto_weight.py``.
+``benchmarks/calibrate_auto_weight.py``.
 
 So ``weight="auto"`` uses the rule only as the centre of a grid of
 candidates (``SURE_CANDIDATE_FACTORS``) and keeps the candidate of least
@@ -75,7 +75,7 @@ _MAD_TO_SIGMA = 0.6745
 # weight over photographs from scikit-image (camera, astronaut, rocket,
 # immunohistochemistry; 256x256 centre crops, 8-bit noise at sigma 15, 25
 # and 50 / 255), as printed by
-#     python samples/calibrate_auto_weight.py
+#     python benchmarks/calibrate_auto_weight.py
 # which also checks them on held-out photographs and harder images.
 AUTO_WEIGHT_REFERENCE_SIGMA = 25 / 255
 AUTO_WEIGHT_EXPONENT = 1.21
@@ -139,7 +139,7 @@ def estimate_noise_sigma(
     of them (on grass at 15/255 it reads 19.6), and clipping lowers it (on
     the Shepp-Logan phantom at 25/255 it reads 21.5); the tiles correct
     both (15.6 and 23.7). Measured for 15 images at three noise levels by
-    ``samples/calibrate_auto_weight.py``.
+    ``benchmarks/calibrate_auto_weight.py``.
     """
     image = np.asarray(image, np.float64)
     if missing is not None:

@@ -5,7 +5,7 @@
   where first.
 - :func:`plot_resolution_sweep`: iterations and PSNR against image size for
   tvrestore and the plain recipe (Keras Adam on a sum or a naive mean), from
-  the rows of :func:`tvrestore.bench.denoise.resolution_sweep`: the picture of why
+  the rows of :func:`tvrestore.bench.sweep.resolution_sweep`: the picture of why
   the reduction is scaled automatically.
 
 matplotlib is imported when a plot is drawn; TensorFlow never is.
@@ -96,7 +96,7 @@ def plot_resolution_sweep(
     path : str or path-like
         .png, .pdf or .svg; replaced if it exists.
     rows : sequence of dict
-        :func:`tvrestore.bench.denoise.resolution_sweep`'s rows: ``size``,
+        :func:`tvrestore.bench.sweep.resolution_sweep`'s rows: ``size``,
         ``exact["psnr"]``, ``tvrestore["iterations"]`` and ``["psnr"]``, and
         ``plain_sum`` / ``plain_mean`` with ``iterations`` (their budget),
         ``iterations_to_target`` (None if never reached) and ``psnr``.

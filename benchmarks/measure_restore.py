@@ -13,7 +13,7 @@ interior (deblur), Adam's energy above pdhg's certified lower bound, sum
 against mean, iterations at 240 and 960 pixels, and the warm solve time of
 a 512x512 deblur against unsupervised_wiener on the same input.
 
-    python samples/measure_restore.py [--quick] [--json out.json]
+    python benchmarks/measure_restore.py [--quick] [--json out.json]
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ both alike.
 
 Usage::
 
-    python samples/measure_figure.py             # 4096x4096, 3 repeats
-    python samples/measure_figure.py --size 2048 --repeat 1
+    python benchmarks/measure_figure.py             # 4096x4096, 3 repeats
+    python benchmarks/measure_figure.py --size 2048 --repeat 1
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from tvrestore's PDHG solver certified to a relative duality gap of 1e-6
 (float64), both for the 8-bit files the runs wrote and for the float
 solutions before rounding (same settings, in this process).
 
-    python samples/bench_batch.py --count 32 --size 256
+    python benchmarks/bench_batch.py --count 32 --size 256
 """
 
 from __future__ import annotations

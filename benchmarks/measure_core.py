@@ -4,7 +4,7 @@ For each size, a grey camera image resized to size x size plus Gaussian noise
 (sigma 25/255) is restored at weight 0.07 under both reductions, and both are
 checked against the exact minimizer from tvrestore's certified PDHG solver.
 
-    python samples/measure_core.py --sizes 256 2048
+    python benchmarks/measure_core.py --sizes 256 2048
 """
 
 import argparse

@@ -24,8 +24,8 @@ import over the script's, and the folder's whole time over the loop's.
 
 Usage::
 
-    python samples/bench_end_to_end.py             # 5 repeats, ~2 minutes
-    python samples/bench_end_to_end.py --repeat 9
+    python benchmarks/bench_end_to_end.py             # 5 repeats, ~2 minutes
+    python benchmarks/bench_end_to_end.py --repeat 9
 """
 
 from __future__ import annotations

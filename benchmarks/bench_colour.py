@@ -12,8 +12,8 @@ shared machine hits all of them alike. Times are medians of the solve only
 (``solve_seconds``; chambolle: the call), as wall time and as process CPU
 time (all threads), which a shared machine disturbs less.
 
-    python samples/bench_colour.py             # about a minute
-    python samples/bench_colour.py --repeat 9
+    python benchmarks/bench_colour.py             # about a minute
+    python benchmarks/bench_colour.py --repeat 9
 """
 
 from __future__ import annotations

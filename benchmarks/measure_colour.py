@@ -4,7 +4,7 @@ For each colour image of skimage.data (resized to --size), Gaussian noise of
 each --sigma is added and both methods run over one log-spaced weight grid;
 the table gives each method's best PSNR and the difference.
 
-    python samples/measure_colour.py --size 256 --sigmas 15 25 50
+    python benchmarks/measure_colour.py --size 256 --sigmas 15 25 50
 """
 
 import argparse

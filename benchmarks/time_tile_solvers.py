@@ -1,12 +1,12 @@
 """The cost of solving tiles exactly: the default tile solve against Adam, in one run.
 
-A SIZE x SIZE mosaic (samples/measure_tiles.py) in TILE x TILE tiles at
+A SIZE x SIZE mosaic (benchmarks/measure_tiles.py) in TILE x TILE tiles at
 weight 0.1 with the default halo, restored by tvrestore.runs.tiles.restore_array
 with no solver named (pdhg to tiles.TILE_GAP) and with solver="adam",
 alternating for --rounds rounds; wall seconds of each (the machine is
 shared: compare within a round).
 
-Run: python samples/time_tile_solvers.py --size 2048 --tile 1024
+Run: python benchmarks/time_tile_solvers.py --size 2048 --tile 1024
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Per-iteration cost of a colour against a grey deblur in the general engine, both solvers, one run.
 
-Usage: ``python samples/bench_engine_colour.py [--size 240] [--iterations 200]``
+Usage: ``python benchmarks/bench_engine_colour.py [--size 240] [--iterations 200]``
 
 A random 0.3-0.6 image, gaussian:1.6, weight 0.005, a fixed number of
 iterations (Adam's plateau test and pdhg's gap are turned off), compiled

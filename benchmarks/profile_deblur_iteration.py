@@ -1,6 +1,6 @@
 """Where a 512x512 grey deblur iteration (Adam) goes: the blur by each method, and no blur, one run.
 
-Usage: ``python samples/profile_deblur_iteration.py``
+Usage: ``python benchmarks/profile_deblur_iteration.py``
 
 The input of ``measure_restore.py --part speed`` (camera, gaussian:1.6);
 200 iterations from the same start, compiled first, medians of five

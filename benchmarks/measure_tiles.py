@@ -20,7 +20,7 @@ Narrated:
 4. Max and mean absolute difference to the whole-image minimizer, in
    intensity units (the range is 1; half an 8-bit step is 1/510 = 0.00196).
 
-Run: python samples/measure_tiles.py --size 4096 --tile 1024 --weight 0.1
+Run: python benchmarks/measure_tiles.py --size 4096 --tile 1024 --weight 0.1
 """
 
 from __future__ import annotations

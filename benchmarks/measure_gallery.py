@@ -7,7 +7,7 @@ entries a batch would, and calls :func:`tvrestore.viz.gallery.write_gallery`,
 once self-contained and once with ``assets``. Prints the page's size, per
 image, and the time taken.
 
-    python samples/measure_gallery.py --count 500 --side 256
+    python benchmarks/measure_gallery.py --count 500 --side 256
 """
 
 from __future__ import annotations

@@ -39,9 +39,9 @@ images, so the solver compiles once per image shape.
 
 Usage::
 
-    python samples/calibrate_auto_weight.py           # noise.py's values, ~10 min
-    python samples/calibrate_auto_weight.py --quick   # a smoke run, ~2 min
-    python samples/calibrate_auto_weight.py --check-only --size 512 \
+    python benchmarks/calibrate_auto_weight.py           # noise.py's values, ~10 min
+    python benchmarks/calibrate_auto_weight.py --quick   # a smoke run, ~2 min
+    python benchmarks/calibrate_auto_weight.py --check-only --size 512 \
         --images camera,astronaut                     # noise.py's rule at 512
 """
 

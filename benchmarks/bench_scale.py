@@ -19,7 +19,7 @@ process, as a user would run it:
    is SIGKILLed once it is busy; exit code, report and output bytes
    compared with the run without the fault.
 
-Run: python samples/bench_scale.py --count 96 --size 16384 --json scale.json
+Run: python benchmarks/bench_scale.py --count 96 --size 16384 --json scale.json
 (the machine is shared: ratios are measured in one run.)
 """
 
