@@ -146,6 +146,29 @@ def test_batch_with_a_mask_dir_reports_each_task(runner, tmp_path, make_pair, wr
     assert read_back(tmp_path / "out" / "a.png").shape == (H, W)
 
 
+def test_one_file_takes_its_psf_and_mask_from_their_directories(runner, tmp_path, make_pair,
+                                                                write_image):
+    """A single input matches its PSF and mask by name, as a batch does (plan.degradation_files)."""
+    from tvrestore.cli.app import main
+
+    _, noisy = make_pair("uint8", "grey")
+    image = write_image("a.png", noisy)
+    psfs, masks = tmp_path / "psfs", tmp_path / "masks"
+    psfs.mkdir()
+    masks.mkdir()
+    np.save(psfs / "a.npy", np.full((3, 3), 1 / 9))  # same stem, another extension
+    dead = np.random.default_rng(0).random((H, W)) < 0.2
+    (masks / "a.png").write_bytes(write_image("mask.png", (dead * 255).astype(np.uint8)).read_bytes())
+    report = tmp_path / "run.json"
+    result = runner.invoke(main, [str(image), "-o", str(tmp_path / "out.png"), "--psf-dir", str(psfs),
+                                  "--mask-dir", str(masks), "--weight", "0.02", "--max-iter", "20",
+                                  "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    [entry] = json.loads(report.read_text())["results"]
+    assert entry["task"] == "deblur+inpaint"
+    assert entry["psf"] == str(psfs / "a.npy") and entry["mask"] == str(masks / "a.png")
+
+
 def test_adam_records_its_history_for_the_convergence_panel():
     data, _ = blurred_scene()
     mask = np.zeros(data.shape, bool)

@@ -1,9 +1,11 @@
-"""What every tvrestore figure shares: the file formats, a fresh Figure, atomic saving.
+"""What every tvrestore figure shares: the file formats, a fresh Figure, its bytes.
 
 matplotlib is imported inside the functions, so that importing tvrestore's
 drawing modules costs nothing until a figure is drawn. Figures are made
 without pyplot: no global figure list to leak into, no GUI backend to pick,
 and the user's own pyplot state is left alone. PNG is rendered by Agg.
+Writing the bytes to a file is io's (:func:`tvrestore.viz.figures.save_figure`),
+so the backend layer imports nothing of tvrestore above it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from tvrestore import io
 from tvrestore.errors import TVRestoreError, require_extra
 
 # Suffix -> matplotlib's format name.
@@ -78,20 +79,16 @@ def new_figure(width_px: int, height_px: int, dpi: int):
     return figure
 
 
-def save_figure(figure, path: str | os.PathLike[str]) -> None:
-    """Render `figure` in its path's format and write it atomically.
-
-    Figures are regenerated on every run, so an existing file is replaced.
+def figure_bytes(figure, path: str | os.PathLike[str]) -> bytes:
+    """`figure` rendered in its path's format (by suffix), the same bytes for the same figure.
 
     Raises
     ------
     TVRestoreError
-        If the suffix is not a figure format or writing fails.
+        If the suffix is not a figure format or the directory does not exist.
     """
     path = check_figure_path(path)
     buffer = bytes_io.BytesIO()
     file_format = FIGURE_FORMATS[path.suffix.lower()]
     figure.savefig(buffer, format=file_format, dpi=figure.dpi, metadata=_UNDATED[file_format])
-    data = buffer.getvalue()
-    # io exposes an atomic text writer only; its binary core is the same.
-    io.write_bytes(path, data, what="figure")
+    return buffer.getvalue()

@@ -13,6 +13,7 @@ stop a run cleanly, exit codes 130 and 143.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import signal
 import sys
@@ -597,16 +598,12 @@ def _restore_one(input_path, output, reference, compare, overwrite, quiet, optio
     from tvrestore.runs import plan
     from tvrestore.runs.naming import default_output_path
 
-    name = Path(input_path.name)
-    psf = degradation["psf"]
-    if degradation["psf_dir"] is not None:
-        psf = plan._matched_name(degradation["psf_dir"], name, plan._PSF_EXTENSIONS)
-    mask = degradation["mask"]
-    if degradation["mask_dir"] is not None:
-        mask = plan._match_reference(degradation["mask_dir"], name)
+    files = plan.degradation_files(Path(input_path.name), psf=degradation["psf"],
+                                   psf_dir=degradation["psf_dir"], mask=degradation["mask"],
+                                   mask_dir=degradation["mask_dir"])
     job = plan.FileJob(input=input_path, output=output or default_output_path(input_path),
                        reference=reference, compare=compare, overwrite=overwrite,
-                       psf=psf, mask=mask, upscale=degradation["upscale"])
+                       **files, upscale=degradation["upscale"])
     try:
         # Everything that needs no solve, before TensorFlow loads: a run
         # that cannot succeed fails in milliseconds.
@@ -623,7 +620,7 @@ def _restore_one(input_path, output, reference, compare, overwrite, quiet, optio
         from tvrestore.runs.batch import restore_file
 
         with _elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
-            entry = restore_file(job, options, figure=written["figure"], zoom=zoom,
+            entry = restore_file(job, options, draw=_figure_hook(written["figure"], zoom),
                                  tile_options=_tile_options(options))
         _write_records([entry], written)
     except TVRestoreError as err:
@@ -631,6 +628,15 @@ def _restore_one(input_path, output, reference, compare, overwrite, quiet, optio
     if not quiet:
         click.echo(_summary(entry))
         _echo_drawn(written)
+
+
+def _figure_hook(figure: Path | None, zoom):
+    """The drawing hook of :func:`tvrestore.runs.batch.restore_file`: --figure at --zoom, or None."""
+    if figure is None:
+        return None
+    from tvrestore.viz.figures import restoration_figure
+
+    return functools.partial(restoration_figure, figure, zoom=zoom)
 
 
 def _write_records(entries: list[dict], written: dict) -> None:

@@ -20,7 +20,6 @@ import math
 import os
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -53,8 +52,7 @@ def restore_file(
     job: FileJob,
     options: RestoreOptions,
     *,
-    figure: Path | None = None,
-    zoom: tuple[int, int, int, int] | None = None,
+    draw: Callable[..., None] | None = None,
     tile_options: RestoreOptions | None = None,
 ) -> dict:
     """Restore one file and return its report entry.
@@ -65,13 +63,14 @@ def restore_file(
     ----------
     job : FileJob
     options : RestoreOptions
-    figure : Path, optional
-        Also draw the restoration there (:func:`tvrestore.viz.figures.restoration_figure`:
-        input, result, reference and, with ``job.compare``, skimage's results
-        at the same weight; zoom, differences, the solver's convergence).
-        matplotlib is imported only then.
-    zoom : (x, y, w, h), optional
-        The figure's zoomed region; default: where the result has most edges.
+    draw : callable, optional
+        A hook that draws the restoration, called once it is written with
+        the keyword arguments of :func:`tvrestore.viz.figures.restoration_figure`
+        other than its path and zoom: input, restored, reference, compare
+        (with ``job.compare``, skimage's results at the same weight),
+        restored_label, weight, psnr, ssim, input_psnr and history. The
+        caller (the CLI) binds the figure's path and zoom, so that runs/
+        never imports viz/ (nor matplotlib).
     tile_options : RestoreOptions, optional
         The options of an image restored in tiles; default `options`. The
         command line solves tiles exactly unless --solver is named
@@ -109,7 +108,7 @@ def restore_file(
             raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
         loaded = _load(job)
         if loaded.route.in_tiles:
-            if figure is not None:
+            if draw is not None:
                 raise TVRestoreError(f"{job.input}: restored in tiles, so --figure cannot draw it")
             return _restore_in_tiles(loaded, tile_options or options)
         try:
@@ -119,16 +118,14 @@ def restore_file(
         compared: dict[str, np.ndarray] = {}
         rows = _compare_rows(loaded, restored, result, 1, compared)
         entry = _finish(loaded, restored, result, rows, 1)
-    if figure is not None:
-        _draw_figure(figure, zoom, loaded, restored, entry, compared)
+    if draw is not None:
+        _draw_restoration(draw, loaded, restored, entry, compared)
     return entry
 
 
-def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry: dict,
-                 compared: dict[str, np.ndarray]) -> None:
-    """The restoration figure of one restored file, titled with its entry's scores."""
-    from tvrestore.viz.figures import restoration_figure
-
+def _draw_restoration(draw: Callable[..., None], loaded: _Loaded, restored: np.ndarray,
+                      entry: dict, compared: dict[str, np.ndarray]) -> None:
+    """Hand one restored file to the `draw` hook, titled with its entry's scores."""
     # The input's PSNR only: its SSIM would double the figure's cost on a
     # large image (12 s at 4096x4096, benchmarks/measure_figure.py).
     shown_input = loaded.noisy
@@ -140,14 +137,14 @@ def _draw_figure(path: Path, zoom, loaded: _Loaded, restored: np.ndarray, entry:
     input_psnr = (metrics.psnr(loaded.reference_unit, _unit(shown_input))
                   if loaded.reference is not None else None)
     dtype = loaded.noisy.dtype
-    restoration_figure(
-        path, input=shown_input, restored=restored, reference=loaded.reference,
+    draw(
+        input=shown_input, restored=restored, reference=loaded.reference,
         compare=[(row["method"], row["weight"], from_unit_range(compared[row["method"]], dtype),
                   row["psnr"], row["ssim"])
                  for row in entry["compare"] or () if row["method"] in compared],
         restored_label=f"tvrestore ({entry['solver']})", weight=entry["weight"],
         psnr=entry["psnr"], ssim=entry["ssim"], input_psnr=input_psnr,
-        history=entry["history"], zoom=zoom,
+        history=entry["history"],
     )
 
 

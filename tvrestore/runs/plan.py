@@ -32,13 +32,11 @@ from tvrestore.runs.naming import default_output_path, list_images
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_PIXELS_FORWARD_MODEL", "MAX_PIXELS_VARIABLE", "FileJob",
     "MAX_TILES", "MIN_TILE", "Route", "check_budget", "check_degradation", "check_distinct",
-    "check_reference", "check_single", "check_stored_budget", "check_tiled", "fits_in_memory",
-    "largest_tile", "max_pixels", "pixel_limit", "plan_jobs", "route", "solve_values",
-    "stored_header",
+    "check_reference", "check_single", "check_stored_budget", "check_tiled", "degradation_files",
+    "fits_in_memory", "largest_tile", "max_pixels", "pixel_limit", "plan_jobs", "route",
+    "solve_values", "stored_header",
 ]
 
-# What a PSF file may be (tvrestore.io.psf reads these).
-_PSF_EXTENSIONS = PSF_FILE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -179,10 +177,7 @@ def plan_jobs(
             reference=None if reference_dir is None else _match_reference(reference_dir, relative),
             compare=compare,
             overwrite=overwrite,
-            psf=psf if psf_dir is None else _matched_name(Path(psf_dir), relative, _PSF_EXTENSIONS),
-            mask=Path(mask) if mask is not None else (
-                None if mask_dir is None else _match_reference(Path(mask_dir), relative)
-            ),
+            **degradation_files(relative, psf=psf, psf_dir=psf_dir, mask=mask, mask_dir=mask_dir),
             upscale=upscale,
         )
         for path, relative in found
@@ -247,6 +242,32 @@ def _matched_name(directory: Path, relative: Path, extensions) -> str | None:
     """The PSF file matched as a reference is, as a spec string (its path)."""
     found = _match_reference(directory, relative, extensions)
     return None if found is None else str(found)
+
+
+def degradation_files(
+    relative: Path,
+    *,
+    psf: str | None = None,
+    psf_dir: str | Path | None = None,
+    mask: str | Path | None = None,
+    mask_dir: str | Path | None = None,
+) -> dict:
+    """The PSF and mask of the input at `relative`: the ones given, or those matched in a directory.
+
+    A file in `psf_dir` or `mask_dir` matches as a reference does: the same
+    relative path, or the one file with the same stem.
+
+    Returns
+    -------
+    dict
+        :class:`FileJob`'s ``psf`` (a spec string or None) and ``mask`` (a
+        Path or None).
+    """
+    if psf_dir is not None:
+        psf = _matched_name(Path(psf_dir), relative, PSF_FILE_SUFFIXES)
+    if mask_dir is not None:
+        mask = _match_reference(Path(mask_dir), relative)
+    return {"psf": psf, "mask": None if mask is None else Path(mask)}
 
 
 def _check_outputs(jobs: list[FileJob]) -> None:

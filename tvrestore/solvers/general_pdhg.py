@@ -56,7 +56,7 @@ import numpy as np
 
 from tvrestore.backend.tf import compiled, tf
 from tvrestore.models.operators import LinearOperator
-from tvrestore.solvers.pdhg import _project
+from tvrestore.solvers.pdhg import project_dual
 from tvrestore.models.tv import divergence, forward_differences, total_variation
 
 __all__ = ["GeneralPDHGOutput", "solve_general_pdhg"]
@@ -200,7 +200,7 @@ def _program(operator, tv, color, check_every, dtype, layout):
 
 
 class _Norm:
-    """The (tv, color) pair that :func:`tvrestore.solvers.pdhg._project` reads."""
+    """The (tv, color) pair that :func:`tvrestore.solvers.pdhg.project_dual` reads."""
 
     def __init__(self, tv, color):
         self.tv, self.color = tv, color
@@ -252,7 +252,7 @@ def _iterate(operator, tv, color, check_every, observed, fitted, weights, initia
         def iteration(j, u, u_bar, q, py, px):
             new_q = fitted * (q + sigma * (operator.apply(u_bar) - observed)) / (1 + sigma)
             dy, dx = forward_differences(u_bar, layout=layout)
-            new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, norm, layout)
+            new_py, new_px = project_dual(py + sigma * dy, px + sigma * dx, weights, norm, layout)
             descent = operator.adjoint(new_q) - divergence(new_py, new_px, layout)
             new_u = tf.clip_by_value(u - tau * descent, low, high)
             u_bar = tf.where(active, 2 * new_u - u, u_bar)

@@ -33,8 +33,9 @@ from typing import Sequence
 
 import numpy as np
 
+from tvrestore import io
 from tvrestore.backend.mpl import (
-    FIGURE_FORMATS, check_figure_path, default_style, new_figure, save_figure,
+    FIGURE_FORMATS, check_figure_path, default_style, figure_bytes, new_figure,
 )
 from tvrestore.viz.display import (
     MAX_DISPLAY_SIDE, DisplayRange, block_mean, colour_view, display_range,
@@ -54,6 +55,7 @@ __all__ = [
     "default_zoom_side",
     "figure_layout",
     "restoration_figure",
+    "save_figure",
 ]
 
 DEFAULT_DPI = 100
@@ -356,6 +358,19 @@ class RestorationFigure:
     def display_shapes(self) -> tuple[tuple[int, ...], ...]:
         """Shapes of the arrays drawn: each full view and its zoom, then the differences."""
         return tuple(image.get_array().shape for axes in self.figure.axes for image in axes.images)
+
+
+def save_figure(figure, path: str | os.PathLike[str]) -> None:
+    """Render `figure` in its path's format and write it atomically.
+
+    Figures are regenerated on every run, so an existing file is replaced.
+
+    Raises
+    ------
+    TVRestoreError
+        If the suffix is not a figure format or writing fails.
+    """
+    io.write_bytes(path, figure_bytes(figure, path), what="figure")
 
 
 def restoration_figure(

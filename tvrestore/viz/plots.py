@@ -18,8 +18,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from tvrestore.backend.mpl import check_figure_path, default_style, new_figure, save_figure
+from tvrestore.backend.mpl import check_figure_path, default_style, new_figure
 from tvrestore.errors import TVRestoreError
+from tvrestore.viz.figures import save_figure
 
 __all__ = ["plot_gap_vs_time", "plot_resolution_sweep"]
 
