@@ -31,7 +31,7 @@ from tvrestore.runs.naming import default_output_path, list_images
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_PIXELS_FORWARD_MODEL", "MAX_PIXELS_VARIABLE", "FileJob",
-    "MAX_TILES", "MIN_TILE", "Route", "check_budget", "check_degradation", "check_distinct",
+    "DEFAULT_TILE", "MAX_TILES", "MIN_TILE", "Route", "check_budget", "check_degradation", "check_distinct",
     "check_reference", "check_single", "check_stored_budget", "check_tiled", "degradation_files",
     "fits_in_memory", "largest_tile", "max_pixels", "pixel_limit", "plan_jobs", "route",
     "solve_values", "stored_header",
@@ -694,6 +694,10 @@ _HELD_COPIES = 3
 # The smallest tile :func:`largest_tile` gives, and the smallest halo
 # (tiles.default_halo's): a tile that small still sees 16 pixels around it.
 MIN_TILE = 16
+# Tile side when tiling is automatic: a 2048x2048 float32 tile is 16 MiB,
+# and its solve (iterate, data, Adam's two moments, gradients, halo) stays
+# within a few hundred MiB, beside TensorFlow's own few hundred.
+DEFAULT_TILE = 2048
 # Dask plans about ten tasks per tile: 4096 tiles keep the plan within a few
 # MB. Within the decoding limits only a long, thin image needs more (a 1 x
 # 100,000,000 PNG would be 48,829 tiles of 2048 pixels); a 2**27-pixel
@@ -738,8 +742,6 @@ def route(
             f"({_HELD_COPIES} x {held // _HELD_COPIES} bytes) it leaves {max(0, tile_values)} "
             f"values for a tile's solve, less than a {MIN_TILE}x{MIN_TILE} tile with its halo "
             f"takes ({_RAISE_HINT})")
-    from tvrestore.runs.tiles import DEFAULT_TILE
-
     tiles = math.prod(-(-int(side) // DEFAULT_TILE) for side in input_shape[:2])
     if tiles > MAX_TILES:
         raise TVRestoreError(

@@ -41,15 +41,10 @@ import numpy as np
 from tvrestore.errors import TVRestoreError
 from tvrestore.options import RestoreOptions, RestoreResult
 from tvrestore.io.lazy import LazyImage
-from tvrestore.runs.plan import FileJob, check_stored_budget
+from tvrestore.runs.plan import DEFAULT_TILE, FileJob, check_stored_budget
 
 __all__ = ["DEFAULT_TILE", "TILE_GAP", "auto_weight", "dask_array", "default_halo",
            "exact_tile_options", "restore_array", "restore_decoded", "restore_tiled_file"]
-
-# Tile side when tiling is automatic: a 2048x2048 float32 tile is 16 MiB,
-# and its solve (iterate, data, Adam's two moments, gradients, halo) stays
-# within a few hundred MiB, beside TensorFlow's own few hundred.
-DEFAULT_TILE = 2048
 
 # The halo is 3200 w^2 pixels (16 at least): measured on a 2048x2048 mosaic
 # of scikit-image's photographs with noise of sigma 0.1, in 512x512 tiles
