@@ -109,3 +109,19 @@ def test_l2_value_and_maps_in_closed_form():
         0.5 * np.sum((POINTS - observed) ** 2), rel=1e-12)
     assert l2.strong_convexity == 1.0 and L1().strong_convexity == 0.0
     assert l2.loss_scale(7 * 6 * 3, "mean") == 1 / (7 * 6 * 3) and l2.loss_scale(5, "sum") == 1.0
+
+
+@pytest.mark.parametrize("fidelity", FIDELITIES, ids=lambda f: f"{f.name}{getattr(f, 'background', '')}")
+def test_the_exact_modes_steps_are_the_maps_after_a_step(fidelity):
+    # L2 writes them in its own order of operations; every fidelity's must
+    # still be prox(v + tau d) and prox*(q + sigma d).
+    observed = tf.constant(OBSERVED[fidelity.name])
+    values, direction = tf.constant(POINTS), tf.constant(np.cos(7 * POINTS))
+    step = tf.constant(0.3, tf.float64)
+    np.testing.assert_allclose(
+        fidelity.prox_of_step(values, direction, step, observed).numpy(),
+        fidelity.prox(values + step * direction, step, observed).numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        fidelity.conjugate_prox_of_step(values, direction, step, observed).numpy(),
+        fidelity.conjugate_prox(values + step * direction, step, observed).numpy(),
+        rtol=1e-12, atol=1e-12)

@@ -346,7 +346,7 @@ def exact_reference(case: Case, weight: float, color: str, gap: float, dtype: st
         If the certificate is not reached within the iteration cap.
     """
     from tvrestore.metrics import quality
-    from tvrestore.objective import DenoisingObjective
+    from tvrestore.problem import Problem
     from tvrestore.pdhg import solve_pdhg
 
     out = solve_pdhg(
@@ -359,7 +359,7 @@ def exact_reference(case: Case, weight: float, color: str, gap: float, dtype: st
             f"{out.certified_gap[0]:.2g} (wanted {gap:.2g})"
         )
     solution = out.solution[0].reshape(case.noisy.shape)
-    energy = DenoisingObjective(color=color).energy_value(solution, case.noisy, weight)
+    energy = Problem(color=color).energy_value(solution, case.noisy, weight)
     certified = float(out.certified_gap[0])
     return Reference(
         lower_bound=energy / (1 + certified),
@@ -527,10 +527,10 @@ def run_case(
 
     from tvrestore.compare import skimage_baselines
     from tvrestore.metrics import quality
-    from tvrestore.objective import DenoisingObjective
+    from tvrestore.problem import Problem
     from tvrestore.restore import denoise
 
-    objective = DenoisingObjective(color=color)
+    objective = Problem(color=color)
     reference = exact_reference(case, weight, color, reference_gap, "float64")
 
     def energy(solution: np.ndarray) -> float:
@@ -651,7 +651,7 @@ def gap_series(
     """
     from skimage.restoration import denoise_tv_chambolle
 
-    from tvrestore.objective import DenoisingObjective
+    from tvrestore.problem import Problem
     from tvrestore.restore import denoise
 
     series = {}
@@ -664,7 +664,7 @@ def gap_series(
             "gap": [reference.gap(record["objective"]) for record in result.history],
             "iterations": [record["iteration"] for record in result.history],
         }
-    objective = DenoisingObjective(color=color)
+    objective = Problem(color=color)
     counts = sorted({int(round(n)) for n in np.geomspace(1, chambolle_iterations, points)})
     chambolle = {"seconds": [], "gap": [], "iterations": counts}
     for count in counts:
@@ -811,10 +811,10 @@ def resolution_sweep(
         ``psnr`` and ``gap``.
     """
     from tvrestore.metrics import quality
-    from tvrestore.objective import DenoisingObjective
+    from tvrestore.problem import Problem
     from tvrestore.restore import denoise
 
-    objective = DenoisingObjective(color=color)
+    objective = Problem(color=color)
     rows = []
     for size in sizes:
         if progress:

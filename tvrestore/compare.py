@@ -36,7 +36,7 @@ from skimage.restoration import denoise_tv_bregman, denoise_tv_chambolle
 
 from tvrestore import io
 from tvrestore.metrics import quality
-from tvrestore.objective import DenoisingObjective
+from tvrestore.problem import Problem
 from tvrestore.restore import RestoreResult
 
 __all__ = [
@@ -113,7 +113,7 @@ def compare_methods(
     unit = io.to_unit_range(colour).astype(np.float64)
     channel_axis = -1 if unit.ndim == 3 and unit.shape[2] > 1 else None
     grey = unit[..., 0] if unit.ndim == 3 and channel_axis is None else unit
-    objective = DenoisingObjective(tv=result.tv, color=result.color)
+    objective = Problem(tv=result.tv, color=result.color)
     w = result.weight
 
     def scored(method: str, weight: float, solve) -> MethodResult | None:

@@ -16,7 +16,9 @@ class that offers what every solver needs of it:
 - the proximal map of :math:`\tau F` (:meth:`Fidelity.prox`), with which
   the exact mode steps :math:`u` when :math:`A = I`, and of its conjugate
   :math:`\sigma F^*` (:meth:`Fidelity.conjugate_prox`, from the first by
-  Moreau's identity), with which it steps a data dual otherwise;
+  Moreau's identity), with which it steps a data dual otherwise (both as a
+  step then the map: :meth:`Fidelity.prox_of_step`,
+  :meth:`Fidelity.conjugate_prox_of_step`);
 - the conjugate's value (:meth:`Fidelity.conjugate`), which makes the
   exact mode's lower bound :math:`-F^*(q) - \dots \le E^*` for the
   certificate;
@@ -57,6 +59,13 @@ class Fidelity:
     name: str = ""
     strong_convexity: float = 0.0
 
+    def __eq__(self, other) -> bool:
+        # By value, so that equal fidelities share compiled programs.
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(vars(self).items()))))
+
     def __call__(
         self, predicted: tf.Tensor, observed: tf.Tensor, fitted: tf.Tensor | None = None
     ) -> tf.Tensor:
@@ -94,6 +103,21 @@ class Fidelity:
         """
         moved = self.prox_values(values, step, observed)
         return moved if fitted is None else fitted * moved + (1 - fitted) * values
+
+    def prox_of_step(self, values, direction, step, observed):
+        r""":math:`\operatorname{prox}_{\tau F}(v + \tau d)`: the exact mode's primal step.
+
+        Every value is fitted (the step is for denoising). A subclass may
+        write it in an order that rounds better; the default is :meth:`prox`.
+        """
+        return self.prox(values + step * direction, step, observed)
+
+    def conjugate_prox_of_step(self, duals, direction, step, observed, fitted=None):
+        r""":math:`\operatorname{prox}_{\sigma F^*}(q + \sigma d)`: the exact mode's data-dual step.
+
+        The default is :meth:`conjugate_prox`.
+        """
+        return self.conjugate_prox(duals + step * direction, step, observed, fitted)
 
     def conjugate(self, duals, observed, fitted=None):
         r""":math:`F^*(q) = \sup_z \langle q, z \rangle - F(z)` per image (sum units).
@@ -163,6 +187,21 @@ class L2(Fidelity):
     def gradient(self, predicted, observed, fitted=None):
         residual = predicted - observed
         return residual if fitted is None else fitted * residual
+
+    def conjugate_prox(self, duals, step, observed, fitted=None):
+        # Moreau's identity in closed form, without its division by step.
+        moved = (duals - step * observed) / (1 + step)
+        return moved if fitted is None else fitted * moved
+
+    # The two steps in the order of operations that the exact mode has
+    # always used (the residual first), so that its results stay the same,
+    # bit for bit.
+    def prox_of_step(self, values, direction, step, observed):
+        return (values + step * (direction + observed)) / (1 + step)
+
+    def conjugate_prox_of_step(self, duals, direction, step, observed, fitted=None):
+        moved = (duals + step * (direction - observed)) / (1 + step)
+        return moved if fitted is None else fitted * moved
 
     def value(self, predicted, observed):
         residual = predicted - observed

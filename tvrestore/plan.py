@@ -17,6 +17,7 @@ from typing import Sequence
 
 from tvrestore import io
 from tvrestore.errors import TVRestoreError
+from tvrestore.options import task_name
 from tvrestore.psf import PSF_KINDS
 from tvrestore.shapes import colour_shape
 
@@ -47,11 +48,7 @@ class FileJob:
     @property
     def task(self) -> str:
         """"denoise", "deblur", "upscale", "inpaint" or their "+"-joined composition."""
-        parts = [name for name, present in (
-            ("deblur", self.psf is not None), ("upscale", self.upscale > 1),
-            ("inpaint", self.mask is not None),
-        ) if present]
-        return "+".join(parts) or "denoise"
+        return task_name(self.psf, self.mask, self.upscale)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The restored image's shape: ``upscale`` times the input's per side."""
