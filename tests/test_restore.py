@@ -165,6 +165,7 @@ def test_bad_arrays_raise_a_clear_error(image, message):
     [
         ({"weight": -1.0}, "weight"),
         ({"weight": "strong"}, "weight"),
+        ({"weight": [0.1]}, "weight"),  # one image takes one weight
         ({"reduction": "median"}, "reduction"),
         ({"tv": "huber"}, "tv"),
         ({"color": "rgb"}, "color"),
