@@ -21,7 +21,7 @@ mixed shapes cost (one compile per solve shape, see
 ``tvrestore.api.solve_shape``, plus the padding).
 
 Accuracy: the relative objective gap (E(u) - E*) / E* of each method's
-output, E from ``DenoisingObjective().energy_value`` at weight 0.1 and E*
+output, E from ``Problem().energy_value`` at weight 0.1 and E*
 from tvrestore's PDHG solver certified to a relative duality gap of 1e-6
 (float64), both for the 8-bit files the runs wrote and for the float
 solutions before rounding (same settings, in this process).
@@ -46,7 +46,7 @@ from skimage import color, data, transform, util
 from skimage.restoration import denoise_tv_chambolle
 
 from tvrestore import denoise
-from tvrestore.models.objective import DenoisingObjective
+from tvrestore.models.problem import Problem
 from tvrestore.solvers.pdhg import solve_pdhg
 from tvrestore.models.shapes import solve_shape
 
@@ -128,7 +128,7 @@ def timed(command: list[str], target: Path) -> float:
 
 
 def relative_gaps(images: list[np.ndarray], noisy: np.ndarray, exact_energy: np.ndarray) -> np.ndarray:
-    energy = DenoisingObjective().energy_value(np.stack(images)[..., None], noisy[..., None],
+    energy = Problem().energy_value(np.stack(images)[..., None], noisy[..., None],
                                                np.full(len(images), WEIGHT))
     return (energy - exact_energy) / exact_energy
 
@@ -181,7 +181,7 @@ def main() -> None:
     exact = solve_pdhg(noisy[..., None], np.full(len(names), WEIGHT), gap=1e-6, max_iter=200000,
                        dtype="float64")
     assert exact.converged.all(), "the exact reference did not reach its certificate"
-    exact_energy = DenoisingObjective().energy_value(exact.solution, noisy[..., None],
+    exact_energy = Problem().energy_value(exact.solution, noisy[..., None],
                                                      np.full(len(names), WEIGHT))
     files = {method: [iio.imread(work / f"out_{method.split()[0]}_N" / name) / 255.0 for name in names]
              for method in methods}

@@ -13,7 +13,7 @@ import numpy as np
 from skimage import data, transform, util
 
 from tvrestore import denoise
-from tvrestore.models.objective import DenoisingObjective
+from tvrestore.models.problem import Problem
 from tvrestore.solvers.pdhg import solve_pdhg
 
 WEIGHT = 0.07
@@ -37,7 +37,7 @@ def main() -> None:
         exact = solve_pdhg(noisy[None, ..., None], np.array([WEIGHT]), gap=args.gap)
         assert exact.converged[0], "reference did not reach its certificate"
         exact_image = exact.solution[0, ..., 0]
-        exact_energy = DenoisingObjective().energy_value(exact_image, noisy, WEIGHT)
+        exact_energy = Problem().energy_value(exact_image, noisy, WEIGHT)
         runs = {reduction: denoise(noisy, WEIGHT, reduction=reduction) for reduction in ("sum", "mean")}
         difference = np.max(np.abs(runs["sum"][0] - runs["mean"][0]))
         ratio = runs["sum"][1].loss / (noisy.size * runs["mean"][1].loss)

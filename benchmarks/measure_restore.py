@@ -138,13 +138,13 @@ def measure_solvers(images):
             exact = engine.solve(degradation, [data3], np.array([weight]), solver="pdhg", gap=1e-4)
             runs = {r: engine.solve(degradation, [data3], np.array([weight]), reduction=r)
                     for r in ("sum", "mean")}
-            adam = engine.energy(degradation, runs["mean"].unknowns[0], data3, weight)
+            adam = engine.energy(degradation, runs["mean"].solution[0], data3, weight)
             lower = float(exact.lower_bound[0])
             row = dict(task=task, image=name, weight=weight, pdhg_iterations=int(exact.iterations[0]),
                        pdhg_certified_gap=float(exact.certified_gap[0]),
                        adam_iterations=int(runs["mean"].iterations[0]),
                        adam_above_lower_bound=(adam - lower) / lower,
-                       sum_mean_max_difference=float(np.abs(runs["sum"].unknowns - runs["mean"].unknowns).max()),
+                       sum_mean_max_difference=float(np.abs(runs["sum"].solution - runs["mean"].solution).max()),
                        sum_mean_iterations=[int(runs[r].iterations[0]) for r in ("sum", "mean")])
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -28,7 +28,7 @@ from tvrestore.backend.tf import tf
 from tvrestore.cli.app import main
 from tvrestore.errors import TVRestoreError
 from tvrestore.evaluation.metrics import quality
-from tvrestore.models.objective import DenoisingObjective
+from tvrestore.models.problem import Problem
 
 WEIGHT = 0.07
 SIGMA = 25 / 255
@@ -45,7 +45,7 @@ def exact(case):
 
 
 def energy(case, solution):
-    return DenoisingObjective().energy_value(solution, case.noisy, WEIGHT)
+    return Problem().energy_value(solution, case.noisy, WEIGHT)
 
 
 def test_bench_command_reports_measured_values(tmp_path, case):
@@ -170,7 +170,7 @@ def test_plain_mean_loss_is_the_sum_loss_over_the_value_count():
     assert mean == pytest.approx(total / (5 * 7 * 3), rel=1e-12)
     # the sum form is E itself, so the plain recipe minimizes tvrestore's objective
     weights = tf.constant([0.3], tf.float64)
-    energy_value = DenoisingObjective(reduction="sum").energy(images, observed, weights)
+    energy_value = Problem(reduction="sum").energy(images, observed, weights)
     assert total == pytest.approx(float(energy_value[0]), rel=1e-12)
     with pytest.raises(ValueError, match="reduction"):
         plain_loss(images, observed, 0.3, "max")

@@ -63,7 +63,7 @@ def test_both_solvers_reach_the_oracle_minimum(name):
 
     exact = solve(deg, [data], np.array([WEIGHT]), solver="pdhg", gap=1e-4)
     assert exact.converged[0]
-    pdhg_energy = energy(deg, exact.unknowns[0], data)
+    pdhg_energy = energy(deg, exact.solution[0], data)
     # Weak duality: the lower bound is below E* <= the oracle's energy, and
     # the certificate bounds the true gap (E* >= best / (1 + best_gap)).
     assert exact.lower_bound[0] <= best * (1 + 1e-7)
@@ -72,11 +72,11 @@ def test_both_solvers_reach_the_oracle_minimum(name):
 
     adam = solve(deg, [data], np.array([WEIGHT]), solver="adam")
     assert adam.converged[0]
-    adam_energy = energy(deg, adam.unknowns[0], data)
+    adam_energy = energy(deg, adam.solution[0], data)
     assert adam_energy >= best / (1 + best_gap) * (1 - 1e-6)
     assert (adam_energy - exact.lower_bound[0]) / exact.lower_bound[0] <= 1e-3
     # Both iterates respect the box.
-    for u in (exact.unknowns[0], adam.unknowns[0]):
+    for u in (exact.solution[0], adam.solution[0]):
         assert box[0] - 1e-6 <= u.min() and u.max() <= box[1] + 1e-6
 
 
@@ -87,14 +87,14 @@ def test_colour_reaches_the_oracle_minimum(color):
     best_u, _ = ref.solve_restoration(data, WEIGHT, oracle(deg), color=color, box=deg.box(data), gap=1e-5)
     best = energy(deg, best_u, data, color)
     adam = solve(deg, [data], np.array([WEIGHT]), color=color)
-    assert (energy(deg, adam.unknowns[0], data, color) - best) / best <= 1e-3
+    assert (energy(deg, adam.solution[0], data, color) - best) / best <= 1e-3
 
 
 def test_sum_and_mean_give_the_same_image():
     deg = degradation("blur+upscale+mask")
     _, data = scene_and_data(deg)
     runs = [solve(deg, [data], np.array([WEIGHT]), reduction=r) for r in ("sum", "mean")]
-    np.testing.assert_allclose(runs[0].unknowns, runs[1].unknowns, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(runs[0].solution, runs[1].solution, rtol=0, atol=1e-3)
     assert runs[0].iterations == runs[1].iterations
 
 
@@ -105,7 +105,7 @@ def test_an_image_alone_equals_the_image_in_a_batch(solver):
     _, other = scene_and_data(deg, seed=5)
     alone = solve(deg, [data], np.array([WEIGHT]), solver=solver)
     batch = solve(deg, [other, data], np.array([3 * WEIGHT, WEIGHT]), solver=solver)
-    np.testing.assert_allclose(batch.unknowns[1], alone.unknowns[0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(batch.solution[1], alone.solution[0], rtol=0, atol=1e-6)
     assert batch.iterations[1] == alone.iterations[0]
 
 
@@ -122,7 +122,7 @@ def test_a_masked_pixel_value_changes_nothing():
     other = np.where(deg.missing[..., None], -3.0, data)
     runs = [solve(deg, [d], np.array([WEIGHT])) for d in (data, other)]
     # The box is taken from observed values only, so it is the same too.
-    np.testing.assert_array_equal(runs[0].unknowns, runs[1].unknowns)
+    np.testing.assert_array_equal(runs[0].solution, runs[1].solution)
 
 
 def test_no_ringing_at_the_borders():
@@ -130,6 +130,6 @@ def test_no_ringing_at_the_borders():
     deg = degradation("blur")
     scene, data = scene_and_data(deg)
     run = solve(deg, [data], np.array([0.002]))
-    error = np.abs(deg.window(run.unknowns[0]) - deg.window(scene))
+    error = np.abs(deg.window(run.solution[0]) - deg.window(scene))
     border = np.concatenate([error[:3].ravel(), error[-3:].ravel(), error[:, :3].ravel(), error[:, -3:].ravel()])
     assert border.mean() <= 2 * error.mean() + 0.01

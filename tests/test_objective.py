@@ -1,11 +1,11 @@
-"""The objective's value and how each reduction scales it."""
+"""The denoising problem (A = I, L2): its value and how each reduction scales it."""
 
 import numpy as np
 import pytest
 
 import reference
 from tvrestore.backend.tf import tf
-from tvrestore.models.objective import DenoisingObjective
+from tvrestore.models.problem import Problem
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def problem():
 @pytest.mark.parametrize("color", ["vectorial", "channelwise"])
 def test_energy_matches_the_reference_definition(problem, tv, color):
     images, observed, weights = problem
-    energy = DenoisingObjective(tv, color).energy(
+    energy = Problem(tv=tv, color=color).energy(
         tf.constant(images), tf.constant(observed), tf.constant(weights)
     )
     expected = [reference.objective(images[b], observed[b], weights[b], tv, color) for b in range(2)]
@@ -31,7 +31,7 @@ def test_mean_loss_is_energy_over_value_count_and_sum_loss_is_energy(problem):
     images, observed, weights = problem
     args = [tf.constant(images), None, tf.constant(observed), tf.constant(weights)]
     for reduction, scale in (("sum", 1.0), ("mean", 1.0 / (7 * 6 * 3))):
-        objective = DenoisingObjective(reduction=reduction)
+        objective = Problem(reduction=reduction)
         assert objective.loss_scale((7, 6, 3)) == scale
         args[1] = tf.constant([scale, scale], tf.float64)
         energy = objective.energy(args[0], args[2], args[3]).numpy()
@@ -42,7 +42,7 @@ def test_mean_loss_gradient_is_sum_loss_gradient_over_value_count(problem):
     images, observed, weights = problem
     gradients = {}
     for reduction in ("sum", "mean"):
-        objective = DenoisingObjective(reduction=reduction)
+        objective = Problem(reduction=reduction)
         scale = objective.loss_scale(images.shape[1:])
         variable = tf.Variable(images)
         with tf.GradientTape() as tape:
@@ -56,14 +56,14 @@ def test_mean_loss_gradient_is_sum_loss_gradient_over_value_count(problem):
 
 def test_rejects_unknown_settings():
     with pytest.raises(ValueError, match="reduction"):
-        DenoisingObjective(reduction="median")
+        Problem(reduction="median")
 
 
 @pytest.mark.parametrize("tv", ["isotropic", "anisotropic"])
 @pytest.mark.parametrize("color", ["vectorial", "channelwise"])
 def test_zero_padding_with_extents_changes_neither_energy_nor_gradient(problem, tv, color):
     images, observed, weights = problem
-    objective = DenoisingObjective(tv, color)
+    objective = Problem(tv=tv, color=color)
     padded_images, padded_observed = (np.zeros((2, 12, 9, 3)) for _ in range(2))
     padded_images[:, :7, :6] = images
     padded_observed[:, :7, :6] = observed
@@ -85,16 +85,16 @@ def test_zero_padding_with_extents_changes_neither_energy_nor_gradient(problem, 
 
 
 def test_energy_value_in_bands_of_rows_equals_the_whole_image_energy(monkeypatch):
-    import tvrestore.models.objective
+    import tvrestore.models.problem
 
     rng = np.random.default_rng(5)
     observed = rng.random((2, 11, 6, 3))
     images = observed + 0.1 * rng.standard_normal(observed.shape)
     weights = np.array([0.05, 0.3])
     for tv, color in [("isotropic", "vectorial"), ("anisotropic", "channelwise")]:
-        objective = DenoisingObjective(tv, color)
+        objective = Problem(tv=tv, color=color)
         whole = objective.energy_value(images, observed, weights)
-        monkeypatch.setattr(tvrestore.models.objective, "_BAND_VALUES", 2 * 6 * 3 * 4)  # bands of 4 rows
+        monkeypatch.setattr(tvrestore.models.problem, "_BAND_VALUES", 2 * 6 * 3 * 4)  # bands of 4 rows
         banded = objective.energy_value(images, observed, weights)
         single = objective.energy_value(images[1], observed[1], weights[1])
         monkeypatch.undo()

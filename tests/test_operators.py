@@ -17,7 +17,6 @@ import pytest
 import reference as ref
 from tvrestore.backend.tf import tf
 from tvrestore.errors import TVRestoreError
-from tvrestore.models.objective import DenoisingObjective
 from tvrestore.models.operators import Blur, Composite, Downsample, Identity, Mask, forward_model
 from tvrestore.models.problem import Problem
 from tvrestore.io.psf import load_psf
@@ -224,25 +223,24 @@ def test_image_alone_equals_image_in_a_padded_batch(name, channels):
 
 @pytest.mark.parametrize("tv", ["isotropic", "anisotropic"])
 @pytest.mark.parametrize("color", ["vectorial", "channelwise"])
-def test_identity_problem_is_the_denoising_objective(tv, color):
+def test_identity_problem_is_the_denoising_energy_and_padding_adds_nothing(tv, color):
     rng = np.random.default_rng(0)
-    u = tf.constant(rng.random((2, 24, 32, 3)), tf.float32)
-    f = tf.constant(rng.random((2, 24, 32, 3)), tf.float32)
-    weights = tf.constant([0.05, 0.2])
-    denoising = DenoisingObjective(tv=tv, color=color, reduction="mean")
+    u = rng.random((2, 24, 32, 3))
+    f = rng.random((2, 24, 32, 3))
+    weights = np.array([0.05, 0.2])
     problem = Problem(Identity(), tv=tv, color=color, reduction="mean")
-    np.testing.assert_array_equal(problem.energy(u, f, weights), denoising.energy(u, f, weights))
-    # With extents, on zero padding, still value for value.
-    padded_u = np.zeros((2, 24, 32, 3), np.float32)
-    padded_f = np.zeros((2, 24, 32, 3), np.float32)
+    energy = problem.energy(tf.constant(u), tf.constant(f), tf.constant(weights)).numpy()
+    expected = [ref.objective(u[b], f[b], weights[b], tv, color) for b in range(2)]
+    np.testing.assert_allclose(energy, expected, rtol=1e-12)
+    # With extents, on zero padding, each image's energy is its own alone.
+    padded_u, padded_f = np.zeros_like(u), np.zeros_like(f)
     padded_u[0, :20, :25], padded_f[0, :20, :25] = u[0, :20, :25], f[0, :20, :25]
     padded_u[1], padded_f[1] = u[1], f[1]
-    extents = tf.constant([[20, 25], [24, 32]], tf.float32)
-    np.testing.assert_array_equal(
-        problem.energy(padded_u, padded_f, weights, extents),
-        denoising.energy(padded_u, padded_f, weights, extents),
-    )
-    assert problem.loss_scale((24, 32, 3)) == denoising.loss_scale((24, 32, 3))
+    extents = tf.constant([[20, 25], [24, 32]], tf.float64)
+    padded = problem.energy(tf.constant(padded_u), tf.constant(padded_f), tf.constant(weights), extents)
+    alone = ref.objective(u[0, :20, :25], f[0, :20, :25], weights[0], tv, color)
+    np.testing.assert_allclose(padded.numpy(), [alone, expected[1]], rtol=1e-12)
+    assert problem.loss_scale((24, 32, 3)) == 1 / (24 * 32 * 3)
 
 
 def test_loss_scale_counts_the_unknowns_and_sum_and_mean_agree():

@@ -162,6 +162,7 @@ def test_bad_arrays_raise_a_clear_error(image, message):
     [
         ({"weight": -1.0}, "weight"),
         ({"weight": "strong"}, "weight"),
+        ({"weight": [0.1]}, "weight"),  # one image takes one weight
         ({"reduction": "median"}, "reduction"),
         ({"tv": "huber"}, "tv"),
         ({"color": "rgb"}, "color"),
@@ -180,10 +181,10 @@ def test_bad_options_raise_a_clear_error(options, message):
 def test_large_images_are_solved_in_bands_and_small_ones_whole():
     # The banded solve is exact (tests/test_solver.py); this checks that
     # restore turns it on where an image outgrows the cache, and only there.
-    from tvrestore.models.objective import DenoisingObjective
-    from tvrestore.api import _solver
+    from tvrestore.solvers.engine import _adam
+    from tvrestore.models.operators import Identity
 
-    solver = _solver(DenoisingObjective(), "hwc")
+    solver = _adam(Identity(), "isotropic", "vectorial", "hwc", denoising=True, masked=False)
     assert solver.band_rows((1, 512, 512, 1)) is None
     # Bands read 64 rows (1 MiB): their own, 5 of halo each side and 1 more.
     assert solver.band_rows((1, 4096, 4096, 1)) == 64 - 2 * 5 - 1

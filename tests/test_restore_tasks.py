@@ -181,5 +181,10 @@ def test_adam_records_its_history_for_the_convergence_panel():
     # The last check's E is the float32 loss of the returned u, in sum units.
     assert objectives[-1] == pytest.approx(result.objective, rel=1e-5)
     assert objectives[-1] < objectives[0]
+    # The exact mode records its certificate too, for every forward model.
     _, exact = restore(data, psf="gaussian:1.0", mask=mask, weight=0.01, solver="pdhg")
-    assert exact.history == ()  # general_pdhg records none (yet)
+    checks = [record["iteration"] for record in exact.history]
+    assert checks[0] == 0 and checks[-1] == exact.iterations and checks == sorted(set(checks))
+    # The same u; B u in float32, inside the compiled loop and outside it.
+    assert exact.history[-1]["objective"] == pytest.approx(exact.objective, rel=1e-6)
+    assert exact.history[-1]["certified_gap"] == exact.certified_gap

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tvrestore.backend.tf import tf
-from tvrestore.models.objective import DenoisingObjective
+from tvrestore.models.problem import Problem
 from tvrestore.solvers.adam import AdamSettings, AdamSolver
 
 
@@ -104,7 +104,7 @@ def test_bands_step_exactly_like_the_whole_array(height, tv, color, channels):
     extents = np.array([[height, 8], [height - 23, 6]], np.float32)
     observed[1, height - 23 :] = 0
     observed[1, :, 6:] = 0
-    objective = DenoisingObjective(tv=tv, color=color)
+    objective = Problem(tv=tv, color=color)
     arguments = (observed, np.full(2, 1e-3, np.float32), observed, np.array([0.1, 0.3], np.float32), extents)
     whole = AdamSolver(objective.loss, AdamSettings())
     banded = AdamSolver(
@@ -128,7 +128,7 @@ def test_bands_step_exactly_like_the_whole_array(height, tv, color, channels):
 def test_banded_window_returns_the_loss_of_its_result():
     # The plateau check's loss is summed over the bands' exact rows; it must
     # be the whole loss of the new iterate, with no row missed or counted twice.
-    objective = DenoisingObjective()
+    objective = Problem()
     height = 131
     observed = np.random.default_rng(2).uniform(0, 1, (2, height, 8, 1)).astype(np.float32)
     data = (tf.constant(observed), tf.constant([0.1, 0.3]), tf.constant([[height, 8], [120, 7]], tf.float32))

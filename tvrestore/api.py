@@ -6,10 +6,12 @@ One public function per task. :func:`denoise` solves
 
     \min_u \; \frac12 \sum (u - f)^2 + w \,\mathrm{TV}(u)
 
-for an image :math:`f` scaled to [0, 1] (see :mod:`tvrestore.models.objective`),
+for an image :math:`f` scaled to [0, 1] (see :mod:`tvrestore.models.problem`),
 and :func:`denoise_batch` does the same for several images, in one compiled
 call per solve shape, each with its own weight and stopping, so an image's
-result does not depend on the batch it is in.
+result does not depend on the batch it is in. :func:`restore` adds a
+forward model (blur, binning, missing pixels). Every task is solved by
+:mod:`tvrestore.solvers.engine`, denoising as the identity forward model.
 
 Images are solved in the few padded shapes of :mod:`tvrestore.models.shapes`, so
 that many sizes share compiled programs; ``weight="auto"`` is chosen by
@@ -18,27 +20,27 @@ that many sizes share compiled programs; ``weight="auto"`` is chosen by
 
 from __future__ import annotations
 
-import functools
 import numbers
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from tvrestore.io.pixels import from_unit_range, join_alpha, split_alpha, to_unit_range
 
 from tvrestore.backend import cache
+
+from tvrestore.solvers import engine
 from tvrestore.tuning.autoweight import choose_weights
 from tvrestore.errors import TVRestoreError
-from tvrestore.models.objective import DenoisingObjective
+from tvrestore.io.pixels import from_unit_range, join_alpha, split_alpha, to_unit_range
+from tvrestore.solvers.history import SolverOutput
 from tvrestore.options import (
     DEFAULT_GAP, DEFAULT_MAX_ITER, DEFAULT_TOL, MAX_PIXEL_MAGNITUDE, RestoreOptions,
     RestoreResult, check_weight,
 )
-from tvrestore.solvers.pdhg import solve_pdhg
+from tvrestore.models.problem import Problem
 from tvrestore.models.shapes import solve_shape, zero_padded
-from tvrestore.solvers.adam import AdamSettings, AdamSolver, SolverOutput
 
 __all__ = ["MAX_UPSCALE", "RestoreResult", "denoise", "denoise_batch", "restore"]
 
@@ -121,6 +123,8 @@ def denoise(
     >>> bool(restored.std() < noisy.std()), result.converged
     (True, True)
     """
+    # One image takes one weight: a sequence is denoise_batch's form.
+    check_weight(weight)
     [(restored, result)] = denoise_batch(
         [image], weight, reduction=reduction, tv=tv, color=color, solver=solver,
         max_iter=max_iter, tol=tol, gap=gap,
@@ -151,7 +155,6 @@ def denoise_batch(
     """
     RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
                    tol=tol, gap=gap)
-    objective = DenoisingObjective(tv=tv, color=color, reduction=reduction)
     max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
     prepared = [_Prepared.from_image(image) for image in images]
     if not prepared:
@@ -166,32 +169,18 @@ def denoise_batch(
         [item.unit for item in prepared], weights, tv, color
     )
     search_seconds = time.perf_counter() - start - search_compile_seconds
-    solve = _solve_with_adam if solver == "adam" else _solve_with_pdhg
-    solved = solve(
-        objective, [item.unit for item in prepared], [choice.weight for choice in chosen],
-        max_iter=max_iter, tol=tol, gap=gap,
+    solved = _solve_denoising(
+        [item.unit for item in prepared], [choice.weight for choice in chosen], tv=tv,
+        color=color, reduction=reduction, solver=solver, max_iter=max_iter, tol=tol, gap=gap,
     )
     compile_seconds = search_compile_seconds + max(run["compile_seconds"] for _, run in solved)
-    compile_cached = None
-    if cache.status().directory is not None or compile_seconds == 0:
-        compile_cached = cache.program_count() == programs_before
-
+    problem = Problem(tv=tv, color=color, reduction=reduction)
     pairs = []
     for item, choice, (solution, run) in zip(prepared, chosen, solved):
-        energy = objective.energy_value(solution, item.unit, choice.weight)
-        result = RestoreResult(
-            weight=choice.weight,
-            weight_auto=choice.noise_sigma is not None,
-            noise_sigma=choice.noise_sigma,
-            compile_cached=compile_cached,
-            weight_search_seconds=search_seconds if choice.noise_sigma is not None else 0.0,
-            reduction=reduction,
-            tv=tv,
-            color=color,
-            solver=solver,
-            objective=energy,
-            loss=energy * objective.loss_scale(item.unit.shape),
-            **{**run, "compile_seconds": compile_seconds},
+        result = _result(
+            problem, solution, item.unit, choice.weight, choice.noise_sigma, run, solver=solver,
+            compile_seconds=compile_seconds, programs_before=programs_before,
+            search_seconds=search_seconds,
         )
         pairs.append((item.finish(solution), result))
     return pairs
@@ -201,51 +190,80 @@ def _is_one_weight(weight) -> bool:
     return isinstance(weight, (str, numbers.Number)) or np.ndim(weight) == 0
 
 
-def _solve_with_adam(
-    objective: DenoisingObjective, units: list[np.ndarray], weights: list[float], *,
-    max_iter: int, tol: float, gap: float,
+def _result(
+    problem: Problem, unknown: np.ndarray, data: np.ndarray, weight: float,
+    noise_sigma: float | None, run: dict, *, solver: str, compile_seconds: float,
+    programs_before: int, search_seconds: float, fitted: np.ndarray | None = None,
+) -> RestoreResult:
+    """The one place a :class:`RestoreResult` is made: one image's solve and its energy.
+
+    Parameters
+    ----------
+    problem : Problem
+        Laid out "hwc", with the run's forward model, TV and reduction.
+    unknown, data : np.ndarray, shape (H, W, C) and (h, w, C)
+        :math:`u` on the unknown's domain and :math:`f`.
+    weight, noise_sigma : float, float or None
+        The weight solved with; the noise estimate if it was chosen
+        automatically.
+    run : dict
+        :func:`_run_record` of the image.
+    solver : str
+    compile_seconds : float
+        Every compilation the call made, the weight search's included.
+    programs_before : int
+        :func:`tvrestore.backend.cache.program_count` before the call.
+    search_seconds : float
+        The weight search's time, compilation apart.
+    fitted : np.ndarray, shape (h, w, 1), optional
+        The fitted data values, for a mask.
+    """
+    energy = problem.energy_value(unknown, data, weight, fitted)
+    compile_cached = None
+    if cache.status().directory is not None or compile_seconds == 0:
+        compile_cached = cache.program_count() == programs_before
+    return RestoreResult(
+        weight=float(weight),
+        weight_auto=noise_sigma is not None,
+        noise_sigma=noise_sigma,
+        compile_cached=compile_cached,
+        weight_search_seconds=search_seconds if noise_sigma is not None else 0.0,
+        reduction=problem.reduction,
+        tv=problem.tv,
+        color=problem.color,
+        solver=solver,
+        objective=energy,
+        loss=energy * problem.loss_scale(unknown.shape),
+        **{**run, "compile_seconds": compile_seconds},
+    )
+
+
+def _solve_denoising(
+    units: list[np.ndarray], weights: list[float], *, tv: str, color: str, reduction: str,
+    solver: str, max_iter: int, tol: float, gap: float,
 ) -> list[tuple[np.ndarray, dict]]:
     """Per image: the solution and its run record (iterations, converged, ...).
 
-    Images of one :func:`solve_shape` are solved in one call.
+    Images of one :func:`solve_shape` are zero-padded to it and solved in
+    one call of the engine. The exact mode skips a zero weight: :math:`u = f`
+    is the minimizer, with gap 0.
     """
-    solved = [None] * len(units)
-    for members in _by_solve_shape(units, range(len(units))).values():
-        solutions, output = _minimize(
-            objective, [units[i] for i in members], np.array([weights[i] for i in members], np.float32),
-            max_iter, tol,
-        )
-        for position, index in enumerate(members):
-            solved[index] = (solutions[position], _run_record(output, position, None))
-    return solved
-
-
-def _solve_with_pdhg(
-    objective: DenoisingObjective, units: list[np.ndarray], weights: list[float], *,
-    max_iter: int, tol: float, gap: float,
-) -> list[tuple[np.ndarray, dict]]:
-    """As :func:`_solve_with_adam`, exactly; images of one solve shape share a call.
-
-    A zero weight needs no solve: :math:`u = f` is the minimizer, with gap 0.
-    """
-    groups = _by_solve_shape(units, [i for i, w in enumerate(weights) if w > 0])
     solved = [
         (unit, {"iterations": 0, "converged": True, "certified_gap": 0.0,
                 "solve_seconds": 0.0, "compile_seconds": 0.0, "history": ()})
         for unit in units
     ]
-    for shape, members in groups.items():
+    to_solve = [i for i, w in enumerate(weights) if solver == "adam" or w > 0]
+    for shape, members in _by_solve_shape(units, to_solve).items():
         padded, extents = zero_padded([units[i] for i in members], shape)
-        output = solve_pdhg(
-            padded, np.array([weights[i] for i in members]), extents=extents,
-            tv=objective.tv, color=objective.color, gap=gap, max_iter=max_iter,
+        output = engine.solve(
+            engine.Degradation(), padded, np.array([weights[i] for i in members]),
+            extents=extents, tv=tv, color=color, reduction=reduction, solver=solver,
+            max_iter=max_iter, tol=tol, gap=gap,
         )
         for position, index in enumerate(members):
             height, width = units[index].shape[:2]
-            solved[index] = (
-                output.solution[position, :height, :width],
-                _run_record(output, position, float(output.certified_gap[position])),
-            )
+            solved[index] = (output.solution[position, :height, :width], _run_record(output, position))
     return solved
 
 
@@ -257,7 +275,7 @@ def _by_solve_shape(units: list[np.ndarray], indices) -> dict[tuple[int, ...], l
     return groups
 
 
-def _run_record(output, position: int, certified_gap: float | None) -> dict:
+def _run_record(output: SolverOutput, position: int) -> dict:
     """One image's RestoreResult fields from its batch's solver output.
 
     The output's history must hold ``"objective"`` in sum units (and
@@ -275,7 +293,7 @@ def _run_record(output, position: int, certified_gap: float | None) -> dict:
     return {
         "iterations": iterations,
         "converged": bool(output.converged[position]),
-        "certified_gap": certified_gap,
+        "certified_gap": None if output.certified_gap is None else float(output.certified_gap[position]),
         "solve_seconds": output.solve_seconds,
         "compile_seconds": output.compile_seconds,
         "history": history,
@@ -322,116 +340,6 @@ class _Prepared:
         """The solver's (H, W, C) float back in the input's dtype and layout."""
         colour = from_unit_range(solution.reshape(self.colour_shape), self.dtype)
         return join_alpha(colour, self.alpha)
-
-
-def _minimize(
-    objective: DenoisingObjective, observed: list[np.ndarray], weights: np.ndarray,
-    max_iter: int, tol: float,
-) -> tuple[list[np.ndarray], SolverOutput]:
-    """Solve (H, W, C) images of one :func:`solve_shape` from their own values.
-
-    Returns each image's solution, cropped back to its shape, and the
-    solver's output for the padded batch.
-    """
-    height, width, channels = solve_shape(observed[0].shape)
-    if objective.color == "channelwise" and channels > 1:
-        output = _minimize_planes(objective, observed, weights, height, width, channels,
-                                  max_iter, tol)
-    else:
-        output = _solve_padded(objective, observed, weights, height, width, channels,
-                               max_iter, tol)
-    solutions = [
-        solution[: image.shape[0], : image.shape[1]]
-        for solution, image in zip(output.solution, observed)
-    ]
-    return solutions, output
-
-
-def _minimize_planes(
-    objective: DenoisingObjective, observed: list[np.ndarray], weights: np.ndarray,
-    height: int, width: int, channels: int, max_iter: int, tol: float,
-) -> SolverOutput:
-    """Channelwise colour as grey planes, in calls that fit the cache whole.
-
-    Channelwise TV is the sum of each channel's grey TV, so every channel
-    is a grey problem of its own. Solved in calls of at most
-    ``_PLANE_CALL_VALUES`` values, a 512x512x3 image costs three grey
-    512x512 solves (3.0x to 3.2x one), where one (B, H, C, W) call of 786k
-    values ran in bands and cost 3.4x to 3.8x (benchmarks/bench_colour.py).
-    Returns one output for the images, as :func:`_solve_padded` would: an
-    image's iterations are its slowest plane's, its history the sum of its
-    planes' objectives (a plane that stopped keeps its last value).
-    """
-    planes = [image[..., [c]] for image in observed for c in range(channels)]
-    plane_weights = np.repeat(weights, channels)
-    chunk = max(1, _PLANE_CALL_VALUES // (height * width))
-    outputs = [
-        _solve_padded(objective, planes[first:first + chunk], plane_weights[first:first + chunk],
-                      height, width, 1, max_iter, tol)
-        for first in range(0, len(planes), chunk)
-    ]
-    per_image = (len(observed), channels)
-    longest = max((output.history for output in outputs), key=lambda h: len(h.iterations))
-    objective_at_checks = np.concatenate([
-        np.concatenate([output.history.values["objective"],
-                        np.repeat(output.history.values["objective"][-1:],
-                                  len(longest.iterations) - len(output.history.iterations),
-                                  axis=0)])
-        for output in outputs
-    ], axis=1)
-    return SolverOutput(
-        solution=np.concatenate([output.solution for output in outputs])
-        .reshape(*per_image, height, width).transpose(0, 2, 3, 1),
-        iterations=np.concatenate([output.iterations for output in outputs])
-        .reshape(per_image).max(axis=1),
-        converged=np.concatenate([output.converged for output in outputs])
-        .reshape(per_image).all(axis=1),
-        solve_seconds=sum(output.solve_seconds for output in outputs),
-        compile_seconds=sum(output.compile_seconds for output in outputs),
-        history=replace(longest, values={"objective": objective_at_checks.reshape(
-            len(longest.iterations), *per_image).sum(axis=2)}),
-    )
-
-
-# Values per call of a channelwise solve's grey planes: a 512x512 plane
-# (2^18 values) fits the cache whole, as the grey solve it then costs.
-_PLANE_CALL_VALUES = 2**18
-
-
-def _solve_padded(
-    objective: DenoisingObjective, observed: list[np.ndarray], weights: np.ndarray,
-    height: int, width: int, channels: int, max_iter: int, tol: float,
-) -> SolverOutput:
-    """One compiled call on the images zero-padded to (height, width, channels).
-
-    The output's history holds ``"objective"``, E in sum units (float64 of
-    the float32 losses).
-    """
-    padded, extents = zero_padded(observed, (height, width, channels))
-    loss_scales = np.array([objective.loss_scale(image.shape) for image in observed], np.float32)
-    # Colour is solved laid out (B, H, C, W), columns innermost, which XLA
-    # vectorizes (see tvrestore.models.tv); rows stay axis 1 for the solver's bands.
-    layout = "hcw" if channels > 1 else "hwc"
-    if layout == "hcw":
-        padded = np.ascontiguousarray(padded.transpose(0, 1, 3, 2))
-    output = _solver(objective, layout).minimize(
-        padded, loss_scales, padded, weights, extents, max_iter=max_iter, tol=tol
-    )
-    if layout == "hcw":
-        output = replace(output, solution=output.solution.transpose(0, 1, 3, 2))
-    losses = output.history.values["loss"].astype(np.float64)
-    return replace(output, history=replace(
-        output.history, values={"objective": losses / loss_scales.astype(np.float64)}))
-
-
-@functools.lru_cache(maxsize=None)
-def _solver(objective: DenoisingObjective, layout: str) -> AdamSolver:
-    # One solver per objective and layout keeps its compiled loops across
-    # calls. The TV gradient at a pixel depends on the pixels one row away.
-    return AdamSolver(
-        functools.partial(objective.loss, layout=layout), AdamSettings(),
-        rows_of_data=objective.rows_of_data, stencil_rows=1,
-    )
 
 
 def restore(
@@ -503,7 +411,7 @@ def restore(
     solver : {"adam", "pdhg"}
         "adam": Adam on u, projected onto the box. "pdhg": Chambolle-Pock,
         stopping on a certified relative duality gap
-        (:mod:`tvrestore.solvers.general_pdhg`).
+        (:mod:`tvrestore.solvers.pdhg`).
     max_iter, tol, gap
         As for :func:`denoise`.
 
@@ -534,7 +442,6 @@ def restore(
     if psf is None and mask is None and upscale == 1:
         return denoise(image, weight, reduction=reduction, tv=tv, color=color, solver=solver,
                        max_iter=max_iter, tol=tol, gap=gap)
-    from tvrestore.solvers import engine
     from tvrestore.tuning.autoweight import choose_restoration_weight
     from tvrestore.io.psf import load_psf
     from tvrestore.models.psf import check_psf_fits
@@ -573,31 +480,13 @@ def restore(
         degradation, [unit], np.array([weight]), tv=tv, color=color, reduction=reduction,
         solver=solver, max_iter=max_iter, tol=tol, gap=gap,
     )
-    unknown = run.unknowns[0]
-    energy = engine.energy(degradation, unknown, unit, weight, tv, color)
-    compile_seconds = search_compile_seconds + run.compile_seconds
-    compile_cached = None
-    if cache.status().directory is not None or compile_seconds == 0:
-        compile_cached = cache.program_count() == programs_before
-    scale = 1.0 if reduction == "sum" else 1.0 / unknown.size
-    result = RestoreResult(
-        weight=float(weight),
-        weight_auto=noise_sigma is not None,
-        noise_sigma=noise_sigma,
-        reduction=reduction,
-        tv=tv,
-        color=color,
-        solver=solver,
-        iterations=int(run.iterations[0]),
-        converged=bool(run.converged[0]),
-        objective=energy,
-        loss=energy * scale,
-        certified_gap=None if run.certified_gap is None else float(run.certified_gap[0]),
-        solve_seconds=run.solve_seconds,
-        compile_seconds=compile_seconds,
-        compile_cached=compile_cached,
-        weight_search_seconds=search_seconds if noise_sigma is not None else 0.0,
-        history=() if run.history is None else _run_record(run, 0, None)["history"],
+    unknown = run.solution[0]
+    fitted = None if missing is None else degradation.observed_mask(unit.shape[:2])
+    result = _result(
+        Problem(degradation.operator, tv=tv, color=color, reduction=reduction), unknown, unit,
+        weight, noise_sigma, _run_record(run, 0), solver=solver,
+        compile_seconds=search_compile_seconds + run.compile_seconds,
+        programs_before=programs_before, search_seconds=search_seconds, fitted=fitted,
     )
     return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
 

@@ -19,7 +19,7 @@ from tvrestore.errors import TVRestoreError
 __all__ = [
     "COLOR_MODES", "DEFAULT_BATCH_SIZE", "DEFAULT_GAP", "DEFAULT_MAX_ITER", "DEFAULT_TOL",
     "MAX_ITER", "MAX_PIXEL_MAGNITUDE", "MAX_WEIGHT", "REDUCTIONS", "SOLVERS", "TV_KINDS", "RestoreOptions", "RestoreResult",
-    "check_choices", "check_max_iter", "check_tolerance", "check_weight",
+    "check_choices", "check_max_iter", "check_tolerance", "check_weight", "task_name",
 ]
 
 TV_KINDS = ("isotropic", "anisotropic")
@@ -225,3 +225,16 @@ class RestoreResult:
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""
         return asdict(self)
+
+
+def task_name(psf=None, mask=None, upscale: int = 1) -> str:
+    """The task's name: "denoise", "deblur", "upscale", "inpaint" or a "+"-joined composition.
+
+    The parts are named in the forward model's order (blur, bin, mask); a
+    ``psf`` or ``mask`` of any kind (an array, a spec, a path) counts when
+    it is not None.
+    """
+    parts = [name for name, present in (("deblur", psf is not None),
+                                        ("upscale", upscale > 1),
+                                        ("inpaint", mask is not None)) if present]
+    return "+".join(parts) or "denoise"

@@ -218,10 +218,10 @@ def run_case(
 
     from tvrestore.evaluation.compare import skimage_baselines
     from tvrestore.evaluation.metrics import quality
-    from tvrestore.models.objective import DenoisingObjective
+    from tvrestore.models.problem import Problem
     from tvrestore.api import denoise
 
-    objective = DenoisingObjective(color=color)
+    objective = Problem(color=color)
     reference = exact_reference(case, weight, color, reference_gap, "float64")
 
     def energy(solution: np.ndarray) -> float:
@@ -342,7 +342,7 @@ def gap_series(
     """
     from skimage.restoration import denoise_tv_chambolle
 
-    from tvrestore.models.objective import DenoisingObjective
+    from tvrestore.models.problem import Problem
     from tvrestore.api import denoise
 
     series = {}
@@ -355,7 +355,7 @@ def gap_series(
             "gap": [reference.gap(record["objective"]) for record in result.history],
             "iterations": [record["iteration"] for record in result.history],
         }
-    objective = DenoisingObjective(color=color)
+    objective = Problem(color=color)
     counts = sorted({int(round(n)) for n in np.geomspace(1, chambolle_iterations, points)})
     chambolle = {"seconds": [], "gap": [], "iterations": counts}
     for count in counts:

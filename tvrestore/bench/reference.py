@@ -88,7 +88,7 @@ def exact_reference(case: Case, weight: float, color: str, gap: float, dtype: st
         If the certificate is not reached within the iteration cap.
     """
     from tvrestore.evaluation.metrics import quality
-    from tvrestore.models.objective import DenoisingObjective
+    from tvrestore.models.problem import Problem
     from tvrestore.solvers.pdhg import solve_pdhg
 
     out = solve_pdhg(
@@ -101,7 +101,7 @@ def exact_reference(case: Case, weight: float, color: str, gap: float, dtype: st
             f"{out.certified_gap[0]:.2g} (wanted {gap:.2g})"
         )
     solution = out.solution[0].reshape(case.noisy.shape)
-    energy = DenoisingObjective(color=color).energy_value(solution, case.noisy, weight)
+    energy = Problem(color=color).energy_value(solution, case.noisy, weight)
     certified = float(out.certified_gap[0])
     return Reference(
         lower_bound=energy / (1 + certified),

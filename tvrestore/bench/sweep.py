@@ -152,10 +152,10 @@ def resolution_sweep(
         ``psnr`` and ``gap``.
     """
     from tvrestore.evaluation.metrics import quality
-    from tvrestore.models.objective import DenoisingObjective
+    from tvrestore.models.problem import Problem
     from tvrestore.api import denoise
 
-    objective = DenoisingObjective(color=color)
+    objective = Problem(color=color)
     rows = []
     for size in sizes:
         if progress:

@@ -31,6 +31,8 @@ from typing import Callable
 
 import numpy as np
 
+from tvrestore.options import task_name
+
 __all__ = ["Baseline", "restoration_baselines", "task_name", "RICHARDSON_LUCY_ITERATIONS"]
 
 RICHARDSON_LUCY_ITERATIONS = 30
@@ -53,18 +55,6 @@ class Baseline:
 
     method: str
     solve: Callable[[np.ndarray], np.ndarray]
-
-
-def task_name(psf: np.ndarray | None = None, mask: np.ndarray | None = None,
-              upscale: int = 1) -> str:
-    """The task's name: "denoise", "deblur", "inpaint", "upscale" or a "+"-joined composition.
-
-    The parts are named in the forward model's order (blur, bin, mask).
-    """
-    parts = [name for name, present in (("deblur", psf is not None),
-                                        ("upscale", upscale > 1),
-                                        ("inpaint", mask is not None)) if present]
-    return "+".join(parts) if parts else "denoise"
 
 
 def restoration_baselines(psf: np.ndarray | None = None, mask: np.ndarray | None = None,

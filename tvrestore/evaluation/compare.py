@@ -40,7 +40,7 @@ import numpy as np
 from skimage.restoration import denoise_tv_bregman, denoise_tv_chambolle
 
 from tvrestore.evaluation.metrics import quality
-from tvrestore.models.objective import DenoisingObjective
+from tvrestore.models.problem import Problem
 from tvrestore.options import RestoreResult
 
 __all__ = [
@@ -123,7 +123,7 @@ def compare_methods(
     unit = np.asarray(noisy, np.float64)
     channel_axis = -1 if unit.ndim == 3 and unit.shape[2] > 1 else None
     grey = unit[..., 0] if unit.ndim == 3 and channel_axis is None else unit
-    objective = DenoisingObjective(tv=result.tv, color=result.color)
+    objective = Problem(tv=result.tv, color=result.color)
     w = result.weight
 
     def scored(method: str, weight: float, solve) -> MethodResult | None:

@@ -58,6 +58,7 @@ import numpy as np
 
 from tvrestore.backend.tf import tf
 from tvrestore.models.psf import psf_radius
+from tvrestore.models.tv import check_layout, swap_layout
 
 __all__ = [
     "BLUR_METHODS", "Blur", "Composite", "Downsample", "Identity", "LinearOperator", "Mask",
@@ -171,6 +172,13 @@ class Identity(LinearOperator):
     # gradient on an op that returns its input would never be called.
     __call__ = apply
 
+    # Every identity is the same operator, so they share compiled programs.
+    def __eq__(self, other) -> bool:
+        return type(other) is Identity
+
+    def __hash__(self) -> int:
+        return hash(Identity)
+
     def adjoint(self, data):
         return data
 
@@ -217,7 +225,7 @@ class Blur(LinearOperator):
     """
 
     def __init__(self, psf, method: str = "auto", layout: str = "hwc"):
-        _check_layout(layout)
+        check_layout(layout)
         self.layout = layout
         kernel = np.asarray(psf, np.float64)
         if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
@@ -287,7 +295,7 @@ class Downsample(LinearOperator):
     """
 
     def __init__(self, factor: int, layout: str = "hwc"):
-        _check_layout(layout)
+        check_layout(layout)
         self.layout = layout
         if not (isinstance(factor, (int, np.integer)) and factor >= 1):
             raise ValueError(f"the binning factor must be a whole number >= 1, got {factor!r}")
@@ -344,7 +352,7 @@ class Mask(LinearOperator):
     """
 
     def __init__(self, missing, layout: str = "hwc"):
-        _check_layout(layout)
+        check_layout(layout)
         self.layout = layout
         missing = tf.convert_to_tensor(missing)
         if missing.shape.rank == 2:
@@ -354,7 +362,7 @@ class Mask(LinearOperator):
         elif missing.shape.rank != 4:
             raise ValueError(f"a mask must be (H, W), (B, H, W) or (B, H, W, C), not {missing.shape}")
         observed = tf.cast(tf.equal(missing, tf.zeros_like(missing)), tf.float32)
-        self._observed = tf.transpose(observed, [0, 1, 3, 2]) if layout == "hcw" else observed
+        self._observed = swap_layout(observed) if layout == "hcw" else observed
 
     def observed(self):
         return self._observed
@@ -494,11 +502,6 @@ def _rank_one_factors(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     if total == 0 or not np.allclose(column @ row / total, kernel, rtol=0, atol=1e-12 * np.abs(kernel).max()):
         return None
     return column / total, row
-
-
-def _check_layout(layout: str) -> None:
-    if layout not in ("hwc", "hcw"):
-        raise ValueError(f"layout must be 'hwc' or 'hcw', got {layout!r}")
 
 
 def _pad_hw(values: tf.Tensor, rows, columns, layout: str) -> tf.Tensor:

@@ -39,6 +39,8 @@ and, where the image is held equal to zero, nothing to its gradient.
 
 from __future__ import annotations
 
+import numpy as np
+
 from tvrestore.backend.tf import tf
 from tvrestore.options import COLOR_MODES, TV_KINDS
 
@@ -46,7 +48,10 @@ from tvrestore.options import COLOR_MODES, TV_KINDS
 # Adam solver holds colour.
 LAYOUTS = ("hwc", "hcw")
 
-__all__ = ["COLOR_MODES", "LAYOUTS", "TV_KINDS", "divergence", "forward_differences", "total_variation"]
+__all__ = [
+    "COLOR_MODES", "LAYOUTS", "TV_KINDS", "check_layout", "divergence", "forward_differences",
+    "layout_for", "swap_layout", "total_variation",
+]
 
 
 def forward_differences(
@@ -71,7 +76,7 @@ def forward_differences(
         ``dy[:, i] = images[:, i + 1] - images[:, i]`` and 0 on the last
         (valid) row and below; ``dx`` likewise along columns.
     """
-    _check_layout(layout)
+    check_layout(layout)
     if layout == "hcw":
         return _differences_hcw(images, extents)
     dy = tf.pad(images[:, 1:] - images[:, :-1], [[0, 0], [0, 1], [0, 0], [0, 0]])
@@ -120,7 +125,7 @@ def total_variation(
         raise ValueError(f"tv must be one of {TV_KINDS}, got {tv!r}")
     if color not in COLOR_MODES:
         raise ValueError(f"color must be one of {COLOR_MODES}, got {color!r}")
-    _check_layout(layout)
+    check_layout(layout)
     if layout == "hwc" and images.shape[-1] == 1:
         dy, dx = forward_differences(images, extents)
         channel_axis = -1
@@ -130,7 +135,7 @@ def total_variation(
         # interleaved, against 3.4x with the columns innermost (measured
         # with benchmarks/bench_colour.py's images).
         if layout == "hwc":
-            images = tf.transpose(images, [0, 1, 3, 2])
+            images = swap_layout(images)
         dy, dx = _differences_hcw(images, extents)
         channel_axis = 2
     grouped = [dy * dy + dx * dx] if tv == "isotropic" else [dy * dy, dx * dx]
@@ -166,7 +171,7 @@ def divergence(py: tf.Tensor, px: tf.Tensor, layout: str = "hwc") -> tf.Tensor:
     wherever the differences are (the last row and column, and across an
     image's extent). ``layout`` as for :func:`forward_differences`.
     """
-    _check_layout(layout)
+    check_layout(layout)
     column_axis = 3 if layout == "hcw" else 2
     py = py[:, :-1]  # the boundary differences are 0
     px = px[..., :-1] if layout == "hcw" else px[:, :, :-1]
@@ -178,9 +183,31 @@ def divergence(py: tf.Tensor, px: tf.Tensor, layout: str = "hwc") -> tf.Tensor:
     return rows + cols
 
 
-def _check_layout(layout: str) -> None:
+def check_layout(layout: str) -> None:
+    """Refuse a layout that is not one of :data:`LAYOUTS`, with a ValueError."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+
+
+def layout_for(channels: int) -> str:
+    """The layout the solvers hold images of ``channels`` in.
+
+    Colour is held (B, H, C, W), columns innermost, which XLA's CPU loops
+    vectorize (see :func:`total_variation`); rows stay axis 1 for Adam's
+    bands. Grey is (B, H, W, 1).
+    """
+    return "hcw" if channels > 1 else "hwc"
+
+
+def swap_layout(images):
+    """A batch in the other layout: (B, H, W, C) <-> (B, H, C, W).
+
+    numpy arrays come back contiguous (a copy), TensorFlow tensors as a
+    transposed tensor.
+    """
+    if isinstance(images, np.ndarray):
+        return np.ascontiguousarray(images.transpose(0, 1, 3, 2))
+    return tf.transpose(images, [0, 1, 3, 2])
 
 
 def _norm(squares: tf.Tensor) -> tf.Tensor:

@@ -24,6 +24,7 @@ from tvrestore.io.images import (
 )
 from tvrestore.io.lazy import StoredHeader, check_image, is_zarr, read_stored_header
 from tvrestore.errors import TVRestoreError, require_extra
+from tvrestore.options import task_name
 from tvrestore.io.psf import load_psf
 from tvrestore.models.psf import PSF_FILE_SUFFIXES, check_psf_fits, names_a_psf_file
 from tvrestore.models.shapes import colour_shape, solve_shape
@@ -60,11 +61,7 @@ class FileJob:
     @property
     def task(self) -> str:
         """"denoise", "deblur", "upscale", "inpaint" or their "+"-joined composition."""
-        parts = [name for name, present in (
-            ("deblur", self.psf is not None), ("upscale", self.upscale > 1),
-            ("inpaint", self.mask is not None),
-        ) if present]
-        return "+".join(parts) or "denoise"
+        return task_name(self.psf, self.mask, self.upscale)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The restored image's shape: ``upscale`` times the input's per side."""

@@ -45,7 +45,6 @@ than a band: only the iterate, the data and Adam's two moments are whole.
 
 from __future__ import annotations
 
-import collections
 import functools
 import time
 from dataclasses import dataclass
@@ -53,9 +52,10 @@ from typing import Callable
 
 import numpy as np
 from tvrestore.backend.tf import compiled, rows_of, tf, with_rows
-from tvrestore.solvers.history import History, Recorder
+from tvrestore.solvers.history import History, Recorder, SolverOutput
+from tvrestore.solvers.programs import Programs
 
-__all__ = ["AdamSettings", "AdamSolver", "SolverOutput"]
+__all__ = ["AdamSettings", "AdamSolver"]
 
 # Compiled loops (and their variables) kept per solver; a run over images of
 # many sizes recompiles the least recently used ones.
@@ -104,35 +104,6 @@ class AdamSettings:
             raise ValueError("decay must be in (0, 1)")
         if self.window < 1:
             raise ValueError("window must be >= 1")
-
-
-@dataclass(frozen=True)
-class SolverOutput:
-    """What :meth:`AdamSolver.minimize` returns; arrays are per item.
-
-    Attributes
-    ----------
-    solution : np.ndarray
-        The minimizer estimate, shaped like the initial value.
-    iterations : np.ndarray of int
-        Iterations each item moved for.
-    converged : np.ndarray of bool
-        Whether each item met the stopping rule before ``max_iter``.
-    solve_seconds : float
-        Wall time of the optimization, excluding compilation.
-    compile_seconds : float
-        Time spent compiling for this shape (0 when it was cached).
-    history : History
-        ``"loss"`` per item (the loss's own units) at the plateau checks,
-        where the loop evaluates it anyway (:mod:`tvrestore.solvers.history`).
-    """
-
-    solution: np.ndarray
-    iterations: np.ndarray
-    converged: np.ndarray
-    solve_seconds: float
-    compile_seconds: float
-    history: History | None = None
 
 
 class AdamSolver:
@@ -184,10 +155,8 @@ class AdamSolver:
         self.halo = stencil_rows * settings.window
         self.band_values = band_values
         # Per argument shapes: the variable that holds the iterate and the
-        # compiled loop that updates it, most recently used last.
-        self._programs: collections.OrderedDict[tuple, tuple[tf.Variable, Callable]] = (
-            collections.OrderedDict()
-        )
+        # compiled loop that updates it.
+        self._programs = Programs(kept=_PROGRAMS_KEPT)
 
     def minimize(
         self,
@@ -224,24 +193,21 @@ class AdamSolver:
             tf.constant(np.asarray(item, np.float32)) for item in data
         ]
         signature = tuple(tuple(t.shape) for t in [initial, *arguments])
-        compile_seconds = 0.0
-        if signature not in self._programs:
+        fresh = []
+
+        def build():
             variable = tf.Variable(initial)
-            loop = compiled(functools.partial(self._minimize_in_place, variable))
-            # A run of zero iterations compiles the same program, so the
-            # compilation can be timed apart from the solve.
-            start = time.perf_counter()
-            loop(tf.constant(0), tf.constant(tol, tf.float32), *arguments)
-            compile_seconds = time.perf_counter() - start
-            self._programs[signature] = (variable, loop)
-            if len(self._programs) > _PROGRAMS_KEPT:
-                self._programs.popitem(last=False)
-        else:
+            fresh.append(variable)
+            return variable, compiled(functools.partial(self._minimize_in_place, variable))
+
+        (variable, loop), compile_seconds = self._programs.get(
+            signature, build,
+            lambda entry: entry[1](tf.constant(0), tf.constant(tol, tf.float32), *arguments),
+        )
+        if not fresh:
             # A kept variable holds its last solution; a new one was made
             # from the initial value (assigning it again would cost a copy).
-            self._programs[signature][0].assign(initial)
-        self._programs.move_to_end(signature)
-        variable, loop = self._programs[signature]
+            variable.assign(initial)
         start = time.perf_counter()
         iterations, converged, recorded = loop(
             tf.constant(max_iter), tf.constant(tol, tf.float32), *arguments

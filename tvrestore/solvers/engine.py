@@ -1,16 +1,19 @@
-r"""The restoration engine: any forward model, on the scene's extended domain, with both solvers.
+r"""The restoration engine: any forward model, denoising included, with both solvers.
 
 For data :math:`f` of shape :math:`(h, w, C)` degraded by
 :math:`A = M D B` (blur :math:`B` by a PSF of radius :math:`(r_y, r_x)`,
 then :math:`K \times K` binning :math:`D`, then a mask :math:`M` of missing
-pixels; any of them may be absent), the engine minimizes
+pixels; any of them may be absent, and with none of them :math:`A = I`,
+denoising), the engine minimizes
 
 .. math::
 
     E(u) = \tfrac12 \sum m\,(D B u - f)^2 + w\,\mathrm{TV}(u),
     \qquad u \in [\mathrm{lo}, \mathrm{hi}]^{(K h + 2 r_y) \times (K w + 2 r_x) \times C},
 
-with :math:`m = 0` on missing pixels (their values are ignored). The
+with :math:`m = 0` on missing pixels (their values are ignored): the
+:class:`tvrestore.models.problem.Problem` of the forward model, solved by Adam
+(:mod:`tvrestore.solvers.adam`) or exactly (:mod:`tvrestore.solvers.pdhg`). The
 unknown :math:`u` is the scene on the data's domain, :math:`K` times finer,
 extended by the PSF's radius on each side: the data are the 'valid' part of
 the blur of a larger scene, so no periodic or zero boundary is assumed and
@@ -19,21 +22,24 @@ nothing rings at the borders. The result is the observed window
 
 The box is :math:`[0, 1]` widened to the observed data's range: the same
 for both solvers, so that both minimize the same :math:`E` and the exact
-mode's duality gap is finite. The mask is passed to the compiled programs as
-data, so one program serves every mask of a shape.
+mode's duality gap is finite. Denoising has no box (as scikit-image's, a
+float image's result is not clipped): its exact mode needs none. The mask is
+passed to the compiled programs as data, so one program serves every mask
+of a shape.
 
 Reduction: under "mean" the loss is :math:`E / N` with :math:`N` the
 unknown's number of values (:meth:`tvrestore.models.problem.Problem.loss_scale`),
-which changes Adam's :math:`\epsilon` only, not the minimizer; the solver
-sees it rounded to a power of two, so that both reductions give the same
-iterates bit for bit (:func:`_power_of_two`). Denoising
-(:math:`A = I`) does not come here: :func:`tvrestore.api.denoise` keeps
-its own path.
+which changes Adam's :math:`\epsilon` only, not the minimizer. For a
+general forward model the solver sees it rounded to a power of two, so that
+both reductions give the same iterates bit for bit (:func:`_power_of_two`);
+denoising keeps the exact :math:`1/N`, which its results have always used.
 
-The general path is not solved in bands of rows (:class:`AdamSolver`'s
-temporal blocking): a band of the unknown maps to a band of the data at
-an offset (the PSF margin) and a scale (the binning), which the denoising
-band bookkeeping does not express; images are solved whole.
+What denoising has that the general path lacks, for speed: batches of
+several image sizes zero-padded to one shape (``extents``), Adam in bands
+of rows (:class:`~tvrestore.solvers.adam.AdamSolver`'s temporal blocking, which
+needs each data row to be its unknown's row: a blur's band maps to a data
+band at an offset and a binning's at a scale, which the band bookkeeping
+does not express), and channelwise colour as grey planes.
 """
 
 from __future__ import annotations
@@ -44,16 +50,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tvrestore.backend.tf import tf
-from tvrestore.solvers.general_pdhg import solve_general_pdhg
-from tvrestore.solvers.history import History
-from tvrestore.options import DEFAULT_MAX_ITER, DEFAULT_TOL
+from tvrestore.solvers.history import SolverOutput
+from tvrestore.options import DEFAULT_MAX_ITER, DEFAULT_TOL, task_name
 from tvrestore.models.operators import Blur, Composite, Downsample, Identity, LinearOperator, Mask
+from tvrestore.solvers.pdhg import solve_pdhg
 from tvrestore.models.problem import Problem
 from tvrestore.models.psf import psf_radius
 from tvrestore.solvers.adam import AdamSettings, AdamSolver
-from tvrestore.models.tv import total_variation
+from tvrestore.models.tv import layout_for, swap_layout
 
-__all__ = ["ADAM_SETTINGS", "Degradation", "EngineRun", "energy", "solve"]
+__all__ = ["ADAM_SETTINGS", "Degradation", "energy", "solve"]
 
 # Adam for a general forward model: plateau checks every 20 iterations,
 # not 5, from a step of 0.02, not 0.01, decaying by 0.3, not 0.5. A blur or
@@ -91,11 +97,7 @@ class Degradation:
     @property
     def task(self) -> str:
         """"deblur", "upscale", "inpaint", their "+"-joined composition, or "denoise"."""
-        parts = [name for name, present in (
-            ("deblur", self.psf is not None), ("upscale", self.upscale > 1),
-            ("inpaint", self.missing is not None),
-        ) if present]
-        return "+".join(parts) or "denoise"
+        return task_name(self.psf, self.missing, self.upscale)
 
     @property
     def margin(self) -> tuple[int, int]:
@@ -142,8 +144,13 @@ class Degradation:
         margin_y, margin_x = self.margin
         return np.pad(fine, ((margin_y, margin_y), (margin_x, margin_x), (0, 0)), mode="edge")
 
-    def box(self, data: np.ndarray) -> tuple[float, float]:
-        """:math:`[\\mathrm{lo}, \\mathrm{hi}]`: [0, 1] widened to the observed values' range."""
+    def box(self, data: np.ndarray) -> tuple[float, float] | None:
+        """:math:`[\\mathrm{lo}, \\mathrm{hi}]`: [0, 1] widened to the observed values' range.
+
+        None for denoising, which is unconstrained.
+        """
+        if self.task == "denoise":
+            return None
         fitted = data[self.observed_mask(data.shape[:2])[..., 0] > 0]
         if fitted.size == 0:
             return 0.0, 1.0
@@ -184,41 +191,12 @@ def _fill_missing(data: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
     return values.astype(np.float32)
 
 
-@dataclass(frozen=True)
-class EngineRun:
-    """One batch's solve: unknowns and per-image records.
-
-    Attributes
-    ----------
-    unknowns : np.ndarray, shape (B, H, W, C)
-        :math:`u` on the extended domain.
-    iterations : np.ndarray of int
-    converged : np.ndarray of bool
-    certified_gap : np.ndarray of float or None
-        pdhg only: the certified relative gap per image.
-    lower_bound : np.ndarray of float or None
-        pdhg only: a proven lower bound on :math:`E^*` per image.
-    solve_seconds, compile_seconds : float
-    history : History or None
-        Adam only: ``"objective"``, E in sum units (float64 of the float32
-        loss), at each plateau check; pdhg records none.
-    """
-
-    unknowns: np.ndarray
-    iterations: np.ndarray
-    converged: np.ndarray
-    certified_gap: np.ndarray | None
-    lower_bound: np.ndarray | None
-    solve_seconds: float
-    compile_seconds: float
-    history: History | None = None
-
-
 def solve(
     degradation: Degradation,
     data: list[np.ndarray],
     weights: np.ndarray,
     *,
+    extents: np.ndarray | None = None,
     tv: str = "isotropic",
     color: str = "vectorial",
     reduction: str = "mean",
@@ -228,17 +206,21 @@ def solve(
     gap: float = 1e-4,
     check_every: int = 10,
     initial: list[np.ndarray] | None = None,
-) -> EngineRun:
+) -> SolverOutput:
     """Minimize E for images of one shape, all degraded by ``degradation``.
 
     Parameters
     ----------
     degradation : Degradation
-    data : list of np.ndarray, shape (h, w, C)
+    data : list of np.ndarray, shape (h, w, C), or np.ndarray, shape (B, h, w, C)
         :math:`f` per image, intensity units; values under the mask are
         ignored.
     weights : np.ndarray, shape (B,)
-        :math:`w \\ge 0` per image (sum units, as for denoising).
+        :math:`w \\ge 0` per image (sum units); pdhg needs :math:`w > 0`.
+    extents : np.ndarray, shape (B, 2), optional
+        Denoising only: each image's height and width when ``data`` are
+        zero-padded to one shape (top-left, zeros around; see
+        :func:`tvrestore.models.shapes.zero_padded`); default: every image fills it.
     tv, color, reduction : str
     solver : {"adam", "pdhg"}
     max_iter, tol, gap
@@ -249,60 +231,146 @@ def solve(
     initial : list of np.ndarray, optional
         Starting points on the unknown's domain; default
         :meth:`Degradation.initial`.
+
+    Returns
+    -------
+    SolverOutput
+        ``solution`` is :math:`u` on the extended domain, shape (B, H, W,
+        C); the history holds ``"objective"``, E in sum units (for Adam,
+        float64 of the float32 loss at each plateau check).
     """
     if max_iter is None:
         max_iter = DEFAULT_MAX_ITER[solver]
-    observed = np.stack([np.asarray(item, np.float32) for item in data])
-    if initial is None:
-        initial = [degradation.initial(item) for item in data]
-    start = np.stack(initial).astype(np.float32)
-    box = np.array([degradation.box(item) for item in data], np.float32)
-    fitted = degradation.observed_mask(observed.shape[1:3])
-    # Colour is solved laid out (B, H, C, W), columns innermost, where XLA
-    # vectorizes (see tvrestore.models.tv); grey as (B, H, W, 1).
-    layout = _layout(observed.shape[-1])
+    denoising = degradation.task == "denoise"
+    if extents is not None and not denoising:
+        raise ValueError("extents are for denoising only")
+    # A batch given as one float32 array (a large image) is not copied.
+    observed = np.asarray(data, np.float32) if isinstance(data, np.ndarray) else np.stack(
+        [np.asarray(item, np.float32) for item in data])
+    if initial is not None:
+        start = np.stack(initial).astype(np.float32)
+    elif denoising:
+        start = observed  # u starts at f: Degradation.initial, without a copy
+    else:
+        start = np.stack([degradation.initial(item) for item in data]).astype(np.float32)
+    if extents is None:
+        extents = np.tile(start.shape[1:3], (len(start), 1))
+    boxes = None if denoising else np.array([degradation.box(item) for item in data], np.float32)
+    channels = observed.shape[-1]
+    layout = layout_for(channels)
     operator = degradation.operator_in(layout)
     weights = np.asarray(weights, np.float32)
-    missing = None if degradation.missing is None else np.broadcast_to(
-        1.0 - fitted, (len(observed), *fitted.shape)
-    )
+    missing = None
+    if degradation.missing is not None:
+        fitted = degradation.observed_mask(observed.shape[1:3])
+        missing = np.broadcast_to(1.0 - fitted, (len(observed), *fitted.shape))
     if solver == "pdhg":
-        low, high = float(box[:, 0].min()), float(box[:, 1].max())
-        output = solve_general_pdhg(
-            operator, observed, weights, start, missing=missing, box=(low, high), tv=tv,
-            color=color, gap=gap, max_iter=max_iter, check_every=check_every, layout=layout,
-        )
-        return EngineRun(
-            unknowns=output.solution, iterations=output.iterations, converged=output.converged,
-            certified_gap=output.certified_gap, lower_bound=output.lower_bound,
-            solve_seconds=output.solve_seconds, compile_seconds=output.compile_seconds,
+        return solve_pdhg(
+            observed, weights, operator=operator, initial=start, missing=missing,
+            box=None if boxes is None else (float(boxes[:, 0].min()), float(boxes[:, 1].max())),
+            tv=tv, color=color, gap=gap, max_iter=max_iter, check_every=check_every,
+            extents=extents if denoising else None, layout=layout,
         )
     problem = Problem(operator, tv=tv, color=color, reduction=reduction, layout=layout)
-    loss_scales = np.full(len(start), _power_of_two(problem.loss_scale(start.shape[1:])), np.float32)
-    if layout == "hcw":
-        observed, start = (np.ascontiguousarray(a.transpose(0, 1, 3, 2)) for a in (observed, start))
-    arguments = [observed, weights, box]
+    loss_scales = np.array(
+        [problem.loss_scale((int(height), int(width), channels)) for height, width in extents],
+        np.float32,
+    )
+    if not denoising:
+        loss_scales = np.array([_power_of_two(scale) for scale in loss_scales], np.float32)
+    if denoising and color == "channelwise" and channels > 1:
+        return _minimize_planes(problem, start, observed, weights, extents, max_iter, tol)
+    arguments = [observed, weights, extents]
+    if boxes is not None:
+        arguments.append(boxes)
     if missing is not None:
         arguments.append(missing)  # (B, h, w, 1): the Mask lays it out
-    output = _adam(operator, tv, color, missing is not None, layout).minimize(
-        start, loss_scales, *arguments, max_iter=max_iter, tol=tol
-    )
-    unknowns = output.solution
-    if layout == "hcw":
-        unknowns = np.ascontiguousarray(unknowns.transpose(0, 1, 3, 2))
+    return _minimize(problem, denoising, missing is not None, start, loss_scales, arguments,
+                     max_iter, tol)
+
+
+def _minimize(
+    problem: Problem, denoising: bool, masked: bool, start: np.ndarray, loss_scales: np.ndarray,
+    arguments: list[np.ndarray], max_iter: int, tol: float,
+) -> SolverOutput:
+    """Adam on ``start`` (B, H, W, C) in the problem's layout; the history in sum units."""
+    if problem.layout == "hcw":
+        # Denoising starts at its data: one copy serves both.
+        data = swap_layout(arguments[0])
+        start = data if start is arguments[0] else swap_layout(start)
+        arguments[0] = data
+    output = _adam(problem.operator, problem.tv, problem.color, problem.layout, denoising,
+                   masked).minimize(start, loss_scales, *arguments, max_iter=max_iter, tol=tol)
+    solution = output.solution
+    if problem.layout == "hcw":
+        solution = swap_layout(solution)
     # The solver kept the loss at every plateau check; E = loss / s.
     losses = output.history.values["loss"].astype(np.float64)
     history = replace(output.history, values={"objective": losses / loss_scales.astype(np.float64)})
-    return EngineRun(
-        unknowns=unknowns, iterations=output.iterations, converged=output.converged,
-        certified_gap=None, lower_bound=None, solve_seconds=output.solve_seconds,
-        compile_seconds=output.compile_seconds, history=history,
+    return replace(output, solution=solution, history=history)
+
+
+# Values per call of a channelwise solve's grey planes: a 512x512 plane
+# (2^18 values) fits the cache whole, as the grey solve it then costs.
+_PLANE_CALL_VALUES = 2**18
+
+
+def _minimize_planes(
+    problem: Problem, start: np.ndarray, observed: np.ndarray, weights: np.ndarray,
+    extents: np.ndarray, max_iter: int, tol: float,
+) -> SolverOutput:
+    """Channelwise colour denoising as grey planes, in calls that fit the cache whole.
+
+    Channelwise TV is the sum of each channel's grey TV, so every channel
+    is a grey problem of its own. Solved in calls of at most
+    ``_PLANE_CALL_VALUES`` values, a 512x512x3 image costs three grey
+    512x512 solves (3.0x to 3.2x one), where one (B, H, C, W) call of 786k
+    values ran in bands and cost 3.4x to 3.8x (benchmarks/bench_colour.py).
+    Returns one output for the images: an image's iterations are its
+    slowest plane's, its history the sum of its planes' objectives (a plane
+    that stopped keeps its last value).
+    """
+    count, height, width, channels = observed.shape
+    grey = replace(problem, layout="hwc")
+
+    def planes_of(images):
+        return images.transpose(0, 3, 1, 2).reshape(count * channels, height, width, 1)
+
+    plane_data = planes_of(observed)
+    plane_starts = plane_data if start is observed else planes_of(start)
+    plane_weights = np.repeat(weights, channels)
+    plane_extents = np.repeat(extents, channels, axis=0)
+    # Each plane is a grey image of its own, with its own scale.
+    plane_scales = np.repeat(
+        [grey.loss_scale((int(h), int(w), 1)) for h, w in extents], channels).astype(np.float32)
+    chunk = max(1, _PLANE_CALL_VALUES // (height * width))
+    outputs = [
+        _minimize(grey, True, False, plane_starts[first:first + chunk], plane_scales[first:first + chunk],
+                  [plane_data[first:first + chunk], plane_weights[first:first + chunk],
+                   plane_extents[first:first + chunk]], max_iter, tol)
+        for first in range(0, len(plane_data), chunk)
+    ]
+    per_image = (count, channels)
+    longest = max((output.history for output in outputs), key=lambda h: len(h.iterations))
+    objective_at_checks = np.concatenate([
+        np.concatenate([output.history.values["objective"],
+                        np.repeat(output.history.values["objective"][-1:],
+                                  len(longest.iterations) - len(output.history.iterations),
+                                  axis=0)])
+        for output in outputs
+    ], axis=1)
+    return SolverOutput(
+        solution=np.concatenate([output.solution for output in outputs])
+        .reshape(*per_image, height, width).transpose(0, 2, 3, 1),
+        iterations=np.concatenate([output.iterations for output in outputs])
+        .reshape(per_image).max(axis=1),
+        converged=np.concatenate([output.converged for output in outputs])
+        .reshape(per_image).all(axis=1),
+        solve_seconds=sum(output.solve_seconds for output in outputs),
+        compile_seconds=sum(output.compile_seconds for output in outputs),
+        history=replace(longest, values={"objective": objective_at_checks.reshape(
+            len(longest.iterations), *per_image).sum(axis=2)}),
     )
-
-
-def _layout(channels: int) -> str:
-    """The layout the solvers hold ``channels`` in."""
-    return "hcw" if channels > 1 else "hwc"
 
 
 def _power_of_two(scale: float) -> float:
@@ -320,18 +388,29 @@ def _power_of_two(scale: float) -> float:
 
 
 @functools.lru_cache(maxsize=16)
-def _adam(operator: LinearOperator, tv: str, color: str, masked: bool, layout: str) -> AdamSolver:
-    """One solver per model and layout keeps its compiled loops across calls."""
+def _adam(operator: LinearOperator, tv: str, color: str, layout: str, denoising: bool,
+          masked: bool) -> AdamSolver:
+    """One solver per model and layout keeps its compiled loops across calls.
+
+    Its data are ``(observed, weights, extents)``, then for a general model
+    the per-image box and, if ``masked``, the missing values.
+    """
+    if denoising:
+        # Denoising's data rows are its unknown's rows, so it runs in bands.
+        problem = Problem(operator, tv=tv, color=color, reduction="sum", layout=layout)
+        return AdamSolver(problem.loss, AdamSettings(), rows_of_data=problem.rows_of_data,
+                          stencil_rows=problem.stencil_rows)
 
     def problem_for(missing) -> Problem:
         # The mask comes in as data at trace time, not as a constant.
         model = operator if missing is None else Composite([operator, Mask(missing, layout)])
         return Problem(model, tv=tv, color=color, reduction="sum", layout=layout)
 
-    def loss(u, loss_scales, observed, weights, box, *missing):
+    def loss(u, loss_scales, observed, weights, extents, box, *missing):
+        # One shape per batch: the extents are the whole array.
         return problem_for(missing[0] if masked else None).loss(u, loss_scales, observed, weights)
 
-    def project(u, observed, weights, box, *missing):
+    def project(u, observed, weights, extents, box, *missing):
         return tf.clip_by_value(u, tf.reshape(box[:, 0], [-1, 1, 1, 1]), tf.reshape(box[:, 1], [-1, 1, 1, 1]))
 
     return AdamSolver(loss, ADAM_SETTINGS, project=project)
@@ -345,8 +424,6 @@ def energy(
 
     ``unknown`` is (H, W, C) on the extended domain, ``data`` (h, w, C).
     """
-    predicted = degradation.operator.apply(tf.constant(unknown[None], tf.float32)).numpy()[0]
-    residual = predicted.astype(np.float64) - np.asarray(data, np.float64)
-    fidelity = 0.5 * float(np.sum(degradation.observed_mask(data.shape[:2]) * residual**2))
-    tv_value = float(total_variation(tf.constant(unknown[None], tf.float64), tv, color).numpy()[0])
-    return fidelity + weight * tv_value
+    problem = Problem(degradation.operator, tv=tv, color=color, reduction="sum")
+    fitted = None if degradation.missing is None else degradation.observed_mask(data.shape[:2])
+    return problem.energy_value(unknown, data, weight, fitted)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CAPACITY", "History", "Recorder"]
+__all__ = ["CAPACITY", "History", "Recorder", "SolverOutput"]
 
 # Checks kept per run: Adam's default cap of 2000 iterations has 400 plateau
 # checks and fits whole. 512 slots of two float64 per image cost 8 KiB.
@@ -67,6 +67,43 @@ class History:
         keep = np.ones(dated.shape, bool)
         keep[1:] = dated[1:] > dated[:-1]
         return dated[keep], {name: value[keep, item] for name, value in self.values.items()}
+
+
+@dataclass(frozen=True)
+class SolverOutput:
+    """What every solver returns for a batch; arrays are per item.
+
+    Attributes
+    ----------
+    solution : np.ndarray
+        The minimizer estimate, shaped like the starting point.
+    iterations : np.ndarray of int
+        Iterations each item moved for.
+    converged : np.ndarray of bool
+        Whether each item met its stopping rule before the iteration cap.
+    solve_seconds : float
+        Wall time of the optimization, excluding compilation.
+    compile_seconds : float
+        Time spent compiling for this signature (0 when it was kept;
+        :mod:`tvrestore.solvers.programs`).
+    history : History or None
+        The checks kept: Adam's ``"loss"`` (or ``"objective"`` once a caller
+        has put it in sum units) at its plateau checks; the exact mode's
+        ``"objective"`` (sum units) and ``"certified_gap"``.
+    certified_gap : np.ndarray of float or None
+        The exact mode's bound on the relative objective gap; None for Adam.
+    lower_bound : np.ndarray of float or None
+        The exact mode's proven lower bound on :math:`E^*` (sum units).
+    """
+
+    solution: np.ndarray
+    iterations: np.ndarray
+    converged: np.ndarray
+    solve_seconds: float
+    compile_seconds: float
+    history: History | None = None
+    certified_gap: np.ndarray | None = None
+    lower_bound: np.ndarray | None = None
 
 
 class Recorder:

@@ -1,100 +1,122 @@
-r"""Exact mode: accelerated primal-dual (PDHG) with a duality-gap certificate.
+r"""Exact mode: primal-dual (PDHG) for every forward model, with a duality-gap certificate.
 
-Solves the denoising problem of :mod:`tvrestore.models.objective`,
+Solves, per image of a batch, the problem of :class:`tvrestore.models.problem.Problem`
+for a fidelity :math:`F` (:mod:`tvrestore.models.fidelities`), optionally over a box,
 
 .. math::
 
-    \min_u E(u) = \frac12 \|u - f\|^2 + w\,\mathrm{TV}(u)
-    = \min_u \max_{p \in K} \frac12 \|u - f\|^2 + \langle \nabla u, p \rangle,
+    \min_{u \in [\mathrm{lo}, \mathrm{hi}]} E(u) = F(B u; f, m) + w\,\mathrm{TV}(u)
+    = \min_u \max_{p \in K} F(B u) + \langle \nabla u, p \rangle,
 
 where :math:`K = \{p : |p_g| \le w\}` bounds each group :math:`g` of the
-dual field in the norm TV uses (a pixel's directions and channels for
-isotropic vectorial TV, and so on; see :mod:`tvrestore.models.tv`). The iteration
-is Chambolle & Pock's Algorithm 2 (J. Math. Imaging Vis. 40, 2011), which
-uses the strong convexity of the fidelity to converge at rate
-:math:`O(1/k^2)`:
+dual field in the norm TV uses (see :mod:`tvrestore.models.tv`), :math:`B` is the
+forward model without its mask and :math:`m \in \{0, 1\}` marks the
+observed data values (data, not part of the compiled program, so one
+program serves every mask of a shape). The iteration is Chambolle & Pock's
+(J. Math. Imaging Vis. 40, 2011), split one of two ways, both through the
+fidelity's proximal maps:
+
+**Denoising** (:math:`B = I`, every value fitted, no box): the fidelity
+stays on the primal side, :math:`K = \nabla`,
 
 .. math::
 
     p^{k+1} = \Pi_K(p^k + \sigma_k \nabla \bar u^k), \quad
-    u^{k+1} = \frac{u^k + \tau_k (\operatorname{div} p^{k+1} + f)}{1 + \tau_k},
+    u^{k+1} = \operatorname{prox}_{\tau_k F}(u^k + \tau_k \operatorname{div} p^{k+1}),
+    \quad \bar u^{k+1} = u^{k+1} + \theta_k (u^{k+1} - u^k),
 
-    \theta_k = 1/\sqrt{1 + 2\tau_k}, \quad \tau_{k+1} = \theta_k \tau_k, \quad
-    \sigma_{k+1} = \sigma_k / \theta_k, \quad
-    \bar u^{k+1} = u^{k+1} + \theta_k (u^{k+1} - u^k),
+with :math:`\tau_0 \sigma_0 \|\nabla\|^2 \le 1`, :math:`\|\nabla\|^2 \le 8`.
+A :math:`\gamma`-strongly convex fidelity (L2: :math:`\gamma = 1`) takes
+Algorithm 2's steps :math:`\theta_k = 1/\sqrt{1 + 2\gamma\tau_k}`,
+:math:`\tau_{k+1} = \theta_k \tau_k`, :math:`\sigma_{k+1} = \sigma_k /
+\theta_k`, rate :math:`O(1/k^2)`; others keep :math:`\theta = 1`. Every
+feasible :math:`p` bounds the minimum from below:
+:math:`D(p) = -F^*(\operatorname{div} p) \le E^*`.
 
-with :math:`\tau_0 \sigma_0 \|\nabla\|^2 \le 1` and :math:`\|\nabla\|^2
-\le 8`. Every feasible :math:`p` bounds the minimum from below through the
-dual :math:`D(p) = \frac12\|f\|^2 - \frac12\|f + \operatorname{div} p\|^2
-\le E^*`, so
+**Any other forward model**: Algorithm 1 on :math:`K = [B; \nabla]` with a
+data dual :math:`q`,
 
 .. math::
 
-    \frac{E(u) - E^*}{E^*} \le \frac{E(u) - D(p)}{D(p)} =: \text{gap},
+    q &\leftarrow \operatorname{prox}_{\sigma F^*}(q + \sigma B \bar u), \qquad
+    p \leftarrow \Pi_K(p + \sigma \nabla \bar u), \\
+    u^+ &= \Pi_{[\mathrm{lo}, \mathrm{hi}]}\bigl(u - \tau (B^* q - \operatorname{div} p)\bigr),
+    \qquad \bar u = 2 u^+ - u,
 
-which the loop measures every ``check_every`` iterations and stops on. The
-bound needs :math:`D(p) > 0`; until the dual point gets there (early on, for
-large weights) the certificate is infinite. Each check's :math:`E(u)` and
-gap are kept as the run's history (:mod:`tvrestore.solvers.history`), from the
-starting point :math:`u = f` on; neither is promised to decrease, but every
-check's :math:`E` is at least every check's :math:`D`.
+with :math:`\tau \sigma (\|B\|^2 + 8) \le 1` (``norm_sq`` bounds
+:math:`\|B\|^2`). A mask or binning has a null space, so the steps stay
+constant (rate :math:`O(1/k)` on the gap). For every :math:`q` and feasible
+:math:`p`,
+
+.. math::
+
+    D(q, p) = -F^*(q) - \sum \max(\mathrm{lo}\, v, \mathrm{hi}\, v),
+    \qquad v = \operatorname{div} p - B^* q,
+
+is at most :math:`E^*` (the last sum is the box's support function; it is
+what keeps :math:`D` finite). Both the iterate's :math:`q` and the
+fidelity's gradient at :math:`B u` are tried, and the larger bound kept.
+
+Certificate: :math:`(E(u) - D) / D` bounds the relative objective gap once
+:math:`D > 0` (before, it is infinite). It is evaluated in float64 every
+``check_every`` iterations, and the loop stops when it is at most ``gap``.
+Each check's :math:`E(u)` and certificate are kept as the run's history
+(:mod:`tvrestore.solvers.history`), from the starting point on; neither is promised
+to decrease, but every check's :math:`E` is at least every check's
+:math:`D`.
+
+The same iteration with ``gap=0`` and ``max_iter = check_every = n`` is a
+*fixed* map of the data (its steps do not depend on them), which
+:mod:`tvrestore.tuning.autoweight` differentiates for its risk estimate.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from tvrestore.backend.tf import compiled, tf
-from tvrestore.solvers.history import History, Recorder
-from tvrestore.models.objective import DenoisingObjective
-from tvrestore.models.tv import divergence, forward_differences
+from tvrestore.models.fidelities import L2, Fidelity
+from tvrestore.solvers.history import History, Recorder, SolverOutput
+from tvrestore.models.operators import Identity, LinearOperator
+from tvrestore.models.problem import Problem
+from tvrestore.solvers.programs import Programs
+from tvrestore.models.tv import divergence, forward_differences, layout_for, swap_layout, total_variation
 
-__all__ = ["PDHGOutput", "project_dual", "solve_pdhg"]
+__all__ = ["solve_pdhg"]
 
-# tau_0 * sigma_0 * 8 = 1. Any tau_0 > 0 converges, at a speed that
-# depends on it. Measured to a gap of 1e-4 on camera, coins and astronaut
-# (256 to 1024 px, sigma 25/255): tau_0 = 1 takes 30 to 100 iterations for
-# w <= 0.07 (tau_0 = 0.05 took about 950 at w 0.07) and, for large
-# weights, as many as any tau_0 tried (w 0.5: 460 to 1330).
+# Denoising: tau_0 * sigma_0 * 8 = 1. Any tau_0 > 0 converges, at a speed
+# that depends on it. Measured to a gap of 1e-4 on camera, coins and
+# astronaut (256 to 1024 px, sigma 25/255): tau_0 = 1 takes 30 to 100
+# iterations for w <= 0.07 (tau_0 = 0.05 took about 950 at w 0.07) and, for
+# large weights, as many as any tau_0 tried (w 0.5: 460 to 1330).
 _TAU_0 = 1.0
 _SIGMA_0 = 1.0 / (8.0 * _TAU_0)
 
+# Any other forward model: tau / sigma = _STEP_RATIO**2 with
+# tau * sigma * (norm_sq + 8) = 1: the primal, which the box and TV shape,
+# takes the longer step. Iterations to a certified gap of 1e-4 on 96x96
+# camera and astronaut crops (deblur, deblur+inpaint, deblur+upscale of
+# benchmarks/measure_restore.py; w 0.004): ratio 1: 10540-19980; 3:
+# 3300-4320; 10: 1090-1450; 30: 1570-2280; 100: 3860-6720.
+_STEP_RATIO = 10.0
 
-@dataclass(frozen=True)
-class PDHGOutput:
-    """What :func:`solve_pdhg` returns; arrays are per image.
-
-    Attributes
-    ----------
-    solution : np.ndarray, shape (B, H, W, C)
-    iterations : np.ndarray of int
-    certified_gap : np.ndarray of float
-        :math:`(E(u) - D(p)) / D(p)`, an upper bound on the relative
-        objective gap of ``solution``.
-    converged : np.ndarray of bool
-        Whether ``certified_gap <= gap`` was reached within ``max_iter``.
-    solve_seconds, compile_seconds : float
-    history : History
-        ``"objective"`` (:math:`E(u)`, sum units, float64) and
-        ``"certified_gap"`` per image at iteration 0 and every check.
-    """
-
-    solution: np.ndarray
-    iterations: np.ndarray
-    certified_gap: np.ndarray
-    converged: np.ndarray
-    solve_seconds: float
-    compile_seconds: float
-    history: History | None = None
+_RECORDED = ("objective", "certified_gap")
+_PROGRAMS = Programs()
 
 
 def solve_pdhg(
     observed: np.ndarray,
     weights: np.ndarray,
     *,
+    operator: LinearOperator | None = None,
+    fidelity: Fidelity | None = None,
+    initial: np.ndarray | None = None,
+    missing: np.ndarray | None = None,
+    box: tuple[float, float] | None = None,
     tv: str = "isotropic",
     color: str = "vectorial",
     gap: float = 1e-4,
@@ -102,167 +124,238 @@ def solve_pdhg(
     check_every: int = 10,
     dtype: str = "float32",
     extents: np.ndarray | None = None,
-) -> PDHGOutput:
-    """Minimize E for a batch of images to a certified relative gap.
+    layout: str | None = None,
+) -> SolverOutput:
+    """Minimize E for a batch of equal-shaped problems to a certified relative gap.
 
     Parameters
     ----------
-    observed : np.ndarray, shape (B, H, W, C)
-        :math:`f`, in [0, 1] intensity units.
+    observed : np.ndarray, shape (B, h, w, C)
+        :math:`f`, data values in intensity units.
     weights : np.ndarray, shape (B,)
         :math:`w > 0` per image.
+    operator : LinearOperator, optional
+        :math:`B`, with no :class:`~tvrestore.models.operators.Mask`, built for
+        ``layout``; default the identity (denoising).
+    fidelity : Fidelity, optional
+        :math:`F`; default :class:`~tvrestore.models.fidelities.L2`.
+    initial : np.ndarray, shape (B, H, W, C), optional
+        Starting point on the unknown's domain (clipped to the box);
+        default ``observed`` (for the identity).
+    missing : np.ndarray, shape (B, h, w, 1), optional
+        Nonzero where a data value is missing (not fitted).
+    box : (float, float), optional
+        :math:`[\\mathrm{lo}, \\mathrm{hi}]`; needed unless the forward
+        model is the identity with every value fitted.
     tv, color : str
         The TV norm (:mod:`tvrestore.models.tv`).
     gap : float
         Stop once the certified relative gap is at most this.
     max_iter : int
-        Iteration cap.
+        Iteration cap (rounded up to ``check_every``).
     check_every : int
-        Iterations between two gap evaluations (each costs about one
+        Iterations between two certificates (each costs about one
         iteration).
     dtype : {"float32", "float64"}
         float64 for certificates below about 1e-6.
     extents : np.ndarray, shape (B, 2), optional
-        Height and width of each image when it is smaller than its slot of
-        ``observed`` (top-left, zeros around it; see :mod:`tvrestore.models.tv`),
-        so that images of several sizes share one compiled program.
-        Default: every image fills its slot.
+        Denoising only: height and width of each image when it is smaller
+        than its slot of ``observed`` (top-left, zeros around it; see
+        :mod:`tvrestore.models.tv`), so that images of several sizes share one
+        compiled program. Default: every image fills its slot.
+    layout : {"hwc", "hcw"}, optional
+        The layout the program iterates in (``operator`` must be built for
+        it); default :func:`tvrestore.models.tv.layout_for` the channels. The
+        arrays in and out are (B, H, W, C) either way.
+
+    Returns
+    -------
+    SolverOutput
+        With ``certified_gap`` and ``lower_bound`` (:math:`D`, sum units)
+        per image, and the history of ``"objective"`` (:math:`E(u)`, sum
+        units) and ``"certified_gap"`` at check 0 and every check.
     """
-    objective = DenoisingObjective(tv=tv, color=color, reduction="sum")
-    program = _program(objective, check_every, dtype)
+    operator = Identity() if operator is None else operator
+    fidelity = L2() if fidelity is None else fidelity
+    observed = np.asarray(observed)
+    layout = layout_for(observed.shape[-1]) if layout is None else layout
+    problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout)
+    fidelity_on_u = isinstance(operator, Identity) and missing is None and box is None
+    if not fidelity_on_u and box is None:
+        raise ValueError("a forward model other than the identity needs a box")
+    if extents is not None and not fidelity_on_u:
+        raise ValueError("extents are for denoising only")
+    if fidelity_on_u:
+        steps = [0.0, 0.0, _TAU_0, _SIGMA_0]
+    else:
+        norm = math.sqrt(operator.norm_sq + 8.0)
+        steps = [*box, _STEP_RATIO / norm, 1.0 / (_STEP_RATIO * norm)]
+    start = observed if initial is None else np.asarray(initial)
+    if box is not None:
+        start = np.clip(start, *box)
     if extents is None:
-        extents = np.tile(observed.shape[1:3], (len(observed), 1))
-    args = (
+        extents = np.tile(start.shape[1:3], (len(start), 1))
+    fitted = np.ones((*observed.shape[:3], 1)) if missing is None else (np.asarray(missing) == 0)
+    arguments = (
         tf.constant(observed, dtype),
+        tf.constant(fitted, dtype),
         tf.constant(weights, dtype),
+        tf.constant(start, dtype),
         tf.constant(extents, dtype),
-        tf.constant(gap, dtype),
-        tf.constant(max_iter),
+        tf.constant(steps, dtype),
+        tf.constant(gap, tf.float64),
     )
-    compile_seconds = 0.0
-    key = (tuple(observed.shape), tv, color, check_every, dtype)
-    if key not in _COMPILED:
-        start = time.perf_counter()
-        program(*args[:4], tf.constant(0))
-        compile_seconds = time.perf_counter() - start
-        _COMPILED.add(key)
-    start = time.perf_counter()
-    solution, iterations, certified, recorded = program(*args)
+    settings = (problem.operator, problem.fidelity, tv, color, layout, fidelity_on_u, check_every, dtype)
+    program, compile_seconds = _PROGRAMS.get(
+        (settings, observed.shape, start.shape),
+        functools.partial(_program, *settings),
+        lambda program: program(*arguments, tf.constant(0)),
+    )
+    clock = time.perf_counter()
+    solution, iterations, certified, lower, recorded = program(*arguments, tf.constant(max_iter))
     solution, iterations, certified = solution.numpy(), iterations.numpy(), certified.numpy()
-    solve_seconds = time.perf_counter() - start
-    return PDHGOutput(
+    solve_seconds = time.perf_counter() - clock
+    return SolverOutput(
         solution=solution,
         iterations=iterations,
-        certified_gap=certified,
         converged=certified <= gap,
         solve_seconds=solve_seconds,
         compile_seconds=compile_seconds,
         history=History.from_state(_RECORDED, recorded),
+        certified_gap=certified,
+        lower_bound=lower.numpy(),
     )
 
 
-_RECORDED = ("objective", "certified_gap")
-_COMPILED: set[tuple] = set()
-_PROGRAMS: dict[tuple, object] = {}
+@functools.lru_cache(maxsize=None)
+def _program(operator, fidelity, tv, color, layout, fidelity_on_u, check_every, dtype):
+    """One compiled program per model and settings; it traces once per shape."""
+    problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout)
+
+    def run(observed, fitted, weights, initial, extents, steps, target_gap, max_iter):
+        if layout == "hwc":
+            return _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights,
+                            initial, extents, steps, target_gap, max_iter)
+        # Transposed once each way.
+        u, *rest = _iterate(problem, fidelity_on_u, check_every, swap_layout(observed),
+                            swap_layout(fitted), weights, swap_layout(initial), extents, steps,
+                            target_gap, max_iter)
+        return (swap_layout(u), *rest)
+
+    return compiled(run)
 
 
-def _program(objective: DenoisingObjective, check_every: int, dtype: str):
-    key = (objective, check_every, dtype)
-    if key not in _PROGRAMS:
-
-        def run(observed, weights, extents, target_gap, max_iter):
-            if observed.shape[-1] == 1:
-                return _iterate(objective, check_every, observed, weights, extents, target_gap,
-                                max_iter, "hwc")
-            # Colour iterates laid out (B, H, C, W), columns innermost, which
-            # XLA vectorizes (see tvrestore.models.tv); transposed once each way.
-            u, *rest = _iterate(
-                objective, check_every, tf.transpose(observed, [0, 1, 3, 2]), weights, extents,
-                target_gap, max_iter, "hcw")
-            return (tf.transpose(u, [0, 1, 3, 2]), *rest)
-
-        _PROGRAMS[key] = compiled(run)
-    return _PROGRAMS[key]
-
-
-def project_dual(py: tf.Tensor, px: tf.Tensor, weights: tf.Tensor, objective: DenoisingObjective,
-             layout: str):
+def _project(py: tf.Tensor, px: tf.Tensor, weights: tf.Tensor, problem: Problem):
     """Project the dual field onto K: each group's norm at most w."""
     w = tf.reshape(weights, [-1, 1, 1, 1])
-    groups = [(py, px)] if objective.tv == "isotropic" else [(py,), (px,)]
+    groups = [(py, px)] if problem.tv == "isotropic" else [(py,), (px,)]
     projected = []
     for group in groups:
         squares = tf.add_n([p * p for p in group])
-        if objective.color == "vectorial":
-            squares = tf.reduce_sum(squares, axis=2 if layout == "hcw" else 3, keepdims=True)
+        if problem.color == "vectorial":
+            squares = tf.reduce_sum(squares, axis=2 if problem.layout == "hcw" else 3, keepdims=True)
         shrink = tf.maximum(tf.sqrt(squares) / w, 1)
         projected.extend(p / shrink for p in group)
     return projected
 
 
-def _iterate(objective, check_every, observed, weights, extents, target_gap, max_iter, layout):
+def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, initial, extents,
+             steps, target_gap, max_iter):
+    operator, fidelity, layout = problem.operator, problem.fidelity, problem.layout
+    low, high, tau_0, sigma_0 = steps[0], steps[1], steps[2], steps[3]
     dtype = observed.dtype
     per_image = [-1, 1, 1, 1]
-    zeros = tf.zeros_like(observed)
-    recorder = Recorder(tf.shape(weights)[0], {"objective": tf.float64, "certified_gap": dtype})
+    sums = [1, 2, 3]
+    # Masked differences keep the dual field, and so the padding, at zero
+    # outside each image; a general model's batch has no padding.
+    cut = extents if fidelity_on_u else None
+    fit = None if fidelity_on_u else fitted
+    gamma = fidelity.strong_convexity if fidelity_on_u else 0.0
+    recorder = Recorder(tf.shape(weights)[0], {"objective": tf.float64, "certified_gap": tf.float64})
+    f64 = lambda t: tf.cast(t, tf.float64)  # noqa: E731
 
-    def certificate(u, py, px):
-        # In float64 whatever the iteration's dtype: E - D is a small
-        # difference of two large sums, which float32 would get wrong on
-        # large images.
-        f, w = tf.cast(observed, tf.float64), tf.cast(weights, tf.float64)
-        primal = objective.energy(tf.cast(u, tf.float64), f, w, extents, layout)
-        dual_image = f + divergence(tf.cast(py, tf.float64), tf.cast(px, tf.float64), layout)
-        dual = 0.5 * tf.reduce_sum(f * f - dual_image * dual_image, axis=[1, 2, 3])
-        # (E - D) / D bounds the relative gap only for D > 0; an early dual
-        # point can have D <= 0, which certifies nothing.
-        certified = tf.where(dual > 0, (primal - dual) / tf.where(dual > 0, dual, 1.0), np.inf)
-        return primal, tf.cast(certified, dtype)
+    def bounds(u, q, py, px):
+        # E(u) and D in float64 whatever the iteration's dtype: E - D is a
+        # small difference of two large sums, which float32 would get wrong
+        # on large images.
+        f, m, w = f64(observed), None if fit is None else f64(fit), f64(weights)
+        primal = fidelity(f64(operator.apply(u)), f, m) + w * total_variation(
+            f64(u), problem.tv, problem.color, cut, layout
+        )
+        divergence_p = divergence(f64(py), f64(px), layout)
 
-    def keep_going(k, u, u_bar, py, px, tau, sigma, gaps, iterations, recorded):
+        def dual_of(q):
+            bound = -fidelity.conjugate(f64(q), f, m)
+            if fidelity_on_u:
+                return bound
+            v = divergence_p - f64(operator.adjoint(q))
+            return bound - tf.reduce_sum(tf.maximum(f64(low) * v, f64(high) * v), axis=sums)
+
+        if fidelity_on_u:
+            dual = dual_of(divergence_p)
+        else:
+            # Any q is dual feasible: the iterate's, and the fidelity's
+            # gradient at B u, which the optimal q equals at the minimizer
+            # and which converges with the primal (measured: it certifies
+            # the same iterate to a gap 10 to 100 times smaller).
+            dual = tf.maximum(dual_of(q), dual_of(fidelity.gradient(operator.apply(u), observed, fit)))
+        certified = tf.where(
+            primal - dual <= 0, tf.zeros_like(dual),
+            tf.where(dual > 0, (primal - dual) / tf.where(dual > 0, dual, 1.0), np.inf),
+        )
+        return primal, certified, dual
+
+    def denoising_iteration(u, u_bar, q, py, px, tau, sigma):
+        dy, dx = forward_differences(u_bar, cut, layout)
+        new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, problem)
+        new_u = fidelity.prox_of_step(u, divergence(new_py, new_px, layout), tau, observed)
+        theta = 1 / tf.sqrt(1 + 2 * gamma * tau) if gamma > 0 else tf.ones_like(tau)
+        return new_u, new_u + theta * (new_u - u), q, new_py, new_px, theta * tau, sigma / theta
+
+    def general_iteration(u, u_bar, q, py, px, tau, sigma):
+        new_q = fidelity.conjugate_prox_of_step(q, operator.apply(u_bar), sigma, observed, fitted)
+        dy, dx = forward_differences(u_bar, layout=layout)
+        new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, problem)
+        descent = operator.adjoint(new_q) - divergence(new_py, new_px, layout)
+        new_u = tf.clip_by_value(u - tau * descent, low, high)
+        return new_u, 2 * new_u - u, new_q, new_py, new_px, tau, sigma
+
+    one_iteration = denoising_iteration if fidelity_on_u else general_iteration
+
+    def keep_going(k, u, u_bar, q, py, px, tau, sigma, gaps, lower, iterations, recorded):
         return tf.logical_and(k < max_iter, tf.reduce_any(gaps > target_gap))
 
-    def step(k, u, u_bar, py, px, tau, sigma, gaps, iterations, recorded):
-        active = tf.reshape(gaps > target_gap, per_image)
-        iterations += tf.where(gaps > target_gap, check_every, 0)
+    def step(k, u, u_bar, q, py, px, tau, sigma, gaps, lower, iterations, recorded):
+        active_images = gaps > target_gap
+        active = tf.reshape(active_images, per_image)
+        iterations += tf.where(active_images, check_every, 0)
 
-        def iteration(j, u, u_bar, py, px, tau, sigma):
-            # Masked differences keep the dual field, and so the padding,
-            # at zero outside each image.
-            dy, dx = forward_differences(u_bar, extents, layout)
-            new_py, new_px = project_dual(py + sigma * dy, px + sigma * dx, weights, objective, layout)
-            new_u = (u + tau * (divergence(new_py, new_px, layout) + observed)) / (1 + tau)
-            theta = 1 / tf.sqrt(1 + 2 * tau)
-            u_bar = tf.where(active, new_u + theta * (new_u - u), u_bar)
-            u = tf.where(active, new_u, u)
-            py = tf.where(active, new_py, py)
-            px = tf.where(active, new_px, px)
-            return j + 1, u, u_bar, py, px, theta * tau, sigma / theta
+        def iteration(j, u, u_bar, q, py, px, tau, sigma):
+            new = one_iteration(u, u_bar, q, py, px, tau, sigma)
+            kept = [tf.where(active, a, b) for a, b in zip(new[:5], (u, u_bar, q, py, px))]
+            return (j + 1, *kept, *new[5:])
 
         # A loop, not check_every copies of the iteration: the program's
         # size, and its compile time, would grow with check_every.
-        _, u, u_bar, py, px, tau, sigma = tf.while_loop(
-            lambda j, *_: j < check_every, iteration, (0, u, u_bar, py, px, tau, sigma)
+        _, u, u_bar, q, py, px, tau, sigma = tf.while_loop(
+            lambda j, *_: j < check_every, iteration, (0, u, u_bar, q, py, px, tau, sigma)
         )
-        primal, certified = certificate(u, py, px)
-        gaps = tf.where(tf.reshape(active, [-1]), certified, gaps)
+        primal, certified, dual = bounds(u, q, py, px)
+        gaps = tf.where(active_images, certified, gaps)
+        lower = tf.where(active_images, dual, lower)
         k += check_every
         recorded = recorder.record(recorded, k // check_every, k, primal, certified)
-        return k, u, u_bar, py, px, tau, sigma, gaps, iterations, recorded
+        return k, u, u_bar, q, py, px, tau, sigma, gaps, lower, iterations, recorded
 
-    initial_primal, initial_gaps = certificate(observed, zeros, zeros)
+    # The denoising split has no data dual: a placeholder of one value per image.
+    zeros_q = tf.zeros([tf.shape(weights)[0], 1, 1, 1], dtype) if fidelity_on_u else tf.zeros_like(observed)
+    zeros_p = tf.zeros_like(initial)
+    initial_primal, gaps, lower = bounds(initial, zeros_q, zeros_p, zeros_p)
     state = (
-        tf.constant(0),
-        observed,
-        observed,
-        zeros,
-        zeros,
-        tf.constant(_TAU_0, dtype),
-        tf.constant(_SIGMA_0, dtype),
-        initial_gaps,
+        tf.constant(0), initial, initial, zeros_q, zeros_p, zeros_p, tau_0, sigma_0, gaps, lower,
         tf.zeros(tf.shape(weights), tf.int32),
-        # Check 0 is the starting point u = f.
-        recorder.record(recorder.initial, 0, 0, initial_primal, initial_gaps),
+        # Check 0 is the starting point.
+        recorder.record(recorder.initial, 0, 0, initial_primal, gaps),
     )
-    _, u, *_, gaps, iterations, recorded = tf.while_loop(keep_going, step, state)
-    return u, iterations, gaps, recorded
+    _, u, *_, gaps, lower, iterations, recorded = tf.while_loop(keep_going, step, state)
+    return u, iterations, gaps, lower, recorded

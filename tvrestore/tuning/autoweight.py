@@ -231,7 +231,7 @@ def _chunk_size(shape: tuple[int, int, int], problems: int) -> int:
 # risk ||A (u - x)||^2 over the observed data values (Monte Carlo
 # predicted-SURE, Eldar 2009; Ramani, Blu & Unser 2008), which needs only
 # the data and A, and the candidates are solved by a fixed number of
-# primal-dual iterations (tvrestore.solvers.general_pdhg) so that a candidate and
+# primal-dual iterations (tvrestore.solvers.pdhg) so that a candidate and
 # its probed twin follow one differentiable map.
 
 # Side of the centre crop on which candidates are compared, in pixels of
@@ -317,7 +317,7 @@ def choose_restoration_weight(
         gap=0.0, max_iter=RESTORATION_ITERATIONS, check_every=RESTORATION_ITERATIONS,
     )
     operator = cropped.operator
-    predicted = operator.apply(tf.constant(run.unknowns)).numpy().astype(np.float64)
+    predicted = operator.apply(tf.constant(run.solution)).numpy().astype(np.float64)
     observed_count = fitted.sum() * crop.shape[2]
     risks = []
     for i in range(count):
