@@ -476,6 +476,23 @@ def test_os_errors_while_writing_are_one_line_and_leave_nothing(tmp_path, monkey
     assert sorted(os.listdir(tmp_path)) == ["out.png"]
 
 
+def test_an_interrupt_right_after_the_temporary_is_created_leaves_nothing(tmp_path, monkeypatch):
+    # Ctrl-C or SIGTERM (raised as KeyboardInterrupt) can land after open()
+    # has created the temporary but before the write's own block starts.
+    path = tmp_path / "out.png"
+    path.write_bytes(b"precious")
+
+    def create_then_interrupt(name, mode, *args, **kwargs):
+        open(name, mode, *args, **kwargs).close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(io_files, "open", create_then_interrupt, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        io.write_image(path, GREY8, overwrite=True)
+    assert path.read_bytes() == b"precious"
+    assert sorted(os.listdir(tmp_path)) == ["out.png"]
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_permission_denied_directory(tmp_path):
     tmp_path.chmod(0o555)

@@ -186,10 +186,8 @@ def write_atomically(
         _check_absent(path)
 
     temp = temporary_path(path)
-    created = False
     try:
         with open(temp, "xb") as file:
-            created = True
             encode(file)
             file.flush()
             os.fsync(file.fileno())
@@ -202,11 +200,13 @@ def write_atomically(
     except Exception as err:
         raise TVRestoreError(f"{path}: cannot write {what} ({reason(err)})") from err
     finally:
-        if created:
-            # Gone after a successful rename; a failed cleanup must not hide
-            # the error being raised.
-            with contextlib.suppress(OSError):
-                temp.unlink(missing_ok=True)
+        # Unconditionally: a signal between the open and the first statement
+        # in its block would otherwise leave the file. The name is this
+        # process's own (its PID and a random token), so no other file is
+        # removed; gone after a successful rename, and a failed cleanup must
+        # not hide the error being raised.
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
 
 
 def _check_absent(path: Path) -> None:
