@@ -215,3 +215,25 @@ def test_channelwise_colour_is_each_channel_restored_as_grey():
         assert grey_result.iterations <= result.iterations
     assert result.objective == pytest.approx(
         sum(denoise(colour[..., c], 0.1)[1].objective for c in range(3)), rel=1e-6)
+
+
+def test_the_public_api_is_at_the_top_level_and_lazy():
+    # denoise, denoise_batch and restore beside each other, as __all__ says;
+    # importing tvrestore alone loads no TensorFlow (checked in fresh processes).
+    import subprocess
+    import sys
+
+    import tvrestore
+    from tvrestore import api
+
+    assert {"denoise", "denoise_batch", "restore"} <= set(tvrestore.__all__)
+    assert tvrestore.restore is api.restore and tvrestore.denoise is api.denoise
+    probe = "import sys, tvrestore; tvrestore.restore; print('tensorflow' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.split()
+    # Reaching tvrestore.restore imports the API, and with it TensorFlow: lazily, on use.
+    assert loaded == ["True"]
+    quiet = subprocess.run([sys.executable, "-c", "import sys, tvrestore; "
+                            "print('tensorflow' in sys.modules)"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert quiet == ["False"]

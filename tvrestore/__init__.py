@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["RestoreResult", "TVRestoreError", "denoise", "denoise_batch", "restore_array"]
+__all__ = ["RestoreResult", "TVRestoreError", "denoise", "denoise_batch", "restore", "restore_array"]
 __version__ = "0.1.0"
 
 _LAZY = {
     "RestoreResult": "tvrestore.api",
     "denoise": "tvrestore.api",
     "denoise_batch": "tvrestore.api",
+    "restore": "tvrestore.api",
     # Needs the dask extra; imports Dask only when called.
     "restore_array": "tvrestore.runs.tiles",
     "TVRestoreError": "tvrestore.errors",
