@@ -19,16 +19,7 @@ import pytest
 import tifffile
 from click.testing import CliRunner
 
-H, W = 24, 32
-
-# Layout name -> channel axis (() means a plain (H, W) grey image).
-LAYOUTS = {
-    "grey": (),
-    "grey1": (1,),
-    "grey_alpha": (2,),
-    "rgb": (3,),
-    "rgba": (4,),
-}
+from sample_images import H, LAYOUTS, W
 
 _INTEGER_MAX = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
 
@@ -137,9 +128,3 @@ def write_image(tmp_path):
     return write
 
 
-def read_back(path) -> np.ndarray:
-    """Read an image file as stored, without tvrestore.io."""
-    path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        return tifffile.imread(path)
-    return iio.imread(path)

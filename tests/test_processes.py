@@ -31,7 +31,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import H, W, read_back
+from sample_images import H, W, read_back
 from tvrestore.cli.app import main
 
 # Tight tolerance and batches of two: each image keeps the solver busy a while.

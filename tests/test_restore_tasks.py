@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from conftest import H, W, read_back
+from sample_images import H, W, read_back
 from tvrestore.tuning import noise
 from tvrestore.errors import TVRestoreError
 from tvrestore.models.psf import parse_psf

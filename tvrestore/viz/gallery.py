@@ -55,7 +55,7 @@ THUMBNAIL_QUALITY = 80
 # Bytes of enlarged views (base64 PNG) a self-contained page embeds, in
 # its row order; later rows enlarge their thumbnails. With 15 KB a row,
 # 500 images then stay within 20 MB (12.9 MB measured by
-# benchmarks/measure_gallery.py; tests/test_gallery.py checks the budget).
+# benchmarks/measure_gallery.py; tests/viz/test_gallery.py checks the budget).
 EMBEDDED_VIEWS_BYTES = 6_000_000
 
 # (heading, entry key or what the page adds, kind): "number" columns sort

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_hostile import FAST, check_run, png
-from test_hostile_budget import WORKTREE, LimitedRunner, zeros_png
+from hostile_helpers import FAST, check_run, png
+from hostile_helpers import WORKTREE, LimitedRunner, zeros_png
 from tvrestore import io
 from tvrestore.io import images as io_images
 from tvrestore.runs import plan

@@ -23,7 +23,7 @@ import pytest
 zarr = pytest.importorskip("zarr")
 tifffile = pytest.importorskip("tifffile")
 
-from test_hostile import check_run  # noqa: E402
+from hostile_helpers import check_run  # noqa: E402
 
 FAST = ["--weight", "0.1", "--max-iter", "20", "--solver", "adam"]
 TILE = ["--tile", "16"]
@@ -181,7 +181,7 @@ def test_tiled_auto_weight_summary_names_the_noise_sigma(runner, tmp_path):
 # --- 3. a tiled write killed outright: the next run removes its temporary --------------
 
 def test_the_tidy_up_removes_dead_writers_directories_and_nothing_it_could_follow(tmp_path):
-    from test_hostile_io import dead_pid
+    from hostile_helpers import dead_pid
     from tvrestore.runs.claims import remove_leftovers
 
     dead = dead_pid()
@@ -230,7 +230,7 @@ def test_a_tiled_write_killed_by_sigkill_is_tidied_by_the_next_run(tmp_path, nam
     source = big_tiff(tmp_path, name) if name.endswith(".tif") else zarr_store(tmp_path, name)
     args = [str(source), "-o", str(tmp_path / f"out{source.suffix}"), *TILE, "--halo", "8", *FAST]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])}
+        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
     writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, *args], env=env,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

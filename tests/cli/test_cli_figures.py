@@ -13,8 +13,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import pytest
 
-from conftest import H, W
-from test_cli import assert_one_line_error, listing, load_report
+from sample_images import H, W
+from cli_helpers import assert_one_line_error, listing, load_report
 from tvrestore.cli.app import main
 
 pytest.importorskip("matplotlib")

@@ -22,6 +22,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageOps
 
+from hostile_helpers import dead_pid
 from tvrestore import io
 from tvrestore.io import files as io_files
 from tvrestore.io import images as io_images
@@ -541,12 +542,6 @@ def test_a_file_written_meanwhile_by_another_run_is_not_replaced(tmp_path, monke
 
 
 # --- temporary files ------------------------------------------------------------------
-
-
-def dead_pid():
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
 
 
 def test_remove_temporaries_removes_only_dead_or_own_or_old(tmp_path):

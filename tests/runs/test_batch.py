@@ -22,8 +22,8 @@ import pytest
 import tifffile
 from skimage.metrics import peak_signal_noise_ratio
 
-from conftest import H, W, read_back
-from test_cli import _console_script, assert_one_line_error
+from sample_images import H, W, read_back
+from cli_helpers import console_script, assert_one_line_error
 from tvrestore import io
 from tvrestore.runs import batch
 from tvrestore.runs.batch import run_batch
@@ -248,7 +248,7 @@ def test_interrupted_run_leaves_whole_files_and_the_next_run_finishes(tmp_path, 
         write_image(f"in/{index:02d}.png", make_pair("uint8", "grey", seed=index)[1])
     out, report = tmp_path / "out", tmp_path / "run.json"
     # A tight tolerance keeps each image busy long enough to interrupt the run part-way.
-    command = [_console_script(), str(tmp_path / "in"), "-o", str(out), "--weight", WEIGHT,
+    command = [console_script(), str(tmp_path / "in"), "-o", str(out), "--weight", WEIGHT,
                "--batch-size", "2", "--tol", "1e-9", "--max-iter", "3000", "--quiet"]
 
     # As in a terminal: Ctrl-C reaches Python even if the test runner ignores it.

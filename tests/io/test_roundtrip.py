@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import H, LAYOUTS, W, read_back
+from sample_images import H, LAYOUTS, W, read_back
 from tvrestore import denoise
 from tvrestore.cli.app import main
 

@@ -11,11 +11,7 @@ instead of filling the machine or hanging it.
 
 import json
 import os
-import resource
 import struct
-import subprocess
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -23,43 +19,10 @@ import pytest
 import tifffile
 from PIL import Image
 
-from test_hostile import FAST, check_run, png
+from hostile_helpers import FAST, LimitedRunner, check_run, png, zeros_png
 from tvrestore.runs import plan
 from tvrestore.errors import TVRestoreError
 from tvrestore.io.psf import load_psf
-
-WORKTREE = Path(__file__).resolve().parents[1]
-
-# Address space of a refused run: Python, NumPy, Pillow, tifffile, Dask and
-# zarr fit in it; TensorFlow, or any image the budget refuses, does not.
-ADDRESS_SPACE = 1536 * 2**20
-# The issue's target: a forged or hostile input is refused within 10 s.
-DEADLINE_SECONDS = 10
-
-
-class LimitedRunner:
-    """``check_run``'s runner: the command line in a child under RLIMIT_AS and a deadline."""
-
-    def __init__(self, env=None):
-        self.env = {**os.environ, "PYTHONPATH": str(WORKTREE), **(env or {})}
-
-    def invoke(self, main, args):
-        def limit():
-            resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-
-        done = subprocess.run(
-            [sys.executable, "-m", "tvrestore", *args], capture_output=True, text=True,
-            env=self.env, preexec_fn=limit, timeout=DEADLINE_SECONDS,
-        )
-        return types.SimpleNamespace(exit_code=done.returncode, exception=None,
-                                     stdout=done.stdout, stderr=done.stderr)
-
-
-def zeros_png(root, name, shape):
-    """A valid PNG of zeros: a few KB on disk, whatever its size."""
-    path = Path(root, name)
-    Image.fromarray(np.zeros(shape, np.uint8)).save(path, compress_level=1)
-    return path
 
 
 def forged_jpeg(root, name, height, width):

@@ -23,7 +23,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from conftest import H, W, read_back  # noqa: E402
+from sample_images import H, W, read_back  # noqa: E402
 from tvrestore.runs.batch import run_batch  # noqa: E402
 from tvrestore.runs.cluster import connect, restore_group, run_batch_on_cluster  # noqa: E402
 from tvrestore.options import RestoreOptions  # noqa: E402

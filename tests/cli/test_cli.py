@@ -7,20 +7,18 @@ with nothing left behind; and that ``--help`` answers at once without
 loading TensorFlow.
 """
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
-from conftest import H, W, read_back
+from cli_helpers import assert_one_line_error, console_script, listing, load_report
+from sample_images import H, W, read_back
 from tvrestore.runs.report import ENTRY_KEYS
 from tvrestore.cli.app import main
 
@@ -41,30 +39,6 @@ def noisy_png(make_pair, write_image):
     clean, noisy = make_pair("uint8", "grey")
     write_image("clean.png", clean)
     return write_image("noisy.png", noisy)
-
-
-def listing(directory):
-    """Every name in a directory, hidden ones (temporary files) included."""
-    return sorted(os.listdir(directory))
-
-
-def assert_one_line_error(result, *words):
-    """Exit code 2, one line on stderr naming the problem, nothing on stdout, no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert result.stdout == ""
-    message = result.stderr
-    assert message.startswith("Error: ") and message.endswith("\n"), message
-    assert message.count("\n") == 1, message
-    assert "Traceback" not in message
-    for word in words:
-        assert word in message, (word, message)
-
-
-def load_report(path):
-    report = json.loads(Path(path).read_text())
-    assert set(report) == {"results"} and len(report["results"]) == 1
-    return report["results"][0]
 
 
 def energy(u, f, weight, tv="isotropic", color="vectorial"):
@@ -511,13 +485,6 @@ def test_report_that_cannot_be_written_leaves_no_output(runner, noisy_png, tmp_p
     assert listing(tmp_path) == before
 
 
-def _console_script():
-    script = shutil.which("tvrestore", path=str(Path(sys.executable).parent))
-    if script is None:
-        pytest.skip("the tvrestore console script is not installed beside this Python")
-    return script
-
-
 def test_error_in_a_real_process_is_exactly_one_line(noisy_png, tmp_path):
     # Outside CliRunner: TensorFlow's native start-up logging, sys.exit and
     # the console script are all real here.
@@ -526,7 +493,7 @@ def test_error_in_a_real_process_is_exactly_one_line(noisy_png, tmp_path):
     path.write_bytes(data[: len(data) // 2])
     before = listing(tmp_path)
 
-    done = subprocess.run([_console_script(), str(path), "--weight", WEIGHT],
+    done = subprocess.run([console_script(), str(path), "--weight", WEIGHT],
                           capture_output=True, text=True, timeout=120)
 
     assert done.returncode == 2
@@ -600,7 +567,7 @@ def test_cli_import_and_help_do_not_import_tensorflow():
 
 
 def test_help_answers_at_once():
-    script = _console_script()
+    script = console_script()
     start = time.perf_counter()
     done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     seconds = time.perf_counter() - start

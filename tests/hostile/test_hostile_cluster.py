@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from test_hostile import FAST, check_run, png  # noqa: E402
+from hostile_helpers import FAST, check_run, png  # noqa: E402
 
 pytestmark = pytest.mark.cluster
 

@@ -29,69 +29,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import H, W, read_back
+from hostile_helpers import FAST, GREY, RNG, check_run, png
+from sample_images import H, W, read_back
 from tvrestore.cli.app import main
-
-FAST = ["--weight", "0.1", "--max-iter", "20"]
-RNG = np.random.default_rng(10)
-GREY = RNG.integers(0, 256, (H, W), dtype=np.uint8)
-
-
-def snapshot(root):
-    """Everything under root, without following links: relative path -> what it is."""
-    state = {}
-    for directory, subdirectories, names in os.walk(root):
-        for name in subdirectories + names:
-            path = Path(directory, name)
-            info = os.lstat(path)
-            relative = path.relative_to(root).as_posix()
-            if os.path.islink(path):
-                state[relative] = ("link", os.readlink(path))
-            elif path.is_dir():
-                state[relative] = ("dir",)
-            elif path.is_file():
-                state[relative] = ("file", path.read_bytes(), info.st_ino)
-            else:
-                state[relative] = ("special", info.st_mode)
-    return state
-
-
-def png(root, name, pixels=GREY):
-    import imageio.v3 as iio
-
-    path = Path(root, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, pixels)
-    return path
-
-
-def check_run(runner, root, args, code, words=(), outputs=(), error_lines=None):
-    """Run tvrestore in `root` and check the promises of the module docstring."""
-    before = snapshot(root)
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        result = runner.invoke(main, [str(arg) for arg in args])
-    finally:
-        os.chdir(cwd)
-    after = snapshot(root)
-
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception)
-    assert "Traceback" not in result.stdout + result.stderr
-    errors = [line for line in result.stderr.splitlines() if line]
-    expected_lines = (1 if code != 0 else 0) if error_lines is None else error_lines
-    assert len(errors) == expected_lines, result.stderr
-    assert all(line.startswith("Error: ") for line in errors), result.stderr
-    for word in words:
-        assert word in result.stderr, (word, result.stderr)
-    for name, state in before.items():
-        assert after.get(name) == state, f"{name} changed"
-    created = sorted(set(after) - set(before))
-    assert created == sorted(outputs), created
-    assert not [name for name in after if Path(name).name.startswith(".")]
-    return result
 
 
 # --- the corpus: name -> builder(root) returning (args, code, words, outputs, error lines) ---

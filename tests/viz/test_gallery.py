@@ -296,7 +296,7 @@ def test_assets_that_would_replace_an_image_or_are_a_file_are_refused(tmp_path, 
 
 def _measure_gallery():
     """benchmarks/measure_gallery.py as a module: its seeded photographic batch."""
-    script = Path(__file__).parent.parent / "benchmarks" / "measure_gallery.py"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "measure_gallery.py"
     spec = importlib.util.spec_from_file_location("measure_gallery", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -21,7 +21,7 @@ import pytest
 
 import tvrestore
 
-from test_hostile import FAST, png, check_run, snapshot
+from hostile_helpers import FAST, png, check_run, snapshot
 
 # A name that is not UTF-8: the byte 0xff, a lone surrogate once decoded.
 NOT_UTF8 = os.fsdecode(b"bad\xff.png")
