@@ -263,8 +263,8 @@ def main() -> None:
               envvar="TVRESTORE_MAX_PIXELS", show_envvar=True,
               help="The largest whole-image solve, in values (height x width x colour "
                    "channels, padded, after --upscale and the PSF's margin), checked from "
-                   "each header before decoding. Default: 12201611 for denoising, 5368709 "
-                   "with --psf, --mask or --upscale (measured to keep a run within 2 GiB). "
+                   "each header before decoding. Default: 10724072 for denoising, 4718592 "
+                   "with --psf, --mask or --upscale (measured to keep a run below 2 GB). "
                    "Beyond it a denoising is decoded whole and restored in tiles (needs the "
                    "dask extra); a forward model is refused.")
 @cache_options

@@ -529,11 +529,13 @@ MAX_PIXELS_VARIABLE = "TVRESTORE_MAX_PIXELS"
 #   --psf gaussian:2, pdhg: 959 -> 1712 MB for 2304x2304 solved (2048x2048 in), 142 bytes per value;
 #   colour (3 channels) 2048x2048, pdhg: 959 -> 1963 MB, 80 bytes per value;
 #   --psf gaussian:2, pdhg, 2546x2546 in (2560x2560 solved): 959 -> 2190 MB, 188 bytes per value.
-# The worst of each kind, with a margin, sizes its default limit, so that no
-# option takes a run past 2 GiB. At the limits: denoising 3328x3584, pdhg
-# 1932 MB, adam 1465 MB; deblurring 2290x2290 with gaussian:2, pdhg 1900 MB;
-# inpainting 2304x2304, pdhg 1730 MB, adam 1472 MB.
-_SOLVE_BYTES = 2**30
+# The worst of each kind, with a margin, sizes its default limit. With 1 GiB
+# of solve the peaks at the limits were: denoising 3328x3584, pdhg 1932 MB,
+# adam 1465 MB; deblurring 2290x2290 with gaussian:2, pdhg 1900 MB;
+# inpainting 2304x2304, pdhg 1730 MB, adam 1472 MB (MB of 2**20 bytes):
+# within 2 GiB, but 1932 MiB is above 2e9 bytes. 900 MiB of solve keeps
+# every kind below 2 GB however it is counted (measured again below).
+_SOLVE_BYTES = 900 * 2**20
 _DENOISE_BYTES_PER_VALUE = 88
 _FORWARD_MODEL_BYTES_PER_VALUE = 200
 DEFAULT_MAX_PIXELS = _SOLVE_BYTES // _DENOISE_BYTES_PER_VALUE
