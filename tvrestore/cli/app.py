@@ -13,17 +13,22 @@ stop a run cleanly, exit codes 130 and 143.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
 from tvrestore.bench.formatting import format_or_dash
 from tvrestore.errors import TVRestoreError, printable
+
+if TYPE_CHECKING:
+    from tvrestore.runs.report import CompareRow, ReportEntry
 
 EXAMPLES = """\b
 Examples:
@@ -673,17 +678,17 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     show_progress = not quiet and sys.stderr.isatty()
-    done: dict[int, dict] = {}
+    done: dict[int, ReportEntry] = {}
     interrupted: KeyboardInterrupt | None = None
     bar = click.progressbar(length=len(jobs), label="restoring", file=sys.stderr,
                             show_pos=True, show_eta=True) if show_progress else None
 
-    def on_entry(index: int, entry: dict) -> None:
+    def on_entry(index: int, entry: ReportEntry) -> None:
         done[index] = entry
         if bar is not None:
             bar.update(1)
-        elif entry["error"] is not None:
-            _echo_error(entry["error"])
+        elif entry.error is not None:
+            _echo_error(entry.error)
         elif not quiet:
             click.echo(_batch_line(entry))
 
@@ -702,8 +707,8 @@ def _restore_many(inputs, output, reference, compare, overwrite, quiet, options,
     entries = [done[index] for index in sorted(done)]
     if bar is not None:
         for entry in entries:
-            if entry["error"] is not None:
-                _echo_error(entry["error"])
+            if entry.error is not None:
+                _echo_error(entry.error)
     try:
         _write_records(entries, written)
     except TVRestoreError as err:
@@ -783,22 +788,23 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _printable_entry(entry: dict) -> dict:
+def _printable_entry(entry: ReportEntry) -> ReportEntry:
     """`entry` with its text (file names, reasons) safe to print: see :func:`_echo_error`."""
-    return {key: printable(value) if isinstance(value, str) else value
-            for key, value in entry.items()}
+    text = {field.name: printable(value) for field in dataclasses.fields(entry)
+            if isinstance(value := getattr(entry, field.name), str)}
+    return dataclasses.replace(entry, **text)
 
 
-def _batch_line(entry: dict) -> str:
+def _batch_line(entry: ReportEntry) -> str:
     """One line per file of a batch."""
     entry = _printable_entry(entry)
-    if entry["status"] == "skipped":
-        return f"{entry['input']} -> {entry['output']}  skipped ({entry['skip_reason']})"
-    state = "" if entry["converged"] else ", NOT converged"
-    line = (f"{entry['input']} -> {entry['output']}  weight {entry['weight']:.4g}, "
-            f"{entry['iterations']} iterations{state}")
-    if entry["psnr"] is not None:
-        line += f", PSNR {entry['psnr']:.2f} dB"
+    if entry.status == "skipped":
+        return f"{entry.input} -> {entry.output}  skipped ({entry.skip_reason})"
+    state = "" if entry.converged else ", NOT converged"
+    line = (f"{entry.input} -> {entry.output}  weight {entry.weight:.4g}, "
+            f"{entry.iterations} iterations{state}")
+    if entry.psnr is not None:
+        line += f", PSNR {entry.psnr:.2f} dB"
     return line
 
 
@@ -835,62 +841,62 @@ def _mean_compare_table(rows: list[dict]) -> str:
     return "\n".join([header, *body])
 
 
-def _summary(entry: dict) -> str:
+def _summary(entry: ReportEntry) -> str:
     """The console version of a report entry."""
     entry = _printable_entry(entry)
-    weight = f"{entry['weight']:.4g}"
-    if entry["weight_auto"]:
-        weight += f" (auto, noise sigma {entry['noise_sigma']:.4g})"
-    if entry["solver"] == "pdhg":
-        state = f"certified gap {entry['certified_gap']:.2g}" + (
-            "" if entry["converged"] else ", NOT converged: raise --max-iter or --gap")
+    weight = f"{entry.weight:.4g}"
+    if entry.weight_auto:
+        weight += f" (auto, noise sigma {entry.noise_sigma:.4g})"
+    if entry.solver == "pdhg":
+        state = f"certified gap {entry.certified_gap:.2g}" + (
+            "" if entry.converged else ", NOT converged: raise --max-iter or --gap")
     else:
-        state = "converged" if entry["converged"] else "NOT converged: raise --max-iter or --tol"
-    task = "" if entry["task"] == "denoise" else f", {entry['task']}"
+        state = "converged" if entry.converged else "NOT converged: raise --max-iter or --tol"
+    task = "" if entry.task == "denoise" else f", {entry.task}"
     lines = [
-        f"{entry['input']} -> {entry['output']}  "
-        f"({'x'.join(map(str, entry['shape']))} {entry['dtype']}{task})",
-        f"  weight {weight}, {entry['tv']} {entry['color']} TV, reduction {entry['reduction']}, "
-        f"solver {entry['solver']}",
-        f"  {entry['iterations']} iterations ({state}), "
-        f"objective {format_or_dash(entry['objective'], '.6g')}",
+        f"{entry.input} -> {entry.output}  "
+        f"({'x'.join(map(str, entry.shape))} {entry.dtype}{task})",
+        f"  weight {weight}, {entry.tv} {entry.color} TV, reduction {entry.reduction}, "
+        f"solver {entry.solver}",
+        f"  {entry.iterations} iterations ({state}), "
+        f"objective {format_or_dash(entry.objective, '.6g')}",
         f"  {_times(entry)}",
     ]
-    if entry["tile"] is not None:
-        lines.insert(3, f"  restored in tiles of {'x'.join(map(str, entry['tile']))} pixels, "
-                        f"halo {entry['halo']} (iterations the most any tile took)")
-    if entry["reference"] is not None:
-        psnr = "inf (identical to the reference)" if entry["psnr"] is None else f"{entry['psnr']:.2f} dB"
-        ssim = "n/a" if entry["ssim"] is None else f"{entry['ssim']:.4f}"
+    if entry.tile is not None:
+        lines.insert(3, f"  restored in tiles of {'x'.join(map(str, entry.tile))} pixels, "
+                        f"halo {entry.halo} (iterations the most any tile took)")
+    if entry.reference is not None:
+        psnr = "inf (identical to the reference)" if entry.psnr is None else f"{entry.psnr:.2f} dB"
+        ssim = "n/a" if entry.ssim is None else f"{entry.ssim:.4f}"
         lines.append(f"  PSNR {psnr}, SSIM {ssim}")
-    if entry["compare"]:
-        lines.append(_compare_table(entry["compare"], entry["task"]))
+    if entry.compare:
+        lines.append(_compare_table(entry.compare, entry.task))
     return "\n".join(lines)
 
 
-def _times(entry: dict) -> str:
+def _times(entry: ReportEntry) -> str:
     """Where one image's time went, each part apart, so a regression shows where it is."""
-    if entry["compile_seconds"] == 0:
+    if entry.compile_seconds == 0:
         compiled = "compile 0 s (in memory)"
     else:
-        source = {True: "cached", False: "compiled", None: "no cache"}[entry["compile_cached"]]
-        compiled = f"compile {entry['compile_seconds']:.2f} s ({source})"
-    search = (f", weight search {entry['weight_search_seconds']:.3f} s"
-              if entry["weight_auto"] else "")
-    return (f"solve {entry['solve_seconds']:.3f} s{search}, {compiled}, "
-            f"TensorFlow start-up {entry['tensorflow_seconds']:.2f} s, "
-            f"I/O {entry['read_seconds'] + entry['write_seconds']:.3f} s")
+        source = {True: "cached", False: "compiled", None: "no cache"}[entry.compile_cached]
+        compiled = f"compile {entry.compile_seconds:.2f} s ({source})"
+    search = (f", weight search {entry.weight_search_seconds:.3f} s"
+              if entry.weight_auto else "")
+    return (f"solve {entry.solve_seconds:.3f} s{search}, {compiled}, "
+            f"TensorFlow start-up {entry.tensorflow_seconds:.2f} s, "
+            f"I/O {entry.read_seconds + entry.write_seconds:.3f} s")
 
 
-def _compare_table(rows: list[dict], task: str = "denoise") -> str:
-    width = max(20, *(len(row["method"]) for row in rows))
+def _compare_table(rows: Sequence[CompareRow], task: str = "denoise") -> str:
+    width = max(20, *(len(row.method) for row in rows))
     title = f"  {task}: tvrestore against scikit-image"
     header = (f"  {'method':<{width}} {'weight':>8} {'PSNR':>7} {'SSIM':>7} {'objective E':>14} "
               f"{'seconds':>8}")
     body = [
-        f"  {row['method']:<{width}} {format_or_dash(row['weight'], '>8.4g')} "
-        f"{format_or_dash(row['psnr'], '7.2f')} {format_or_dash(row['ssim'], '7.4f')} "
-        f"{format_or_dash(row['objective'], '>14.6f')} {row['seconds']:>8.3f}"
+        f"  {row.method:<{width}} {format_or_dash(row.weight, '>8.4g')} "
+        f"{format_or_dash(row.psnr, '7.2f')} {format_or_dash(row.ssim, '7.4f')} "
+        f"{format_or_dash(row.objective, '>14.6f')} {row.seconds:>8.3f}"
         for row in rows
     ]
     return "\n".join([title, header, *body])
