@@ -166,8 +166,8 @@ def restore_array(
     if solve is None:
         if weight == "auto":
             weight = auto_weight(array, **options)
-        options = exact_tile_options(options)
-        solve = functools.partial(_denoise_block, weight=weight, options=options)
+        tile_options = RestoreOptions(weight=weight, **exact_tile_options(options))
+        solve = functools.partial(_denoise_block, weight=weight, options=tile_options)
         if halo is None:
             halo = default_halo(weight)
     if halo is None:
@@ -186,10 +186,10 @@ def restore_array(
 
 def auto_weight(array, **options) -> float:
     """The "auto" weight of :func:`tvrestore.denoise`, chosen on the central crop of at most 512x512."""
-    return _auto_choice(array, **options).weight
+    return _auto_choice(array, RestoreOptions(**options)).weight
 
 
-def _auto_choice(array, *, source=None, **options) -> RestoreResult:
+def _auto_choice(array, options: RestoreOptions, *, source=None) -> RestoreResult:
     """The result of the "auto" solve on the central crop: its weight and noise sigma.
 
     ``source``, when given, names the file in an error about its pixels.
@@ -200,26 +200,26 @@ def _auto_choice(array, *, source=None, **options) -> RestoreResult:
     return _named_denoise(crop, "auto", options, source)[1]
 
 
-def _named_denoise(block: np.ndarray, weight, options: dict, source):
+def _named_denoise(block: np.ndarray, weight, options: RestoreOptions, source):
     """:func:`tvrestore.denoise` of a block; an error about its pixels names ``source``."""
     from tvrestore.api import denoise
 
     try:
-        return denoise(np.ascontiguousarray(block), weight, **options)
+        return denoise(np.ascontiguousarray(block), weight, **options.as_kwargs())
     except TVRestoreError as err:
         if source is None:
             raise
         raise TVRestoreError(f"{source}: {err}") from err
 
 
-def _denoise_block(block: np.ndarray, *, weight: float, options: dict) -> np.ndarray:
+def _denoise_block(block: np.ndarray, *, weight: float, options: RestoreOptions) -> np.ndarray:
     return _named_denoise(block, weight, options, None)[0]
 
 
 class _RecordedDenoise:
     """The default tile solve, keeping each tile's :class:`RestoreResult` for the report."""
 
-    def __init__(self, weight: float, options: dict, source) -> None:
+    def __init__(self, weight: float, options: RestoreOptions, source) -> None:
         self.weight = weight
         self.options = options
         self.source = source
@@ -440,11 +440,11 @@ def _tiled_entry(
     noise_sigma = None
     if weight == "auto":
         search_start = time.perf_counter()
-        chosen = _auto_choice(array, source=job.input, **options.as_kwargs())
+        chosen = _auto_choice(array, options, source=job.input)
         weight, noise_sigma = chosen.weight, chosen.noise_sigma
         search_seconds = time.perf_counter() - search_start
     tile, halo = tiles_for(weight)
-    solve = _RecordedDenoise(weight, options.as_kwargs(), job.input)
+    solve = _RecordedDenoise(weight, options, job.input)
     write(restore_array(array.rechunk({0: tile[0], 1: tile[1]}), weight, halo=halo, solve=solve))
     results = solve.results
     solve_seconds = sum(result.solve_seconds for result in results)
