@@ -22,12 +22,13 @@ import numpy as np
 from scipy import ndimage
 from skimage import data
 
+from tvrestore.runs.report import ReportEntry
 from tvrestore.viz.gallery import write_gallery
 
 PHOTOGRAPHS = ("astronaut", "coffee", "chelsea", "camera", "rocket", "immunohistochemistry")
 
 
-def photographic_batch(folder: Path, count: int, side: int, seed: int = 0) -> list[dict]:
+def photographic_batch(folder: Path, count: int, side: int, seed: int = 0) -> list[ReportEntry]:
     """`count` noisy crops, their smoothed "results" and clean references; their entries."""
     rng = np.random.default_rng(seed)
     photographs = [getattr(data, name)() for name in PHOTOGRAPHS]
@@ -44,12 +45,12 @@ def photographic_batch(folder: Path, count: int, side: int, seed: int = 0) -> li
                  for role in ("input", "output", "reference")}
         for role, pixels in (("input", noisy), ("output", result), ("reference", clean)):
             iio.imwrite(names[role], pixels)
-        entries.append({
-            **{role: str(path) for role, path in names.items()}, "status": "restored",
-            "weight": 0.07, "iterations": 120, "psnr": 28.0, "ssim": 0.8, "solve_seconds": 2.0,
-            "batch_size": 8, "read_seconds": 0.01, "write_seconds": 0.02,
-            "compile_seconds": 5.0, "weight_search_seconds": 1.0, "tensorflow_seconds": 3.0,
-        })
+        entries.append(ReportEntry(
+            **{role: str(path) for role, path in names.items()}, status="restored",
+            weight=0.07, iterations=120, psnr=28.0, ssim=0.8, solve_seconds=2.0,
+            batch_size=8, read_seconds=0.01, write_seconds=0.02,
+            compile_seconds=5.0, weight_search_seconds=1.0, tensorflow_seconds=3.0,
+        ))
     return entries
 
 

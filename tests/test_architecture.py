@@ -184,7 +184,7 @@ def test_runs_draws_through_the_hook_with_restoration_figures_keywords(tmp_path,
     required = {name for name, parameter in parameters.items()
                 if parameter.default is inspect.Parameter.empty and name != "path"}
     assert required <= drawn.keys() <= parameters.keys() - {"path", "zoom"}
-    assert drawn["psnr"] == entry["psnr"] and drawn["weight"] == entry["weight"]
+    assert drawn["psnr"] == entry.psnr and drawn["weight"] == entry.weight
     assert drawn["restored"].shape == noisy.shape and drawn["input_psnr"] is not None
 
 

@@ -9,9 +9,11 @@ back as inputs; the report lists every input file.
 """
 
 import csv
+import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import signal
 import subprocess
 import time
@@ -29,7 +31,7 @@ from tvrestore.runs import batch
 from tvrestore.runs.batch import run_batch
 from tvrestore.options import RestoreOptions
 from tvrestore.runs.plan import FileJob, plan_jobs
-from tvrestore.runs.report import summarise, write_report
+from tvrestore.runs.report import CompareRow, ReportEntry, summarise, write_report
 from tvrestore.cli.app import main
 from tvrestore.errors import TVRestoreError
 
@@ -180,9 +182,9 @@ def test_an_image_that_fails_to_restore_fails_alone(tmp_path, make_pair, write_i
     entries = run_batch(plan_jobs([tmp_path / "in"], tmp_path / "out"), RestoreOptions(weight=0.1),
                         on_entry=lambda index, entry: delivered.append(index))
 
-    assert [entry["status"] for entry in entries] == ["restored", "failed", "restored"]
-    assert entries[1]["error"] == f"{tmp_path / 'in' / '1.png'}: {message}"
-    assert entries[1]["output"] is None
+    assert [entry.status for entry in entries] == ["restored", "failed", "restored"]
+    assert entries[1].error == f"{tmp_path / 'in' / '1.png'}: {message}"
+    assert entries[1].output is None
     assert sorted(os.listdir(tmp_path / "out")) == ["0.png", "2.png"]
     assert sorted(delivered) == [0, 1, 2]
 
@@ -469,9 +471,48 @@ def test_per_image_lines_without_quiet(runner, mixed_dir, tmp_path):
     assert "iterations" in lines[0] and result.stderr == ""
 
 
+# The keys of a written entry, in the order every report so far has had them.
+WRITTEN_KEYS = [
+    "input", "output", "reference", "status", "error", "skip_reason", "shape", "dtype", "task",
+    "psf", "mask", "upscale", "weight", "weight_auto", "noise_sigma", "reduction", "tv", "color",
+    "solver", "iterations", "converged", "objective", "loss", "certified_gap", "solve_seconds",
+    "compile_seconds", "compile_cached", "weight_search_seconds", "history", "batch_size", "tile",
+    "halo", "read_seconds", "write_seconds", "tensorflow_seconds", "total_seconds", "psnr", "ssim",
+    "compare",
+]
+
+
+def test_a_report_entry_is_typed_frozen_and_written_with_the_same_keys(tmp_path):
+    row = CompareRow(method="skimage chambolle", weight=0.1, psnr=30.0, ssim=0.9,
+                     objective=None, seconds=0.5)
+    entry = ReportEntry(input="a.png", output="a_tv.png", status="restored", shape=(4, 6, 3),
+                        tile=(32, 32), halo=16, weight=0.1, psnr=float("inf"),
+                        history=({"iteration": 10, "objective": 1.5},), compare=(row,))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.weight = 0.2
+    # Entries come back from Dask workers pickled.
+    assert pickle.loads(pickle.dumps(entry)) == entry
+    # RestoreResult's fields are an entry's (batch passes them along as they are).
+    from tvrestore.options import RestoreResult
+    assert {field.name for field in dataclasses.fields(RestoreResult)} <= set(WRITTEN_KEYS)
+
+    write_report(tmp_path / "run.json", [entry])
+    [written] = json.loads((tmp_path / "run.json").read_text())["results"]
+    assert list(written) == WRITTEN_KEYS
+    assert (written["shape"], written["tile"], written["psnr"]) == ([4, 6, 3], [32, 32], None)
+    assert written["history"] == [{"iteration": 10, "objective": 1.5}]
+    assert written["compare"] == [{"method": "skimage chambolle", "weight": 0.1, "psnr": 30.0,
+                                   "ssim": 0.9, "objective": None, "seconds": 0.5}]
+    write_report(tmp_path / "run.csv", [entry])
+    [header, cells] = (tmp_path / "run.csv").read_text().splitlines()
+    columns = [key for key in WRITTEN_KEYS if key not in ("history", "compare")]
+    assert header.split(",") == columns + [f"skimage_chambolle_{key}" for key in
+                                           ("weight", "psnr", "ssim", "objective", "seconds")]
+    assert cells.split(",")[columns.index("shape")] == "4x6x3"
+
+
 def test_summarise_and_write_report_with_no_scores(tmp_path):
-    entries = [dict.fromkeys(["input", "status", "psnr", "ssim", "compare"]) | {"status": status}
-               for status in ("skipped", "failed")]
+    entries = [ReportEntry(input=f"{status}.png", status=status) for status in ("skipped", "failed")]
 
     summary = summarise(entries, wall_seconds=2.0)
 

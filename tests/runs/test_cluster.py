@@ -163,8 +163,8 @@ def test_a_worker_killed_mid_task_costs_only_that_task(tmp_path, make_pair, writ
     assert busy == {victim: 1}  # it died in mid-task
 
     entries = outcome["entries"]
-    assert [entry["status"] for entry in entries] == ["restored"] * 8
-    assert [entry["iterations"] for entry in entries] == [entry["iterations"] for entry in expected]
+    assert [entry.status for entry in entries] == ["restored"] * 8
+    assert [entry.iterations for entry in entries] == [entry.iterations for entry in expected]
     assert _outputs(tmp_path / "out") == _outputs(tmp_path / "expected")
     assert [path.name for path in (tmp_path / "out").iterdir() if path.name.startswith(".")] == []
 
@@ -181,9 +181,9 @@ def test_a_retried_task_does_not_write_an_output_twice(tmp_path, make_pair, writ
 
     entries = restore_group(jobs, options, batch_size=2)
 
-    assert [entry["status"] for entry in entries] == ["restored", "restored"]
-    assert entries[0]["output"] == str(jobs[0].output)
-    assert entries[0]["iterations"] == first[0]["iterations"]
+    assert [entry.status for entry in entries] == ["restored", "restored"]
+    assert entries[0].output == str(jobs[0].output)
+    assert entries[0].iterations == first[0].iterations
     again = os.stat(jobs[0].output)
     assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["0.png", "1.png"]
@@ -279,8 +279,8 @@ def test_a_worker_skips_an_output_another_live_run_has_claimed(tmp_path, make_pa
 
     entries = restore_group(jobs, RestoreOptions(weight=0.1), batch_size=2)
 
-    assert [entry["status"] for entry in entries] == ["restored", "skipped"]
-    assert entries[1]["skip_reason"] == "claimed by another run"
+    assert [entry.status for entry in entries] == ["restored", "skipped"]
+    assert entries[1].skip_reason == "claimed by another run"
     assert not jobs[1].output.exists() and claim_path(jobs[1].output).exists()
     assert not claim_path(jobs[0].output).exists()  # the worker released its own
     other_run.release_all()
@@ -310,7 +310,7 @@ def test_a_local_cluster_run_tidies_what_killed_workers_left(tmp_path, make_pair
 
     # With a scheduler the writers may be on other machines: nothing is removed.
     entries = run_batch_on_cluster(jobs, options, scheduler="tcp://127.0.0.1:9")
-    assert [entry["status"] for entry in entries] == ["skipped"] * 3
+    assert [entry.status for entry in entries] == ["skipped"] * 3
     assert stale_claim.exists() and temporary.exists()
 
     run_batch_on_cluster(jobs, options, workers=2)

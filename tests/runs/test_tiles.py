@@ -112,7 +112,7 @@ def test_a_tiled_tiff_in_gives_a_tiled_tiff_out(noisy, tmp_path):
     tifffile.imwrite(source, pixels, tile=(16, 16))
     job = FileJob(input=source, output=tmp_path / "big_tv.tif")
     entry = restore_tiled_file(job, RestoreOptions(weight=WEIGHT), tile=32, halo=16)
-    assert entry["status"] == "restored" and entry["converged"]
+    assert entry.status == "restored" and entry.converged
     with tifffile.TiffFile(job.output) as tif:
         page = tif.pages[0]
         assert page.is_tiled and page.dtype == np.uint16 and page.shape == (64, 64)

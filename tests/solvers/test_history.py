@@ -117,10 +117,10 @@ def test_a_long_run_keeps_at_most_capacity_checks_and_its_last():
 
 
 def test_report_carries_the_history_as_strict_json(tmp_path, noisy):
-    from tvrestore.runs.report import write_report
+    from tvrestore.runs.report import ReportEntry, write_report
 
     _, result = denoise(noisy, WEIGHT, solver="pdhg")
-    entry = {"input": "a.png", "shape": [24, 32], "compare": None, **result.to_dict()}
+    entry = ReportEntry(input="a.png", shape=(24, 32), **result.to_dict())
     write_report(tmp_path / "run.json", [entry])
     text = (tmp_path / "run.json").read_text()
     loaded = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -14,28 +15,17 @@ import numpy as np
 import pytest
 
 from tvrestore.errors import TVRestoreError
+from tvrestore.runs.report import CompareRow, ReportEntry
 from tvrestore.viz.gallery import (
     EMBEDDED_VIEWS_BYTES, check_gallery_path, natural_key, shrunk, write_gallery,
 )
 
-# The keys of tvrestore.runs.batch.ENTRY_KEYS that the gallery reads (importing
-# batch would import TensorFlow); the entries below carry all of them.
-ENTRY_KEYS = ("input", "output", "reference", "status", "error", "shape", "dtype", "weight",
-              "iterations", "converged", "objective", "solve_seconds", "compile_seconds",
-              "weight_search_seconds", "batch_size", "read_seconds", "write_seconds",
-              "tensorflow_seconds", "total_seconds", "psnr", "ssim", "compare")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 # The issue's target: 500 images in at most 20 MB.
 PAGE_BUDGET_BYTES, PAGE_BUDGET_IMAGES = 20_000_000, 500
-
-
-def entry(**values):
-    made = dict.fromkeys(ENTRY_KEYS)
-    made.update(values)
-    return made
 
 
 def picture(height, width, channels=None, dtype=np.uint8, seed=0):
@@ -67,7 +57,7 @@ def batch(tmp_path):
         iio.imwrite(folder / f"{stem}_tv{suffix}", pixels // 2 + pixels // 4)
         # One compiled call of batch_size 2 per pair of images: solve 2 s
         # for the first pair, 1 s for the second; compile and search shared.
-        entries.append(entry(
+        entries.append(ReportEntry(
             input=str(folder / name), output=str(folder / f"{stem}_tv{suffix}"),
             status="restored", weight=0.05 + 0.01 * number, iterations=100 + 50 * number,
             psnr=None if number == 3 else 25.0 + number, ssim=None if number == 3 else 0.8,
@@ -76,18 +66,17 @@ def batch(tmp_path):
             tensorflow_seconds=4.0, total_seconds=987.654,
         ))
     iio.imwrite(folder / "colour_clean.png", picture(64, 80, channels=3, seed=9))
-    entries[1]["reference"] = str(folder / "colour_clean.png")
-    entries[1]["compare"] = [
-        {"method": "tvrestore (adam)", "weight": 0.06, "psnr": 26.0, "ssim": 0.8,
-         "objective": 1.0, "seconds": 0.5},
-        {"method": "skimage_chambolle", "weight": 0.06, "psnr": 25.5, "ssim": 0.79,
-         "objective": 1.1, "seconds": 0.25},
-    ]
+    entries[1] = replace(entries[1], reference=str(folder / "colour_clean.png"), compare=(
+        CompareRow(method="tvrestore (adam)", weight=0.06, psnr=26.0, ssim=0.8,
+                   objective=1.0, seconds=0.5),
+        CompareRow(method="skimage_chambolle", weight=0.06, psnr=25.5, ssim=0.79,
+                   objective=1.1, seconds=0.25),
+    ))
     (folder / "broken.png").write_bytes(b"not a png at all")
     # Natural order of the inputs (the rows' order): <script>, broken, colour, deep, grey, grey.
-    entries.append(entry(input=str(folder / "broken.png"), status="failed",
+    entries.append(ReportEntry(input=str(folder / "broken.png"), status="failed",
                          error=f"{folder / 'broken.png'}: not a readable image <&> (cannot identify)"))
-    entries.append(entry(input=str(folder / "grey.png"), output=str(folder / "grey_tv.png"),
+    entries.append(ReportEntry(input=str(folder / "grey.png"), output=str(folder / "grey_tv.png"),
                          status="skipped"))
     return entries
 
@@ -169,10 +158,10 @@ def test_thumbnails_are_embedded_jpegs_of_the_files(tmp_path, batch):
 
 
 def test_enlarged_views_are_lossless_at_native_resolution_with_the_reference(tmp_path, batch):
-    folder = Path(batch[0]["input"]).parent
+    folder = Path(batch[0].input).parent
     # Longer than the cap (1024): shown as 2x2 block means.
     iio.imwrite(folder / "long.png", picture(1100, 60, seed=4))
-    batch.append(entry(input=str(folder / "long.png"), output=str(folder / "long.png"),
+    batch.append(ReportEntry(input=str(folder / "long.png"), output=str(folder / "long.png"),
                        status="skipped"))
     write_gallery(tmp_path / "gallery.html", batch)
     page = parse(tmp_path / "gallery.html")
@@ -184,7 +173,7 @@ def test_enlarged_views_are_lossless_at_native_resolution_with_the_reference(tmp
     assert shapes["view-7"] == [("input", (550, 30)), ("result", (550, 30))]
     assert "view-2" not in shapes  # the failed row has nothing to enlarge
     colour = decoded(page.enlarged["view-3"][0]["src"], "png")
-    assert np.array_equal(colour, iio.imread(batch[1]["input"]))  # uint8: shown as it is
+    assert np.array_equal(colour, iio.imread(batch[1].input))  # uint8: shown as it is
     text = (tmp_path / "gallery.html").read_text(encoding="utf-8")
     view = text.split('<template id="view-3">', 1)[1].split("</template>", 1)[0]
     assert "colour.png</h2>" in view
@@ -202,7 +191,7 @@ def test_names_and_errors_are_escaped(tmp_path, batch):
     assert page.scripts == 1
     shown = "".join(page.text)
     assert "<script>.png" in shown  # the unescaped name is what a reader sees
-    assert f"{batch[4]['error']}" in shown
+    assert f"{batch[4].error}" in shown
 
 
 def test_own_and_shared_times_are_shown_apart_and_add_up(tmp_path, batch):
@@ -236,9 +225,7 @@ def test_summary_line_counts_and_mean_scores(tmp_path, batch):
 
 
 def test_a_page_without_compare_has_no_compare_column(tmp_path, batch):
-    for item in batch:
-        item["compare"] = None
-    write_gallery(tmp_path / "gallery.html", batch)
+    write_gallery(tmp_path / "gallery.html", [replace(item, compare=None) for item in batch])
     text = (tmp_path / "gallery.html").read_text(encoding="utf-8")
     assert "compared" not in text and 'class="compare"' not in text
 
@@ -250,7 +237,7 @@ def test_rows_are_in_natural_order_of_the_names():
 
 
 def test_gallery_refuses_to_replace_an_input_or_output(tmp_path, batch):
-    for target in (batch[0]["input"], batch[0]["output"], batch[1]["reference"]):
+    for target in (batch[0].input, batch[0].output, batch[1].reference):
         before = Path(target).read_bytes()
         with pytest.raises(TVRestoreError, match="would replace the image"):
             write_gallery(target, batch)
@@ -279,10 +266,10 @@ def test_assets_are_png_files_linked_from_the_page(tmp_path, batch):
 
 
 def test_assets_that_would_replace_an_image_or_are_a_file_are_refused(tmp_path, batch):
-    folder = Path(batch[0]["input"]).parent
+    folder = Path(batch[0].input).parent
     clash = folder / "gallery-0001-input.png"
     iio.imwrite(clash, picture(8, 8))
-    batch[0]["reference"] = str(clash)
+    batch[0] = replace(batch[0], reference=str(clash))
     before = clash.read_bytes()
     with pytest.raises(TVRestoreError, match="gallery-0001-input.png: the gallery would replace"):
         write_gallery(tmp_path / "gallery.html", batch, assets=folder)
@@ -323,7 +310,7 @@ def test_page_size_per_image_keeps_500_images_within_20_mb(tmp_path):
 
 
 def test_a_restored_file_without_output_shows_why(tmp_path, batch):
-    Path(batch[1]["output"]).unlink()
+    Path(batch[1].output).unlink()
     write_gallery(tmp_path / "gallery.html", batch)
     text = (tmp_path / "gallery.html").read_text(encoding="utf-8")
     assert "after: no preview" in text and "file not found" in text
@@ -397,7 +384,7 @@ document.body.dataset.psnr = order(); click("own s");""")
 
 def test_clicking_name_sorts_in_natural_order_in_a_headless_browser(tmp_path):
     names = ["img10.png", "img2.png", "b/img1.png", "IMG3.png", "img1.png"]
-    entries = [entry(input=str(tmp_path / name), status="failed", error="not read")
+    entries = [ReportEntry(input=str(tmp_path / name), status="failed", error="not read")
                for name in names]
     gallery = tmp_path / "gallery.html"
     write_gallery(gallery, entries)

@@ -8,12 +8,17 @@ line on stderr. Every file name is printed through
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
 from tvrestore.bench.formatting import format_or_dash
 from tvrestore.errors import printable
+
+if TYPE_CHECKING:
+    from tvrestore.runs.report import CompareRow, ReportEntry
 
 
 def echo_error(message: str) -> None:
@@ -66,22 +71,23 @@ def elapsed_line(label: str, show: bool, after_seconds: float = 1.0):
         ticker.join()
 
 
-def _printable_entry(entry: dict) -> dict:
+def _printable_entry(entry: ReportEntry) -> ReportEntry:
     """`entry` with its text (file names, reasons) safe to print: see :func:`echo_error`."""
-    return {key: printable(value) if isinstance(value, str) else value
-            for key, value in entry.items()}
+    text = {field.name: printable(value) for field in dataclasses.fields(entry)
+            if isinstance(value := getattr(entry, field.name), str)}
+    return dataclasses.replace(entry, **text)
 
 
-def batch_line(entry: dict) -> str:
+def batch_line(entry: ReportEntry) -> str:
     """One line per file of a batch."""
     entry = _printable_entry(entry)
-    if entry["status"] == "skipped":
-        return f"{entry['input']} -> {entry['output']}  skipped ({entry['skip_reason']})"
-    state = "" if entry["converged"] else ", NOT converged"
-    line = (f"{entry['input']} -> {entry['output']}  weight {entry['weight']:.4g}, "
-            f"{entry['iterations']} iterations{state}")
-    if entry["psnr"] is not None:
-        line += f", PSNR {entry['psnr']:.2f} dB"
+    if entry.status == "skipped":
+        return f"{entry.input} -> {entry.output}  skipped ({entry.skip_reason})"
+    state = "" if entry.converged else ", NOT converged"
+    line = (f"{entry.input} -> {entry.output}  weight {entry.weight:.4g}, "
+            f"{entry.iterations} iterations{state}")
+    if entry.psnr is not None:
+        line += f", PSNR {entry.psnr:.2f} dB"
     return line
 
 
@@ -118,62 +124,62 @@ def _mean_compare_table(rows: list[dict]) -> str:
     return "\n".join([header, *body])
 
 
-def summary(entry: dict) -> str:
+def summary(entry: ReportEntry) -> str:
     """The console version of a report entry."""
     entry = _printable_entry(entry)
-    weight = f"{entry['weight']:.4g}"
-    if entry["weight_auto"]:
-        weight += f" (auto, noise sigma {entry['noise_sigma']:.4g})"
-    if entry["solver"] == "pdhg":
-        state = f"certified gap {entry['certified_gap']:.2g}" + (
-            "" if entry["converged"] else ", NOT converged: raise --max-iter or --gap")
+    weight = f"{entry.weight:.4g}"
+    if entry.weight_auto:
+        weight += f" (auto, noise sigma {entry.noise_sigma:.4g})"
+    if entry.solver == "pdhg":
+        state = f"certified gap {entry.certified_gap:.2g}" + (
+            "" if entry.converged else ", NOT converged: raise --max-iter or --gap")
     else:
-        state = "converged" if entry["converged"] else "NOT converged: raise --max-iter or --tol"
-    task = "" if entry["task"] == "denoise" else f", {entry['task']}"
+        state = "converged" if entry.converged else "NOT converged: raise --max-iter or --tol"
+    task = "" if entry.task == "denoise" else f", {entry.task}"
     lines = [
-        f"{entry['input']} -> {entry['output']}  "
-        f"({'x'.join(map(str, entry['shape']))} {entry['dtype']}{task})",
-        f"  weight {weight}, {entry['tv']} {entry['color']} TV, reduction {entry['reduction']}, "
-        f"solver {entry['solver']}",
-        f"  {entry['iterations']} iterations ({state}), "
-        f"objective {format_or_dash(entry['objective'], '.6g')}",
+        f"{entry.input} -> {entry.output}  "
+        f"({'x'.join(map(str, entry.shape))} {entry.dtype}{task})",
+        f"  weight {weight}, {entry.tv} {entry.color} TV, reduction {entry.reduction}, "
+        f"solver {entry.solver}",
+        f"  {entry.iterations} iterations ({state}), "
+        f"objective {format_or_dash(entry.objective, '.6g')}",
         f"  {_times(entry)}",
     ]
-    if entry["tile"] is not None:
-        lines.insert(3, f"  restored in tiles of {'x'.join(map(str, entry['tile']))} pixels, "
-                        f"halo {entry['halo']} (iterations the most any tile took)")
-    if entry["reference"] is not None:
-        psnr = "inf (identical to the reference)" if entry["psnr"] is None else f"{entry['psnr']:.2f} dB"
-        ssim = "n/a" if entry["ssim"] is None else f"{entry['ssim']:.4f}"
+    if entry.tile is not None:
+        lines.insert(3, f"  restored in tiles of {'x'.join(map(str, entry.tile))} pixels, "
+                        f"halo {entry.halo} (iterations the most any tile took)")
+    if entry.reference is not None:
+        psnr = "inf (identical to the reference)" if entry.psnr is None else f"{entry.psnr:.2f} dB"
+        ssim = "n/a" if entry.ssim is None else f"{entry.ssim:.4f}"
         lines.append(f"  PSNR {psnr}, SSIM {ssim}")
-    if entry["compare"]:
-        lines.append(_compare_table(entry["compare"], entry["task"]))
+    if entry.compare:
+        lines.append(_compare_table(entry.compare, entry.task))
     return "\n".join(lines)
 
 
-def _times(entry: dict) -> str:
+def _times(entry: ReportEntry) -> str:
     """Where one image's time went, each part apart, so a regression shows where it is."""
-    if entry["compile_seconds"] == 0:
+    if entry.compile_seconds == 0:
         compiled = "compile 0 s (in memory)"
     else:
-        source = {True: "cached", False: "compiled", None: "no cache"}[entry["compile_cached"]]
-        compiled = f"compile {entry['compile_seconds']:.2f} s ({source})"
-    search = (f", weight search {entry['weight_search_seconds']:.3f} s"
-              if entry["weight_auto"] else "")
-    return (f"solve {entry['solve_seconds']:.3f} s{search}, {compiled}, "
-            f"TensorFlow start-up {entry['tensorflow_seconds']:.2f} s, "
-            f"I/O {entry['read_seconds'] + entry['write_seconds']:.3f} s")
+        source = {True: "cached", False: "compiled", None: "no cache"}[entry.compile_cached]
+        compiled = f"compile {entry.compile_seconds:.2f} s ({source})"
+    search = (f", weight search {entry.weight_search_seconds:.3f} s"
+              if entry.weight_auto else "")
+    return (f"solve {entry.solve_seconds:.3f} s{search}, {compiled}, "
+            f"TensorFlow start-up {entry.tensorflow_seconds:.2f} s, "
+            f"I/O {entry.read_seconds + entry.write_seconds:.3f} s")
 
 
-def _compare_table(rows: list[dict], task: str = "denoise") -> str:
-    width = max(20, *(len(row["method"]) for row in rows))
+def _compare_table(rows: Sequence[CompareRow], task: str = "denoise") -> str:
+    width = max(20, *(len(row.method) for row in rows))
     title = f"  {task}: tvrestore against scikit-image"
     header = (f"  {'method':<{width}} {'weight':>8} {'PSNR':>7} {'SSIM':>7} {'objective E':>14} "
               f"{'seconds':>8}")
     body = [
-        f"  {row['method']:<{width}} {format_or_dash(row['weight'], '>8.4g')} "
-        f"{format_or_dash(row['psnr'], '7.2f')} {format_or_dash(row['ssim'], '7.4f')} "
-        f"{format_or_dash(row['objective'], '>14.6f')} {row['seconds']:>8.3f}"
+        f"  {row.method:<{width}} {format_or_dash(row.weight, '>8.4g')} "
+        f"{format_or_dash(row.psnr, '7.2f')} {format_or_dash(row.ssim, '7.4f')} "
+        f"{format_or_dash(row.objective, '>14.6f')} {row.seconds:>8.3f}"
         for row in rows
     ]
     return "\n".join([title, header, *body])

@@ -12,11 +12,15 @@ import functools
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tvrestore.cli import console
 from tvrestore.errors import TVRestoreError
+
+if TYPE_CHECKING:
+    from tvrestore.runs.report import ReportEntry
 
 
 def needs_tiles(input_path: Path, tile: int | None) -> bool:
@@ -174,17 +178,17 @@ def restore_many(inputs, output, reference, compare, overwrite, quiet, options,
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     show_progress = not quiet and sys.stderr.isatty()
-    done: dict[int, dict] = {}
+    done: dict[int, ReportEntry] = {}
     interrupted: KeyboardInterrupt | None = None
     bar = click.progressbar(length=len(jobs), label="restoring", file=sys.stderr,
                             show_pos=True, show_eta=True) if show_progress else None
 
-    def on_entry(index: int, entry: dict) -> None:
+    def on_entry(index: int, entry: ReportEntry) -> None:
         done[index] = entry
         if bar is not None:
             bar.update(1)
-        elif entry["error"] is not None:
-            console.echo_error(entry["error"])
+        elif entry.error is not None:
+            console.echo_error(entry.error)
         elif not quiet:
             click.echo(console.batch_line(entry))
 
@@ -203,8 +207,8 @@ def restore_many(inputs, output, reference, compare, overwrite, quiet, options,
     entries = [done[index] for index in sorted(done)]
     if bar is not None:
         for entry in entries:
-            if entry["error"] is not None:
-                console.echo_error(entry["error"])
+            if entry.error is not None:
+                console.echo_error(entry.error)
     try:
         _write_records(entries, written)
     except TVRestoreError as err:

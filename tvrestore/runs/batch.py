@@ -54,7 +54,7 @@ def restore_file(
     *,
     draw: Callable[..., None] | None = None,
     tile_options: RestoreOptions | None = None,
-) -> dict:
+) -> report.ReportEntry:
     """Restore one file and return its report entry.
 
     The output is written atomically; the input is only read.
@@ -78,13 +78,14 @@ def restore_file(
 
     Returns
     -------
-    dict
-        The keys of :data:`ENTRY_KEYS`: input, output, reference, status
-        ("restored"), error (None), shape, dtype, task, the
-        :class:`~tvrestore.options.RestoreResult` fields, batch_size (1),
+    ReportEntry
+        Its :class:`tvrestore.runs.report.ReportEntry`: input, output,
+        reference, status ("restored"), error (None), shape, dtype, task,
+        the :class:`~tvrestore.options.RestoreResult` fields, batch_size (1),
         read_seconds, write_seconds, tensorflow_seconds, total_seconds (see
-        :data:`tvrestore.runs.report.ENTRY_KEYS`), psnr and ssim (None without a
-        reference) and compare (a list of method rows with ``job.compare``,
+        :class:`~tvrestore.runs.report.ReportEntry`), psnr and ssim (None
+        without a reference) and compare (a tuple of
+        :class:`~tvrestore.runs.report.CompareRow` with ``job.compare``,
         else None).
 
     An image beyond the whole-image budget that :func:`tvrestore.runs.plan.route`
@@ -124,7 +125,7 @@ def restore_file(
 
 
 def _draw_restoration(draw: Callable[..., None], loaded: _Loaded, restored: np.ndarray,
-                      entry: dict, compared: dict[str, np.ndarray]) -> None:
+                      entry: report.ReportEntry, compared: dict[str, np.ndarray]) -> None:
     """Hand one restored file to the `draw` hook, titled with its entry's scores."""
     # The input's PSNR only: its SSIM would double the figure's cost on a
     # large image (12 s at 4096x4096, benchmarks/measure_figure.py).
@@ -139,12 +140,12 @@ def _draw_restoration(draw: Callable[..., None], loaded: _Loaded, restored: np.n
     dtype = loaded.noisy.dtype
     draw(
         input=shown_input, restored=restored, reference=loaded.reference,
-        compare=[(row["method"], row["weight"], from_unit_range(compared[row["method"]], dtype),
-                  row["psnr"], row["ssim"])
-                 for row in entry["compare"] or () if row["method"] in compared],
-        restored_label=f"tvrestore ({entry['solver']})", weight=entry["weight"],
-        psnr=entry["psnr"], ssim=entry["ssim"], input_psnr=input_psnr,
-        history=entry["history"],
+        compare=[(row.method, row.weight, from_unit_range(compared[row.method], dtype),
+                  row.psnr, row.ssim)
+                 for row in entry.compare or () if row.method in compared],
+        restored_label=f"tvrestore ({entry.solver})", weight=entry.weight,
+        psnr=entry.psnr, ssim=entry.ssim, input_psnr=input_psnr,
+        history=entry.history,
     )
 
 
@@ -157,7 +158,7 @@ def _restore_loaded(loaded: "_Loaded", options: RestoreOptions) -> tuple[np.ndar
                    weight=options.weight, **options.as_kwargs())
 
 
-def _restore_in_tiles(loaded: "_Loaded", options: RestoreOptions) -> dict:
+def _restore_in_tiles(loaded: "_Loaded", options: RestoreOptions) -> report.ReportEntry:
     """The entry of a decoded image restored in tiles and written
     (:func:`tvrestore.runs.tiles.restore_decoded`)."""
     from tvrestore.runs.tiles import restore_decoded
@@ -232,7 +233,7 @@ def _load(job: FileJob, *, decode_in_tiles: bool = True) -> _Loaded:
 def _compare_rows(
     loaded: _Loaded, restored: np.ndarray, result: RestoreResult, batch_size: int,
     solutions: dict[str, np.ndarray] | None = None,
-) -> list[dict] | None:
+) -> tuple[report.CompareRow, ...] | None:
     """The --compare rows, or None; tvrestore's seconds are its share of the batch.
 
     `solutions`, given, receives the compared methods' images by name.
@@ -259,13 +260,13 @@ def _compare_rows(
         rows = compare_restoration(
             *scored, psf=None if job.psf is None else load_psf(job.psf), missing=loaded.missing,
             upscale=job.upscale, as_written=as_written, solutions=solutions)
-    return [row.to_dict() for row in rows]
+    return tuple(report.CompareRow(**row.to_dict()) for row in rows)
 
 
 def _finish(
     loaded: _Loaded, restored: np.ndarray, result: RestoreResult,
-    compare: list[dict] | None, batch_size: int,
-) -> dict:
+    compare: tuple[report.CompareRow, ...] | None, batch_size: int,
+) -> report.ReportEntry:
     """Score and write a restored image; its report entry."""
     job = loaded.job
     psnr, ssim = (quality(loaded.reference_unit, _unit(restored)) if loaded.reference is not None
@@ -277,7 +278,7 @@ def _finish(
     return report.entry(
         job,
         status=report.RESTORED,
-        shape=list(loaded.noisy.shape),
+        shape=tuple(loaded.noisy.shape),
         dtype=str(loaded.noisy.dtype),
         task=job.task,
         psf=job.psf,
@@ -303,9 +304,9 @@ def run_batch(
     options: RestoreOptions,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    on_entry: Callable[[int, dict], None] | None = None,
+    on_entry: Callable[[int, report.ReportEntry], None] | None = None,
     tile_options: RestoreOptions | None = None,
-) -> list[dict]:
+) -> list[report.ReportEntry]:
     """Restore every job, as few compiled calls as the shapes allow; never raise for a file.
 
     Files are read in order, `batch_size` ahead, by a thread pool. Read
@@ -338,7 +339,7 @@ def run_batch(
 
     Returns
     -------
-    list of dict
+    list of ReportEntry
         One entry per job, in job order. status "skipped" when the output
         exists and the job does not overwrite (nothing is read;
         skip_reason "output exists"), or when another live run has claimed
@@ -349,7 +350,7 @@ def run_batch(
         with the fields of :func:`restore_file`. ``solve_seconds`` is the
         time of the whole compiled call, shared by its ``batch_size``
         images; ``total_seconds`` is the work the image waited for, queue
-        waits excluded (:data:`tvrestore.runs.report.ENTRY_KEYS`).
+        waits excluded (:class:`tvrestore.runs.report.ReportEntry`).
 
     Raises
     ------
@@ -365,7 +366,7 @@ def run_batch(
     entries: list[dict | None] = [None] * len(jobs)
     claims = Claims()
 
-    def deliver(index: int, entry: dict) -> None:
+    def deliver(index: int, entry: report.ReportEntry) -> None:
         entries[index] = entry
         if on_entry is not None:
             on_entry(index, entry)
@@ -407,7 +408,7 @@ class _BatchRun:
             index, future = self.reads.popleft()
             self._read_ahead(upcoming)
             loaded = future.result()
-            if isinstance(loaded, dict):
+            if isinstance(loaded, report.ReportEntry):
                 self.deliver(index, loaded)
                 continue
             if isinstance(loaded, FileJob):
@@ -544,8 +545,8 @@ def _solve(items: list[_Loaded], options: RestoreOptions) -> list[tuple | BaseEx
 
 def _write(
     loaded: _Loaded, restored: np.ndarray, result: RestoreResult,
-    compare: list[dict] | None, batch_size: int, claims: Claims,
-) -> dict:
+    compare: tuple[report.CompareRow, ...] | None, batch_size: int, claims: Claims,
+) -> report.ReportEntry:
     """The pool's writing task: score and write, or the failed entry; then release the claim."""
     try:
         return _finish(loaded, restored, result, compare, batch_size)

@@ -193,9 +193,9 @@ def run_batch_on_cluster(
     scheduler: str | None = None,
     scheduler_timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    on_entry: Callable[[int, dict], None] | None = None,
+    on_entry: Callable[[int, report.ReportEntry], None] | None = None,
     tile_options: RestoreOptions | None = None,
-) -> list[dict]:
+) -> list[report.ReportEntry]:
     """:func:`tvrestore.runs.batch.run_batch` with the restoring done by a Dask cluster's workers.
 
     Parameters and returns as :func:`~tvrestore.runs.batch.run_batch`, and the
@@ -217,7 +217,7 @@ def run_batch_on_cluster(
         raise TVRestoreError(f"batch_size must be at least 1, got {batch_size!r}")
     entries: list[dict | None] = [None] * len(jobs)
 
-    def deliver(index: int, entry: dict) -> None:
+    def deliver(index: int, entry: report.ReportEntry) -> None:
         entries[index] = entry
         if on_entry is not None:
             on_entry(index, entry)
@@ -225,7 +225,7 @@ def run_batch_on_cluster(
     by_shape: dict[tuple, list[int]] = {}
     # Entries known without a task, delivered once the cluster is reached:
     # a cluster that cannot be reached is then the run's one error.
-    settled: list[tuple[int, dict]] = []
+    settled: list[tuple[int, report.ReportEntry]] = []
     for index, job in enumerate(jobs):
         if job.output.exists() and not job.overwrite:
             settled.append((index, report.entry(job, status=report.SKIPPED)))
@@ -288,7 +288,7 @@ def _run_groups(client, jobs, options, by_shape, batch_size, deliver, tile_optio
 
 
 def restore_group(jobs: list[FileJob], options: RestoreOptions, batch_size: int,
-                  tile_options: RestoreOptions | None = None) -> list[dict]:
+                  tile_options: RestoreOptions | None = None) -> list[report.ReportEntry]:
     """A worker's task: :func:`~tvrestore.runs.batch.run_batch` on one group; its entries in order.
 
     The client submits only jobs whose output was absent, so an output that
@@ -303,14 +303,14 @@ def restore_group(jobs: list[FileJob], options: RestoreOptions, batch_size: int,
     entries = run_batch(jobs, options, batch_size=batch_size, tile_options=tile_options)
     return [
         _restored_without_writing(job, options, tile_options)
-        if entry["skip_reason"] == report.OUTPUT_EXISTS
+        if entry.skip_reason == report.OUTPUT_EXISTS
         else entry  # restored, failed, or claimed by another live run (which writes it)
         for job, entry in zip(jobs, entries)
     ]
 
 
 def _restored_without_writing(job: FileJob, options: RestoreOptions,
-                              tile_options: RestoreOptions | None = None) -> dict:
+                              tile_options: RestoreOptions | None = None) -> report.ReportEntry:
     """The entry of restoring ``job`` again, its result written to a scratch file and dropped."""
     from tvrestore.runs.batch import restore_file
 
@@ -320,4 +320,4 @@ def _restored_without_writing(job: FileJob, options: RestoreOptions,
                                  tile_options=tile_options)
     except Exception as err:
         return report.failed_entry(job, err)
-    return {**entry, "output": str(job.output)}
+    return replace(entry, output=str(job.output))

@@ -1,7 +1,7 @@
 """Report entries of a run over files, the console summary, and JSON or CSV reports.
 
-Every entry has the same keys (:data:`ENTRY_KEYS`), None where a value is
-unknown: a skipped or failed file has no restoration fields.
+An entry is a frozen :class:`ReportEntry`; it becomes JSON or CSV, with the
+keys of :data:`ENTRY_KEYS` in order, only when the report is written.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import csv
 import json
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from io import StringIO
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -19,11 +19,11 @@ import numpy as np
 
 from tvrestore.io.files import write_text
 from tvrestore.errors import TVRestoreError, printable
-from tvrestore.options import RestoreResult
 from tvrestore.runs.plan import FileJob
 
 __all__ = [
     "CLAIMED", "ENTRY_KEYS", "FAILED", "OUTPUT_EXISTS", "RESTORED", "SKIPPED", "BatchSummary",
+    "CompareRow", "ReportEntry",
     "entry", "failed_entry",
     "summarise", "write_report",
 ]
@@ -35,35 +35,105 @@ RESTORED, SKIPPED, FAILED = "restored", "skipped", "failed"
 # is restoring it.
 OUTPUT_EXISTS, CLAIMED = "output exists", "claimed by another run"
 
-# Times, in seconds: solve_seconds, compile_seconds and weight_search_seconds
-# are those of the compiled call the image was in (shared by its batch_size
-# images); read_seconds and write_seconds its own file's decoding and
-# encoding; tensorflow_seconds the process's TensorFlow import (once per
-# run); total_seconds = read + compile + weight search + solve + write, the
-# work its result waited for, queue waits excluded. tile ([height, width])
-# and halo, in pixels, for an image restored in tiles, else None.
-ENTRY_KEYS: tuple[str, ...] = (
-    "input", "output", "reference", "status", "error", "skip_reason", "shape", "dtype", "task",
-    "psf", "mask", "upscale",
-    *(field.name for field in fields(RestoreResult)),
-    "batch_size", "tile", "halo",
-    "read_seconds", "write_seconds", "tensorflow_seconds", "total_seconds",
-    "psnr", "ssim", "compare",
-)
+@dataclass(frozen=True)
+class CompareRow:
+    """One method's scores on one image, with --compare.
+
+    The fields of :class:`tvrestore.evaluation.compare.MethodResult`, kept
+    apart from it so that a report never imports the solvers.
+    """
+
+    method: str
+    weight: float | None
+    psnr: float | None
+    ssim: float | None
+    objective: float | None
+    seconds: float
 
 
-def entry(job: FileJob, **values) -> dict:
-    entry = dict.fromkeys(ENTRY_KEYS)
-    entry.update(
-        input=str(job.input),
-        output=str(job.output),
-        reference=None if job.reference is None else str(job.reference),
-    )
-    entry.update(values)
-    return entry
+@dataclass(frozen=True, kw_only=True)
+class ReportEntry:
+    """One file's line in a run's report; None where a value is unknown.
+
+    A skipped or failed file has no restoration fields. The fields after
+    ``upscale`` up to ``history`` are those of
+    :class:`tvrestore.options.RestoreResult`. Times, in seconds:
+    solve_seconds, compile_seconds and weight_search_seconds are those of
+    the compiled call the image was in (shared by its batch_size images);
+    read_seconds and write_seconds its own file's decoding and encoding;
+    tensorflow_seconds the process's TensorFlow import (once per run);
+    total_seconds = read + compile + weight search + solve + write, the
+    work its result waited for, queue waits excluded. tile (height, width)
+    and halo, in pixels, for an image restored in tiles, else None.
+    """
+
+    input: str
+    output: str | None = None
+    reference: str | None = None
+    status: str | None = None
+    error: str | None = None
+    skip_reason: str | None = None
+    shape: tuple[int, ...] | None = None
+    dtype: str | None = None
+    task: str | None = None
+    psf: str | None = None
+    mask: str | None = None
+    upscale: int | None = None
+    weight: float | None = None
+    weight_auto: bool | None = None
+    noise_sigma: float | None = None
+    reduction: str | None = None
+    tv: str | None = None
+    color: str | None = None
+    solver: str | None = None
+    iterations: int | None = None
+    converged: bool | None = None
+    objective: float | None = None
+    loss: float | None = None
+    certified_gap: float | None = None
+    solve_seconds: float | None = None
+    compile_seconds: float | None = None
+    compile_cached: bool | None = None
+    weight_search_seconds: float | None = None
+    history: tuple[dict, ...] | None = None
+    batch_size: int | None = None
+    tile: tuple[int, int] | None = None
+    halo: int | None = None
+    read_seconds: float | None = None
+    write_seconds: float | None = None
+    tensorflow_seconds: float | None = None
+    total_seconds: float | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    compare: tuple[CompareRow, ...] | None = None
+
+    def to_dict(self) -> dict:
+        """The fields in :data:`ENTRY_KEYS` order, as plain JSON-ready values."""
+        record = {field.name: getattr(self, field.name) for field in fields(self)}
+        if self.shape is not None:
+            record["shape"] = list(self.shape)
+        if self.tile is not None:
+            record["tile"] = list(self.tile)
+        if self.history is not None:
+            record["history"] = [dict(check) for check in self.history]
+        if self.compare is not None:
+            record["compare"] = [asdict(row) for row in self.compare]
+        return record
 
 
-def failed_entry(job: FileJob, err: BaseException) -> dict:
+# The keys of a written entry, in order.
+ENTRY_KEYS: tuple[str, ...] = tuple(field.name for field in fields(ReportEntry))
+
+
+def entry(job: FileJob, **values) -> ReportEntry:
+    """The entry of ``job``: its input, output and reference, and ``values``."""
+    values = {"output": str(job.output),
+              "reference": None if job.reference is None else str(job.reference),
+              **values}
+    return ReportEntry(input=str(job.input), **values)
+
+
+def failed_entry(job: FileJob, err: BaseException) -> ReportEntry:
     if isinstance(err, OSError) and err.strerror:
         # One line naming the file, as the library's own errors do.
         message = f"{err.filename or job.output}: {err.strerror}"
@@ -117,27 +187,27 @@ class BatchSummary:
         return self.wall_seconds / self.restored if self.restored else None
 
 
-def summarise(entries: Iterable[dict], wall_seconds: float) -> BatchSummary:
+def summarise(entries: Iterable[ReportEntry], wall_seconds: float) -> BatchSummary:
     """Count the entries by status and average their scores."""
     entries = list(entries)
-    restored = [entry for entry in entries if entry["status"] == RESTORED]
-    scored = [entry for entry in restored if entry["psnr"] is not None]
-    rows: dict[str, list[dict]] = {}
+    restored = [entry for entry in entries if entry.status == RESTORED]
+    scored = [entry for entry in restored if entry.psnr is not None]
+    rows: dict[str, list[CompareRow]] = {}
     for entry in restored:
-        for row in entry["compare"] or ():
-            rows.setdefault(row["method"], []).append(row)
+        for row in entry.compare or ():
+            rows.setdefault(row.method, []).append(row)
     return BatchSummary(
         restored=len(restored),
-        skipped=sum(entry["status"] == SKIPPED for entry in entries),
-        failed=sum(entry["status"] == FAILED for entry in entries),
+        skipped=sum(entry.status == SKIPPED for entry in entries),
+        failed=sum(entry.status == FAILED for entry in entries),
         scored=len(scored),
-        identical=sum(entry["reference"] is not None and entry["psnr"] is None
+        identical=sum(entry.reference is not None and entry.psnr is None
                       for entry in restored),
-        psnr=_mean(entry["psnr"] for entry in scored),
-        ssim=_mean(entry["ssim"] for entry in scored),
+        psnr=_mean(entry.psnr for entry in scored),
+        ssim=_mean(entry.ssim for entry in scored),
         compare=[
             {"method": method, "images": len(method_rows),
-             **{key: _mean(row[key] for row in method_rows)
+             **{key: _mean(getattr(row, key) for row in method_rows)
                 for key in ("psnr", "ssim", "objective", "seconds")}}
             for method, method_rows in rows.items()
         ],
@@ -150,7 +220,7 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return float(np.mean(known)) if known else None
 
 
-def write_report(path: str | Path, entries: Sequence[dict]) -> None:
+def write_report(path: str | Path, entries: Sequence[ReportEntry]) -> None:
     """Write the entries atomically: CSV if `path` ends in ``.csv``, else JSON.
 
     JSON is ``{"results": entries}``, strict: a value that is not a finite
@@ -169,7 +239,7 @@ def write_report(path: str | Path, entries: Sequence[dict]) -> None:
     quote, as OWASP advises against CSV injection.
     """
     path = Path(path)
-    entries = [_reportable(entry) for entry in entries]
+    entries = [_reportable(entry.to_dict()) for entry in entries]
     if path.suffix.lower() == ".csv":
         text = _csv_text(entries)
     else:

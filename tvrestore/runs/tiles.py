@@ -34,7 +34,7 @@ import functools
 import math
 import threading
 import time
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from tvrestore.errors import TVRestoreError
 from tvrestore.options import RestoreOptions, RestoreResult
 from tvrestore.io.lazy import LazyImage
 from tvrestore.runs.plan import DEFAULT_TILE, FileJob, check_stored_budget
+
+if TYPE_CHECKING:
+    from tvrestore.runs import report
 
 __all__ = ["DEFAULT_TILE", "TILE_GAP", "auto_weight", "dask_array", "default_halo",
            "exact_tile_options", "restore_array", "restore_decoded", "restore_tiled_file"]
@@ -163,8 +166,8 @@ def restore_array(
     if solve is None:
         if weight == "auto":
             weight = auto_weight(array, **options)
-        options = exact_tile_options(options)
-        solve = functools.partial(_denoise_block, weight=weight, options=options)
+        tile_options = RestoreOptions(weight=weight, **exact_tile_options(options))
+        solve = functools.partial(_denoise_block, weight=weight, options=tile_options)
         if halo is None:
             halo = default_halo(weight)
     if halo is None:
@@ -183,10 +186,10 @@ def restore_array(
 
 def auto_weight(array, **options) -> float:
     """The "auto" weight of :func:`tvrestore.denoise`, chosen on the central crop of at most 512x512."""
-    return _auto_choice(array, **options).weight
+    return _auto_choice(array, RestoreOptions(**options)).weight
 
 
-def _auto_choice(array, *, source=None, **options) -> RestoreResult:
+def _auto_choice(array, options: RestoreOptions, *, source=None) -> RestoreResult:
     """The result of the "auto" solve on the central crop: its weight and noise sigma.
 
     ``source``, when given, names the file in an error about its pixels.
@@ -197,26 +200,26 @@ def _auto_choice(array, *, source=None, **options) -> RestoreResult:
     return _named_denoise(crop, "auto", options, source)[1]
 
 
-def _named_denoise(block: np.ndarray, weight, options: dict, source):
+def _named_denoise(block: np.ndarray, weight, options: RestoreOptions, source):
     """:func:`tvrestore.denoise` of a block; an error about its pixels names ``source``."""
     from tvrestore.api import denoise
 
     try:
-        return denoise(np.ascontiguousarray(block), weight, **options)
+        return denoise(np.ascontiguousarray(block), weight, **options.as_kwargs())
     except TVRestoreError as err:
         if source is None:
             raise
         raise TVRestoreError(f"{source}: {err}") from err
 
 
-def _denoise_block(block: np.ndarray, *, weight: float, options: dict) -> np.ndarray:
+def _denoise_block(block: np.ndarray, *, weight: float, options: RestoreOptions) -> np.ndarray:
     return _named_denoise(block, weight, options, None)[0]
 
 
 class _RecordedDenoise:
     """The default tile solve, keeping each tile's :class:`RestoreResult` for the report."""
 
-    def __init__(self, weight: float, options: dict, source) -> None:
+    def __init__(self, weight: float, options: RestoreOptions, source) -> None:
         self.weight = weight
         self.options = options
         self.source = source
@@ -265,7 +268,7 @@ def _bands(array, scheduler: str) -> Iterator[np.ndarray]:
 def restore_tiled_file(
     job: FileJob, options: RestoreOptions, *, tile: int | None = None, halo: int | None = None,
     scheduler: str = "synchronous",
-) -> dict:
+) -> report.ReportEntry:
     """Restore a TIFF or zarr image in tiles, reading and writing it chunk by chunk.
 
     A TIFF gives a tiled TIFF, a zarr a zarr (:mod:`tvrestore.io.lazy`); the
@@ -289,7 +292,7 @@ def restore_tiled_file(
 
     Returns
     -------
-    dict
+    ReportEntry
         Its report entry (:func:`_tiled_entry`); tiles are read while the
         output is written, so read_seconds is 0.
 
@@ -330,7 +333,7 @@ def restore_tiled_file(
 def restore_decoded(
     job: FileJob, options: RestoreOptions, pixels: np.ndarray, header, tile_values: int, *,
     read_seconds: float = 0.0,
-) -> dict:
+) -> report.ReportEntry:
     """Restore a decoded image in tiles, in memory, and write it as its input was stored.
 
     For an image beyond the whole-image solve budget but within the
@@ -362,7 +365,7 @@ def restore_decoded(
 
     Returns
     -------
-    dict
+    ReportEntry
         Its report entry (:func:`_tiled_entry`).
 
     Raises
@@ -411,7 +414,7 @@ def _tiled_entry(
     job: FileJob, options: RestoreOptions, array,
     tiles_for: Callable[[float], tuple[tuple[int, int], int]],
     write: Callable[[object], None], *, start: float, read_seconds: float,
-) -> dict:
+) -> report.ReportEntry:
     """Choose the weight, then ``tiles_for(weight)``'s ((height, width), halo); solve; ``write``.
 
     The one tiled restore of :func:`restore_tiled_file` and
@@ -421,9 +424,9 @@ def _tiled_entry(
 
     Returns
     -------
-    dict
-        The report entry (:data:`tvrestore.runs.report.ENTRY_KEYS`), with
-        ``tile`` ([height, width]) and ``halo``: iterations are the most any tile took,
+    ReportEntry
+        The report entry (:class:`tvrestore.runs.report.ReportEntry`), with
+        ``tile`` ((height, width)) and ``halo``: iterations are the most any tile took,
         converged whether every tile did, solve_seconds and
         compile_seconds the sums over tiles; objective and loss are None
         (E of the whole is not computed); write_seconds is the time that
@@ -437,11 +440,11 @@ def _tiled_entry(
     noise_sigma = None
     if weight == "auto":
         search_start = time.perf_counter()
-        chosen = _auto_choice(array, source=job.input, **options.as_kwargs())
+        chosen = _auto_choice(array, options, source=job.input)
         weight, noise_sigma = chosen.weight, chosen.noise_sigma
         search_seconds = time.perf_counter() - search_start
     tile, halo = tiles_for(weight)
-    solve = _RecordedDenoise(weight, options.as_kwargs(), job.input)
+    solve = _RecordedDenoise(weight, options, job.input)
     write(restore_array(array.rechunk({0: tile[0], 1: tile[1]}), weight, halo=halo, solve=solve))
     results = solve.results
     solve_seconds = sum(result.solve_seconds for result in results)
@@ -451,7 +454,7 @@ def _tiled_entry(
     return report.entry(
         job,
         status=report.RESTORED,
-        shape=list(array.shape),
+        shape=tuple(array.shape),
         dtype=str(array.dtype),
         task="denoise",
         weight=weight,
@@ -469,7 +472,7 @@ def _tiled_entry(
         compile_cached=None,
         weight_search_seconds=search_seconds,
         batch_size=1,
-        tile=list(tile),
+        tile=tuple(tile),
         halo=halo,
         read_seconds=read_seconds,
         write_seconds=max(0.0, total_seconds - read_seconds - solve_seconds - compile_seconds

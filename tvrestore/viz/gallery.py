@@ -23,7 +23,7 @@ import html
 import os
 import re
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -167,7 +167,7 @@ def shrunk(
 
 def write_gallery(
     path: str | os.PathLike[str],
-    entries: Sequence[dict],
+    entries: Sequence[report.ReportEntry],
     *,
     thumbnail_size: int = DEFAULT_THUMBNAIL_SIZE,
     assets: str | os.PathLike[str] | None = None,
@@ -178,11 +178,11 @@ def write_gallery(
     ----------
     path : str or path-like
         The HTML file; replaced if it exists (:func:`tvrestore.io.write_text`).
-    entries : sequence of dict
-        Report entries (:data:`tvrestore.runs.report.ENTRY_KEYS`); the keys used
-        are input, output, reference, status, error, weight, iterations,
-        psnr, ssim, compare, batch_size and the times (read, write, solve,
-        compile, weight search, tensorflow), a missing one counting as None.
+    entries : sequence of ReportEntry
+        Report entries (:class:`tvrestore.runs.report.ReportEntry`); the
+        fields used are input, output, reference, status, error, weight,
+        iterations, psnr, ssim, compare, batch_size and the times (read,
+        write, solve, compile, weight search, tensorflow).
     thumbnail_size : int
         Longest side of the embedded thumbnails (see :func:`shrunk`).
     assets : str or path-like, optional
@@ -219,13 +219,13 @@ def write_gallery(
     """
     if thumbnail_size < 1:
         raise TVRestoreError(f"thumbnail_size must be at least 1, got {thumbnail_size!r}")
-    files = [entry.get(key) for entry in entries for key in ("input", "output", "reference")]
+    files = [getattr(entry, key) for entry in entries for key in ("input", "output", "reference")]
     files = [file for file in files if file is not None]
     path = check_gallery_path(path, files)
-    ordered = sorted(entries, key=lambda entry: natural_key(str(entry.get("input") or "")))
+    ordered = sorted(entries, key=lambda entry: natural_key(str(entry.input or "")))
     views = _Views(path, None if assets is None else Path(assets), thumbnail_size)
     views.check(len(ordered), files)
-    compared = any(entry.get("compare") for entry in ordered)
+    compared = any(entry.compare for entry in ordered)
     columns = [column for column in _COLUMNS if compared or column[1] != "compare"]
     rows = [_row(number, entry, views, columns) for number, entry in enumerate(ordered, 1)]
     write_text(path, _page(ordered, rows, views, columns))
@@ -311,10 +311,10 @@ def _link(file: Path, base: Path) -> str:
     return urllib.parse.quote(relative.as_posix())
 
 
-def _row(number: int, entry: dict, views: _Views, columns) -> tuple[str, str]:
+def _row(number: int, entry: report.ReportEntry, views: _Views, columns) -> tuple[str, str]:
     """A row of the table and the template of its enlarged view."""
-    status = entry.get("status") or ""
-    values = {**entry, "own_seconds": _own_seconds(entry), "shared_seconds": _shared_seconds(entry)}
+    status = entry.status or ""
+    derived = {"own_seconds": _own_seconds(entry), "shared_seconds": _shared_seconds(entry)}
     thumbnails, view = _thumbnails_and_view(number, entry, views)
     cells = []
     for title, key, kind in columns:
@@ -324,33 +324,34 @@ def _row(number: int, entry: dict, views: _Views, columns) -> tuple[str, str]:
         elif key == "thumbnails":
             cells.append(f'<td class="pair">{thumbnails}</td>')
         elif key == "compare":
-            compared = _compare_summary(entry.get("compare"))
+            compared = _compare_summary(entry.compare)
             cells.append(f'<td class="compare"{label}>{compared}</td>')
         elif key == "input":
-            cells.append(f"<td>{_text(entry.get('input'))}</td>")
+            cells.append(f"<td>{_text(entry.input)}</td>")
         else:
-            cells.append(_cell(key, values.get(key), kind, entry, label))
+            value = derived[key] if key in derived else getattr(entry, key)
+            cells.append(_cell(key, value, kind, entry, label))
     return (f'<tr id="row-{number}" class="{html.escape(status)}" data-order="{number}">'
             f'{"".join(cells)}</tr>', view)
 
 
-def _own_seconds(entry: dict) -> float | None:
+def _own_seconds(entry: report.ReportEntry) -> float | None:
     """Reading, the image's share of its call's solve, and writing; None without a solve."""
-    solve = entry.get("solve_seconds")
+    solve = entry.solve_seconds
     if solve is None:
         return None
-    return (solve / (entry.get("batch_size") or 1) + (entry.get("read_seconds") or 0.0)
-            + (entry.get("write_seconds") or 0.0))
+    return (solve / (entry.batch_size or 1) + (entry.read_seconds or 0.0)
+            + (entry.write_seconds or 0.0))
 
 
-def _shared_seconds(entry: dict) -> float | None:
+def _shared_seconds(entry: report.ReportEntry) -> float | None:
     """Its call's compilation and weight search, which its batch_size images shared."""
-    parts = [entry.get("compile_seconds"), entry.get("weight_search_seconds")]
+    parts = [entry.compile_seconds, entry.weight_search_seconds]
     known = [part for part in parts if part is not None]
     return sum(known) if known else None
 
 
-def _cell(key: str, value, kind: str, entry: dict, label: str) -> str:
+def _cell(key: str, value, kind: str, entry: report.ReportEntry, label: str) -> str:
     if value is None:
         return '<td data-value=""></td>' if kind == "number" else "<td></td>"
     if kind == "number":
@@ -360,26 +361,26 @@ def _cell(key: str, value, kind: str, entry: dict, label: str) -> str:
     return f"<td{css}{label}>{_text(value)}</td>"
 
 
-def _hint(key: str, entry: dict) -> str:
+def _hint(key: str, entry: report.ReportEntry) -> str:
     """The parts of a time, as the cell's tooltip."""
     if key == "own_seconds":
-        parts = [("read", entry.get("read_seconds")),
-                 ("solve share", entry["solve_seconds"] / (entry.get("batch_size") or 1)),
-                 ("write", entry.get("write_seconds"))]
+        parts = [("read", entry.read_seconds),
+                 ("solve share", entry.solve_seconds / (entry.batch_size or 1)),
+                 ("write", entry.write_seconds)]
     elif key == "shared_seconds":
-        parts = [("compile", entry.get("compile_seconds")),
-                 ("weight search", entry.get("weight_search_seconds"))]
+        parts = [("compile", entry.compile_seconds),
+                 ("weight search", entry.weight_search_seconds)]
     else:
         return ""
     shown = ", ".join(f"{name} {value:.3f} s" for name, value in parts if value is not None)
     if key == "shared_seconds":
-        shown += f"; shared by {entry.get('batch_size') or 1} image(s)"
+        shown += f"; shared by {entry.batch_size or 1} image(s)"
     return f' title="{shown}"'
 
 
 def _compare_summary(rows) -> str:
     """The --compare methods' PSNR, one line each ("" when not compared)."""
-    return "<br>".join(f"{_text(row['method'])} {_number(row.get('psnr'), '.2f')}"
+    return "<br>".join(f"{_text(row.method)} {_number(row.psnr, '.2f')}"
                        for row in rows or ())
 
 
@@ -387,15 +388,15 @@ def _number(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def _thumbnails_and_view(number: int, entry: dict, views: _Views) -> tuple[str, str]:
+def _thumbnails_and_view(number: int, entry: report.ReportEntry, views: _Views) -> tuple[str, str]:
     """The thumbnail button of a row and the template of its enlarged view."""
-    name = _text(entry.get("input"))
-    failed = entry.get("status") == report.FAILED
-    sources = [("input", "before", entry.get("input"))]
+    name = _text(entry.input)
+    failed = entry.status == report.FAILED
+    sources = [("input", "before", entry.input)]
     if not failed:
-        sources.append(("result", "after", entry.get("output")))
+        sources.append(("result", "after", entry.output))
         if not views.full:  # the reference is seen in the enlarged view only
-            sources.append(("reference", "reference", entry.get("reference")))
+            sources.append(("reference", "reference", entry.reference))
     thumbnails, enlarged, notes = [], [], []
     shown, shown_shape = None, None
     for role, label, source in sources:
@@ -441,7 +442,7 @@ def _thumbnails_and_view(number: int, entry: dict, views: _Views) -> tuple[str, 
         f'alt="{image.role}: {name}"><figcaption>{_text(image.caption)}</figcaption></figure>'
         for index, image in enumerate(placed))
     template = (f'<template id="view-{number}"><h2>{name}</h2><p class="metrics">'
-                f"{_metrics(entry)}</p>{_compare_table(entry.get('compare'))}{note}"
+                f"{_metrics(entry)}</p>{_compare_table(_compare_rows(entry))}{note}"
                 f'<div class="panels">{figures}</div></template>')
     return (f'<button type="button" class="open" data-view="view-{number}" '
             f'title="enlarge">{button}</button>{"".join(notes)}', template)
@@ -452,20 +453,25 @@ def _source(image: _Image, index: int) -> str:
     return f'src="{image.source}"' if image.source else f'data-thumbnail="{index}"'
 
 
-def _metrics(entry: dict) -> str:
+def _compare_rows(entry: report.ReportEntry) -> list[dict]:
+    """An entry's --compare rows as the mappings :func:`_compare_table` shows ([] without)."""
+    return [asdict(row) for row in entry.compare or ()]
+
+
+def _metrics(entry: report.ReportEntry) -> str:
     """One line of a row's numbers for its enlarged view."""
-    parts = [_text(entry.get("status") or "")]
+    parts = [_text(entry.status or "")]
     for key, text in (("weight", "weight {:.4g}"), ("iterations", "{} iterations"),
                       ("psnr", "PSNR {:.2f} dB"), ("ssim", "SSIM {:.4f}")):
-        if entry.get(key) is not None:
-            parts.append(text.format(entry[key]))
+        if getattr(entry, key) is not None:
+            parts.append(text.format(getattr(entry, key)))
     own, shared = _own_seconds(entry), _shared_seconds(entry)
     if own is not None:
         parts.append(f"own {own:.2f} s")
     if shared is not None:
         parts.append(f"shared {shared:.2f} s")
-    if entry.get("error"):
-        parts.append(_text(entry["error"]))
+    if entry.error:
+        parts.append(_text(entry.error))
     return " · ".join(parts)
 
 
@@ -498,24 +504,24 @@ _THUMBNAILS_ONLY = (
     "with --gallery-assets DIR it links every image&#39;s instead.")
 
 
-def _summary(entries: Sequence[dict], views: _Views) -> str:
+def _summary(entries: Sequence[report.ReportEntry], views: _Views) -> str:
     """Counts, mean scores and where the time went, as the page's first lines."""
-    full = [{**dict.fromkeys(report.ENTRY_KEYS), **entry} for entry in entries]
-    summary = report.summarise(full, wall_seconds=0.0)  # the page knows no wall time
+    summary = report.summarise(entries, wall_seconds=0.0)  # the page knows no wall time
     lines = [f"{len(entries)} images: {summary.restored} restored, {summary.skipped} skipped, "
              f"{summary.failed} failed."]
     if summary.psnr is not None:
         ssim = "" if summary.ssim is None else f", SSIM {summary.ssim:.4f}"
         lines.append(f"Mean PSNR {summary.psnr:.2f} dB{ssim} over the {summary.scored} "
                      "images with a reference.")
-    restored = [entry for entry in full if entry["status"] == report.RESTORED]
+    restored = [entry for entry in entries if entry.status == report.RESTORED]
     own = [_own_seconds(entry) for entry in restored]
     own_total = sum(value for value in own if value is not None)
     # A call's shared costs appear in each of its batch_size entries.
-    shared = {name: sum((entry[key] or 0.0) / (entry["batch_size"] or 1) for entry in restored)
+    shared = {name: sum((getattr(entry, key) or 0.0) / (entry.batch_size or 1)
+                        for entry in restored)
               for name, key in (("compile", "compile_seconds"),
                                 ("weight search", "weight_search_seconds"))}
-    start_up = max((entry["tensorflow_seconds"] or 0.0 for entry in restored), default=0.0)
+    start_up = max((entry.tensorflow_seconds or 0.0 for entry in restored), default=0.0)
     if restored:
         lines.append(f"Time: {own_total:.2f} s own (reading, solving, writing; the column "
                      f"adds up to it); shared: TensorFlow start-up {start_up:.2f} s, "
@@ -529,7 +535,8 @@ def _summary(entries: Sequence[dict], views: _Views) -> str:
     return paragraphs + _compare_table(summary.compare, "--compare, means per method", means)
 
 
-def _page(entries: Sequence[dict], rows: list[tuple[str, str]], views: _Views, columns) -> str:
+def _page(entries: Sequence[report.ReportEntry], rows: list[tuple[str, str]], views: _Views,
+          columns) -> str:
     headings = "".join(
         f'<th data-type="{kind}">{html.escape(title)}</th>' if kind == "none"
         else f'<th data-type="{kind}"><button type="button">{html.escape(title)}</button></th>'
