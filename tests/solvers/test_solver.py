@@ -154,3 +154,21 @@ def test_banded_window_returns_the_loss_of_its_result():
     whole = objective.loss(u, scales, *data)
     np.testing.assert_allclose(losses.numpy(), whole.numpy(), rtol=1e-5)
     assert not np.allclose(u.numpy(), observed)  # the steps did move it
+
+
+def test_one_trace_serves_every_further_shape_stepped_whole():
+    # Issue 19 item 8: a loop that needs no static size is traced for its
+    # first shape and once more, with unknown sizes, for the second; further
+    # shapes only compile. Each new shape is still timed as a compilation.
+    traced_shapes = set()
+
+    def loss(u, loss_scales, target):
+        traced_shapes.add(tuple(u.shape))
+        return scaled_quadratic(u, loss_scales, target)
+
+    solver = AdamSolver(loss, AdamSettings(), any_shape=True)
+    for shape in [(2, 5, 6), (3, 7, 4), (1, 9, 9), (2, 4, 4)]:
+        target = np.ones(shape, np.float32)
+        output = solver.minimize(np.zeros_like(target), np.ones(shape[0]), target, max_iter=10)
+        assert output.compile_seconds > 0 and output.solution.shape == shape
+    assert traced_shapes == {(2, 5, 6), (None, None, None)}

@@ -171,8 +171,11 @@ class Problem:
     def _inside(self, extents: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
         """1 inside each image's extent, 0 beyond; (B, H, W, 1), or (B, H, 1, W) for "hcw"."""
         cut = tf.cast(extents, tf.float32)
-        width = images.shape[3] if self.layout == "hcw" else images.shape[2]
-        inside = tf.cast(inside_extents((cut[:, 0], cut[:, 1]), (images.shape[1], width)), images.dtype)
+        # Sizes from the tensor, not its static shape: a program traced
+        # for every shape (tvrestore.backend.tf.compiled) knows none.
+        sizes = tf.shape(images)
+        width = sizes[3] if self.layout == "hcw" else sizes[2]
+        inside = tf.cast(inside_extents((cut[:, 0], cut[:, 1]), (sizes[1], width)), images.dtype)
         return swap_layout(inside) if self.layout == "hcw" else inside
 
     def energy_value(

@@ -57,8 +57,8 @@ from tvrestore.solvers.programs import Programs
 
 __all__ = ["AdamSettings", "AdamSolver"]
 
-# Compiled loops (and their variables) kept per solver; a run over images of
-# many sizes recompiles the least recently used ones.
+# Compiled loops kept per solver (one for every shape stepped whole, one per
+# banded shape); a run over many large sizes retraces the least recently used.
 _PROGRAMS_KEPT = 8
 
 # Values per array in one band of rows (1 MiB of float32): the band's
@@ -131,6 +131,9 @@ class AdamSolver:
         diagonally scaled gradient step, and the projection onto a box in
         a diagonal metric is the Euclidean one, so this is projected
         gradient descent in Adam's metric.
+    any_shape : bool
+        ``loss_fn`` and ``project`` need no static size, so one loop
+        serves every shape stepped whole (see :func:`tvrestore.backend.tf.compiled`).
 
     Notes
     -----
@@ -146,6 +149,7 @@ class AdamSolver:
         stencil_rows: int = 1,
         band_values: int = _BAND_VALUES,
         project: Callable[..., tf.Tensor] | None = None,
+        any_shape: bool = False,
     ) -> None:
         self.loss_fn = loss_fn
         self.project = project
@@ -154,8 +158,8 @@ class AdamSolver:
         self.stencil_rows = stencil_rows
         self.halo = stencil_rows * settings.window
         self.band_values = band_values
-        # Per argument shapes: the variable that holds the iterate and the
-        # compiled loop that updates it.
+        self.any_shape = any_shape
+        # The compiled loops (see minimize).
         self._programs = Programs(kept=_PROGRAMS_KEPT)
 
     def minimize(
@@ -189,30 +193,30 @@ class AdamSolver:
         if max_iter < 0 or not tol > 0:
             raise ValueError("need max_iter >= 0 and tol > 0")
         initial = np.asarray(initial, np.float32)
+        start_tensor = tf.constant(initial)
         arguments = [tf.constant(np.asarray(loss_scales, np.float32))] + [
             tf.constant(np.asarray(item, np.float32)) for item in data
         ]
-        signature = tuple(tuple(t.shape) for t in [initial, *arguments])
-        fresh = []
-
-        def build():
-            variable = tf.Variable(initial)
-            fresh.append(variable)
-            return variable, compiled(functools.partial(self._minimize_in_place, variable))
-
-        (variable, loop), compile_seconds = self._programs.get(
-            signature, build,
-            lambda entry: entry[1](tf.constant(0), tf.constant(tol, tf.float32), *arguments),
+        band_rows = self.band_rows(initial.shape)
+        # With any_shape, a loop stepped whole is one program for every
+        # shape: TensorFlow traces it again, with unknown sizes, only for a
+        # second shape, and XLA compiles (or loads from the on-disk cache)
+        # each shape without tracing. Bands are laid out by the shape, so a
+        # banded loop is a program per shape.
+        shapes = tuple(tuple(t.shape) for t in [initial, *arguments])
+        any_shape = self.any_shape and band_rows is None
+        key = ("any shape", len(shapes)) if any_shape else shapes
+        loop, compile_seconds = self._programs.get(
+            key, lambda: compiled(functools.partial(self._minimize_from, band_rows), any_shape),
+            lambda loop: loop(start_tensor, tf.constant(0), tf.constant(tol, tf.float32),
+                              *arguments),
+            shape=shapes,
         )
-        if not fresh:
-            # A kept variable holds its last solution; a new one was made
-            # from the initial value (assigning it again would cost a copy).
-            variable.assign(initial)
         start = time.perf_counter()
-        iterations, converged, recorded = loop(
-            tf.constant(max_iter), tf.constant(tol, tf.float32), *arguments
+        solution, iterations, converged, recorded = loop(
+            start_tensor, tf.constant(max_iter), tf.constant(tol, tf.float32), *arguments
         )
-        solution = variable.numpy()
+        solution = solution.numpy()
         solve_seconds = time.perf_counter() - start
         return SolverOutput(
             solution=solution,
@@ -223,19 +227,19 @@ class AdamSolver:
             history=History.from_state(("loss",), recorded),
         )
 
-    def _minimize_in_place(
+    def _minimize_from(
         self,
-        variable: tf.Variable,
+        band_rows: int | None,
+        initial: tf.Tensor,
         max_iter: tf.Tensor,
         tol: tf.Tensor,
         loss_scales: tf.Tensor,
         *data: tf.Tensor,
-    ) -> tuple[tf.Tensor, tf.Tensor, tuple]:
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tuple]:
         s = self.settings
-        per_item = [-1] + [1] * (variable.shape.rank - 1)
+        per_item = [-1] + [1] * (initial.shape.rank - 1)
         epsilon = tf.reshape(s.epsilon * loss_scales, per_item)
-        batch = tf.shape(variable)[0]
-        band_rows = self.band_rows(variable.shape)
+        batch = tf.shape(initial)[0]
         recorder = Recorder(batch, {"loss": tf.float32})
 
         def steps(k, end, u, m, v, active_step, data):
@@ -283,10 +287,10 @@ class AdamSolver:
             converged = tf.logical_or(converged, step < s.min_learning_rate)
             return end, u, m, v, step, losses, iterations, converged, recorded
 
-        zeros = tf.zeros_like(variable)
+        zeros = tf.zeros_like(initial)
         state = (
             tf.constant(0),
-            variable.read_value(),
+            initial,
             zeros,
             zeros,
             tf.fill([batch], tf.constant(s.learning_rate, tf.float32)),
@@ -298,8 +302,7 @@ class AdamSolver:
         _, u, *_, iterations, converged, recorded = tf.while_loop(
             keep_going, window_of_steps, state
         )
-        variable.assign(u)
-        return iterations, converged, recorded
+        return u, iterations, converged, recorded
 
     def band_rows(self, shape: tuple[int, ...]) -> int | None:
         """Rows per band (halos apart) for a variable of ``shape``, or None if it is stepped whole."""

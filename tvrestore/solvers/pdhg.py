@@ -229,7 +229,7 @@ def solve_pdhg(
 
 @functools.lru_cache(maxsize=None)
 def _program(operator, fidelity, tv, color, layout, fidelity_on_u, check_every, dtype):
-    """One compiled program per model and settings; it traces once per shape."""
+    """One compiled program per model and settings; it traces once per shape, or for denoising once for all."""
     problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout)
 
     def run(observed, fitted, weights, initial, extents, steps, target_gap, max_iter):
@@ -242,7 +242,8 @@ def _program(operator, fidelity, tv, color, layout, fidelity_on_u, check_every, 
                             target_gap, max_iter)
         return (swap_layout(u), *rest)
 
-    return compiled(run)
+    # Denoising needs no static size, so one trace serves every shape.
+    return compiled(run, any_shape=fidelity_on_u)
 
 
 def _project(py: tf.Tensor, px: tf.Tensor, weights: tf.Tensor, problem: Problem):

@@ -31,7 +31,8 @@ class Programs:
         self._entries: collections.OrderedDict[Hashable, object] = collections.OrderedDict()
 
     def get(
-        self, key: Hashable, build: Callable[[], object], warm_up: Callable[[object], object]
+        self, key: Hashable, build: Callable[[], object], warm_up: Callable[[object], object],
+        shape: Hashable = None,
     ) -> tuple[object, float]:
         """The program for ``key`` and the seconds spent compiling it now (0 if kept).
 
@@ -44,15 +45,20 @@ class Programs:
         warm_up : callable
             ``warm_up(entry)`` runs the program for zero iterations, which
             compiles it; timed as the compilation.
+        shape : hashable, optional
+            The arguments' shapes, for a program that serves several (XLA
+            compiles each): a program is warmed up again for a new one.
         """
         compile_seconds = 0.0
         if key not in self._entries:
-            entry = build()
-            start = time.perf_counter()
-            warm_up(entry)
-            compile_seconds = time.perf_counter() - start
-            self._entries[key] = entry
+            self._entries[key] = (build(), set())
             if self.kept is not None and len(self._entries) > self.kept:
                 self._entries.popitem(last=False)
         self._entries.move_to_end(key)
-        return self._entries[key], compile_seconds
+        entry, shapes = self._entries[key]
+        if shape not in shapes:
+            start = time.perf_counter()
+            warm_up(entry)
+            compile_seconds = time.perf_counter() - start
+            shapes.add(shape)
+        return entry, compile_seconds
