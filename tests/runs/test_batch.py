@@ -26,6 +26,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from sample_images import H, W, read_back
 from cli_helpers import console_script, assert_one_line_error
+from hostile_helpers import dead_pid
 from tvrestore import io
 from tvrestore.runs import batch
 from tvrestore.runs.batch import run_batch
@@ -222,7 +223,7 @@ def test_leftover_temporary_files_of_a_killed_run_are_removed(runner, make_pair,
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
     write_image("in/a.png", make_pair("uint8", "grey")[1])
-    leftover = tmp_path / "out" / f".a.png.tmp-{_dead_pid()}-0123456789abcdef.png"
+    leftover = tmp_path / "out" / f".a.png.tmp-{dead_pid()}-0123456789abcdef.png"
     leftover.write_bytes(b"\x89PNG half")
     unrelated = tmp_path / "out" / ".notes"
     unrelated.write_text("a user's hidden file")
@@ -523,7 +524,7 @@ def test_summarise_and_write_report_with_no_scores(tmp_path):
 
 
 def test_remove_temporaries_keeps_everything_else(tmp_path):
-    dead = _dead_pid()
+    dead = dead_pid()
     names = [f".a.png.tmp-{dead}-0123456789abcdef.png", f".a.png.tmp-{dead}-0123456789abcdef.tif",
              "a.png", f".b.tif.tmp-{dead}-0123456789abcdeg.tif", f".x.tmp-{dead}-0123456789abcdef",
              f".c.png.tmp-{os.getppid()}-0123456789abcdef.png"]  # a live run's
@@ -535,10 +536,3 @@ def test_remove_temporaries_keeps_everything_else(tmp_path):
     assert sorted(path.name for path in removed) == [f".a.png.tmp-{dead}-0123456789abcdef.png",
                                                      f".x.tmp-{dead}-0123456789abcdef"]
     assert sorted(os.listdir(tmp_path)) == sorted(set(names) - {path.name for path in removed})
-
-
-def _dead_pid():
-    """The id of a process that has exited: what a killed run's temporary files carry."""
-    process = subprocess.Popen(["true"])
-    process.wait()
-    return process.pid
