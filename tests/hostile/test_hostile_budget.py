@@ -177,6 +177,13 @@ def test_max_pixels_option_lowers_the_limit(tmp_path):
               ["too large to restore whole", "limit of 100"])
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "many", "1.5"])
+def test_a_bad_max_pixels_is_a_usage_error_before_any_work(tmp_path, value):
+    png(tmp_path, "a.png")
+    check_run(LimitedRunner(), tmp_path, ["a.png", "-o", "out.png", "--max-pixels", value], 2,
+              ["--max-pixels"])
+
+
 def test_max_pixels_variable_lowers_the_limit(tmp_path):
     png(tmp_path, "a.png")
     check_run(LimitedRunner({plan.MAX_PIXELS_VARIABLE: "100"}), tmp_path,
