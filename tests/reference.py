@@ -473,14 +473,20 @@ class ForwardModel:
         return blur / self.upscale**2
 
 
-def restoration_objective(u, f, weight, model, tv="isotropic", color="vectorial"):
-    r""":math:`E(u) = \frac12 \sum m (A u - f)^2 + w\,\mathrm{TV}(u)`, float64.
+def restoration_objective(u, f, weight, model, tv="isotropic", color="vectorial", fidelity="l2"):
+    r""":math:`E(u) = F(A u; f, m) + w\,\mathrm{TV}(u)`, float64.
 
-    ``u`` and ``f`` are (H, W, C); ``model`` a :class:`ForwardModel`.
+    ``u`` and ``f`` are (H, W, C); ``model`` a :class:`ForwardModel`;
+    ``fidelity`` "l2", :math:`F = \frac12 \sum m (A u - f)^2`, or "l1",
+    :math:`F = \sum m |A u - f|` (impulse noise).
     """
     residual = model.apply(u) - np.asarray(f, np.float64)
-    fidelity = 0.5 * float(np.sum(model.observed(residual.shape) * residual**2))
-    return fidelity + weight * total_variation(u, tv, color)
+    m = model.observed(residual.shape)
+    if fidelity == "l1":
+        data_term = float(np.sum(m * np.abs(residual)))
+    else:
+        data_term = 0.5 * float(np.sum(m * residual**2))
+    return data_term + weight * total_variation(u, tv, color)
 
 
 def _support_function(v, box):
@@ -491,7 +497,7 @@ def _support_function(v, box):
 
 def solve_restoration(
     f, weight, model, tv="isotropic", color="vectorial", box=(0.0, 1.0), gap=1e-6,
-    max_iter=200_000, absolute=False,
+    max_iter=200_000, absolute=False, fidelity="l2",
 ):
     r"""Minimise :math:`E` of :func:`restoration_objective` over a box, to a certified gap.
 
@@ -521,7 +527,13 @@ def solve_restoration(
                   - \sum \max(\mathrm{lo}\,v, \mathrm{hi}\,v),
         \quad v = \operatorname{div} p - A^* q,
 
-    is at most :math:`E^*` for every feasible :math:`p`, so
+    is at most :math:`E^*` for every feasible :math:`p`. With
+    ``fidelity="l1"``, :math:`F_1(z) = \sum m |z - f|`, whose conjugate is
+    :math:`\sum m q f` on :math:`|q| \le 1` (and :math:`q = 0` where
+    :math:`m = 0`): the data dual's step is
+    :math:`q \leftarrow m \,\mathrm{clip}(q + \sigma (A \bar u - f), -1, 1)`
+    and :math:`D(q, p) = -\sum m q f - \sum \max(\mathrm{lo}\,v, \mathrm{hi}\,v)`.
+    In both cases :math:`D \le E^*` for every feasible pair, so
     :math:`(E(u) - D) / D` bounds the relative error of :math:`E(u)` once
     :math:`D > 0`. The box keeps :math:`D` finite; a box wider than the
     solution's range changes nothing but the speed.
@@ -540,6 +552,7 @@ def solve_restoration(
     absolute : bool
         Certify the absolute gap :math:`E(u) - D` instead, for problems
         whose minimum is 0 (where no relative bound exists).
+    fidelity : {"l2", "l1"}
 
     Returns
     -------
@@ -562,13 +575,17 @@ def solve_restoration(
     u_bar, q, p = u.copy(), np.zeros_like(f), np.zeros((2,) + u.shape)
     relative_gap = np.inf
     for k in range(1, max_iter + 1):
-        q = m * (q + step * (model.apply(u_bar) - f)) / (1.0 + step)
+        if fidelity == "l1":
+            q = m * np.clip(q + step * (model.apply(u_bar) - f), -1.0, 1.0)
+        else:
+            q = m * (q + step * (model.apply(u_bar) - f)) / (1.0 + step)
         p = project_dual(p + step * gradient(u_bar), weight, tv, color)
         u_new = np.clip(u - step * (model.adjoint(q) - divergence(p)), low, high)
         u_bar, u = 2.0 * u_new - u, u_new
         if k % _CHECK_EVERY == 0:
-            primal = restoration_objective(u, f, weight, model, tv, color)
-            dual = -float(np.sum(m * (0.5 * q * q + q * f))) - _support_function(
+            primal = restoration_objective(u, f, weight, model, tv, color, fidelity)
+            conjugate = q * f if fidelity == "l1" else 0.5 * q * q + q * f
+            dual = -float(np.sum(m * conjugate)) - _support_function(
                 divergence(p) - model.adjoint(q), box
             )
             if primal - dual <= 0.0:

@@ -444,3 +444,38 @@ def test_data_under_the_mask_are_ignored():
     a, _ = ref.solve_restoration(f, 0.05, model, gap=1e-6)
     b, _ = ref.solve_restoration(other, 0.05, model, gap=1e-6)
     np.testing.assert_array_equal(a, b)
+
+
+def test_l1_restoration_oracle_certificate_bounds_the_true_error():
+    data_hw = (8, 8)
+    model = _models(data_hw)["blur+bin+mask"]
+    clean = ref.noisy_image("camera", model.input_shape(data_hw)[0], sigma=0.0)[..., None]
+    f = model.apply(clean)
+    hit = np.random.default_rng(2).random(f.shape) < 0.2
+    f = np.where(hit, np.random.default_rng(3).random(f.shape), f)
+    weight = 0.05
+    # L1 has no strong convexity: O(1/k), so a looser best than for L2.
+    best, best_gap = ref.solve_restoration(f, weight, model, gap=1e-6, fidelity="l1")
+    e_best = ref.restoration_objective(best, f, weight, model, fidelity="l1")
+    for target in (1e-2, 1e-3):
+        u, certified = ref.solve_restoration(f, weight, model, gap=target, fidelity="l1")
+        assert certified <= target
+        true_error = (ref.restoration_objective(u, f, weight, model, fidelity="l1") - e_best) / e_best
+        assert true_error <= certified + best_gap
+
+
+@pytest.mark.parametrize("weight", [0.25, 0.33])
+def test_l1_oracle_keeps_or_removes_a_spike_at_the_closed_form_threshold(weight):
+    """One spike of height h on a constant: TV-L1 keeps it below w = 1 / (2 + sqrt 2).
+
+    Lowering the spike by t costs t in the L1 term and saves w t (2 + sqrt 2)
+    of isotropic TV (the pixel's own difference norm sqrt 2 t, its upper and
+    left neighbours' t each): E is linear in t, so the spike stays whole
+    (w < 0.2929) or goes whole (w above).
+    """
+    f = np.full((7, 7, 1), 0.2)
+    f[3, 3] = 0.9
+    u, _ = ref.solve_restoration(f, weight, ref.ForwardModel(), gap=1e-10, absolute=True,
+                                 fidelity="l1")
+    expected = f if weight < 1 / (2 + np.sqrt(2)) else np.full_like(f, 0.2)
+    np.testing.assert_allclose(u, expected, atol=1e-4)
