@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Degraded", "degrade", "scene_shape"]
+__all__ = ["Degraded", "IMPULSE_KINDS", "degrade", "impulse_noise", "scene_shape"]
+
+IMPULSE_KINDS = ("salt-and-pepper", "random-valued")
 
 
 @dataclass(frozen=True)
@@ -111,3 +113,41 @@ def degrade(scene: np.ndarray, *, psf: np.ndarray | None = None, upscale: int = 
     if not colour:
         observed = observed[..., 0]
     return Degraded(observed=observed, clean=clean, mask=mask)
+
+
+def impulse_noise(clean: np.ndarray, kind: str, fraction: float,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Replace a seeded ``fraction`` of the values of ``clean`` by impulses.
+
+    Each value (pixel and channel) is hit independently with probability
+    ``fraction``. ``"salt-and-pepper"``: a hit value becomes 0 or 1, with
+    equal probability. ``"random-valued"``: it becomes a uniform draw
+    from [0, 1].
+
+    Parameters
+    ----------
+    clean : np.ndarray, (H, W[, C])
+        Values in [0, 1].
+    kind : {"salt-and-pepper", "random-valued"}
+    fraction : float
+        In [0, 1].
+    seed : int
+
+    Returns
+    -------
+    noisy : np.ndarray, float32, the shape of ``clean``
+    hit : np.ndarray of bool, (H, W)
+        True where some channel of the pixel was replaced.
+    """
+    if kind not in IMPULSE_KINDS:
+        raise ValueError(f"unknown impulse kind {kind!r}; expected one of {', '.join(IMPULSE_KINDS)}")
+    rng = np.random.default_rng(seed)
+    draw = rng.random(np.shape(clean))
+    hit = draw < fraction
+    if kind == "salt-and-pepper":
+        # Below fraction / 2 pepper, above it salt: one draw decides both.
+        replacement = (draw >= fraction / 2).astype(np.float64)
+    else:
+        replacement = rng.random(np.shape(clean))
+    noisy = np.where(hit, replacement, clean).astype(np.float32)
+    return noisy, hit if hit.ndim == 2 else hit.any(axis=2)

@@ -1,0 +1,275 @@
+r"""Impulse noise: which pixels are corrupted, which route restores them, and the weight.
+
+Impulse noise replaces a fraction of the pixels by values that carry no
+information about the scene. Two kinds are told apart:
+
+**Salt and pepper**: the replaced pixels hold the range's extremes,
+:math:`\mathrm{lo}` or :math:`\mathrm{hi}` (the dtype's 0 and maximum for
+integer images, the data's minimum and maximum for floats). Every such
+pixel is flagged (:func:`extreme_pixels`) and treated as missing, so the
+restoration is masked TV through the L1 fidelity on the pixels left, which
+are clean. A pixel at an extreme whose 8 neighbours all hold the same
+extreme is kept: it lies in a saturated area (a salt pixel there holds the
+right value anyway, and the area keeps its own pixels).
+
+**Random-valued**: the replaced pixels hold arbitrary values, which no
+range test finds. Chen and Wu's adaptive centre-weighted median detector
+(:func:`centre_weighted_median_outliers`; "Space variant median filters
+for the restoration of impulse noise corrupted images", IEEE TCAS-II 48,
+2001) flags a pixel that its own 3x3 centre-weighted medians move by more
+than an adaptive threshold; the flagged pixels are treated as missing and
+the rest fitted by L1, which absorbs the impulses the detector misses.
+Measured against plain TV-L1 on camera (256x256, seeded), at each one's
+best weight: 30.9 / 26.9 dB against 29.5 / 25.5 dB at 20 / 40 %
+(``benchmarks/measure_impulse.py`` prints both).
+
+:func:`detect_impulses` takes the salt-and-pepper route when the extremes
+hold at least as many pixels as the detector flags among the others, and
+the random-valued route otherwise; :func:`impulse_weight` gives the weight
+of each route.
+
+Everything here is numpy and scipy: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "ImpulseDetection",
+    "RANDOM_VALUED",
+    "SALT_AND_PEPPER",
+    "centre_weighted_median_outliers",
+    "detect_impulses",
+    "extreme_pixels",
+    "impulse_weight",
+    "range_extremes",
+]
+
+SALT_AND_PEPPER = "salt-and-pepper"
+RANDOM_VALUED = "random-valued"
+
+# Chen & Wu's thresholds delta_k for the centre weights 1, 3, 5, 7 (8-bit
+# grey levels, here in [0, 1] units) and the factor s of the local median
+# absolute deviation they add (their range is 0 to 0.6).
+_CWM_DELTAS = np.array([40.0, 25.0, 10.0, 5.0]) / 255.0
+_CWM_MAD_FACTOR = 0.6
+# impulse_weight's constants (see there).
+_SALT_AND_PEPPER_WEIGHT = 0.03
+_RANDOM_VALUED_WEIGHT = 0.267
+_RANDOM_VALUED_GROWTH = 3.3
+# Values per band of the detector's window statistics (9 float32 copies
+# of a band: about 36 MB whatever the image's size).
+_BAND_VALUES = 2**20
+
+
+@dataclass(frozen=True)
+class ImpulseDetection:
+    """What :func:`detect_impulses` found in one image.
+
+    Attributes
+    ----------
+    missing : np.ndarray of bool, shape (H, W)
+        True where a pixel is treated as missing: the detected impulses,
+        and the user's own missing pixels if any were given.
+    route : {"salt-and-pepper", "random-valued"}
+    fraction : float
+        The fraction of the image's pixels detected as impulses (the
+        user's missing pixels not counted).
+    extremes : (float, float)
+        :math:`(\\mathrm{lo}, \\mathrm{hi})`, in the image's units.
+    """
+
+    missing: np.ndarray
+    route: str
+    fraction: float
+    extremes: tuple[float, float]
+
+
+def range_extremes(unit: np.ndarray, dtype: np.dtype | str | None = None) -> tuple[float, float]:
+    r""":math:`(\mathrm{lo}, \mathrm{hi})`: where salt and pepper sit, in [0, 1] units.
+
+    For an integer or bool input ``dtype`` the dtype's extremes, 0 and 1
+    once scaled; otherwise (floats, or no dtype) the data's minimum and
+    maximum. A tiled or chunked image must pass the extremes of the whole
+    image to each part, so that all parts flag the same values.
+
+    Parameters
+    ----------
+    unit : np.ndarray
+        The image in [0, 1] intensity units (any shape).
+    dtype : np.dtype, optional
+        The dtype the image was read in.
+    """
+    if dtype is not None and (np.issubdtype(np.dtype(dtype), np.integer) or np.dtype(dtype) == bool):
+        return 0.0, 1.0
+    return float(np.min(unit)), float(np.max(unit))
+
+
+def extreme_pixels(unit: np.ndarray, extremes: tuple[float, float]) -> np.ndarray:
+    """Pixels at a range extreme in some channel, saturated areas apart.
+
+    Parameters
+    ----------
+    unit : np.ndarray, shape (H, W, C)
+    extremes : (float, float)
+        :func:`range_extremes`.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (H, W)
+        True at a pixel with a channel at ``lo`` or ``hi``, unless its 8
+        neighbours (inside the image) hold the same value in that channel.
+    """
+    flagged = np.zeros(unit.shape[:2], bool)
+    for value in extremes:
+        at = unit == value  # (H, W, C)
+        padded = np.pad(at, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        height, width = at.shape[:2]
+        surrounded = np.ones_like(at)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if dy or dx:
+                    surrounded &= padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+        flagged |= np.any(at & ~surrounded, axis=2)
+    return flagged
+
+
+def centre_weighted_median_outliers(unit: np.ndarray) -> np.ndarray:
+    r"""Chen and Wu's adaptive centre-weighted median detector, per channel.
+
+    For each pixel :math:`x` and its 3x3 window, with :math:`y_k` the
+    median of the window with the centre repeated :math:`2k + 1` times
+    (:math:`k = 0..3`) and :math:`d_k = |y_k - x|`, the pixel is an impulse
+    when, for some :math:`k`,
+
+    .. math::
+
+        d_k > s\,\mathrm{MAD} + \delta_k,
+        \qquad \delta = (40, 25, 10, 5) / 255, \quad s = 0.6,
+
+    with MAD the window's median absolute deviation from its median. The
+    borders are mirrored.
+
+    Parameters
+    ----------
+    unit : np.ndarray, shape (H, W, C)
+        In [0, 1] intensity units.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (H, W)
+        True where some channel is flagged.
+    """
+    from scipy import ndimage
+
+    # With the centre weighted 2k + 1 in a window of 9, the weighted median
+    # is the median of the centre and the order statistics 4 - k and 4 + k
+    # (Ko and Lee, IEEE TCAS 38, 1991): rank filters give all four.
+    unit = np.asarray(unit, np.float32)
+    mode = "mirror" if min(unit.shape[:2]) > 1 else "nearest"
+    flagged = np.zeros(unit.shape[:2], bool)
+    for channel in np.moveaxis(unit, 2, 0):
+        ranks = {r: ndimage.rank_filter(channel, r, size=3, mode=mode) for r in range(1, 8)}
+        mad = _window_mad(channel, ranks[4])
+        for k, delta in enumerate(_CWM_DELTAS):
+            low, high = ranks[4 - k], ranks[4 + k]
+            weighted = np.minimum(np.maximum(channel, low), high)  # median of (low, x, high)
+            flagged |= np.abs(weighted - channel) > _CWM_MAD_FACTOR * mad + delta
+    return flagged
+
+
+def _window_mad(channel: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """Each 3x3 window's median absolute deviation from its own median (mirrored borders)."""
+    height, width = channel.shape
+    padded = np.pad(channel, 1, mode="reflect" if min(height, width) > 1 else "edge")
+    mad = np.empty_like(channel)
+    rows = max(1, _BAND_VALUES // (9 * width))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        deviations = np.stack([
+            np.abs(padded[top + dy : bottom + dy, dx : dx + width] - median[top:bottom])
+            for dy in range(3) for dx in range(3)
+        ])
+        mad[top:bottom] = np.partition(deviations, 4, axis=0)[4]
+    return mad
+
+
+def detect_impulses(
+    unit: np.ndarray,
+    *,
+    extremes: tuple[float, float] | None = None,
+    missing: np.ndarray | None = None,
+) -> ImpulseDetection:
+    """Find the impulses of one image and choose the route (see the module docstring).
+
+    Parameters
+    ----------
+    unit : np.ndarray, shape (H, W, C)
+        The image in [0, 1] intensity units.
+    extremes : (float, float), optional
+        :func:`range_extremes`; default: the data's own minimum and maximum.
+    missing : np.ndarray of bool, shape (H, W), optional
+        The user's missing pixels: not data, so not detected, and kept
+        missing in the result.
+
+    Returns
+    -------
+    ImpulseDetection
+    """
+    unit = np.asarray(unit)
+    if extremes is None:
+        extremes = range_extremes(unit)
+    user = np.zeros(unit.shape[:2], bool) if missing is None else np.asarray(missing, bool)
+    observed = ~user
+    at_extremes = extreme_pixels(unit, extremes) & observed
+    outliers = centre_weighted_median_outliers(unit) & observed
+    others = outliers & ~at_extremes
+    pixels = unit.shape[0] * unit.shape[1]
+    if at_extremes.sum() >= others.sum():
+        route, detected = SALT_AND_PEPPER, at_extremes
+    else:
+        route, detected = RANDOM_VALUED, outliers
+    return ImpulseDetection(
+        missing=detected | user, route=route, fraction=float(detected.sum()) / pixels,
+        extremes=(float(extremes[0]), float(extremes[1])),
+    )
+
+
+def impulse_weight(detection: ImpulseDetection, tv: str = "isotropic") -> float:
+    r"""The TV weight :math:`w` for the L1 fidelity after ``detection`` (sum or mean units alike).
+
+    With the impulses missing, :math:`E(u) = \sum m |u - f| + w\,\mathrm{TV}(u)`.
+    One pixel of height :math:`h` above a flat neighbourhood costs
+    :math:`w h (2 + \sqrt2)` of isotropic TV (:math:`4 w h` anisotropic)
+    against :math:`h` of L1, so TV-L1 keeps it whole below
+    :math:`w_1 = 1 / (2 + \sqrt2) \approx 0.29` and removes it above
+    (clusters of impulses need more). The weight is therefore a length in
+    pixels, not a noise level, and the same at every resolution.
+
+    ``"salt-and-pepper"``
+        :math:`w = 0.03`: the pixels left are clean, so any weight below
+        :math:`w_1` fits them exactly and fills the missing ones with
+        least TV. Measured flat to 0.01 dB from 0.003 to 0.2 on camera and
+        moon at 30, 50 and 70 %.
+    ``"random-valued"``
+        :math:`w = 0.267\,e^{3.3 \rho}` with :math:`\rho` the detected
+        fraction: the undetected impulses grow with the noise, and so do
+        their clusters. Fitted (least worst loss) on camera, astronaut and
+        coins at 10 to 50 % (256x256, seeded), where it is within 0.10 dB
+        of the best of 16 weights from 0.2 to 1.6; on the held-out moon,
+        chelsea, coffee and rocket within 0.30 dB (``benchmarks/measure_impulse.py``).
+
+    Anisotropic TV weighs the same pixel :math:`4 / (2 + \sqrt2)` times
+    more, so its weight is that much smaller (derived, not calibrated).
+    """
+    if detection.route == SALT_AND_PEPPER:
+        weight = _SALT_AND_PEPPER_WEIGHT
+    else:
+        weight = _RANDOM_VALUED_WEIGHT * math.exp(_RANDOM_VALUED_GROWTH * detection.fraction)
+    if tv == "anisotropic":
+        weight *= (2 + math.sqrt(2)) / 4
+    return weight
