@@ -147,3 +147,34 @@ def test_band_psnr_splits_the_frame_from_the_interior():
 
     assert interior == float("inf")
     assert border < 30
+
+
+def test_median_baselines_are_the_windowed_medians_channel_by_channel():
+    from tvrestore.evaluation.baselines import impulse_baselines
+
+    image = np.random.default_rng(9).random((9, 11, 3))
+    baselines = impulse_baselines()
+    assert [b.method for b in baselines] == ["median 3x3", "median 5x5", "median 7x7"]
+    for size, baseline in zip((3, 5, 7), baselines):
+        result = baseline.solve(image)
+        r = size // 2
+        padded = np.pad(image, ((r, r), (r, r), (0, 0)), mode="reflect")
+        expected = np.stack([[np.median(padded[i:i + size, j:j + size], axis=(0, 1))
+                              for j in range(11)] for i in range(9)])
+        np.testing.assert_allclose(result, expected)
+        assert baseline.solve(image[..., 0]).shape == (9, 11)
+
+
+def test_impulse_noise_hits_the_seeded_fraction_with_its_kind_of_values():
+    from tvrestore.bench.degradations import impulse_noise
+
+    clean = np.full((100, 100), 0.4)
+    salt, hit = impulse_noise(clean, "salt-and-pepper", 0.3, seed=1)
+    assert abs(hit.mean() - 0.3) < 0.02
+    assert set(np.unique(salt[hit])) == {0.0, 1.0} and (salt[~hit] == np.float32(0.4)).all()
+    again, _ = impulse_noise(clean, "salt-and-pepper", 0.3, seed=1)
+    np.testing.assert_array_equal(salt, again)
+    random, hit = impulse_noise(clean, "random-valued", 0.2, seed=1)
+    assert abs(hit.mean() - 0.2) < 0.02 and len(np.unique(random[hit])) > 1000
+    with pytest.raises(ValueError, match="unknown impulse kind"):
+        impulse_noise(clean, "gaussian", 0.2)

@@ -10,6 +10,10 @@ so each task is compared with what a scikit-image user would reach for:
     border of a photograph they ring, which is much of what they lose.
 ``inpaint`` (``--mask``)
     ``inpaint_biharmonic``.
+impulse noise (``--noise impulse``)
+    The median filter, 3x3, 5x5 and 7x7 (:func:`impulse_baselines`),
+    ``scipy.ndimage.median_filter`` channel by channel with mirrored
+    borders: what a user reaches for against salt and pepper.
 ``upscale`` (``--upscale K``)
     ``skimage.transform.rescale`` by K, orders 3 (bicubic) and 1 (bilinear).
 compositions
@@ -33,9 +37,14 @@ import numpy as np
 
 from tvrestore.options import task_name
 
-__all__ = ["Baseline", "restoration_baselines", "task_name", "RICHARDSON_LUCY_ITERATIONS"]
+__all__ = [
+    "Baseline", "MEDIAN_SIZES", "RICHARDSON_LUCY_ITERATIONS", "impulse_baselines",
+    "restoration_baselines", "task_name",
+]
 
 RICHARDSON_LUCY_ITERATIONS = 30
+# The median filters' sides: the best of them is the baseline for impulses.
+MEDIAN_SIZES = (3, 5, 7)
 # unsupervised_wiener samples its regularisation (a Gibbs sampler): one seed
 # keeps a comparison reproducible.
 _WIENER_SEED = 0
@@ -132,6 +141,21 @@ def restoration_baselines(psf: np.ndarray | None = None, mask: np.ndarray | None
 
             baselines.append(Baseline(method=f"skimage {name}", solve=solve))
     return baselines
+
+
+def impulse_baselines() -> list[Baseline]:
+    """The median filters of :data:`MEDIAN_SIZES`, for impulse noise.
+
+    Each takes the observed image in [0, 1], ``(H, W)`` or ``(H, W, C)``,
+    and returns the filtered image of the same shape.
+    """
+    from scipy.ndimage import median_filter
+
+    def median(size):
+        return lambda image: _per_channel(
+            np.asarray(image, np.float64), lambda plane: median_filter(plane, size, mode="mirror"))
+
+    return [Baseline(method=f"median {size}x{size}", solve=median(size)) for size in MEDIAN_SIZES]
 
 
 def _per_channel(image: np.ndarray, solve_plane: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
