@@ -133,3 +133,31 @@ def test_no_ringing_at_the_borders():
     error = np.abs(deg.window(run.solution[0]) - deg.window(scene))
     border = np.concatenate([error[:3].ravel(), error[-3:].ravel(), error[:, :3].ravel(), error[:, -3:].ravel()])
     assert border.mean() <= 2 * error.mean() + 0.01
+
+
+@pytest.mark.parametrize("solver", ["adam", "pdhg"])
+def test_a_mask_per_value_ignores_each_channels_own_missing_values(solver):
+    # Impulse noise hits channels one by one: a value missing in one
+    # channel leaves the pixel's other channels fitted.
+    rng = np.random.default_rng(4)
+    deg = degradation("mask")
+    _, data = scene_and_data(Degradation(), channels=3)
+    per_value = np.zeros((*DATA_HW, 3), bool)
+    per_value[..., 1] = deg.missing  # channel 1 only
+    masked = Degradation(missing=per_value)
+    garbage = data.copy()
+    garbage[..., 1] = np.where(deg.missing, rng.random(DATA_HW) * 5, data[..., 1])
+    options = dict(solver=solver, max_iter=None if solver == "adam" else 20000, gap=1e-5)
+    first = solve(masked, [data], np.array([WEIGHT]), **options).solution[0]
+    second = solve(masked, [garbage], np.array([WEIGHT]), **options).solution[0]
+    # The missing values are not read (their fill starts from observed ones) ...
+    np.testing.assert_allclose(first, second, atol=1e-6)
+    # ... and the same mask on every channel is the (h, w) mask.
+    whole = solve(deg, [data], np.array([WEIGHT]), **options).solution[0]
+    every = Degradation(missing=np.repeat(deg.missing[..., None], 3, axis=2))
+    np.testing.assert_allclose(solve(every, [data], np.array([WEIGHT]), **options).solution[0],
+                               whole, atol=1e-6)
+    # Channels 0 and 2 keep their data where channel 1 is missing: closer
+    # to it than the whole-pixel mask, which must fill them.
+    error = lambda u: np.abs(u - data)[deg.missing][:, [0, 2]].mean()  # noqa: E731
+    assert error(first) < 0.5 * error(whole)

@@ -136,8 +136,8 @@ def impulse_noise(clean: np.ndarray, kind: str, fraction: float,
     Returns
     -------
     noisy : np.ndarray, float32, the shape of ``clean``
-    hit : np.ndarray of bool, (H, W)
-        True where some channel of the pixel was replaced.
+    hit : np.ndarray of bool, the shape of ``clean``
+        True where a value was replaced.
     """
     if kind not in IMPULSE_KINDS:
         raise ValueError(f"unknown impulse kind {kind!r}; expected one of {', '.join(IMPULSE_KINDS)}")
@@ -150,4 +150,4 @@ def impulse_noise(clean: np.ndarray, kind: str, fraction: float,
     else:
         replacement = rng.random(np.shape(clean))
     noisy = np.where(hit, replacement, clean).astype(np.float32)
-    return noisy, hit if hit.ndim == 2 else hit.any(axis=2)
+    return noisy, hit

@@ -86,8 +86,10 @@ class Degradation:
         The PSF of :math:`B` (normalised, odd sides); None: no blur.
     upscale : int
         :math:`K` of the binning :math:`D`; 1: none.
-    missing : np.ndarray, shape (h, w), optional
-        True (nonzero) where a data pixel is missing; None: none.
+    missing : np.ndarray, shape (h, w) or (h, w, C), optional
+        True (nonzero) where a data pixel is missing, or with a channel
+        axis where a data value is (impulse noise hits channels one by
+        one); None: none.
     """
 
     psf: np.ndarray | None = None
@@ -126,10 +128,11 @@ class Degradation:
         return unknown[margin_y : margin_y + height, margin_x : margin_x + width]
 
     def observed_mask(self, data_hw: tuple[int, int]) -> np.ndarray:
-        """:math:`m`, shape (h, w, 1), float32: 1 where a data pixel is fitted."""
+        """:math:`m`, shape (h, w, 1), or (h, w, C) for a mask per value, float32: 1 where fitted."""
         if self.missing is None:
             return np.ones((*data_hw, 1), np.float32)
-        return (np.asarray(self.missing) == 0).astype(np.float32)[..., None]
+        missing = np.asarray(self.missing)
+        return (missing.reshape(missing.shape[0], missing.shape[1], -1) == 0).astype(np.float32)
 
     def initial(self, data: np.ndarray) -> np.ndarray:
         """A starting :math:`u` (H, W, C): missing pixels filled, upsampled, edge-extended.
@@ -151,7 +154,7 @@ class Degradation:
         """
         if self.task == "denoise":
             return None
-        fitted = data[self.observed_mask(data.shape[:2])[..., 0] > 0]
+        fitted = data[np.broadcast_to(self.observed_mask(data.shape[:2]), data.shape) > 0]
         if fitted.size == 0:
             return 0.0, 1.0
         return min(0.0, float(fitted.min())), max(1.0, float(fitted.max()))
@@ -171,9 +174,17 @@ def _operator(psf_key, upscale: int, layout: str) -> LinearOperator:
 
 
 def _fill_missing(data: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
-    """``data`` (h, w, C) with missing pixels replaced by their observed neighbours' mean."""
+    """``data`` (h, w, C) with missing pixels replaced by their observed neighbours' mean.
+
+    ``missing`` is (h, w), or (h, w, C) for each channel's own values.
+    """
     if missing is None or not missing.any():
         return np.asarray(data, np.float32)
+    if missing.ndim == 3:
+        return np.concatenate([
+            _fill_missing(data[..., c : c + 1], missing[..., min(c, missing.shape[2] - 1)])
+            for c in range(data.shape[2])
+        ], axis=2)
     values = np.where(missing[..., None], 0.0, np.asarray(data, np.float64))
     known = (~missing).astype(np.float64)
     if not known.any():

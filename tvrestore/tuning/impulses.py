@@ -72,12 +72,13 @@ class ImpulseDetection:
 
     Attributes
     ----------
-    missing : np.ndarray of bool, shape (H, W)
-        True where a pixel is treated as missing: the detected impulses,
-        and the user's own missing pixels if any were given.
+    missing : np.ndarray of bool, shape (H, W, C)
+        True where a value is treated as missing: the detected impulses,
+        channel by channel (impulse noise hits channels one by one), and
+        the user's own missing pixels if any were given.
     route : {"salt-and-pepper", "random-valued"}
     fraction : float
-        The fraction of the image's pixels detected as impulses (the
+        The fraction of the image's values detected as impulses (the
         user's missing pixels not counted).
     extremes : (float, float)
         :math:`(\\mathrm{lo}, \\mathrm{hi})`, in the image's units.
@@ -110,7 +111,7 @@ def range_extremes(unit: np.ndarray, dtype: np.dtype | str | None = None) -> tup
 
 
 def extreme_pixels(unit: np.ndarray, extremes: tuple[float, float]) -> np.ndarray:
-    """Pixels at a range extreme in some channel, saturated areas apart.
+    """Values at a range extreme, saturated areas apart.
 
     Parameters
     ----------
@@ -120,11 +121,11 @@ def extreme_pixels(unit: np.ndarray, extremes: tuple[float, float]) -> np.ndarra
 
     Returns
     -------
-    np.ndarray of bool, shape (H, W)
-        True at a pixel with a channel at ``lo`` or ``hi``, unless its 8
+    np.ndarray of bool, shape (H, W, C)
+        True at a value at ``lo`` or ``hi``, unless the pixel's 8
         neighbours (inside the image) hold the same value in that channel.
     """
-    flagged = np.zeros(unit.shape[:2], bool)
+    flagged = np.zeros(unit.shape, bool)
     for value in extremes:
         at = unit == value  # (H, W, C)
         padded = np.pad(at, ((1, 1), (1, 1), (0, 0)), mode="edge")
@@ -134,7 +135,7 @@ def extreme_pixels(unit: np.ndarray, extremes: tuple[float, float]) -> np.ndarra
             for dx in (-1, 0, 1):
                 if dy or dx:
                     surrounded &= padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
-        flagged |= np.any(at & ~surrounded, axis=2)
+        flagged |= at & ~surrounded
     return flagged
 
 
@@ -161,8 +162,8 @@ def centre_weighted_median_outliers(unit: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    np.ndarray of bool, shape (H, W)
-        True where some channel is flagged.
+    np.ndarray of bool, shape (H, W, C)
+        True at each flagged value.
     """
     from scipy import ndimage
 
@@ -171,14 +172,14 @@ def centre_weighted_median_outliers(unit: np.ndarray) -> np.ndarray:
     # (Ko and Lee, IEEE TCAS 38, 1991): rank filters give all four.
     unit = np.asarray(unit, np.float32)
     mode = "mirror" if min(unit.shape[:2]) > 1 else "nearest"
-    flagged = np.zeros(unit.shape[:2], bool)
-    for channel in np.moveaxis(unit, 2, 0):
+    flagged = np.zeros(unit.shape, bool)
+    for index, channel in enumerate(np.moveaxis(unit, 2, 0)):
         ranks = {r: ndimage.rank_filter(channel, r, size=3, mode=mode) for r in range(1, 8)}
         mad = _window_mad(channel, ranks[4])
         for k, delta in enumerate(_CWM_DELTAS):
             low, high = ranks[4 - k], ranks[4 + k]
             weighted = np.minimum(np.maximum(channel, low), high)  # median of (low, x, high)
-            flagged |= np.abs(weighted - channel) > _CWM_MAD_FACTOR * mad + delta
+            flagged[..., index] |= np.abs(weighted - channel) > _CWM_MAD_FACTOR * mad + delta
     return flagged
 
 
@@ -224,17 +225,16 @@ def detect_impulses(
     if extremes is None:
         extremes = range_extremes(unit)
     user = np.zeros(unit.shape[:2], bool) if missing is None else np.asarray(missing, bool)
-    observed = ~user
+    observed = ~user[..., None]
     at_extremes = extreme_pixels(unit, extremes) & observed
     outliers = centre_weighted_median_outliers(unit) & observed
     others = outliers & ~at_extremes
-    pixels = unit.shape[0] * unit.shape[1]
     if at_extremes.sum() >= others.sum():
         route, detected = SALT_AND_PEPPER, at_extremes
     else:
         route, detected = RANDOM_VALUED, outliers
     return ImpulseDetection(
-        missing=detected | user, route=route, fraction=float(detected.sum()) / pixels,
+        missing=detected | user[..., None], route=route, fraction=float(detected.mean()),
         extremes=(float(extremes[0]), float(extremes[1])),
     )
 
