@@ -366,7 +366,7 @@ def _hides_diagonal_detail(degradation) -> bool:
 # factor fitted on the calibration images (benchmarks/measure_noise_models.py).
 
 # w = POISSON_WEIGHT_FACTOR * W / sqrt(lambda_ref), lambda_ref the mean count.
-POISSON_WEIGHT_FACTOR = 1.0
+POISSON_WEIGHT_FACTOR = 0.92
 # The same through a forward model (the predicted-SURE search on the
 # Anscombe image of the data).
 POISSON_RESTORATION_WEIGHT_FACTOR = 1.0
