@@ -45,6 +45,7 @@ from tvrestore.options import (
     RestoreResult, check_weight,
 )
 from tvrestore.tuning.counts import estimate_gain_offset
+from tvrestore.tuning.impulses import ImpulseDetection, detect_impulses, impulse_weight, range_extremes
 from tvrestore.models.problem import Problem
 from tvrestore.models.shapes import solve_shape, zero_padded
 
@@ -180,14 +181,18 @@ def denoise_batch(
     """
     RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
                    tol=tol, gap=gap, noise=noise, gain=gain, offset=offset)
+    if noise == "impulse":
+        # Each image has impulses of its own, so a mask of its own: solved
+        # one by one, through restore's masked path.
+        images = list(images)
+        return [restore(image, weight=value, reduction=reduction, tv=tv, color=color,
+                        solver=solver, max_iter=max_iter, tol=tol, gap=gap, noise=noise)
+                for image, value in zip(images, _weights_for(weight, len(images)))]
     max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
     prepared = [_Prepared.from_image(image, noise, gain, offset) for image in images]
     if not prepared:
         return []
-    weights = [weight] * len(prepared) if _is_one_weight(weight) else list(weight)
-    if len(weights) != len(prepared):
-        raise TVRestoreError(f"got {len(weights)} weights for {len(prepared)} images")
-    weights = [check_weight(value) for value in weights]
+    weights = _weights_for(weight, len(prepared))
     programs_before = cache.program_count()
     start = time.perf_counter()
     if noise == "poisson":
@@ -195,7 +200,6 @@ def denoise_batch(
             [item.unit for item in prepared], [item.counts.scale for item in prepared], weights,
             tv, color)
     else:
-        # "impulse" takes the Gaussian rule until its own (docs/noise.md).
         chosen, search_compile_seconds = choose_weights(
             [item.unit for item in prepared], weights, tv, color
         )
@@ -223,11 +227,20 @@ def _is_one_weight(weight) -> bool:
     return isinstance(weight, (str, numbers.Number)) or np.ndim(weight) == 0
 
 
+def _weights_for(weight, count: int) -> list[float | str]:
+    """One checked weight per image: ``weight`` repeated, or one of a sequence each."""
+    weights = [weight] * count if _is_one_weight(weight) else list(weight)
+    if len(weights) != count:
+        raise TVRestoreError(f"got {len(weights)} weights for {count} images")
+    return [check_weight(value) for value in weights]
+
+
 def _result(
     problem: Problem, unknown: np.ndarray, data: np.ndarray, weight: float,
     noise_sigma: float | None, run: dict, *, solver: str, compile_seconds: float,
     programs_before: int, search_seconds: float, fitted: np.ndarray | None = None,
     noise: str = "gaussian", counts: "_Counts | None" = None,
+    impulses: "ImpulseDetection | None" = None, weight_auto: bool | None = None,
 ) -> RestoreResult:
     """The one place a :class:`RestoreResult` is made: one image's solve and its energy.
 
@@ -255,6 +268,12 @@ def _result(
     counts : _Counts, optional
         Under "poisson", the calibration: E is reported in counts (the
         solver's units times ``counts.scale``; KL and TV both scale so).
+    impulses : ImpulseDetection, optional
+        Under "impulse", what was detected (its fraction and route go
+        into the result).
+    weight_auto : bool, optional
+        Whether the weight was chosen automatically; default: whether a
+        noise level was estimated.
     """
     energy = problem.energy_value(unknown, data, weight, fitted)
     if counts is not None:
@@ -264,10 +283,10 @@ def _result(
         compile_cached = cache.program_count() == programs_before
     return RestoreResult(
         weight=float(weight),
-        weight_auto=noise_sigma is not None,
+        weight_auto=noise_sigma is not None if weight_auto is None else weight_auto,
         noise_sigma=noise_sigma,
         compile_cached=compile_cached,
-        weight_search_seconds=search_seconds if noise_sigma is not None else 0.0,
+        weight_search_seconds=search_seconds if noise_sigma is not None or weight_auto else 0.0,
         reduction=problem.reduction,
         tv=problem.tv,
         color=problem.color,
@@ -278,6 +297,8 @@ def _result(
         gain=None if counts is None else counts.gain,
         offset=None if counts is None else counts.offset,
         counts_clipped=None if counts is None else counts.clipped,
+        impulse_fraction=None if impulses is None else impulses.fraction,
+        impulse_route=None if impulses is None else impulses.route,
         **{**run, "compile_seconds": compile_seconds},
     )
 
@@ -569,7 +590,7 @@ def restore(
     >>> restored.shape, result.converged
     ((72, 72), True)
     """
-    if psf is None and mask is None and upscale == 1:
+    if psf is None and mask is None and upscale == 1 and noise != "impulse":
         return denoise(image, weight, reduction=reduction, tv=tv, color=color, solver=solver,
                        max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
                        offset=offset)
@@ -599,10 +620,19 @@ def restore(
                 f"the mask has shape {missing.shape}, but the image is {unit.shape[0]}x{unit.shape[1]}"
             )
         missing = missing != 0
+    impulses = None
+    start = time.perf_counter()
+    if noise == "impulse":
+        # The impulses, value by value, join the user's missing pixels.
+        impulses = detect_impulses(unit, extremes=range_extremes(unit, prepared.dtype),
+                                   missing=missing)
+        missing = impulses.missing
     degradation = engine.Degradation(psf=kernel, upscale=int(upscale), missing=missing)
     programs_before = cache.program_count()
-    start = time.perf_counter()
-    if weight == "auto" and noise == "poisson":
+    auto = weight == "auto"
+    if auto and noise == "impulse":
+        weight, noise_sigma, search_compile_seconds = impulse_weight(impulses, tv), None, 0.0
+    elif weight == "auto" and noise == "poisson":
         weight, noise_sigma, search_compile_seconds = choose_poisson_restoration_weight(
             degradation, unit, prepared.counts.scale, tv, color
         )
@@ -625,7 +655,7 @@ def restore(
         unit, weight, noise_sigma, _run_record(run, 0), solver=solver,
         compile_seconds=search_compile_seconds + run.compile_seconds,
         programs_before=programs_before, search_seconds=search_seconds, fitted=fitted,
-        noise=noise, counts=prepared.counts,
+        noise=noise, counts=prepared.counts, impulses=impulses, weight_auto=auto,
     )
     return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
 

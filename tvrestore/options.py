@@ -270,6 +270,14 @@ class RestoreResult:
     counts_clipped : float or None
         With "poisson": the fraction of pixels below ``offset`` (negative
         counts), taken as 0 counts.
+    impulse_fraction : float or None
+        With "impulse": the fraction of the image's values detected as
+        impulses and treated as missing.
+    impulse_route : str or None
+        With "impulse": "salt-and-pepper" (the range's extremes were
+        missing, the rest fitted) or "random-valued" (outliers of the
+        centre-weighted median missing, L1 on the rest); see
+        :mod:`tvrestore.tuning.impulses`.
     history : tuple of dict
         The solver's checks, where it evaluated the objective anyway:
         ``{"iteration": int, "objective": float, "certified_gap": float or
@@ -301,6 +309,8 @@ class RestoreResult:
     gain: float | None = None
     offset: float | None = None
     counts_clipped: float | None = None
+    impulse_fraction: float | None = None
+    impulse_route: str | None = None
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""

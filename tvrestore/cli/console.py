@@ -128,8 +128,10 @@ def summary(entry: ReportEntry) -> str:
     """The console version of a report entry."""
     entry = _printable_entry(entry)
     weight = f"{entry.weight:.4g}"
-    if entry.weight_auto:
+    if entry.weight_auto and entry.noise_sigma is not None:
         weight += f" (auto, noise sigma {entry.noise_sigma:.4g})"
+    elif entry.weight_auto:
+        weight += " (auto)"
     if entry.solver == "pdhg":
         state = f"certified gap {entry.certified_gap:.2g}" + (
             "" if entry.converged else ", NOT converged: raise --max-iter or --gap")
@@ -149,6 +151,9 @@ def summary(entry: ReportEntry) -> str:
         lines.insert(2, f"  noise poisson: pixel = {entry.gain:.4g} * counts + {entry.offset:.4g}"
                         + (f", {100 * entry.counts_clipped:.2g}% below the offset taken as 0"
                            if entry.counts_clipped else ""))
+    elif entry.noise == "impulse" and entry.impulse_fraction is not None:
+        lines.insert(2, f"  noise impulse: {100 * entry.impulse_fraction:.1f}% of the values "
+                        f"detected as impulses ({entry.impulse_route}), treated as missing")
     elif entry.noise not in (None, "gaussian"):
         lines.insert(2, f"  noise {entry.noise}")
     if entry.tile is not None:

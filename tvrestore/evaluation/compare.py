@@ -17,6 +17,10 @@ algorithms:
     it never lands on our minimizer exactly: a baseline, not a second
     solver of the same problem.
 
+Under ``--noise impulse`` the baselines are the median filters
+(:func:`tvrestore.evaluation.baselines.impulse_baselines`) instead: the
+L2 denoisers at an L1 weight would compare nothing.
+
 Every method is scored the same way: PSNR and SSIM of its output as a file
 of the input's dtype would hold it (what would be written to disk; the
 caller's ``as_written`` gives those values in unit range), and the objective
@@ -153,6 +157,10 @@ def compare_methods(
             seconds=result.solve_seconds,
         )
     ]
+    if result.noise == "impulse":
+        # chambolle and bregman fit squares, which impulses drag: the median
+        # filter is the baseline (and E, with its detected mask, is ours only).
+        return rows + _median_rows(unit, reference, as_written, solutions)
     for baseline in skimage_baselines(w, result.tv, channel_axis):
         row = scored(baseline.method, baseline.weight, baseline.solve)
         if row is not None:
@@ -207,6 +215,8 @@ def compare_restoration(
     rows = [MethodResult(method=f"tvrestore ({result.solver})", weight=result.weight,
                          **_scores(reference, restored), objective=result.objective,
                          seconds=result.solve_seconds)]
+    if result.noise == "impulse" and upscale == 1:
+        rows += _median_rows(colour, reference, as_written, solutions)
     for baseline in restoration_baselines(psf=psf, mask=missing, upscale=upscale):
         start = time.perf_counter()
         solution = baseline.solve(unit)
@@ -331,6 +341,26 @@ def skimage_baselines(weight: float, tv: str, channel_axis: int | None) -> list[
             ),
         ),
     ]
+
+
+def _median_rows(
+    unit: np.ndarray, reference: np.ndarray | None, as_written: Callable[[np.ndarray], np.ndarray],
+    solutions: dict[str, np.ndarray] | None,
+) -> list[MethodResult]:
+    """The median filters of :func:`tvrestore.evaluation.baselines.impulse_baselines` on ``unit``."""
+    from tvrestore.evaluation.baselines import impulse_baselines
+
+    rows = []
+    for baseline in impulse_baselines():
+        start = time.perf_counter()
+        solution = baseline.solve(unit)
+        seconds = time.perf_counter() - start
+        written = as_written(solution)
+        if solutions is not None:
+            solutions[baseline.method] = written
+        rows.append(MethodResult(method=baseline.method, weight=None,
+                                 **_scores(reference, written), objective=None, seconds=seconds))
+    return rows
 
 
 def _scores(reference: np.ndarray | None, image: np.ndarray) -> dict:

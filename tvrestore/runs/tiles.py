@@ -199,6 +199,11 @@ def _auto_choice(array, options: RestoreOptions, *, source=None) -> RestoreResul
     return _named_denoise(_central_crop(array), "auto", options, source)[1]
 
 
+def _most_common(values: list[str]) -> str:
+    """The value most tiles share (the first of equals)."""
+    return max(dict.fromkeys(values), key=values.count)
+
+
 def _central_crop(array) -> np.ndarray:
     """The central crop of at most 512x512 pixels of a dask array, computed."""
     height, width = array.shape[:2]
@@ -501,6 +506,11 @@ def _tiled_entry(
         offset=options.offset if options.noise == "poisson" else None,
         counts_clipped=(max(result.counts_clipped for result in results)
                         if options.noise == "poisson" else None),
+        # Tiles overlap by their halos: the mean of their fractions.
+        impulse_fraction=(float(np.mean([result.impulse_fraction for result in results]))
+                          if options.noise == "impulse" else None),
+        impulse_route=(_most_common([result.impulse_route for result in results])
+                       if options.noise == "impulse" else None),
         read_seconds=read_seconds,
         write_seconds=max(0.0, total_seconds - read_seconds - solve_seconds - compile_seconds
                           - search_seconds),
