@@ -631,7 +631,7 @@ def restore(
     programs_before = cache.program_count()
     auto = weight == "auto"
     if auto and noise == "impulse":
-        weight, noise_sigma, search_compile_seconds = impulse_weight(impulses, tv), None, 0.0
+        weight, noise_sigma, search_compile_seconds = impulse_weight(impulses, tv, color), None, 0.0
     elif weight == "auto" and noise == "poisson":
         weight, noise_sigma, search_compile_seconds = choose_poisson_restoration_weight(
             degradation, unit, prepared.counts.scale, tv, color

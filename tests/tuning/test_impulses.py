@@ -116,3 +116,7 @@ def test_the_weight_follows_the_route():
     # More undetected impulses need a larger weight; anisotropic TV a smaller one.
     assert impulse_weight(few) < impulse_weight(many)
     assert impulse_weight(many, "anisotropic") < impulse_weight(many)
+    # Vectorial colour charges one channel's impulse less than grey TV does.
+    colour = detect_impulses(np.repeat(heavy[..., None], 3, axis=2))
+    assert impulse_weight(colour, color="vectorial") > impulse_weight(colour, color="channelwise")
+    assert impulse_weight(colour, color="channelwise") == pytest.approx(impulse_weight(many))
