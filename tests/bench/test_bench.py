@@ -220,3 +220,27 @@ def test_format_or_dash_keeps_columns_aligned_for_the_bench_and_the_cli():
     assert format_or_dash(0.0012345, "8.3f", 1e3) == "   1.234"
     assert format_or_dash(None, ".6g") == "-"
     assert format_or_dash(1 / 3, ".6g") == "0.333333"
+
+
+def test_bench_task_impulse_runs_the_seeded_cases_against_the_median(tmp_path, runner):
+    from scipy.ndimage import median_filter
+
+    from tvrestore.bench.impulses import IMPULSE_CASES, impulse_case
+    from tvrestore.cli.app import main
+
+    result = runner.invoke(main, ["bench", "--task", "impulse", "--images", "camera", "--size",
+                                  "48", "--repeat", "1", "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert list(report["tasks"]) == list(IMPULSE_CASES) and report["size"] == 48
+    for case in IMPULSE_CASES:
+        rows = [row for row in report["rows"] if row["task"] == case]
+        assert [row["method"] for row in rows] == [
+            "tvrestore (adam, auto)", "median 3x3", "median 5x5", "median 7x7"]
+        # Seeded: the case is the same twice, and its scores are the rows'.
+        clean, noisy = impulse_case("camera", case, 48)
+        np.testing.assert_array_equal(noisy, impulse_case("camera", case, 48)[1])
+        assert rows[1]["psnr"] == pytest.approx(
+            10 * np.log10(1 / np.mean((median_filter(noisy, 3, mode="mirror") - clean) ** 2)),
+            abs=1e-6)
+    assert "salt-and-pepper 70%" in result.stdout and "median 7x7" in result.stdout

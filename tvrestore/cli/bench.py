@@ -79,9 +79,11 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--memory-size", type=click.IntRange(min=8, max=_MAX_BENCH_SIZE), default=4096,
               show_default=True,
               help="Side of the memory measurement's image.")
-@click.option("--task", type=click.Choice(["deblur", "inpaint", "upscale", "all"]),
+@click.option("--task", type=click.Choice(["deblur", "inpaint", "upscale", "all", "impulse"]),
               help="Instead of denoising, measure a restoration task against scikit-image's "
-                   "methods for it, on seeded degradations (--size defaults to 240 here).")
+                   "methods for it, on seeded degradations (--size defaults to 240 here); "
+                   "'impulse': salt and pepper at 30/50/70%% and random-valued impulses at "
+                   "20/40%% against the median filter (--size defaults to 256).")
 @click.option("--json", "json_path", type=PATH,
               help="Write everything measured here as JSON.")
 @click.option("--plot", "plot_dir", type=PATH, metavar="DIR",
@@ -119,11 +121,17 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
         from tvrestore.bench import tasks as bench_tasks
 
         if ctx.get_parameter_source("sizes") is not click.core.ParameterSource.COMMANDLINE:
-            sizes = [240]
+            sizes = [256 if task == "impulse" else 240]
+        progress = lambda line: click.echo(f"... {line}", err=True)  # noqa: E731
         try:
-            report = bench_tasks.run_task_bench(
-                task, images, size=sizes[0], repeat=repeat, seed=seed,
-                progress=lambda line: click.echo(f"... {line}", err=True))
+            if task == "impulse":
+                from tvrestore.bench.impulses import run_impulse_bench
+
+                report = run_impulse_bench(images, size=sizes[0], repeat=repeat, seed=seed,
+                                           progress=progress)
+            else:
+                report = bench_tasks.run_task_bench(
+                    task, images, size=sizes[0], repeat=repeat, seed=seed, progress=progress)
         except TVRestoreError as err:
             raise click.UsageError(str(err)) from err
         report = {"command": _command_line(ctx), "machine": machine_info(), **report}
