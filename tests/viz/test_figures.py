@@ -18,7 +18,7 @@ pytest.importorskip("matplotlib")
 from tvrestore.viz import display
 from tvrestore.errors import TVRestoreError  # noqa: E402
 from tvrestore.viz.figures import (  # noqa: E402
-    check_zoom, choose_zoom, figure_layout, restoration_figure,
+    certified_lower_bound, check_zoom, choose_zoom, figure_layout, restoration_figure,
 )
 
 H, W = 96, 128
@@ -184,11 +184,42 @@ def test_convergence_panel_plots_the_gap_on_a_log_axis(tmp_path, history, curves
     assert axes.get_title().startswith("convergence")
     assert axes.get_yscale() == "log"
     assert len(axes.lines) == curves
-    iterations, gaps = axes.lines[0].get_data()
-    objective = np.array([record["objective"] for record in history])
-    expected = (objective - objective.min()) / objective.min()
-    np.testing.assert_allclose(gaps, expected[expected > 0])
+    iterations, _ = axes.lines[0].get_data()
     assert list(iterations) == [record["iteration"] for record in history][: len(iterations)]
+
+
+def test_without_a_known_minimum_the_curve_is_relative_to_the_last_iterate(tmp_path):
+    # Adam has no certificate: E* is unknown, and the panel must say so
+    # rather than pass off the distance to its own end as a gap.
+    history = [*ADAM_HISTORY, {"iteration": 300, "objective": 100.4, "certified_gap": None}]
+    axes = draw(tmp_path, history=history).figure.axes[-1]
+    (line,) = axes.lines
+    objective = np.array([record["objective"] for record in history])
+    expected = (objective - objective[-1]) / objective[-1]
+    np.testing.assert_allclose(line.get_ydata(), expected[expected > 0])
+    assert "relative to the last iterate" in line.get_label()
+    assert "E* unknown" in axes.get_title()
+
+
+def test_a_certified_history_is_measured_against_its_lower_bound(tmp_path):
+    # pdhg: each check's D = E / (1 + gap) <= E* = 100 here; the curve is
+    # measured against the best D, so it never understates the true gap.
+    axes = draw(tmp_path, history=PDHG_HISTORY).figure.axes[-1]
+    curve = axes.lines[0]
+    objective = np.array([record["objective"] for record in PDHG_HISTORY])
+    lower = max(r["objective"] / (1 + r["certified_gap"]) for r in PDHG_HISTORY)
+    assert lower <= 100
+    np.testing.assert_allclose(curve.get_ydata(), (objective - lower) / lower)
+    assert np.all(curve.get_ydata() >= (objective - 100) / 100)
+    assert "last iterate" not in curve.get_label()
+    assert certified_lower_bound(PDHG_HISTORY) == pytest.approx(lower)
+
+
+def test_a_known_minimum_is_plotted_against(tmp_path):
+    axes = draw(tmp_path, history=ADAM_HISTORY, minimum=100.0).figure.axes[-1]
+    objective = np.array([record["objective"] for record in ADAM_HISTORY])
+    np.testing.assert_allclose(axes.lines[0].get_ydata(), (objective - 100) / 100)
+    assert "E*" in axes.lines[0].get_label() and "last" not in axes.get_title()
 
 
 @pytest.mark.parametrize("suffix", [".pdf", ".svg", ".PNG"])
