@@ -380,13 +380,32 @@ def test_gap_against_time_is_log_log_without_unloggable_points(tmp_path):
     figure = plot_gap_vs_time(tmp_path / "gap.png", series)
     (axes,) = figure.axes
     assert axes.get_xscale() == axes.get_yscale() == "log"
-    assert [line.get_label() for line in axes.lines] == list(series)
-    assert [len(line.get_xdata()) for line in axes.lines] == [3, 2, 1]
+    assert [line.get_label() for line in axes.lines][:3] == list(series)
+    assert [len(line.get_xdata()) for line in axes.lines][:3] == [3, 2, 1]
     assert iio.imread(tmp_path / "gap.png").shape[:2] == (480, 720)
     with pytest.raises(TVRestoreError, match="2 times but 1 gaps"):
         plot_gap_vs_time(tmp_path / "gap.png", {"x": ([1, 2], [1])})
     with pytest.raises(TVRestoreError, match="unsupported figure type"):
         plot_gap_vs_time(tmp_path / "gap.gif", series)
+
+
+def test_a_start_at_time_zero_is_drawn_at_the_left_edge(tmp_path):
+    # pdhg's history starts at iteration 0, time 0: no logarithm, but the
+    # reader must still see where it started.
+    from tvrestore.viz.plots import plot_gap_vs_time
+
+    series = {"tvrestore exact (pdhg)": ([0.0, 0.1, 0.3], [0.5, 1e-2, 1e-4]),
+              "skimage chambolle": ([0.02, 0.2], [3e-2, 3e-3])}
+    (axes,) = plot_gap_vs_time(tmp_path / "gap.png", series).figure.axes
+    starts = [line for line in axes.lines if "t = 0" in line.get_label()]
+    assert [line.get_label() for line in starts] == [
+        "tvrestore exact (pdhg): start, t = 0 (at the left edge)"]
+    left, right = axes.get_xlim()
+    assert list(starts[0].get_ydata()) == [0.5]
+    assert list(starts[0].get_xdata()) == [left] and 0 < left < 0.02 < 0.3 <= right
+    assert starts[0].get_color() == axes.lines[0].get_color()
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert starts[0].get_label() in legend
 
 
 def test_resolution_sweep_plots_iterations_and_psnr_against_size(tmp_path):

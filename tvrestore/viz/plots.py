@@ -45,8 +45,10 @@ def plot_gap_vs_time(
     series : mapping of str to (seconds, gap)
         Per method, equal-length sequences: the time (s, after compiling)
         at which it reached each relative gap :math:`(E - E^*) / E^*`.
-        Points with a time or gap of 0 or less have no logarithm and are
-        left out.
+        A point at time 0 (a solver's starting point) has no logarithm: it
+        is drawn at the left edge of the axes, with an open marker and its
+        own legend entry. Points with a negative time, or a gap of 0 or
+        less, are left out.
     title : str
 
     Returns
@@ -63,22 +65,38 @@ def plot_gap_vs_time(
     path = check_figure_path(path)
     if not series:
         raise TVRestoreError("no series to plot")
+    arrays = {}
+    for method, (seconds, gap) in series.items():
+        seconds, gap = np.asarray(seconds, np.float64), np.asarray(gap, np.float64)
+        if seconds.shape != gap.shape:
+            raise TVRestoreError(f"{method}: {seconds.size} times but {gap.size} gaps")
+        arrays[method] = seconds, gap
+    times = np.concatenate([seconds for seconds, _ in arrays.values()])
+    positive_times = times[times > 0]
     with default_style():
         figure = new_figure(*_SIZE_PX["gap"], _DPI)
         axes = figure.add_subplot()
-        for method, (seconds, gap) in series.items():
-            seconds, gap = np.asarray(seconds, np.float64), np.asarray(gap, np.float64)
-            if seconds.shape != gap.shape:
-                raise TVRestoreError(
-                    f"{method}: {seconds.size} times but {gap.size} gaps"
-                )
-            positive = (seconds > 0) & (gap > 0)
-            axes.loglog(seconds[positive], gap[positive], marker="o", markersize=3, label=method)
+        starts = []
+        for method, (seconds, gap) in arrays.items():
+            drawn = (seconds > 0) & (gap > 0)
+            (line,) = axes.loglog(seconds[drawn], gap[drawn], marker="o", markersize=3,
+                                  label=method)
+            start = (seconds == 0) & (gap > 0)
+            if start.any():
+                starts.append((method, gap[start], line.get_color()))
+        if starts:
+            # Half a decade left of the first timed point, where t = 0 is drawn.
+            edge = (positive_times.min() if positive_times.size else 1.0) / 10**0.5
+            axes.set_xlim(left=edge)
+            for method, gaps, colour in starts:
+                axes.plot(np.full(gaps.shape, edge), gaps, linestyle="none", marker=">",
+                          markersize=6, color=colour, markerfacecolor="white", clip_on=False,
+                          label=f"{method}: start, t = 0 (at the left edge)")
         axes.set_xlabel("seconds")
         axes.set_ylabel("relative objective gap (E - E*) / E*")
         axes.set_title(title)
         axes.grid(True, which="both", alpha=0.3)
-        axes.legend()
+        axes.legend(fontsize=8)
         save_figure(figure, path)
     return figure
 
