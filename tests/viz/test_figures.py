@@ -389,6 +389,38 @@ def test_gap_against_time_is_log_log_without_unloggable_points(tmp_path):
         plot_gap_vs_time(tmp_path / "gap.gif", series)
 
 
+def test_coinciding_sweep_series_stay_visible_and_say_so(tmp_path):
+    # The plain recipe's sum lands on the exact minimizer's PSNR, and both
+    # of its iteration counts on the naive mean's: no series may vanish
+    # behind another unannounced.
+    from tvrestore.viz.plots import plot_resolution_sweep
+
+    rows = [{"size": size, "exact": {"psnr": psnr},
+             "tvrestore": {"psnr": psnr + 0.3, "iterations": 120},
+             "plain_sum": {"psnr": psnr, "iterations": 500, "iterations_to_target": 340},
+             "plain_mean": {"psnr": psnr - 2, "iterations": 500, "iterations_to_target": 340}}
+            for size, psnr in ((128, 28.0), (256, 29.0), (512, 30.0))]
+    iterations, psnr = plot_resolution_sweep(tmp_path / "sweep.png", rows).axes
+    for axes in (iterations, psnr):
+        lines = axes.get_lines()
+        markers = [line.get_marker() for line in lines]
+        assert len(set(markers)) == len(markers), markers  # distinct shapes
+        # Where two lines share points, the one drawn later is smaller and on top.
+        for first in lines:
+            for later in lines:
+                if later.get_zorder() > first.get_zorder() and np.array_equal(
+                        first.get_ydata(), later.get_ydata()):
+                    assert later.get_markersize() < first.get_markersize()
+    labels = {line.get_label() for line in psnr.get_lines()}
+    assert "plain recipe, sum (same as exact minimizer)" in labels
+    assert "tvrestore" in labels and "plain recipe, naive mean" in labels  # 0.3 dB apart: distinct
+    legend = [text.get_text() for text in psnr.get_legend().get_texts()]
+    assert "plain recipe, sum (same as exact minimizer)" in legend
+    iteration_labels = [line.get_label() for line in iterations.get_lines()]
+    assert ("plain recipe, naive mean (to the target gap) (same as plain recipe, sum)"
+            in iteration_labels)
+
+
 def test_a_start_at_time_zero_is_drawn_at_the_left_edge(tmp_path):
     # pdhg's history starts at iteration 0, time 0: no logarithm, but the
     # reader must still see where it started.
