@@ -117,7 +117,13 @@ def denoise(
         and the fidelity is the Kullback-Leibler divergence,
         :math:`E(u) = \sum (u - y + y \log(y / u)) + w\,\mathrm{TV}(u)`,
         :math:`u \ge 0`, in counts (nothing is scaled to [0, 1]); the result
-        is in the input's units. "impulse": :math:`\sum |u - f|` on [0, 1].
+        is in the input's units. "impulse": salt-and-pepper or
+        random-valued impulses are detected value by value and treated as
+        missing (:mod:`tvrestore.tuning.impulses`), and the rest fitted by
+        :math:`\sum m |u - f|` on [0, 1]; "auto" takes the detection's
+        weight (:func:`tvrestore.tuning.impulses.impulse_weight`), and the
+        result's ``impulse_fraction`` and ``impulse_route`` say what was
+        found. Each image is then solved on its own (a mask of its own).
     gain, offset : float or "auto"
         With "poisson": pixel units per count (> 0) and the pixel value of
         zero counts; "auto" estimates them from the image's mean-variance
