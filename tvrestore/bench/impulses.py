@@ -70,9 +70,8 @@ def run_impulse_bench(images, size: int = 256, repeat: int = 3, seed: int = 0,
         "repeat", "rows"}``.
     """
     from tvrestore.api import restore
-    from tvrestore.bench.tasks import TaskRow, band_psnr, median_seconds
+    from tvrestore.bench.tasks import TaskRow, median_seconds, scored_row
     from tvrestore.evaluation.baselines import impulse_baselines
-    from tvrestore.evaluation.metrics import quality
 
     rows = []
     for case in IMPULSE_CASES:
@@ -91,12 +90,8 @@ def run_impulse_bench(images, size: int = 256, repeat: int = 3, seed: int = 0,
                 estimates.append((baseline.method, estimate, seconds, None))
             reference_seconds = estimates[1][2]
             for method, estimate, seconds, weight in estimates:
-                border, interior = band_psnr(clean, estimate)
-                psnr, ssim = quality(clean, estimate)
-                rows.append(asdict(TaskRow(
-                    image=image, task=case, method=method, psnr=psnr, ssim=ssim,
-                    border_psnr=border, interior_psnr=interior, seconds=seconds,
-                    ratio=seconds / reference_seconds, weight=weight)))
+                row = scored_row(image, case, method, clean, estimate, seconds, weight=weight)
+                rows.append(asdict(TaskRow(**row, ratio=seconds / reference_seconds)))
     return {"tasks": {case: {"kind": kind, "fraction": fraction}
                       for case, (kind, fraction) in IMPULSE_CASES.items()},
             "size": size, "seed": seed, "repeat": repeat, "rows": rows}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 
 import click
@@ -79,10 +81,13 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--memory-size", type=click.IntRange(min=8, max=_MAX_BENCH_SIZE), default=4096,
               show_default=True,
               help="Side of the memory measurement's image.")
-@click.option("--task", type=click.Choice(["deblur", "inpaint", "upscale", "all", "impulse"]),
+@click.option("--task",
+              type=click.Choice(["deblur", "inpaint", "upscale", "all", "poisson", "impulse"]),
               help="Instead of denoising, measure a restoration task against scikit-image's "
-                   "methods for it, on seeded degradations (--size defaults to 240 here); "
-                   "'impulse': salt and pepper at 30/50/70%% and random-valued impulses at "
+                   "methods for it, on seeded degradations (--size defaults to 240 here). "
+                   "poisson: photon counts at peaks 1, 5, 30, 100, with and without a blur, "
+                   "against Anscombe + chambolle and richardson_lucy at their best. "
+                   "impulse: salt and pepper at 30/50/70%% and random-valued impulses at "
                    "20/40%% against the median filter (--size defaults to 256).")
 @click.option("--json", "json_path", type=PATH,
               help="Write everything measured here as JSON.")
@@ -124,14 +129,13 @@ def bench_command(ctx, images, sizes, sigmas, weight, color, repeat, seed, exact
             sizes = [256 if task == "impulse" else 240]
         progress = lambda line: click.echo(f"... {line}", err=True)  # noqa: E731
         try:
-            if task == "impulse":
-                from tvrestore.bench.impulses import run_impulse_bench
-
-                report = run_impulse_bench(images, size=sizes[0], repeat=repeat, seed=seed,
-                                           progress=progress)
+            if task == "poisson":
+                from tvrestore.bench.counts import run_counts_bench as run
+            elif task == "impulse":
+                from tvrestore.bench.impulses import run_impulse_bench as run
             else:
-                report = bench_tasks.run_task_bench(
-                    task, images, size=sizes[0], repeat=repeat, seed=seed, progress=progress)
+                run = functools.partial(bench_tasks.run_task_bench, task)
+            report = run(images, size=sizes[0], repeat=repeat, seed=seed, progress=progress)
         except TVRestoreError as err:
             raise click.UsageError(str(err)) from err
         report = {"command": _command_line(ctx), "machine": machine_info(), **report}
