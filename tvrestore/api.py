@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numbers
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -39,6 +39,7 @@ from tvrestore.options import (
     DEFAULT_GAP, DEFAULT_MAX_ITER, DEFAULT_TOL, MAX_PIXEL_MAGNITUDE, RestoreOptions,
     RestoreResult, check_weight,
 )
+from tvrestore.models.fidelities import Exact
 from tvrestore.models.problem import Problem
 from tvrestore.models.shapes import solve_shape, zero_padded
 
@@ -476,12 +477,25 @@ def restore(
     else:
         noise_sigma, search_compile_seconds = None, 0.0
     search_seconds = time.perf_counter() - start - search_compile_seconds
+    fitted = None if missing is None else degradation.observed_mask(unit.shape[:2])
+    if weight == 0 and kernel is None:
+        unknown, result = _solve_noise_free(
+            degradation, unit, tv=tv, color=color, reduction=reduction,
+            max_iter=max_iter if solver == "pdhg" else DEFAULT_MAX_ITER["pdhg"], gap=gap,
+        )
+        result = _result(
+            Problem(degradation.operator, Exact(), tv=tv, color=color, reduction=reduction), unknown,
+            unit, 1.0, noise_sigma, _run_record(result, 0), solver="pdhg",
+            compile_seconds=search_compile_seconds + result.compile_seconds,
+            programs_before=programs_before, search_seconds=search_seconds, fitted=fitted,
+        )
+        result = replace(result, weight=0.0, problem="noise-free")
+        return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
     run = engine.solve(
         degradation, [unit], np.array([weight]), tv=tv, color=color, reduction=reduction,
         solver=solver, max_iter=max_iter, tol=tol, gap=gap,
     )
     unknown = run.solution[0]
-    fitted = None if missing is None else degradation.observed_mask(unit.shape[:2])
     result = _result(
         Problem(degradation.operator, tv=tv, color=color, reduction=reduction), unknown, unit,
         weight, noise_sigma, _run_record(run, 0), solver=solver,
@@ -489,6 +503,29 @@ def restore(
         programs_before=programs_before, search_seconds=search_seconds, fitted=fitted,
     )
     return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
+
+
+def _solve_noise_free(
+    degradation: engine.Degradation, unit: np.ndarray, *, tv: str, color: str, reduction: str,
+    max_iter: int, gap: float,
+) -> tuple[np.ndarray, SolverOutput]:
+    r"""The noise-free limit of a mask and binning: :math:`\min \mathrm{TV}(u)` s.t. :math:`m D u = m f`.
+
+    A weight of 0 (given, or chosen for data whose estimated noise is 0)
+    would fit the data alone: its minimizers are every :math:`u` with
+    :math:`m D u = m f`, and a solver would return its starting point
+    (pixel replication, the initializer's fill). The limit of the
+    minimizers as :math:`w \to 0` is the TV-least one of them, which the
+    exact mode finds with the constraint's fidelity
+    (:class:`~tvrestore.models.fidelities.Exact`); the result keeps the
+    observed values to float32 rounding. Any :math:`w > 0` has the same
+    minimizer (the exact mode picks its own), and the certificate is relative.
+    """
+    run = engine.solve(
+        degradation, [unit], np.array([1.0]), tv=tv, color=color, reduction=reduction,
+        solver="pdhg", max_iter=max_iter, gap=gap, fidelity=Exact(),
+    )
+    return run.solution[0], run
 
 
 def _finish_upscaled(prepared: "_Prepared", solution: np.ndarray, upscale: int) -> np.ndarray:

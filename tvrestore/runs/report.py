@@ -56,7 +56,8 @@ class ReportEntry:
     """One file's line in a run's report; None where a value is unknown.
 
     A skipped or failed file has no restoration fields. The fields after
-    ``upscale`` up to ``history`` are those of
+    ``upscale`` up to ``history``, and ``problem`` (last, so that earlier
+    reports keep their order), are those of
     :class:`tvrestore.options.RestoreResult`. Times, in seconds:
     solve_seconds, compile_seconds and weight_search_seconds are those of
     the compiled call the image was in (shared by its batch_size images);
@@ -106,6 +107,7 @@ class ReportEntry:
     psnr: float | None = None
     ssim: float | None = None
     compare: tuple[CompareRow, ...] | None = None
+    problem: str | None = None
 
     def to_dict(self) -> dict:
         """The fields in :data:`ENTRY_KEYS` order, as plain JSON-ready values."""

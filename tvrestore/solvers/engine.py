@@ -51,6 +51,7 @@ import numpy as np
 
 from tvrestore.backend.tf import tf
 from tvrestore.solvers.history import SolverOutput
+from tvrestore.models.fidelities import Fidelity
 from tvrestore.options import DEFAULT_MAX_ITER, DEFAULT_TOL, task_name
 from tvrestore.models.operators import Blur, Composite, Downsample, Identity, LinearOperator, Mask
 from tvrestore.solvers.pdhg import solve_pdhg
@@ -206,6 +207,7 @@ def solve(
     gap: float = 1e-4,
     check_every: int = 10,
     initial: list[np.ndarray] | None = None,
+    fidelity: Fidelity | None = None,
 ) -> SolverOutput:
     """Minimize E for images of one shape, all degraded by ``degradation``.
 
@@ -231,6 +233,11 @@ def solve(
     initial : list of np.ndarray, optional
         Starting points on the unknown's domain; default
         :meth:`Degradation.initial`.
+    fidelity : Fidelity, optional
+        pdhg only: the data term; default L2.
+        :class:`~tvrestore.models.fidelities.Exact` solves the noise-free
+        limit, :math:`\\min \\mathrm{TV}(u)` subject to :math:`m D u = m f`
+        (no blur).
 
     Returns
     -------
@@ -269,8 +276,10 @@ def solve(
             observed, weights, operator=operator, initial=start, missing=missing,
             box=None if boxes is None else (float(boxes[:, 0].min()), float(boxes[:, 1].max())),
             tv=tv, color=color, gap=gap, max_iter=max_iter, check_every=check_every,
-            extents=extents if denoising else None, layout=layout,
+            extents=extents if denoising else None, layout=layout, fidelity=fidelity,
         )
+    if fidelity is not None:
+        raise ValueError("a fidelity other than L2 needs the pdhg solver")
     problem = Problem(operator, tv=tv, color=color, reduction=reduction, layout=layout)
     loss_scales = np.array(
         [problem.loss_scale((int(height), int(width), channels)) for height, width in extents],
