@@ -154,3 +154,19 @@ def test_exact_is_the_constraint_its_prox_the_projection_its_conjugate_linear():
         exact.conjugate_prox(points + step * direction, step, f).numpy(), rtol=1e-12, atol=1e-12)
     fitted = tf.constant(np.array([1.0, 0.0, 1.0, 0.0, 1.0, 1.0]).reshape(1, 2, 3, 1))
     assert np.all(exact.conjugate_prox(points, step, f, fitted).numpy()[fitted.numpy() == 0] == 0)
+
+
+@pytest.mark.parametrize("fidelity", FIDELITIES, ids=lambda f: f"{f.name}{getattr(f, 'background', '')}")
+def test_dual_scale_is_the_largest_that_keeps_the_conjugate_finite(fidelity):
+    # The exact mode's denoising bound -F*(theta div p) needs theta q in F*'s
+    # domain; theta is at most 1 (theta p stays feasible) and no larger than needed.
+    observed = tf.constant(OBSERVED[fidelity.name])
+    duals = tf.constant(POINTS * 3.0)  # some values well outside KL's and L1's domains
+    theta = fidelity.dual_scale(duals, observed).numpy()
+    assert theta.shape == (1, 1, 1, 1) and 0 < theta.item() <= 1
+    assert np.isfinite(fidelity.conjugate(duals * theta, observed).numpy()).all()
+    if theta.item() < 1:
+        beyond = fidelity.conjugate(duals * min(1.0, theta.item() * 1.01), observed).numpy()
+        assert not np.isfinite(beyond).all()
+    inside = tf.constant(np.full((1, 2, 3, 1), 0.5))
+    assert fidelity.dual_scale(inside, observed).numpy().item() == 1.0
