@@ -24,7 +24,7 @@ import math
 import numbers
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -38,7 +38,7 @@ from tvrestore.errors import TVRestoreError, TVRestoreWarning
 from tvrestore.io.pixels import (
     from_counts, from_unit_range, join_alpha, split_alpha, to_counts, to_unit_range,
 )
-from tvrestore.models.fidelities import fidelity_for
+from tvrestore.models.fidelities import Exact, fidelity_for
 from tvrestore.solvers.history import SolverOutput
 from tvrestore.options import (
     DEFAULT_GAP, DEFAULT_MAX_ITER, DEFAULT_TOL, MAX_PIXEL_MAGNITUDE, RestoreOptions,
@@ -649,13 +649,26 @@ def restore(
     else:
         noise_sigma, search_compile_seconds = None, 0.0
     search_seconds = time.perf_counter() - start - search_compile_seconds
+    fitted = None if missing is None else degradation.observed_mask(unit.shape[:2])
+    if weight == 0 and kernel is None and noise == "gaussian":
+        unknown, result = _solve_noise_free(
+            degradation, unit, tv=tv, color=color, reduction=reduction,
+            max_iter=max_iter if solver == "pdhg" else DEFAULT_MAX_ITER["pdhg"], gap=gap,
+        )
+        result = _result(
+            Problem(degradation.operator, Exact(), tv=tv, color=color, reduction=reduction), unknown,
+            unit, 1.0, noise_sigma, _run_record(result, 0), solver="pdhg",
+            compile_seconds=search_compile_seconds + result.compile_seconds,
+            programs_before=programs_before, search_seconds=search_seconds, fitted=fitted,
+        )
+        result = replace(result, weight=0.0, problem="noise-free")
+        return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
     fidelity = fidelity_for(noise)
     run = engine.solve(
         degradation, [unit], np.array([weight]), tv=tv, color=color, reduction=reduction,
         solver=solver, max_iter=max_iter, tol=tol, gap=gap, fidelity=fidelity,
     )
     unknown = run.solution[0]
-    fitted = None if missing is None else degradation.observed_mask(unit.shape[:2])
     result = _result(
         Problem(degradation.operator, fidelity, tv=tv, color=color, reduction=reduction), unknown,
         unit, weight, noise_sigma, _run_record(run, 0), solver=solver,
@@ -664,6 +677,29 @@ def restore(
         noise=noise, counts=prepared.counts, impulses=impulses, weight_auto=auto,
     )
     return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
+
+
+def _solve_noise_free(
+    degradation: engine.Degradation, unit: np.ndarray, *, tv: str, color: str, reduction: str,
+    max_iter: int, gap: float,
+) -> tuple[np.ndarray, SolverOutput]:
+    r"""The noise-free limit of a mask and binning: :math:`\min \mathrm{TV}(u)` s.t. :math:`m D u = m f`.
+
+    A weight of 0 (given, or chosen for data whose estimated noise is 0)
+    would fit the data alone: its minimizers are every :math:`u` with
+    :math:`m D u = m f`, and a solver would return its starting point
+    (pixel replication, the initializer's fill). The limit of the
+    minimizers as :math:`w \to 0` is the TV-least one of them, which the
+    exact mode finds with the constraint's fidelity
+    (:class:`~tvrestore.models.fidelities.Exact`); the result keeps the
+    observed values to float32 rounding. Any :math:`w > 0` has the same
+    minimizer (the exact mode picks its own), and the certificate is relative.
+    """
+    run = engine.solve(
+        degradation, [unit], np.array([1.0]), tv=tv, color=color, reduction=reduction,
+        solver="pdhg", max_iter=max_iter, gap=gap, fidelity=Exact(),
+    )
+    return run.solution[0], run
 
 
 def _finish_upscaled(prepared: "_Prepared", solution: np.ndarray, upscale: int) -> np.ndarray:

@@ -225,7 +225,7 @@ class RestoreOptions:
 
 @dataclass(frozen=True)
 class RestoreResult:
-    """What one restoration did.
+    r"""What one restoration did.
 
     Attributes
     ----------
@@ -286,6 +286,12 @@ class RestoreResult:
         adam's from its first plateau check (every 5 iterations) with None.
         The last entry is the final iterate. At most 512 checks, evenly
         thinned on long runs.
+    problem : str
+        What was minimized: "penalized", :math:`F(A u) + w\,\mathrm{TV}(u)`;
+        or "noise-free", :math:`\mathrm{TV}(u)` subject to :math:`A u = f`
+        on the observed values (the limit :math:`w \to 0`, solved when the
+        weight is 0 for a mask or binning; ``objective`` is then
+        :math:`\mathrm{TV}(u)`, ``weight`` 0).
     """
 
     weight: float
@@ -311,6 +317,7 @@ class RestoreResult:
     counts_clipped: float | None = None
     impulse_fraction: float | None = None
     impulse_route: str | None = None
+    problem: str = "penalized"
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""

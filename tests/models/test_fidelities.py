@@ -5,7 +5,7 @@ import pytest
 from scipy import optimize
 
 from tvrestore.backend.tf import tf
-from tvrestore.models.fidelities import KL, L1, L2
+from tvrestore.models.fidelities import KL, L1, L2, Exact, Fidelity
 
 # Tiny vectors (one image of 2x3 values), in float64.
 RNG = np.random.default_rng(19)
@@ -125,6 +125,35 @@ def test_the_exact_modes_steps_are_the_maps_after_a_step(fidelity):
         fidelity.conjugate_prox_of_step(values, direction, step, observed).numpy(),
         fidelity.conjugate_prox(values + step * direction, step, observed).numpy(),
         rtol=1e-12, atol=1e-12)
+
+
+def test_exact_is_the_constraint_its_prox_the_projection_its_conjugate_linear():
+    # The noise-free limit: phi = indicator of {f}. Its prox maps every value
+    # to f (the only point where it is finite), its conjugate sup_z q z - phi(z)
+    # is q f, and the conjugate's prox is the numeric argmin of
+    # sigma q f + (q - v)^2 / 2, which Moreau's identity (the base class's
+    # way, through prox_values) gives too.
+    exact = Exact()
+    observed = OBSERVED["l2"]
+    points, f = tf.constant(POINTS), tf.constant(observed)
+    step = tf.constant(0.7, tf.float64)
+    np.testing.assert_array_equal(exact.prox(points, step, f).numpy(), observed)
+    assert np.all(exact.value(f, f).numpy() == 0)
+    assert np.all(np.isinf(exact.value(f + 1e-3, f).numpy()))
+    np.testing.assert_allclose(exact.conjugate(points, f).numpy(), [np.sum(POINTS * observed)], rtol=1e-12)
+    moved = exact.conjugate_prox(points, step, f).numpy()
+    np.testing.assert_allclose(moved, Fidelity.conjugate_prox(exact, points, step, f).numpy(), atol=1e-12)
+    for v, y, p in zip(POINTS.ravel(), observed.ravel(), moved.ravel()):
+        result = optimize.minimize_scalar(lambda q: 0.7 * q * y + 0.5 * (q - v) ** 2,
+                                          bounds=(v - 10, v + 10), method="bounded",
+                                          options={"xatol": 1e-12})
+        assert p == pytest.approx(result.x, abs=1e-6)
+    direction = tf.constant(np.cos(7 * POINTS))
+    np.testing.assert_allclose(
+        exact.conjugate_prox_of_step(points, direction, step, f).numpy(),
+        exact.conjugate_prox(points + step * direction, step, f).numpy(), rtol=1e-12, atol=1e-12)
+    fitted = tf.constant(np.array([1.0, 0.0, 1.0, 0.0, 1.0, 1.0]).reshape(1, 2, 3, 1))
+    assert np.all(exact.conjugate_prox(points, step, f, fitted).numpy()[fitted.numpy() == 0] == 0)
 
 
 @pytest.mark.parametrize("fidelity", FIDELITIES, ids=lambda f: f"{f.name}{getattr(f, 'background', '')}")

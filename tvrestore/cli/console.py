@@ -134,6 +134,8 @@ def summary(entry: ReportEntry) -> str:
         weight += f" (auto, noise sigma {entry.noise_sigma:.4g})"
     elif entry.weight_auto:
         weight += " (auto)"
+    if entry.problem == "noise-free":
+        weight += ": noise-free limit, min TV(u) subject to A u = f on the observed pixels"
     if entry.solver == "pdhg":
         state = f"certified gap {entry.certified_gap:.2g}" + (
             "" if entry.converged else ", NOT converged: raise --max-iter or --gap")
@@ -146,7 +148,8 @@ def summary(entry: ReportEntry) -> str:
         f"  weight {weight}, {entry.tv} {entry.color} TV, reduction {entry.reduction}, "
         f"solver {entry.solver}",
         f"  {entry.iterations} iterations ({state}), "
-        f"objective {format_or_dash(entry.objective, '.6g')}",
+        f"{'TV(u)' if entry.problem == 'noise-free' else 'objective'} "
+        f"{format_or_dash(entry.objective, '.6g')}",
         f"  {_times(entry)}",
     ]
     if entry.noise == "poisson":

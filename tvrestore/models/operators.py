@@ -94,6 +94,9 @@ class LinearOperator:
 
     norm_sq: float = 1.0
     reach: int | None = 0
+    # Whether every entry of A is >= 0: then the sums of |A| over its rows
+    # and columns are A 1 and A* 1 (the exact mode's diagonal steps).
+    nonnegative: bool = True
 
     def __call__(self, images: tf.Tensor) -> tf.Tensor:
         r""":math:`A u`, whose gradient TensorFlow takes through :meth:`adjoint`.
@@ -128,6 +131,24 @@ class LinearOperator:
     def scale(self) -> int:
         """How many rows of the input one row of the output spans (1, or k for binning)."""
         return 1
+
+    def project_onto_data(self, images, observed, fitted, low, high):
+        r"""The nearest :math:`u` in the box :math:`[\mathrm{lo}, \mathrm{hi}]` with :math:`m A u = m f`.
+
+        The projection onto the feasible set of the noise-free problem
+        (:class:`tvrestore.models.fidelities.Exact`), offered by the
+        operators for which it is cheap: the identity (a mask of missing
+        pixels) and binning. ``observed`` :math:`f` must lie in the box.
+
+        Parameters
+        ----------
+        images : tf.Tensor, shape (B, H, W, C) (or the operator's layout)
+        observed : tf.Tensor, shape of :math:`A u`
+        fitted : tf.Tensor, broadcastable to ``observed``
+            :math:`m`, 1 where a value is kept.
+        low, high : tf.Tensor, scalars
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no projection onto its data")
 
     def observed(self) -> tf.Tensor | None:
         """1 where a data value is observed, 0 where it is missing; None: all observed.
@@ -188,6 +209,10 @@ class Identity(LinearOperator):
     def input_shape(self, output_hw):
         return tuple(output_hw)
 
+    def project_onto_data(self, images, observed, fitted, low, high):
+        kept = tf.broadcast_to(fitted, tf.shape(images)) > 0
+        return tf.where(kept, observed, tf.clip_by_value(images, low, high))
+
 
 class Blur(LinearOperator):
     r"""Convolution with a PSF, 'valid' part only.
@@ -233,6 +258,7 @@ class Blur(LinearOperator):
         if method not in BLUR_METHODS:
             raise ValueError(f"method must be one of {BLUR_METHODS}, got {method!r}")
         self.kernel = kernel
+        self.nonnegative = bool(np.all(kernel >= 0))
         self.radius = psf_radius(kernel)
         self.reach = max(self.radius)
         self.norm_sq = float(np.abs(kernel).sum() ** 2)
@@ -272,6 +298,11 @@ class Blur(LinearOperator):
             data = _correlate_valid(_pad_hw(data, (pad_y, pad_y), (pad_x, pad_x), self.layout),
                                     kernel, self.layout)
         return data
+
+
+# Halvings of the bisection in Downsample.project_onto_data: 2^-60 of a
+# bracket of at most a few units is below float64's rounding.
+_BISECTIONS = 60
 
 
 class Downsample(LinearOperator):
@@ -330,6 +361,35 @@ class Downsample(LinearOperator):
         k = self.factor
         column_axis = 3 if self.layout == "hcw" else 2
         return tf.repeat(tf.repeat(data, k, axis=1), k, axis=column_axis) / float(k * k)
+
+    def project_onto_data(self, images, observed, fitted, low, high):
+        r"""Per kept block, :math:`\Pi(u - t)` clipped to the box, with :math:`t` making its mean :math:`f`.
+
+        The block's mean of :math:`\mathrm{clip}(u - t)` falls continuously
+        from hi to lo as :math:`t` grows, so :math:`t` is found by
+        bisection (:data:`_BISECTIONS` halvings of a bracket that holds
+        it: to rounding in float64); the KKT conditions of the projection onto
+        {mean = f} within the box are exactly this shift-then-clip form.
+        Blocks that are not kept are clipped.
+        """
+        k2 = float(self.factor**2)
+        spread = lambda values: k2 * self.adjoint(values)  # noqa: E731  block value on each pixel
+        clipped = tf.clip_by_value(images, low, high)
+        means = self.apply(images)
+        # At t = mean - hi - width every value of the block is at least hi
+        # (its mean is hi >= f); at t = mean - lo + width at most lo.
+        width = tf.reduce_max(images) - tf.reduce_min(images) + (high - low)
+        lower, upper = means - high - width, means - low + width
+
+        def halve(i, lower, upper):
+            middle = 0.5 * (lower + upper)
+            too_high = self.apply(tf.clip_by_value(images - spread(middle), low, high)) > observed
+            return i + 1, tf.where(too_high, middle, lower), tf.where(too_high, upper, middle)
+
+        _, lower, upper = tf.while_loop(lambda i, *_: i < _BISECTIONS, halve, (0, lower, upper))
+        shifted = tf.clip_by_value(images - spread(0.5 * (lower + upper)), low, high)
+        kept = spread(tf.broadcast_to(fitted, tf.shape(observed))) > 0
+        return tf.where(kept, shifted, clipped)
 
 
 class Mask(LinearOperator):
@@ -407,6 +467,7 @@ class Composite(LinearOperator):
         if any(isinstance(operator, Mask) for operator in flat[:-1]):
             raise ValueError("a Mask may only be the last operator of a Composite")
         self.operators = tuple(flat)
+        self.nonnegative = all(operator.nonnegative for operator in flat)
         self.norm_sq = float(np.prod([operator.norm_sq for operator in flat]))
         reach, rows_per_row = 0, 1
         for operator in flat:

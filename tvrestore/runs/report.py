@@ -56,11 +56,12 @@ class ReportEntry:
     """One file's line in a run's report; None where a value is unknown.
 
     A skipped or failed file has no restoration fields. The fields after
-    ``upscale`` up to ``history``, and the last six (``noise``, ``gain``,
+    ``upscale`` up to ``history``, and the last seven (``noise``, ``gain``,
     ``offset``, ``counts_clipped``: the noise model and, for "poisson",
     the calibration used; ``impulse_fraction``, ``impulse_route``: for
-    "impulse", what was detected; appended so that earlier columns keep
-    their places), are those of :class:`tvrestore.options.RestoreResult`. Times, in seconds:
+    "impulse", what was detected; ``problem``: what was minimized; appended
+    so that earlier columns keep their places), are those of
+    :class:`tvrestore.options.RestoreResult`. Times, in seconds:
     solve_seconds, compile_seconds and weight_search_seconds are those of
     the compiled call the image was in (shared by its batch_size images);
     read_seconds and write_seconds its own file's decoding and encoding;
@@ -120,6 +121,7 @@ class ReportEntry:
     counts_clipped: float | None = None
     impulse_fraction: float | None = None
     impulse_route: str | None = None
+    problem: str | None = None
 
     def to_dict(self) -> dict:
         """The fields in :data:`ENTRY_KEYS` order, as plain JSON-ready values."""

@@ -255,6 +255,9 @@ def solve(
         :class:`~tvrestore.models.fidelities.L2`. Under
         :class:`~tvrestore.models.fidelities.KL` the box's lower end is
         at least 0 (Adam's at least :data:`KL_FLOOR`).
+        :class:`~tvrestore.models.fidelities.Exact` (pdhg only, mask and
+        binning) solves the noise-free limit, :math:`\\min \\mathrm{TV}(u)`
+        subject to :math:`m D u = m f`.
 
     Returns
     -------
