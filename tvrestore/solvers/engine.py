@@ -399,7 +399,8 @@ def _adam(operator: LinearOperator, tv: str, color: str, layout: str, denoising:
         # Denoising's data rows are its unknown's rows, so it runs in bands.
         problem = Problem(operator, tv=tv, color=color, reduction="sum", layout=layout)
         return AdamSolver(problem.loss, AdamSettings(), rows_of_data=problem.rows_of_data,
-                          stencil_rows=problem.stencil_rows, any_shape=True)
+                          stencil_rows=problem.stencil_rows, any_shape=True,
+                          kept_axes=(2 if layout == "hcw" else 3,))
 
     def problem_for(missing) -> Problem:
         # The mask comes in as data at trace time, not as a constant.
