@@ -46,6 +46,7 @@ than a band: only the iterate, the data and Adam's two moments are whole.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -247,7 +248,9 @@ class AdamSolver:
         per_item = [-1] + [1] * (initial.shape.rank - 1)
         epsilon = tf.reshape(s.epsilon * loss_scales, per_item)
         batch = tf.shape(initial)[0]
-        band_rows = self._band_rows_of(tf.shape(initial)) if banded else None
+        sizes = tf.shape(initial)
+        band_rows = (self._band_rows_of(tf.reduce_prod(sizes) // sizes[1], tf.maximum)
+                     if banded else None)
         recorder = Recorder(batch, {"loss": tf.float32})
 
         def steps(k, end, u, m, v, active_step, data):
@@ -317,7 +320,8 @@ class AdamSolver:
         shape = tf.TensorShape(shape)
         if self.rows_of_data is None or shape.rank < 3:
             return None
-        rows = int(self._band_rows_of(tf.constant(shape.as_list(), tf.int32)))
+        sizes = shape.as_list()
+        rows = self._band_rows_of(math.prod(sizes) // sizes[1], max)
         # Under four bands (three and a last one), an array is small enough
         # to step whole.
         return rows if (shape[1] - self._overlap - 1) // rows >= 3 else None
@@ -327,11 +331,10 @@ class AdamSolver:
         """Rows a band reads beyond its own."""
         return 2 * self.halo + self.stencil_rows
 
-    def _band_rows_of(self, sizes: tf.Tensor) -> tf.Tensor:
-        """Rows per band for an array of ``sizes`` (int32), before checking that it pays."""
-        values_per_row = tf.reduce_prod(sizes) // sizes[1]
+    def _band_rows_of(self, values_per_row, maximum: Callable):
+        """Rows per band for ``values_per_row`` (an int, or an int32 tensor with ``tf.maximum``)."""
         # At least 4 halos per band, so that the halos cost at most half again.
-        return tf.maximum(self.band_values // values_per_row - self._overlap, 4 * self.halo)
+        return maximum(self.band_values // values_per_row - self._overlap, 4 * self.halo)
 
     def _in_bands(
         self,
