@@ -156,19 +156,64 @@ def test_banded_window_returns_the_loss_of_its_result():
     assert not np.allclose(u.numpy(), observed)  # the steps did move it
 
 
-def test_one_trace_serves_every_further_shape_stepped_whole():
-    # Issue 19 item 8: a loop that needs no static size is traced for its
-    # first shape and once more, with unknown sizes, for the second; further
-    # shapes only compile. Each new shape is still timed as a compilation.
-    traced_shapes = set()
+def test_one_trace_serves_every_shape_stepped_whole():
+    # Issue 19 item 8: a loop that needs no static size is traced once, at
+    # its first call, with unknown sizes; further shapes only compile. Each
+    # new shape is still timed as a compilation.
+    traced_shapes = []
 
     def loss(u, loss_scales, target):
-        traced_shapes.add(tuple(u.shape))
+        traced_shapes.append(tuple(u.shape))
         return scaled_quadratic(u, loss_scales, target)
 
     solver = AdamSolver(loss, AdamSettings(), any_shape=True)
     for shape in [(2, 5, 6), (3, 7, 4), (1, 9, 9), (2, 4, 4)]:
-        target = np.ones(shape, np.float32)
+        target = np.random.default_rng(len(traced_shapes)).uniform(-1, 1, shape).astype(np.float32)
         output = solver.minimize(np.zeros_like(target), np.ones(shape[0]), target, max_iter=10)
         assert output.compile_seconds > 0 and output.solution.shape == shape
-    assert traced_shapes == {(2, 5, 6), (None, None, None)}
+        # The iterates of a program traced for this shape alone.
+        alone = AdamSolver(scaled_quadratic, AdamSettings()).minimize(
+            np.zeros_like(target), np.ones(shape[0]), target, max_iter=10)
+        np.testing.assert_array_equal(output.solution, alone.solution)
+    assert set(traced_shapes) == {(None, None, None)}
+
+
+def _traced_program(graph):
+    # The graph of the tf.function being traced, from a graph nested in it
+    # (a while loop's body).
+    while isinstance(getattr(graph, "outer_graph", None), type(graph)):
+        graph = graph.outer_graph
+    return graph
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_one_trace_serves_every_shape_in_bands(channels):
+    # The bands' rows are computed from the shape inside the program, so
+    # one trace in bands serves every banded shape, with the iterates of a
+    # program traced for that shape alone; the colour axis stays static.
+    objective = Problem(tv="isotropic", color="vectorial", layout="hwc")
+    traces = []  # (program graph, channels) at each loss call of the generic solver
+
+    def loss(u, *data):
+        traces.append((_traced_program(tf.compat.v1.get_default_graph()), u.shape[3]))
+        return objective.loss(u, *data)
+
+    def solver(loss_fn, any_shape):
+        return AdamSolver(loss_fn, AdamSettings(), rows_of_data=objective.rows_of_data,
+                          band_values=BAND_VALUES * channels * 2, any_shape=any_shape,
+                          kept_axes=(3,))
+
+    generic = solver(loss, True)
+    rng = np.random.default_rng(2)
+    for height, width in [(131, 8), (150, 8), (140, 6)]:
+        observed = rng.uniform(0, 1, (2, height, width, channels)).astype(np.float32)
+        extents = np.array([[height, width], [height - 9, width - 2]], np.float32)
+        arguments = (observed, np.full(2, 1e-3, np.float32), observed,
+                     np.array([0.1, 0.3], np.float32), extents)
+        assert generic.band_rows(observed.shape) is not None
+        ran = generic.minimize(*arguments, max_iter=10)
+        alone = solver(objective.loss, False).minimize(*arguments, max_iter=10)
+        assert ran.compile_seconds > 0
+        np.testing.assert_array_equal(ran.solution, alone.solution)
+    assert len({graph for graph, _ in traces}) == 1
+    assert {kept for _, kept in traces} == {channels}

@@ -33,3 +33,31 @@ def test_chunk_size_keeps_a_call_within_its_values_and_takes_at_least_one_crop()
     assert autoweight._chunk_size((256, 256, 1), 100) == autoweight._CALL_VALUES // 256**2
     assert autoweight._chunk_size((256, 256, 1), 3) == 3
     assert autoweight._chunk_size((4096, 4096, 3), 10) == 1
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_walk_down_the_risk_keeps_the_whole_grids_weight_with_fewer_solves(monkeypatch, channels):
+    # Textures and noise levels whose least risk falls at several places of
+    # the grid, its ends included.
+    units = [_noisy((40, 48, channels), seed) for seed in range(3)]
+    units += [np.clip(units[0] + offset, 0, 1) * scale for offset, scale in ((0.0, 0.1), (0.3, 0.5))]
+    solved = []
+    record = autoweight._Search.record
+
+    def counting(self, chosen, solutions):
+        solved.extend(chosen)
+        record(self, chosen, solutions)
+
+    monkeypatch.setattr(autoweight._Search, "record", counting)
+    walked, _ = autoweight.choose_weights(units, ["auto"] * len(units), "isotropic", "vectorial")
+    walked_solves = len(solved)
+
+    def every_candidate(self):
+        return [] if np.isfinite(self.risks).any() else list(range(len(self.candidates)))
+
+    monkeypatch.setattr(autoweight._Search, "next_candidates", every_candidate)
+    whole, _ = autoweight.choose_weights(units, ["auto"] * len(units), "isotropic", "vectorial")
+
+    assert [c.weight for c in walked] == pytest.approx([c.weight for c in whole], rel=1e-5)
+    grid = len(autoweight.noise.SURE_CANDIDATE_FACTORS)
+    assert walked_solves <= 5 * len(units) < grid * len(units)

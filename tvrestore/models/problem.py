@@ -244,7 +244,7 @@ class Problem:
         return float(energies[0]) if single else energies
 
     def rows_of_data(
-        self, data: tuple[tf.Tensor, ...], first_row: tf.Tensor, rows: int
+        self, data: tuple[tf.Tensor, ...], first_row: tf.Tensor, rows
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """The data of :meth:`loss` for rows ``first_row:first_row + rows`` of the images.
 
@@ -256,7 +256,8 @@ class Problem:
         """
         observed, weights, extents = data
         extents = tf.cast(extents, tf.float32)
-        heights = tf.clip_by_value(extents[:, 0] - tf.cast(first_row, tf.float32), 0.0, float(rows))
+        heights = tf.clip_by_value(extents[:, 0] - tf.cast(first_row, tf.float32), 0.0,
+                                   tf.cast(rows, tf.float32))
         band_extents = tf.stack([heights, extents[:, 1]], axis=1)
         return rows_of(observed, first_row, rows), weights, band_extents
 

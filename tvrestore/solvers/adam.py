@@ -46,6 +46,7 @@ than a band: only the iterate, the data and Adam's two moments are whole.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -132,8 +133,13 @@ class AdamSolver:
         a diagonal metric is the Euclidean one, so this is projected
         gradient descent in Adam's metric.
     any_shape : bool
-        ``loss_fn`` and ``project`` need no static size, so one loop
-        serves every shape stepped whole (see :func:`tvrestore.backend.tf.compiled`).
+        ``loss_fn``, ``project`` and ``rows_of_data`` need no static size
+        (but for ``kept_axes``), so one loop stepped whole, and one in
+        bands, serve every shape: each is traced once per process (see
+        :func:`tvrestore.backend.tf.compiled`).
+    kept_axes : tuple of int
+        With ``any_shape``, the axes of 4-D arguments whose sizes a trace
+        keeps (the colour channels).
 
     Notes
     -----
@@ -150,6 +156,7 @@ class AdamSolver:
         band_values: int = _BAND_VALUES,
         project: Callable[..., tf.Tensor] | None = None,
         any_shape: bool = False,
+        kept_axes: tuple[int, ...] = (),
     ) -> None:
         self.loss_fn = loss_fn
         self.project = project
@@ -159,6 +166,7 @@ class AdamSolver:
         self.halo = stencil_rows * settings.window
         self.band_values = band_values
         self.any_shape = any_shape
+        self.kept_axes = kept_axes
         # The compiled loops (see minimize).
         self._programs = Programs(kept=_PROGRAMS_KEPT)
 
@@ -197,17 +205,17 @@ class AdamSolver:
         arguments = [tf.constant(np.asarray(loss_scales, np.float32))] + [
             tf.constant(np.asarray(item, np.float32)) for item in data
         ]
-        band_rows = self.band_rows(initial.shape)
-        # With any_shape, a loop stepped whole is one program for every
-        # shape: TensorFlow traces it again, with unknown sizes, only for a
-        # second shape, and XLA compiles (or loads from the on-disk cache)
-        # each shape without tracing. Bands are laid out by the shape, so a
-        # banded loop is a program per shape.
+        banded = self.band_rows(initial.shape) is not None
+        # With any_shape, the loop stepped whole and the loop in bands are
+        # one program each for every shape, traced once with unknown sizes
+        # (the bands' rows are computed from the shape inside it), and XLA
+        # compiles (or loads from the on-disk cache) each shape without
+        # tracing. Otherwise each shape is a program.
         shapes = tuple(tuple(t.shape) for t in [initial, *arguments])
-        any_shape = self.any_shape and band_rows is None
-        key = ("any shape", len(shapes)) if any_shape else shapes
+        key = ("any shape", banded, len(shapes)) if self.any_shape else shapes
         loop, compile_seconds = self._programs.get(
-            key, lambda: compiled(functools.partial(self._minimize_from, band_rows), any_shape),
+            key, lambda: compiled(functools.partial(self._minimize_from, banded), self.any_shape,
+                                  self.kept_axes),
             lambda loop: loop(start_tensor, tf.constant(0), tf.constant(tol, tf.float32),
                               *arguments),
             shape=shapes,
@@ -229,7 +237,7 @@ class AdamSolver:
 
     def _minimize_from(
         self,
-        band_rows: int | None,
+        banded: bool,
         initial: tf.Tensor,
         max_iter: tf.Tensor,
         tol: tf.Tensor,
@@ -240,6 +248,9 @@ class AdamSolver:
         per_item = [-1] + [1] * (initial.shape.rank - 1)
         epsilon = tf.reshape(s.epsilon * loss_scales, per_item)
         batch = tf.shape(initial)[0]
+        sizes = tf.shape(initial)
+        band_rows = (self._band_rows_of(tf.reduce_prod(sizes) // sizes[1], tf.maximum)
+                     if banded else None)
         recorder = Recorder(batch, {"loss": tf.float32})
 
         def steps(k, end, u, m, v, active_step, data):
@@ -309,18 +320,26 @@ class AdamSolver:
         shape = tf.TensorShape(shape)
         if self.rows_of_data is None or shape.rank < 3:
             return None
-        values_per_row = shape.num_elements() // shape[1]
-        overlap = 2 * self.halo + self.stencil_rows  # rows a band reads beyond its own
-        # At least 4 halos per band, so that the halos cost at most half again.
-        rows = max(self.band_values // values_per_row - overlap, 4 * self.halo)
+        sizes = shape.as_list()
+        rows = self._band_rows_of(math.prod(sizes) // sizes[1], max)
         # Under four bands (three and a last one), an array is small enough
         # to step whole.
-        return rows if (shape[1] - overlap - 1) // rows >= 3 else None
+        return rows if (shape[1] - self._overlap - 1) // rows >= 3 else None
+
+    @property
+    def _overlap(self) -> int:
+        """Rows a band reads beyond its own."""
+        return 2 * self.halo + self.stencil_rows
+
+    def _band_rows_of(self, values_per_row, maximum: Callable):
+        """Rows per band for ``values_per_row`` (an int, or an int32 tensor with ``tf.maximum``)."""
+        # At least 4 halos per band, so that the halos cost at most half again.
+        return maximum(self.band_values // values_per_row - self._overlap, 4 * self.halo)
 
     def _in_bands(
         self,
         run_steps: Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor]],
-        rows: int,
+        rows: tf.Tensor,
         u: tf.Tensor,
         m: tf.Tensor,
         v: tf.Tensor,
@@ -353,7 +372,10 @@ class AdamSolver:
         """
         halo, reach = self.halo, self.stencil_rows
         overlap = 2 * halo + reach
-        height = u.shape[1]
+        shape = u.shape
+        # Sizes from the tensors, not their static shapes: a program traced
+        # for every shape knows none (XLA knows them, as constants).
+        height = tf.shape(u)[1]
         bands = (height - overlap - 1) // rows  # the last band has overlap+1 .. overlap+rows rows
 
         def loss_of_rows(band, band_first, first, count):
@@ -366,7 +388,7 @@ class AdamSolver:
 
         def step_band(first, carried, fresh):
             originals = [tf.concat([c, f], axis=1) for c, f in zip(carried, fresh)]
-            band_data = self.rows_of_data(data, first, originals[0].shape[1])
+            band_data = self.rows_of_data(data, first, tf.shape(originals[0])[1])
             return originals, run_steps(*originals, data=band_data)
 
         def written_at(b):
@@ -400,8 +422,12 @@ class AdamSolver:
             *(x[:, :overlap] for x in (u, m, v)),
             *(x[:, : rows + halo + reach] for x in (u, m, v)),
         )
+        # The bands' row counts are not static (they are computed from the
+        # shape): the arrays' rows are unknown sizes, their other axes kept.
+        invariants = (tf.TensorShape([]), *(tf.TensorShape([None, None, *x.shape[2:]])
+                                            if x.shape.rank > 1 else x.shape for x in state[1:]))
         _, u, m, v, losses, *carried_and_pending = tf.while_loop(
-            lambda b, *_: b < bands, band, state
+            lambda b, *_: b < bands, band, state, shape_invariants=invariants
         )
         carried, pending = carried_and_pending[:3], carried_and_pending[3:]
         u, m, v = (with_rows(x, y, written_at(bands - 1)) for x, y in zip((u, m, v), pending))
@@ -411,4 +437,6 @@ class AdamSolver:
         band_data = self.rows_of_data(data, first + halo, height - first - halo)
         losses += self.loss_fn(last[0], loss_scales, *band_data)
         u, m, v = (with_rows(x, y, first + halo) for x, y in zip((u, m, v), last))
+        for x in (u, m, v):
+            x.set_shape(shape)  # what the band loop relaxed, for the caller's loop
         return u, m, v, losses

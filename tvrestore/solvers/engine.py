@@ -441,7 +441,8 @@ def _adam(operator: LinearOperator, fidelity: Fidelity, tv: str, color: str, lay
             def floor(u, *data):
                 return tf.maximum(u, KL_FLOOR)
         return AdamSolver(problem.loss, AdamSettings(), rows_of_data=problem.rows_of_data,
-                          stencil_rows=problem.stencil_rows, any_shape=True, project=floor)
+                          stencil_rows=problem.stencil_rows, any_shape=True, project=floor,
+                          kept_axes=(2 if layout == "hcw" else 3,))
 
     def problem_for(missing) -> Problem:
         # The mask comes in as data at trace time, not as a constant.

@@ -269,8 +269,9 @@ def _program(operator, fidelity, tv, color, layout, fidelity_on_u, check_every, 
                             target_gap, max_iter)
         return (swap_layout(u), *rest)
 
-    # Denoising needs no static size, so one trace serves every shape.
-    return compiled(run, any_shape=fidelity_on_u)
+    # Denoising needs no static size, so one trace serves every shape
+    # (arrays in and out are (B, H, W, C): the channels stay static).
+    return compiled(run, any_shape=fidelity_on_u, kept_axes=(3,))
 
 
 def _project(py: tf.Tensor, px: tf.Tensor, weights: tf.Tensor, problem: Problem):

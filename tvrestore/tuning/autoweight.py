@@ -21,8 +21,17 @@ the :data:`ITERATIONS`-iteration result, which is close to the minimizer's.
 (Solving each candidate to convergence with Adam, as before, needed a tight
 tolerance for the same difference and cost about ten solves of the image.)
 
-Every candidate and probe of every image needing "auto" goes into as few
-compiled calls as their crop shapes allow.
+The candidates are not all solved: the search walks down the risk from
+the rule's weight. It solves the centre candidate and its two neighbours,
+then, while the least risk so far is at an end of the solved run, the next
+candidate beyond it, and stops once the least risk has both neighbours
+solved (or is at the grid's end). On a risk that falls and then rises
+along the grid, as it does, this finds the grid's least risk and its
+neighbours, all that :func:`tvrestore.tuning.noise.sure_minimizer` reads,
+with 3 or 4 candidates of the 7 instead of all of them (the weights are the
+same as from the whole grid on the calibration images and the tests').
+Every image's next candidates, and their probes, go into as few compiled
+calls as their crop shapes allow, one round of the walk at a time.
 """
 
 from __future__ import annotations
@@ -80,43 +89,59 @@ class WeightChoice:
     noise_sigma: float | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Search:
-    """The SURE problems of one image: a crop, its probes, its candidates."""
+    """The SURE problems of one image: a crop, its probes, its candidates, their risks so far.
+
+    ``risks`` holds each candidate's estimated risk once it is solved, and
+    infinity before.
+    """
 
     crop: np.ndarray
     probes: np.ndarray
     step: float
     sigma: float
     candidates: np.ndarray
+    risks: np.ndarray
 
-    @property
-    def observed(self) -> list[np.ndarray]:
-        """Each candidate's data, unprobed, then once per probe."""
-        count = len(self.candidates)
-        return [self.crop] * count + [
-            self.crop + self.step * probe for probe in self.probes for _ in range(count)
+    def next_candidates(self) -> list[int]:
+        """The candidates the walk solves next (none: the search is done).
+
+        First the centre and its neighbours; then the neighbour, not yet
+        solved, of the least risk so far.
+        """
+        solved = np.isfinite(self.risks)
+        if not solved.any():
+            centre = len(self.candidates) // 2
+            return [i for i in (centre - 1, centre, centre + 1) if 0 <= i < len(self.candidates)]
+        best = int(np.argmin(self.risks))
+        return [i for i in (best - 1, best + 1) if 0 <= i < len(self.candidates) and not solved[i]]
+
+    def observed(self, chosen: list[int]) -> list[np.ndarray]:
+        """The ``chosen`` candidates' data, unprobed, then once per probe."""
+        return [self.crop] * len(chosen) + [
+            self.crop + self.step * probe for probe in self.probes for _ in chosen
         ]
 
-    @property
-    def weights(self) -> np.ndarray:
-        return np.tile(self.candidates, len(self.probes) + 1)
+    def weights(self, chosen: list[int]) -> np.ndarray:
+        return np.tile(self.candidates[chosen], len(self.probes) + 1)
 
-    def best_weight(self, solutions: list[np.ndarray]) -> float:
-        count = len(self.candidates)
-        # SURE is linear in the divergence: averaging it over probes
-        # averages the divergence estimates.
-        risks = np.array([
-            np.mean([
+    def record(self, chosen: list[int], solutions: list[np.ndarray]) -> None:
+        """Keep the risks of the ``chosen`` candidates from their solutions (as :meth:`observed`)."""
+        count = len(chosen)
+        for i, candidate in enumerate(chosen):
+            # SURE is linear in the divergence: averaging it over probes
+            # averages the divergence estimates.
+            self.risks[candidate] = np.mean([
                 noise.monte_carlo_sure(
                     self.crop, solutions[i], solutions[count * (k + 1) + i], probe,
                     self.step, self.sigma,
                 )
                 for k, probe in enumerate(self.probes)
             ])
-            for i in range(count)
-        ])
-        return noise.sure_minimizer(self.candidates, risks)
+
+    def best_weight(self) -> float:
+        return noise.sure_minimizer(self.candidates, self.risks)
 
 
 def choose_weights(
@@ -173,46 +198,70 @@ def _search(unit: np.ndarray, sigma: float, centre: float) -> _Search:
         step=noise.SURE_PROBE_SCALE * sigma,
         sigma=sigma,
         candidates=centre * np.array(noise.SURE_CANDIDATE_FACTORS),
+        risks=np.full(len(noise.SURE_CANDIDATE_FACTORS), np.inf),
     )
 
 
 def _run(searches: dict[int, _Search], tv: str, color: str) -> tuple[dict[int, float], float]:
-    """Solve every search's problems in calls of :func:`_chunk_size` problems each.
+    """Walk every search down its risk, a round at a time; the weights and the compile seconds.
 
-    All problems of one crop shape and probe count share one compiled
-    program: each call takes the same number of them, the last one padded
-    with copies (a problem's solution depends only on its own data). Returns
-    the weight chosen per index and the seconds spent compiling.
+    In a round, every search's next candidates are solved, in calls of
+    :func:`_chunk_size` problems each: all problems of one crop shape and
+    probe count share one compiled program, and every call of every round
+    takes the same number of them (that of the first round, to a power of
+    two), the last one padded with copies (a problem's solution depends
+    only on its own data). Later rounds, smaller, would otherwise be new
+    shapes, each a program for XLA to compile or load; padding a round's
+    call costs less.
     """
-    groups: dict[tuple, list[int]] = {}
-    for index, search in searches.items():
-        key = (solve_shape(search.crop.shape), len(search.probes))
-        groups.setdefault(key, []).append(index)
-    chosen, compile_seconds = {}, 0.0
-    for (shape, _), members in groups.items():
-        observed = [image for index in members for image in searches[index].observed]
-        weights = np.concatenate([searches[index].weights for index in members])
-        chunk = _chunk_size(shape, len(observed))
-        solutions = []
-        for first in range(0, len(observed), chunk):
-            part = list(range(first, min(first + chunk, len(observed))))
-            part += [part[-1]] * (chunk - len(part))
-            padded, extents = zero_padded([observed[i] for i in part], shape)
-            output = solve_pdhg(
-                padded, weights[part], tv=tv, color=color, gap=0.0, max_iter=ITERATIONS,
-                check_every=ITERATIONS, extents=extents,
-            )
-            compile_seconds += output.compile_seconds
-            solutions.extend(output.solution[: len(observed) - first])
-        start = 0
-        for index in members:
+    compile_seconds = 0.0
+    chunks: dict[tuple, int] = {}
+    while True:
+        chosen = {index: search.next_candidates() for index, search in searches.items()}
+        chosen = {index: picked for index, picked in chosen.items() if picked}
+        if not chosen:
+            break
+        groups: dict[tuple, list[int]] = {}
+        for index in chosen:
             search = searches[index]
-            count = len(search.weights)
-            height, width = search.crop.shape[:2]
-            chosen[index] = search.best_weight(
-                [s[:height, :width] for s in solutions[start : start + count]])
-            start += count
-    return chosen, compile_seconds
+            groups.setdefault((solve_shape(search.crop.shape), len(search.probes)), []).append(index)
+        for key, members in groups.items():
+            observed = [image for index in members for image in searches[index].observed(chosen[index])]
+            chunk = chunks.setdefault(key, _chunk_size(key[0], 2 ** math.ceil(math.log2(len(observed)))))
+            solutions, seconds = _solve_problems(
+                key[0], chunk, observed,
+                np.concatenate([searches[index].weights(chosen[index]) for index in members]),
+                tv, color,
+            )
+            compile_seconds += seconds
+            start = 0
+            for index in members:
+                search = searches[index]
+                count = len(chosen[index]) * (len(search.probes) + 1)
+                height, width = search.crop.shape[:2]
+                search.record(chosen[index],
+                              [s[:height, :width] for s in solutions[start : start + count]])
+                start += count
+    return {index: search.best_weight() for index, search in searches.items()}, compile_seconds
+
+
+def _solve_problems(
+    shape: tuple[int, int, int], chunk: int, observed: list[np.ndarray], weights: np.ndarray,
+    tv: str, color: str,
+) -> tuple[list[np.ndarray], float]:
+    """The fixed map of every problem (crops of at most ``shape``), ``chunk`` a call; the compile seconds."""
+    solutions, compile_seconds = [], 0.0
+    for first in range(0, len(observed), chunk):
+        part = list(range(first, min(first + chunk, len(observed))))
+        part += [part[-1]] * (chunk - len(part))
+        padded, extents = zero_padded([observed[i] for i in part], shape)
+        output = solve_pdhg(
+            padded, weights[part], tv=tv, color=color, gap=0.0, max_iter=ITERATIONS,
+            check_every=ITERATIONS, extents=extents,
+        )
+        compile_seconds += output.compile_seconds
+        solutions.extend(output.solution[: len(observed) - first])
+    return solutions, compile_seconds
 
 
 def _chunk_size(shape: tuple[int, int, int], problems: int) -> int:
