@@ -39,7 +39,12 @@ several image sizes zero-padded to one shape (``extents``), Adam in bands
 of rows (:class:`~tvrestore.solvers.adam.AdamSolver`'s temporal blocking, which
 needs each data row to be its unknown's row: a blur's band maps to a data
 band at an offset and a binning's at a scale, which the band bookkeeping
-does not express), and channelwise colour as grey planes.
+does not express), channelwise colour as grey planes, and a coarse-to-fine
+start for arrays from 1024 px a side (:mod:`tvrestore.solvers.multilevel`).
+The other tasks start at full size: a deblur's coarse start (the PSF at
+half its width, 248x248 for a 496x496 Gaussian sigma 1.6 deblur at weight
+0.001) saved 20 of 260 full-size iterations and cost 220 at a quarter of
+the price, no gain (benchmarks/bench_multilevel.py --deblur).
 """
 
 from __future__ import annotations
@@ -460,12 +465,17 @@ def _power_of_two(scale: float) -> float:
 
 @functools.lru_cache(maxsize=16)
 def _adam(operator: LinearOperator, tv: str, color: str, layout: str, denoising: bool,
-          masked: bool, settings: AdamSettings) -> AdamSolver:
+          masked: bool, settings: AdamSettings | None = None) -> AdamSolver:
     """One solver per model, layout and settings keeps its compiled loops across calls.
+
+    ``settings`` None: denoising's defaults (:class:`AdamSettings`), or
+    :data:`ADAM_SETTINGS` for a general forward model.
 
     Its data are ``(observed, weights, extents)``, then for a general model
     the per-image box and, if ``masked``, the missing values.
     """
+    if settings is None:
+        settings = AdamSettings() if denoising else ADAM_SETTINGS
     if denoising:
         # Denoising's data rows are its unknown's rows, so it runs in bands.
         problem = Problem(operator, tv=tv, color=color, reduction="sum", layout=layout)

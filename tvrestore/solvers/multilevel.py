@@ -65,9 +65,11 @@ MULTILEVEL_SIDE = 1024
 COARSE_TOL = 1e-3
 COARSE_MIN_LEARNING_RATE = 1.25e-3
 
-# A warm level's first step (intensity units): the start is within a few
-# hundredths of the minimizer, so the cold start's 0.01 would first undo it.
-WARM = AdamSettings(learning_rate=0.005)
+# A warm level's first step (intensity units) and decay: the start is
+# within a few hundredths of the minimizer, so the cold start's 0.01 would
+# first undo it. Tuned with benchmarks/bench_multilevel.py --tune on the
+# samples (see docs/performance.md#coarse-to-fine).
+WARM = AdamSettings(learning_rate=0.005, decay=0.5)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def schedules(count: int, base: AdamSettings, tol: float) -> list[LevelSchedule]
     stopping rule with :data:`WARM`'s first step, the coarsest starts cold
     with ``base``'s, and every coarse level stops early.
     """
-    finest = LevelSchedule(replace(base, learning_rate=min(base.learning_rate, WARM.learning_rate)), tol)
+    warm = replace(base, learning_rate=min(base.learning_rate, WARM.learning_rate), decay=WARM.decay)
+    finest = LevelSchedule(warm, tol)
     coarse = []
     for level in range(1, count + 1):
         first = base.learning_rate if level == count else finest.settings.learning_rate
