@@ -88,6 +88,8 @@ def batch_line(entry: ReportEntry) -> str:
             f"{entry.iterations} iterations{state}")
     if entry.psnr is not None:
         line += f", PSNR {entry.psnr:.2f} dB"
+        if entry.file_psnr is not None:
+            line += f" (the file as written: {entry.file_psnr:.2f} dB)"
     return line
 
 
@@ -152,6 +154,10 @@ def summary(entry: ReportEntry) -> str:
         psnr = "inf (identical to the reference)" if entry.psnr is None else f"{entry.psnr:.2f} dB"
         ssim = "n/a" if entry.ssim is None else f"{entry.ssim:.4f}"
         lines.append(f"  PSNR {psnr}, SSIM {ssim}")
+        if entry.file_psnr is not None:
+            file_ssim = "n/a" if entry.file_ssim is None else f"{entry.file_ssim:.4f}"
+            lines.append(f"  the {entry.output.rsplit('.', 1)[-1].upper()} file as written "
+                         f"(lossy): PSNR {entry.file_psnr:.2f} dB, SSIM {file_ssim}")
     if entry.compare:
         lines.append(_compare_table(entry.compare, entry.task))
     return "\n".join(lines)

@@ -24,7 +24,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tvrestore.io.images import ImageHeader, read_image, read_image_and_header, write_image
+from tvrestore.io.images import (
+    LOSSY_EXTENSIONS,
+    ImageHeader,
+    read_image,
+    read_image_and_header,
+    write_image,
+)
 from tvrestore.io.pixels import from_unit_range, split_alpha, to_unit_range
 
 from tvrestore.backend import tf as _tf
@@ -275,6 +281,11 @@ def _finish(
     # Written as the input was stored (TIFF photometric, lossless compression).
     write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
     write_seconds = time.perf_counter() - start
+    file_psnr = file_ssim = None
+    if loaded.reference is not None and job.output.suffix.lower() in LOSSY_EXTENSIONS:
+        # A JPEG file is not the result: score what was written, as a
+        # reader of the file will decode it.
+        file_psnr, file_ssim = quality(loaded.reference_unit, _unit(read_image(job.output)))
     return report.entry(
         job,
         status=report.RESTORED,
@@ -295,6 +306,8 @@ def _finish(
                        + result.weight_search_seconds + result.solve_seconds + write_seconds),
         psnr=psnr,
         ssim=ssim,
+        file_psnr=file_psnr,
+        file_ssim=file_ssim,
         compare=compare,
     )
 

@@ -65,6 +65,9 @@ class ReportEntry:
     total_seconds = read + compile + weight search + solve + write, the
     work its result waited for, queue waits excluded. tile (height, width)
     and halo, in pixels, for an image restored in tiles, else None.
+    psnr and ssim score the result as stored in the output's dtype;
+    file_psnr and file_ssim the output file as decoded again, for a lossy
+    format (JPEG) only, else None.
     """
 
     input: str
@@ -105,6 +108,8 @@ class ReportEntry:
     total_seconds: float | None = None
     psnr: float | None = None
     ssim: float | None = None
+    file_psnr: float | None = None
+    file_ssim: float | None = None
     compare: tuple[CompareRow, ...] | None = None
 
     def to_dict(self) -> dict:
