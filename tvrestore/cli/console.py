@@ -147,8 +147,14 @@ def summary(entry: ReportEntry) -> str:
         f"objective {format_or_dash(entry.objective, '.6g')}",
         f"  {_times(entry)}",
     ]
+    if entry.noise == "poisson":
+        lines.insert(2, f"  noise poisson: pixel = {entry.gain:.4g} * counts + {entry.offset:.4g}"
+                        + (f", {100 * entry.counts_clipped:.2g}% below the offset taken as 0"
+                           if entry.counts_clipped else ""))
+    elif entry.noise not in (None, "gaussian"):
+        lines.insert(2, f"  noise {entry.noise}")
     if entry.tile is not None:
-        lines.insert(3, f"  restored in tiles of {'x'.join(map(str, entry.tile))} pixels, "
+        lines.insert(len(lines) - 1, f"  restored in tiles of {'x'.join(map(str, entry.tile))} pixels, "
                         f"halo {entry.halo} (iterations the most any tile took)")
     if entry.reference is not None:
         psnr = "inf (identical to the reference)" if entry.psnr is None else f"{entry.psnr:.2f} dB"

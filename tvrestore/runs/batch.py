@@ -31,7 +31,7 @@ from tvrestore.io.images import (
     read_image_and_header,
     write_image,
 )
-from tvrestore.io.pixels import from_unit_range, split_alpha, to_unit_range
+from tvrestore.io.pixels import from_counts, from_unit_range, split_alpha, to_counts, to_unit_range
 
 from tvrestore.backend import tf as _tf
 
@@ -196,6 +196,14 @@ def _unit(pixels: np.ndarray) -> np.ndarray:
     return to_unit_range(split_alpha(pixels)[0])
 
 
+def _counts_reader(result: RestoreResult):
+    """Pixels as read or written -> photon counts (float64, no alpha), by the result's calibration."""
+    def counts_of(pixels: np.ndarray) -> np.ndarray:
+        return to_counts(split_alpha(pixels)[0], result.gain, result.offset).astype(np.float64)
+
+    return counts_of
+
+
 class _InTiles(Exception):
     """Raised by :func:`_load` before decoding an image that goes to tiles, when asked to."""
 
@@ -253,6 +261,21 @@ def _compare_rows(
     share = replace(result, solve_seconds=result.solve_seconds / batch_size)
     job = loaded.job
     dtype = loaded.noisy.dtype
+    if result.noise == "poisson":
+        from tvrestore.evaluation.compare import compare_counts
+        from tvrestore.io.psf import load_psf
+
+        counts_of = _counts_reader(result)
+
+        def counts_as_written(counts: np.ndarray) -> np.ndarray:
+            return counts_of(from_counts(counts, result.gain, result.offset, dtype))
+
+        rows = compare_counts(
+            counts_of(loaded.noisy), counts_of(restored), share,
+            None if loaded.reference is None else counts_of(loaded.reference),
+            psf=None if job.psf is None else load_psf(job.psf), as_written=counts_as_written,
+            solutions=solutions)
+        return tuple(report.CompareRow(**row.to_dict()) for row in rows)
 
     def as_written(unit: np.ndarray) -> np.ndarray:
         return to_unit_range(from_unit_range(unit, dtype))
@@ -275,8 +298,18 @@ def _finish(
 ) -> report.ReportEntry:
     """Score and write a restored image; its report entry."""
     job = loaded.job
-    psnr, ssim = (quality(loaded.reference_unit, _unit(restored)) if loaded.reference is not None
-                  else (None, None))
+    if result.noise == "poisson" and loaded.reference is not None:
+        # In counts, the reference's largest count as the range.
+        counts_of = _counts_reader(result)
+        clean = counts_of(loaded.reference)
+        peak = max(float(clean.max()), np.finfo(float).tiny)
+
+        def scores(pixels):
+            return quality(clean / peak, counts_of(pixels) / peak)
+    else:
+        def scores(pixels):
+            return quality(loaded.reference_unit, _unit(pixels))
+    psnr, ssim = (None, None) if loaded.reference is None else scores(restored)
     start = time.perf_counter()
     # Written as the input was stored (TIFF photometric, lossless compression).
     write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
@@ -285,7 +318,7 @@ def _finish(
     if loaded.reference is not None and job.output.suffix.lower() in LOSSY_EXTENSIONS:
         # A JPEG file is not the result: score what was written, as a
         # reader of the file will decode it.
-        file_psnr, file_ssim = quality(loaded.reference_unit, _unit(read_image(job.output)))
+        file_psnr, file_ssim = scores(read_image(job.output))
     return report.entry(
         job,
         status=report.RESTORED,

@@ -56,8 +56,10 @@ class ReportEntry:
     """One file's line in a run's report; None where a value is unknown.
 
     A skipped or failed file has no restoration fields. The fields after
-    ``upscale`` up to ``history`` are those of
-    :class:`tvrestore.options.RestoreResult`. Times, in seconds:
+    ``upscale`` up to ``history``, and the last four (``noise``, ``gain``,
+    ``offset``, ``counts_clipped``: the noise model and, for "poisson",
+    the calibration used, appended so that earlier columns keep their
+    places), are those of :class:`tvrestore.options.RestoreResult`. Times, in seconds:
     solve_seconds, compile_seconds and weight_search_seconds are those of
     the compiled call the image was in (shared by its batch_size images);
     read_seconds and write_seconds its own file's decoding and encoding;
@@ -111,6 +113,10 @@ class ReportEntry:
     file_psnr: float | None = None
     file_ssim: float | None = None
     compare: tuple[CompareRow, ...] | None = None
+    noise: str | None = None
+    gain: float | None = None
+    offset: float | None = None
+    counts_clipped: float | None = None
 
     def to_dict(self) -> dict:
         """The fields in :data:`ENTRY_KEYS` order, as plain JSON-ready values."""
