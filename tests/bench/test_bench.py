@@ -67,7 +67,7 @@ def test_bench_command_reports_measured_values(tmp_path, case):
     methods = {row["method"]: row for row in result["methods"]}
     assert list(methods) == [
         "tvrestore (adam)", "skimage chambolle", "skimage bregman",
-        "tvrestore exact (pdhg)", "skimage chambolle (to gap)",
+        "tvrestore exact (pdhg)", "skimage chambolle (to gap)", "skimage chambolle (adam gap)",
     ]
     noisy_psnr = quality(case.clean, case.noisy)[0]
     for row in methods.values():
@@ -81,6 +81,11 @@ def test_bench_command_reports_measured_values(tmp_path, case):
     pdhg = methods["tvrestore exact (pdhg)"]
     assert pdhg["certified_gap"] <= 1e-4 and pdhg["gap"] <= 1e-4 + 1e-6
     assert methods["skimage chambolle (to gap)"]["gap"] <= 1e-4
+    # Equal accuracy: chambolle run to the gap Adam reached, in fewer
+    # iterations than to the exact mode's tighter one.
+    to_adam = methods["skimage chambolle (adam gap)"]
+    assert to_adam["gap"] <= methods["tvrestore (adam)"]["gap"]
+    assert to_adam["iterations"] <= methods["skimage chambolle (to gap)"]["iterations"]
     # chambolle's defaults stop early; reaching 1e-4 takes it more iterations
     assert methods["skimage chambolle"]["gap"] > 1e-4
     assert result["adam_iteration_cost"]["floor_ratio"] > 0

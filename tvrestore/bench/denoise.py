@@ -44,6 +44,7 @@ from tvrestore.errors import TVRestoreError
 __all__ = [
     "METHOD_ADAM",
     "METHOD_CHAMBOLLE",
+    "METHOD_CHAMBOLLE_TO_ADAM",
     "METHOD_CHAMBOLLE_TO_GAP",
     "METHOD_EXACT",
     "MethodRow",
@@ -59,6 +60,7 @@ METHOD_ADAM = "tvrestore (adam)"
 METHOD_EXACT = "tvrestore exact (pdhg)"
 METHOD_CHAMBOLLE = "skimage chambolle"
 METHOD_CHAMBOLLE_TO_GAP = "skimage chambolle (to gap)"
+METHOD_CHAMBOLLE_TO_ADAM = "skimage chambolle (adam gap)"
 
 
 @dataclass(frozen=True)
@@ -211,8 +213,9 @@ def run_case(
         ``image``, ``size``, ``sigma``, ``shape``, ``reference``
         (:class:`~tvrestore.bench.reference.Reference` as a dict) and ``methods`` (a list of
         :class:`MethodRow` dicts): tvrestore's default solver, skimage's
-        chambolle (defaults) and bregman, tvrestore's exact mode, and
-        chambolle run to ``exact_gap``.
+        chambolle (defaults) and bregman, tvrestore's exact mode,
+        chambolle run to ``exact_gap``, and chambolle run to the gap
+        tvrestore's default solver reached (equal accuracy).
     """
     from skimage.restoration import denoise_tv_chambolle
 
@@ -261,17 +264,19 @@ def run_case(
             result.certified_gap,
         )
 
-    chambolle_iterations = chambolle_iterations_to_gap(case, weight, exact_gap, gap_of)
+    def chambolle_to(target_gap: float) -> Callable[[], _Run]:
+        iterations = chambolle_iterations_to_gap(case, weight, target_gap, gap_of)
 
-    def chambolle_to_gap() -> _Run:
-        run = _wall_clock(
-            lambda image: denoise_tv_chambolle(
-                image, weight=weight, eps=0, max_num_iter=chambolle_iterations,
-                channel_axis=case.channel_axis,
-            ),
-            case.noisy,
-        )
-        return replace(run, iterations=chambolle_iterations)
+        def run() -> _Run:
+            timed = _wall_clock(
+                lambda image: denoise_tv_chambolle(
+                    image, weight=weight, eps=0, max_num_iter=iterations,
+                    channel_axis=case.channel_axis,
+                ),
+                case.noisy,
+            )
+            return replace(timed, iterations=iterations)
+        return run
 
     rows = [row(METHOD_ADAM, weight, adam)]
     rows += [
@@ -281,7 +286,8 @@ def run_case(
     ]
     rows += [
         row(METHOD_EXACT, weight, exact),
-        row(METHOD_CHAMBOLLE_TO_GAP, weight, chambolle_to_gap),
+        row(METHOD_CHAMBOLLE_TO_GAP, weight, chambolle_to(exact_gap)),
+        row(METHOD_CHAMBOLLE_TO_ADAM, weight, chambolle_to(rows[0].gap)),
     ]
     chambolle_seconds = next(r.seconds for r in rows if r.method == METHOD_CHAMBOLLE)
     return {

@@ -55,14 +55,14 @@ def format_report(report: dict) -> str:
         f"(compile apart); x chamb = time / skimage chambolle's",
         "",
     ]
-    header = (f"{'image':<10} {'size':>5} {'sigma':>5}  {'method':<26} {'PSNR':>6} {'SSIM':>6} "
+    header = (f"{'image':<10} {'size':>5} {'sigma':>5}  {'method':<28} {'PSNR':>6} {'SSIM':>6} "
               f"{'gap':>8} {'seconds':>8} {'x chamb':>7} {'compile':>7} {'iters':>6}")
     lines += [header, "-" * len(header)]
     for case in report["cases"]:
         for method in case["methods"]:
             lines.append(
                 f"{case['image']:<10} {case['size']:>5} {case['sigma'] * 255:>5.3g}  "
-                f"{method['method']:<26} {method['psnr']:>6.2f} "
+                f"{method['method']:<28} {method['psnr']:>6.2f} "
                 f"{format_or_dash(method['ssim'], '6.4f')} "
                 f"{method['gap']:>8.1e} {method['seconds']:>8.4f} {method['time_ratio']:>7.2f} "
                 f"{format_or_dash(method['compile_seconds'], '7.2f')} "

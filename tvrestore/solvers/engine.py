@@ -39,7 +39,12 @@ several image sizes zero-padded to one shape (``extents``), Adam in bands
 of rows (:class:`~tvrestore.solvers.adam.AdamSolver`'s temporal blocking, which
 needs each data row to be its unknown's row: a blur's band maps to a data
 band at an offset and a binning's at a scale, which the band bookkeeping
-does not express), and channelwise colour as grey planes.
+does not express), channelwise colour as grey planes, and a coarse-to-fine
+start for arrays from 1024 px a side (:mod:`tvrestore.solvers.multilevel`).
+The other tasks start at full size: a deblur's coarse start (the PSF at
+half its width, 248x248 for a 496x496 Gaussian sigma 1.6 deblur at weight
+0.001) saved 20 of 260 full-size iterations and cost 220 at a quarter of
+the price, no gain (benchmarks/bench_multilevel.py --deblur).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from tvrestore.solvers.pdhg import solve_pdhg
 from tvrestore.models.problem import Problem
 from tvrestore.models.psf import psf_radius
 from tvrestore.solvers.adam import AdamSettings, AdamSolver
+from tvrestore.solvers import multilevel
 from tvrestore.models.tv import layout_for, swap_layout
 
 __all__ = ["ADAM_SETTINGS", "KL_FLOOR", "Degradation", "energy", "solve"]
@@ -224,6 +230,7 @@ def solve(
     gap: float = 1e-4,
     check_every: int = 10,
     initial: list[np.ndarray] | None = None,
+    levels: int | None = None,
     fidelity: Fidelity | None = None,
 ) -> SolverOutput:
     """Minimize E for images of one shape, all degraded by ``degradation``.
@@ -258,6 +265,11 @@ def solve(
         :class:`~tvrestore.models.fidelities.Exact` (pdhg only, mask and
         binning) solves the noise-free limit, :math:`\\min \\mathrm{TV}(u)`
         subject to :math:`m D u = m f`.
+    levels : int, optional
+        Denoising with Adam and the L2 fidelity only: coarse levels of the coarse-to-fine start
+        (:mod:`tvrestore.solvers.multilevel`); default
+        :func:`~tvrestore.solvers.multilevel.level_count` of the array (0
+        below 1024 pixels a side), and 0 when ``initial`` is given.
 
     Returns
     -------
@@ -308,14 +320,18 @@ def solve(
         if boxes is not None:
             boxes[:, 0] = np.maximum(boxes[:, 0], KL_FLOOR)
     problem = Problem(operator, fidelity, tv=tv, color=color, reduction=reduction, layout=layout)
+    if denoising:
+        if not isinstance(fidelity, L2):
+            levels = 0  # the pyramid's weight rule is the L2 one's
+        elif levels is None:
+            levels = 0 if initial is not None else multilevel.level_count(observed.shape)
+        return _denoise(problem, start, observed, weights, extents, max_iter, tol,
+                        levels if max_iter > 0 else 0)
     loss_scales = np.array(
-        [problem.loss_scale((int(height), int(width), channels)) for height, width in extents],
+        [_power_of_two(problem.loss_scale((int(height), int(width), channels)))
+         for height, width in extents],
         np.float32,
     )
-    if not denoising:
-        loss_scales = np.array([_power_of_two(scale) for scale in loss_scales], np.float32)
-    if denoising and color == "channelwise" and channels > 1:
-        return _minimize_planes(problem, start, observed, weights, extents, max_iter, tol)
     arguments = [observed, weights, extents]
     if boxes is not None:
         arguments.append(boxes)
@@ -325,9 +341,62 @@ def solve(
                      max_iter, tol)
 
 
+def _denoise(
+    problem: Problem, start: np.ndarray, observed: np.ndarray, weights: np.ndarray,
+    extents: np.ndarray, max_iter: int, tol: float, levels: int,
+) -> SolverOutput:
+    """Adam denoising from ``start``, or coarse to fine over ``levels`` coarse levels.
+
+    The coarse levels' solve and compile seconds count in the output's; its
+    iterations and history are the full-size solve's. Coarse to fine, every
+    level's loss scale is rounded to a power of two (:func:`_power_of_two`),
+    so that "sum" and "mean" give the same iterates bit for bit: with
+    :math:`1/N` itself, rounding moved the coarse levels' results apart
+    and the full-size solve ended up to 1.1e-2 apart (96x96 camera),
+    where a single level stays within 1e-3.
+    """
+    if levels == 0:
+        return _denoise_level(problem, observed, weights, extents, start,
+                              multilevel.LevelSchedule(AdamSettings(), tol), max_iter)
+
+    def minimize_level(data, level_weights, level_extents, level_start, schedule):
+        return _denoise_level(problem, data, level_weights, level_extents, level_start, schedule,
+                              max_iter, exact_scales=True)
+
+    schedules = multilevel.schedules(levels, AdamSettings(), tol)
+    start, solve_seconds, compile_seconds = multilevel.warm_start(
+        minimize_level, observed, weights, extents, schedules)
+    output = minimize_level(observed, weights, extents, start, schedules[0])
+    return replace(output, solve_seconds=output.solve_seconds + solve_seconds,
+                   compile_seconds=output.compile_seconds + compile_seconds)
+
+
+def _denoise_level(
+    problem: Problem, observed: np.ndarray, weights: np.ndarray, extents: np.ndarray,
+    start: np.ndarray, schedule: multilevel.LevelSchedule, max_iter: int,
+    exact_scales: bool = False,
+) -> SolverOutput:
+    """Adam denoising of one array (B, H, W, C) "hwc" from ``start``, by ``schedule``.
+
+    ``exact_scales``: loss scales rounded to powers of two (see :func:`_denoise`).
+    """
+    channels = observed.shape[-1]
+    if problem.color == "channelwise" and channels > 1:
+        return _minimize_planes(problem, start, observed, weights, extents, max_iter,
+                                schedule.tol, schedule.settings, exact_scales)
+    loss_scales = np.array(
+        [_scale(problem, (int(height), int(width), channels), exact_scales)
+         for height, width in extents],
+        np.float32,
+    )
+    return _minimize(problem, True, False, start, loss_scales, [observed, weights, extents],
+                     max_iter, schedule.tol, schedule.settings)
+
+
 def _minimize(
     problem: Problem, denoising: bool, masked: bool, start: np.ndarray, loss_scales: np.ndarray,
     arguments: list[np.ndarray], max_iter: int, tol: float,
+    settings: AdamSettings = ADAM_SETTINGS,
 ) -> SolverOutput:
     """Adam on ``start`` (B, H, W, C) in the problem's layout; the history in sum units."""
     if problem.layout == "hcw":
@@ -336,7 +405,8 @@ def _minimize(
         start = data if start is arguments[0] else swap_layout(start)
         arguments[0] = data
     output = _adam(problem.operator, problem.fidelity, problem.tv, problem.color, problem.layout,
-                   denoising, masked).minimize(start, loss_scales, *arguments, max_iter=max_iter, tol=tol)
+                   denoising, masked, settings).minimize(start, loss_scales, *arguments,
+                                                         max_iter=max_iter, tol=tol)
     solution = output.solution
     if problem.layout == "hcw":
         solution = swap_layout(solution)
@@ -353,7 +423,8 @@ _PLANE_CALL_VALUES = 2**18
 
 def _minimize_planes(
     problem: Problem, start: np.ndarray, observed: np.ndarray, weights: np.ndarray,
-    extents: np.ndarray, max_iter: int, tol: float,
+    extents: np.ndarray, max_iter: int, tol: float, settings: AdamSettings,
+    exact_scales: bool = False,
 ) -> SolverOutput:
     """Channelwise colour denoising as grey planes, in calls that fit the cache whole.
 
@@ -378,12 +449,13 @@ def _minimize_planes(
     plane_extents = np.repeat(extents, channels, axis=0)
     # Each plane is a grey image of its own, with its own scale.
     plane_scales = np.repeat(
-        [grey.loss_scale((int(h), int(w), 1)) for h, w in extents], channels).astype(np.float32)
+        [_scale(grey, (int(h), int(w), 1), exact_scales) for h, w in extents],
+        channels).astype(np.float32)
     chunk = max(1, _PLANE_CALL_VALUES // (height * width))
     outputs = [
         _minimize(grey, True, False, plane_starts[first:first + chunk], plane_scales[first:first + chunk],
                   [plane_data[first:first + chunk], plane_weights[first:first + chunk],
-                   plane_extents[first:first + chunk]], max_iter, tol)
+                   plane_extents[first:first + chunk]], max_iter, tol, settings)
         for first in range(0, len(plane_data), chunk)
     ]
     per_image = (count, channels)
@@ -409,6 +481,12 @@ def _minimize_planes(
     )
 
 
+def _scale(problem: Problem, unknown_shape: tuple[int, int, int], exact: bool) -> float:
+    """The loss scale of one image, rounded to a power of two if ``exact``."""
+    scale = problem.loss_scale(unknown_shape)
+    return _power_of_two(scale) if exact else scale
+
+
 def _power_of_two(scale: float) -> float:
     """``scale`` rounded to the nearest power of two (within a factor 1.42 of it).
 
@@ -425,14 +503,19 @@ def _power_of_two(scale: float) -> float:
 
 @functools.lru_cache(maxsize=16)
 def _adam(operator: LinearOperator, fidelity: Fidelity, tv: str, color: str, layout: str,
-          denoising: bool, masked: bool) -> AdamSolver:
-    r"""One solver per model and layout keeps its compiled loops across calls.
+          denoising: bool, masked: bool, settings: AdamSettings | None = None) -> AdamSolver:
+    r"""One solver per model, layout and settings keeps its compiled loops across calls.
+
+    ``settings`` None: denoising's defaults (:class:`AdamSettings`), or
+    :data:`ADAM_SETTINGS` for a general forward model.
 
     Its data are ``(observed, weights, extents)``, then for a general model
     the per-image box and, if ``masked``, the missing values. Under KL,
     denoising is projected onto :math:`u \ge` :data:`KL_FLOOR` (a general
     model's box starts there).
     """
+    if settings is None:
+        settings = AdamSettings() if denoising else ADAM_SETTINGS
     if denoising:
         # Denoising's data rows are its unknown's rows, so it runs in bands.
         problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout)
@@ -440,7 +523,7 @@ def _adam(operator: LinearOperator, fidelity: Fidelity, tv: str, color: str, lay
         if isinstance(fidelity, KL):
             def floor(u, *data):
                 return tf.maximum(u, KL_FLOOR)
-        return AdamSolver(problem.loss, AdamSettings(), rows_of_data=problem.rows_of_data,
+        return AdamSolver(problem.loss, settings, rows_of_data=problem.rows_of_data,
                           stencil_rows=problem.stencil_rows, any_shape=True, project=floor,
                           kept_axes=(2 if layout == "hcw" else 3,))
 
@@ -456,7 +539,7 @@ def _adam(operator: LinearOperator, fidelity: Fidelity, tv: str, color: str, lay
     def project(u, observed, weights, extents, box, *missing):
         return tf.clip_by_value(u, tf.reshape(box[:, 0], [-1, 1, 1, 1]), tf.reshape(box[:, 1], [-1, 1, 1, 1]))
 
-    return AdamSolver(loss, ADAM_SETTINGS, project=project)
+    return AdamSolver(loss, settings, project=project)
 
 
 def energy(
