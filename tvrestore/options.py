@@ -194,6 +194,12 @@ class RestoreResult:
     weight_search_seconds : float
         Time of the ``weight="auto"`` search of the batch the image was in
         (its compilation apart); 0 for a given weight.
+    axes : str or None
+        The axes of the input as named (``"ZYX"``, ``"TYXC"``, ...; see
+        :mod:`tvrestore.models.axes`); None for a 2-D image named by default.
+    spacing : tuple of float or None
+        The step of each spatial axis used, as given (in the file's or the
+        caller's unit; TV uses them relative to the smallest); None: 1.
     history : tuple of dict
         The solver's checks, where it evaluated the objective anyway:
         ``{"iteration": int, "objective": float, "certified_gap": float or
@@ -221,6 +227,8 @@ class RestoreResult:
     compile_cached: bool | None
     weight_search_seconds: float
     history: tuple[dict, ...] = ()
+    axes: str | None = None
+    spacing: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""

@@ -205,7 +205,8 @@ class AdamSolver:
         # banded loop is a program per shape.
         shapes = tuple(tuple(t.shape) for t in [initial, *arguments])
         any_shape = self.any_shape and band_rows is None
-        key = ("any shape", len(shapes)) if any_shape else shapes
+        # A relaxed trace keeps the rank: images and volumes are programs apart.
+        key = ("any shape", len(shapes), initial.ndim) if any_shape else shapes
         loop, compile_seconds = self._programs.get(
             key, lambda: compiled(functools.partial(self._minimize_from, band_rows), any_shape),
             lambda loop: loop(start_tensor, tf.constant(0), tf.constant(tol, tf.float32),

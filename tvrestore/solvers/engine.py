@@ -32,7 +32,8 @@ unknown's number of values (:meth:`tvrestore.models.problem.Problem.loss_scale`)
 which changes Adam's :math:`\epsilon` only, not the minimizer. For a
 general forward model the solver sees it rounded to a power of two, so that
 both reductions give the same iterates bit for bit (:func:`_power_of_two`);
-denoising keeps the exact :math:`1/N`, which its results have always used.
+denoising keeps the exact :math:`1/N`, which its results have always used
+(volumes, which have no such past, take the power of two).
 
 What denoising has that the general path lacks, for speed: batches of
 several image sizes zero-padded to one shape (``extents``), Adam in bands
@@ -57,7 +58,7 @@ from tvrestore.solvers.pdhg import solve_pdhg
 from tvrestore.models.problem import Problem
 from tvrestore.models.psf import psf_radius
 from tvrestore.solvers.adam import AdamSettings, AdamSolver
-from tvrestore.models.tv import layout_for, swap_layout
+from tvrestore.models.tv import check_spacing, layout_for, swap_layout
 
 __all__ = ["ADAM_SETTINGS", "Degradation", "energy", "solve"]
 
@@ -206,6 +207,7 @@ def solve(
     gap: float = 1e-4,
     check_every: int = 10,
     initial: list[np.ndarray] | None = None,
+    spacing: tuple[float, ...] | None = None,
 ) -> SolverOutput:
     """Minimize E for images of one shape, all degraded by ``degradation``.
 
@@ -214,11 +216,11 @@ def solve(
     degradation : Degradation
     data : list of np.ndarray, shape (h, w, C), or np.ndarray, shape (B, h, w, C)
         :math:`f` per image, intensity units; values under the mask are
-        ignored.
+        ignored. Volumes (denoising only) are (z, y, x, C) each.
     weights : np.ndarray, shape (B,)
         :math:`w \\ge 0` per image (sum units); pdhg needs :math:`w > 0`.
-    extents : np.ndarray, shape (B, 2), optional
-        Denoising only: each image's height and width when ``data`` are
+    extents : np.ndarray, shape (B, D), optional
+        Denoising only: each image's size along its D spatial axes when ``data`` are
         zero-padded to one shape (top-left, zeros around; see
         :func:`tvrestore.models.shapes.zero_padded`); default: every image fills it.
     tv, color, reduction : str
@@ -231,6 +233,9 @@ def solve(
     initial : list of np.ndarray, optional
         Starting points on the unknown's domain; default
         :meth:`Degradation.initial`.
+    spacing : tuple of float, optional
+        The step of each spatial axis (TV divides each difference by it,
+        :mod:`tvrestore.models.tv`); None: unit steps.
 
     Returns
     -------
@@ -244,6 +249,10 @@ def solve(
     denoising = degradation.task == "denoise"
     if extents is not None and not denoising:
         raise ValueError("extents are for denoising only")
+    dimensions = np.ndim(data[0]) - 1
+    if dimensions != 2 and not denoising:
+        raise ValueError("a forward model other than the identity is for images (h, w, C) only")
+    spacing = check_spacing(spacing, dimensions)
     # A batch given as one float32 array (a large image) is not copied.
     observed = np.asarray(data, np.float32) if isinstance(data, np.ndarray) else np.stack(
         [np.asarray(item, np.float32) for item in data])
@@ -254,10 +263,10 @@ def solve(
     else:
         start = np.stack([degradation.initial(item) for item in data]).astype(np.float32)
     if extents is None:
-        extents = np.tile(start.shape[1:3], (len(start), 1))
+        extents = np.tile(start.shape[1:-1], (len(start), 1))
     boxes = None if denoising else np.array([degradation.box(item) for item in data], np.float32)
     channels = observed.shape[-1]
-    layout = layout_for(channels)
+    layout = layout_for(channels, dimensions)
     operator = degradation.operator_in(layout)
     weights = np.asarray(weights, np.float32)
     missing = None
@@ -269,16 +278,19 @@ def solve(
             observed, weights, operator=operator, initial=start, missing=missing,
             box=None if boxes is None else (float(boxes[:, 0].min()), float(boxes[:, 1].max())),
             tv=tv, color=color, gap=gap, max_iter=max_iter, check_every=check_every,
-            extents=extents if denoising else None, layout=layout,
+            extents=extents if denoising else None, layout=layout, spacing=spacing,
         )
-    problem = Problem(operator, tv=tv, color=color, reduction=reduction, layout=layout)
+    problem = Problem(operator, tv=tv, color=color, reduction=reduction, layout=layout,
+                      spacing=spacing)
     loss_scales = np.array(
-        [problem.loss_scale((int(height), int(width), channels)) for height, width in extents],
+        [problem.loss_scale((*(int(side) for side in extent), channels)) for extent in extents],
         np.float32,
     )
-    if not denoising:
+    if not denoising or dimensions != 2:
+        # Volumes, new, take the power of two too: "sum" and "mean" then
+        # give them the same iterates bit for bit.
         loss_scales = np.array([_power_of_two(scale) for scale in loss_scales], np.float32)
-    if denoising and color == "channelwise" and channels > 1:
+    if denoising and color == "channelwise" and channels > 1 and dimensions == 2:
         return _minimize_planes(problem, start, observed, weights, extents, max_iter, tol)
     arguments = [observed, weights, extents]
     if boxes is not None:
@@ -300,7 +312,7 @@ def _minimize(
         start = data if start is arguments[0] else swap_layout(start)
         arguments[0] = data
     output = _adam(problem.operator, problem.tv, problem.color, problem.layout, denoising,
-                   masked).minimize(start, loss_scales, *arguments, max_iter=max_iter, tol=tol)
+                   masked, problem.spacing).minimize(start, loss_scales, *arguments, max_iter=max_iter, tol=tol)
     solution = output.solution
     if problem.layout == "hcw":
         solution = swap_layout(solution)
@@ -389,7 +401,7 @@ def _power_of_two(scale: float) -> float:
 
 @functools.lru_cache(maxsize=16)
 def _adam(operator: LinearOperator, tv: str, color: str, layout: str, denoising: bool,
-          masked: bool) -> AdamSolver:
+          masked: bool, spacing: tuple[float, ...] | None = None) -> AdamSolver:
     """One solver per model and layout keeps its compiled loops across calls.
 
     Its data are ``(observed, weights, extents)``, then for a general model
@@ -397,14 +409,15 @@ def _adam(operator: LinearOperator, tv: str, color: str, layout: str, denoising:
     """
     if denoising:
         # Denoising's data rows are its unknown's rows, so it runs in bands.
-        problem = Problem(operator, tv=tv, color=color, reduction="sum", layout=layout)
+        problem = Problem(operator, tv=tv, color=color, reduction="sum", layout=layout,
+                          spacing=spacing)
         return AdamSolver(problem.loss, AdamSettings(), rows_of_data=problem.rows_of_data,
                           stencil_rows=problem.stencil_rows, any_shape=True)
 
     def problem_for(missing) -> Problem:
         # The mask comes in as data at trace time, not as a constant.
         model = operator if missing is None else Composite([operator, Mask(missing, layout)])
-        return Problem(model, tv=tv, color=color, reduction="sum", layout=layout)
+        return Problem(model, tv=tv, color=color, reduction="sum", layout=layout, spacing=spacing)
 
     def loss(u, loss_scales, observed, weights, extents, box, *missing):
         # One shape per batch: the extents are the whole array.
