@@ -145,6 +145,10 @@ def summary(entry: ReportEntry) -> str:
         f"objective {format_or_dash(entry.objective, '.6g')}",
         f"  {_times(entry)}",
     ]
+    if entry.axes is not None or entry.spacing is not None:
+        steps = "1 (every axis)" if entry.spacing is None else " x ".join(
+            f"{step:g}" for step in entry.spacing)
+        lines.insert(2, f"  axes {entry.axes or 'YX'}, spacing {steps}")
     if entry.tile is not None:
         lines.insert(3, f"  restored in tiles of {'x'.join(map(str, entry.tile))} pixels, "
                         f"halo {entry.halo} (iterations the most any tile took)")

@@ -56,7 +56,7 @@ class ReportEntry:
     """One file's line in a run's report; None where a value is unknown.
 
     A skipped or failed file has no restoration fields. The fields after
-    ``upscale`` up to ``history`` are those of
+    ``upscale`` up to ``spacing`` are those of
     :class:`tvrestore.options.RestoreResult`. Times, in seconds:
     solve_seconds, compile_seconds and weight_search_seconds are those of
     the compiled call the image was in (shared by its batch_size images);
@@ -96,6 +96,8 @@ class ReportEntry:
     compile_cached: bool | None = None
     weight_search_seconds: float | None = None
     history: tuple[dict, ...] | None = None
+    axes: str | None = None
+    spacing: tuple[float, ...] | None = None
     batch_size: int | None = None
     tile: tuple[int, int] | None = None
     halo: int | None = None
@@ -114,6 +116,8 @@ class ReportEntry:
             record["shape"] = list(self.shape)
         if self.tile is not None:
             record["tile"] = list(self.tile)
+        if self.spacing is not None:
+            record["spacing"] = list(self.spacing)
         if self.history is not None:
             record["history"] = [dict(check) for check in self.history]
         if self.compare is not None:
@@ -292,6 +296,8 @@ def _flat_row(entry: dict) -> dict:
            if key not in _NOT_IN_CSV}
     if entry["shape"] is not None:
         row["shape"] = "x".join(map(str, entry["shape"]))
+    if entry["spacing"] is not None:
+        row["spacing"] = ",".join(f"{step:g}" for step in entry["spacing"])
     for method in entry["compare"] or ():
         name = re.sub(r"[^a-z0-9]+", "_", method["method"].lower()).strip("_")
         for key, value in method.items():
