@@ -183,9 +183,10 @@ def test_large_images_are_solved_in_bands_and_small_ones_whole():
     # The banded solve is exact (tests/test_solver.py); this checks that
     # restore turns it on where an image outgrows the cache, and only there.
     from tvrestore.solvers.engine import _adam
+    from tvrestore.models.fidelities import L2
     from tvrestore.models.operators import Identity
 
-    solver = _adam(Identity(), "isotropic", "vectorial", "hwc", denoising=True, masked=False)
+    solver = _adam(Identity(), L2(), "isotropic", "vectorial", "hwc", denoising=True, masked=False)
     assert solver.band_rows((1, 512, 512, 1)) is None
     # Bands read 64 rows (1 MiB): their own, 5 of halo each side and 1 more.
     assert solver.band_rows((1, 4096, 4096, 1)) == 64 - 2 * 5 - 1

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["RestoreResult", "TVRestoreError", "denoise", "denoise_batch", "restore", "restore_array"]
+__all__ = ["RestoreResult", "TVRestoreError", "TVRestoreWarning", "denoise", "denoise_batch",
+           "restore", "restore_array"]
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -19,6 +20,7 @@ _LAZY = {
     # Needs the dask extra; imports Dask only when called.
     "restore_array": "tvrestore.runs.tiles",
     "TVRestoreError": "tvrestore.errors",
+    "TVRestoreWarning": "tvrestore.errors",
 }
 
 

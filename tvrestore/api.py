@@ -20,8 +20,10 @@ that many sizes share compiled programs; ``weight="auto"`` is chosen by
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
+import warnings
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -31,14 +33,18 @@ import numpy as np
 from tvrestore.backend import cache
 
 from tvrestore.solvers import engine
-from tvrestore.tuning.autoweight import choose_weights
-from tvrestore.errors import TVRestoreError
-from tvrestore.io.pixels import from_unit_range, join_alpha, split_alpha, to_unit_range
+from tvrestore.tuning.autoweight import choose_poisson_weights, choose_weights
+from tvrestore.errors import TVRestoreError, TVRestoreWarning
+from tvrestore.io.pixels import (
+    from_counts, from_unit_range, join_alpha, split_alpha, to_counts, to_unit_range,
+)
+from tvrestore.models.fidelities import fidelity_for
 from tvrestore.solvers.history import SolverOutput
 from tvrestore.options import (
     DEFAULT_GAP, DEFAULT_MAX_ITER, DEFAULT_TOL, MAX_PIXEL_MAGNITUDE, RestoreOptions,
     RestoreResult, check_weight,
 )
+from tvrestore.tuning.counts import estimate_gain_offset
 from tvrestore.models.problem import Problem
 from tvrestore.models.axes import Axes, default_axes, relative_spacing
 from tvrestore.models.shapes import solve_shape, volume_solve_shape, zero_padded
@@ -62,6 +68,9 @@ def denoise(
     max_iter: int | None = None,
     tol: float = DEFAULT_TOL,
     gap: float = DEFAULT_GAP,
+    noise: str = "gaussian",
+    gain: float | str = 1.0,
+    offset: float | str = 0.0,
 ) -> tuple[np.ndarray, RestoreResult]:
     r"""Total-variation denoising of one image, with Adam or exactly.
 
@@ -124,12 +133,25 @@ def denoise(
     gap : float
         pdhg's target: stop once the certified relative gap
         :math:`(E(u) - E^*) / E^*` is at most this.
+    noise : {"gaussian", "poisson", "impulse"}
+        The noise model (docs/noise.md). "gaussian": the objective above.
+        "poisson": the pixels are photon counts, ``gain * y + offset``,
+        and the fidelity is the Kullback-Leibler divergence,
+        :math:`E(u) = \sum (u - y + y \log(y / u)) + w\,\mathrm{TV}(u)`,
+        :math:`u \ge 0`, in counts (nothing is scaled to [0, 1]); the result
+        is in the input's units. "impulse": :math:`\sum |u - f|` on [0, 1].
+    gain, offset : float or "auto"
+        With "poisson": pixel units per count (> 0) and the pixel value of
+        zero counts; "auto" estimates them from the image's mean-variance
+        line (:func:`tvrestore.tuning.counts.estimate_gain_offset`). The
+        defaults take the pixel values, of any dtype, as counts.
 
     Returns
     -------
     restored : np.ndarray
         Same shape and dtype as ``image``; integer outputs are clipped to
-        the dtype's range, float outputs are not clipped.
+        the dtype's range (and rounded, under "poisson"), float outputs are
+        not clipped.
     result : RestoreResult
 
     Raises
@@ -149,11 +171,14 @@ def denoise(
     # One image takes one weight: a sequence is denoise_batch's form.
     check_weight(weight)
     options = RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver,
-                             max_iter=max_iter, tol=tol, gap=gap)
+                             max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
+                             offset=offset)
     named = _named_axes(image, axes)
     if named.letters in ("YX", "YXC") and spacing is None:
         [(restored, result)] = denoise_batch([image], weight, **options.as_kwargs())
         return restored, result
+    if noise != "gaussian":
+        raise TVRestoreError(f"volumes, time-lapses and spacing take Gaussian noise only, not {noise!r}")
     return _denoise_named(image, named, spacing, weight, options)
 
 
@@ -168,6 +193,9 @@ def denoise_batch(
     max_iter: int | None = None,
     tol: float = DEFAULT_TOL,
     gap: float = DEFAULT_GAP,
+    noise: str = "gaussian",
+    gain: float | str = 1.0,
+    offset: float | str = 0.0,
 ) -> list[tuple[np.ndarray, RestoreResult]]:
     """:func:`denoise` for several images, one compiled call per solve shape.
 
@@ -179,8 +207,9 @@ def denoise_batch(
     order.
     """
     options = RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver,
-                             max_iter=max_iter, tol=tol, gap=gap)
-    prepared = [_Prepared.from_image(image) for image in images]
+                             max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
+                             offset=offset)
+    prepared = [_Prepared.from_image(image, noise, gain, offset) for image in images]
     if not prepared:
         return []
     weights = [weight] * len(prepared) if _is_one_weight(weight) else list(weight)
@@ -199,27 +228,35 @@ def _denoise_prepared(
     one step per spatial axis of every item; ``options``' weight is unused.
     """
     tv, color, reduction, solver = options.tv, options.color, options.reduction, options.solver
+    noise = options.noise
     max_iter = DEFAULT_MAX_ITER[solver] if options.max_iter is None else int(options.max_iter)
     weights = [check_weight(value) for value in weights]
     programs_before = cache.program_count()
     start = time.perf_counter()
-    chosen, search_compile_seconds = choose_weights(
-        [item.unit for item in prepared], weights, tv, color, spacing=spacing
-    )
+    if noise == "poisson":
+        chosen, search_compile_seconds = choose_poisson_weights(
+            [item.unit for item in prepared], [item.counts.scale for item in prepared], weights,
+            tv, color)
+    else:
+        # "impulse" takes the Gaussian rule until its own (docs/noise.md).
+        chosen, search_compile_seconds = choose_weights(
+            [item.unit for item in prepared], weights, tv, color, spacing=spacing
+        )
     search_seconds = time.perf_counter() - start - search_compile_seconds
+    fidelity = fidelity_for(noise)
     solved = _solve_denoising(
         [item.unit for item in prepared], [choice.weight for choice in chosen], tv=tv,
         color=color, reduction=reduction, solver=solver, max_iter=max_iter,
-        tol=options.tol, gap=options.gap, spacing=spacing,
+        tol=options.tol, gap=options.gap, fidelity=fidelity, spacing=spacing,
     )
     compile_seconds = search_compile_seconds + max(run["compile_seconds"] for _, run in solved)
-    problem = Problem(tv=tv, color=color, reduction=reduction, spacing=spacing)
+    problem = Problem(fidelity=fidelity, tv=tv, color=color, reduction=reduction, spacing=spacing)
     pairs = []
     for item, choice, (solution, run) in zip(prepared, chosen, solved):
         result = _result(
             problem, solution, item.unit, choice.weight, choice.noise_sigma, run, solver=solver,
             compile_seconds=compile_seconds, programs_before=programs_before,
-            search_seconds=search_seconds,
+            search_seconds=search_seconds, noise=noise, counts=item.counts,
         )
         pairs.append((item.finish(solution), result))
     return pairs
@@ -233,6 +270,7 @@ def _result(
     problem: Problem, unknown: np.ndarray, data: np.ndarray, weight: float,
     noise_sigma: float | None, run: dict, *, solver: str, compile_seconds: float,
     programs_before: int, search_seconds: float, fitted: np.ndarray | None = None,
+    noise: str = "gaussian", counts: "_Counts | None" = None,
 ) -> RestoreResult:
     """The one place a :class:`RestoreResult` is made: one image's solve and its energy.
 
@@ -256,8 +294,14 @@ def _result(
         The weight search's time, compilation apart.
     fitted : np.ndarray, shape (h, w, 1), optional
         The fitted data values, for a mask.
+    noise : str
+    counts : _Counts, optional
+        Under "poisson", the calibration: E is reported in counts (the
+        solver's units times ``counts.scale``; KL and TV both scale so).
     """
     energy = problem.energy_value(unknown, data, weight, fitted)
+    if counts is not None:
+        energy *= counts.scale
     compile_cached = None
     if cache.status().directory is not None or compile_seconds == 0:
         compile_cached = cache.program_count() == programs_before
@@ -273,13 +317,18 @@ def _result(
         solver=solver,
         objective=energy,
         loss=energy * problem.loss_scale(unknown.shape),
+        noise=noise,
+        gain=None if counts is None else counts.gain,
+        offset=None if counts is None else counts.offset,
+        counts_clipped=None if counts is None else counts.clipped,
         **{**run, "compile_seconds": compile_seconds},
     )
 
 
 def _solve_denoising(
     units: list[np.ndarray], weights: list[float], *, tv: str, color: str, reduction: str,
-    solver: str, max_iter: int, tol: float, gap: float, spacing: tuple[float, ...] | None = None,
+    solver: str, max_iter: int, tol: float, gap: float, fidelity=None,
+    spacing: tuple[float, ...] | None = None,
 ) -> list[tuple[np.ndarray, dict]]:
     """Per image: the solution and its run record (iterations, converged, ...).
 
@@ -298,7 +347,7 @@ def _solve_denoising(
         output = engine.solve(
             engine.Degradation(), padded, np.array([weights[i] for i in members]),
             extents=extents, tv=tv, color=color, reduction=reduction, solver=solver,
-            max_iter=max_iter, tol=tol, gap=gap, spacing=spacing,
+            max_iter=max_iter, tol=tol, gap=gap, fidelity=fidelity, spacing=spacing,
         )
         for position, index in enumerate(members):
             window = tuple(slice(0, side) for side in units[index].shape[:-1])
@@ -341,17 +390,98 @@ def _run_record(output: SolverOutput, position: int) -> dict:
     }
 
 
+# Under "poisson", a warning when more than this fraction of the pixels
+# lie below the offset (negative counts, taken as 0): read noise puts a
+# few dark pixels there, a wrong offset many.
+_CLIPPED_WARNING = 0.01
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """How an image's pixels are photon counts, and the solver's unit of counts.
+
+    ``pixel = gain * counts + offset``; the solver sees ``counts / scale``,
+    ``scale`` a power of two at or above the counts' 99.9th percentile
+    (at least 1), so that Adam's steps, made for data in [0, 1], fit:
+    KL and TV both scale with the data, so the weight means the same in
+    counts and in the solver's unit (:class:`tvrestore.models.fidelities.KL`).
+    ``clipped`` is the fraction of negative counts, taken as 0.
+    """
+
+    gain: float
+    offset: float
+    scale: float
+    clipped: float
+
+
+def _counts_of(colour: np.ndarray, gain, offset) -> tuple[np.ndarray, _Counts]:
+    """The solver's data (float32, counts / scale) of colour pixels under "poisson", and how.
+
+    The rule for counts that are not counts (docs/noise.md): negative
+    counts are taken as 0, with a :class:`TVRestoreWarning` beyond 1% of
+    the pixels; float pixels read as counts (gain 1, offset 0) that are
+    not whole numbers get a warning too; both go on.
+    """
+    values = np.asarray(colour)
+    if values.dtype == np.bool_:
+        raise TVRestoreError("a bool image holds no photon counts; give counts (any number type)")
+    finite = np.isfinite(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
+    if not finite.all():
+        raise TVRestoreError("image contains NaN or infinite values")
+    if gain == "auto" or offset == "auto":
+        gain, offset = estimate_gain_offset(values, gain, offset)
+    counts = to_counts(values, gain, offset)
+    negative = counts < 0
+    clipped = float(negative.mean())
+    if clipped > _CLIPPED_WARNING:
+        warnings.warn(
+            f"{100 * clipped:.1f}% of the pixels are below the offset {offset:g} (negative "
+            "counts), taken as 0 counts; check the offset", TVRestoreWarning, stacklevel=4)
+    if (values.dtype.kind == "f" and gain == 1.0 and offset == 0.0
+            and not np.array_equal(counts, np.round(counts))):
+        warnings.warn(
+            "the pixels are taken as photon counts but are not whole numbers; give the gain "
+            "and offset (or 'auto') if they are not counts", TVRestoreWarning, stacklevel=4)
+    counts = np.maximum(counts, 0)
+    largest = float(counts.max())
+    if largest > MAX_PIXEL_MAGNITUDE:
+        raise TVRestoreError(
+            f"counts reach {largest:.3g}; the float32 solvers take up to {MAX_PIXEL_MAGNITUDE:g}")
+    high = float(np.percentile(counts, 99.9))
+    scale = float(2.0 ** math.ceil(math.log2(max(1.0, high))))
+    return counts / np.float32(scale), _Counts(float(gain), float(offset), scale, clipped)
+
+
+def _check_solvable(unit: np.ndarray) -> None:
+    """Refuse unit-range values the float32 solvers cannot take (NaN, infinity, overflow)."""
+    if not np.all(np.isfinite(unit)):
+        raise TVRestoreError("image contains NaN or infinite values")
+    largest = float(np.abs(unit).max())
+    if largest > MAX_PIXEL_MAGNITUDE:
+        # float32 arithmetic would overflow into NaN somewhere in the solve.
+        raise TVRestoreError(
+            f"pixel values reach {largest:.3g}; the float32 solvers take up to "
+            f"{MAX_PIXEL_MAGNITUDE:g} (scale the image to [0, 1])"
+        )
+
+
 @dataclass(frozen=True)
 class _Prepared:
-    """An input split into the float (H, W, C) the solver sees and the rest."""
+    """An input split into the float (H, W, C) the solver sees and the rest.
+
+    ``counts`` is None for data in unit range ("gaussian", "impulse"), the
+    calibration under "poisson".
+    """
 
     unit: np.ndarray
     alpha: np.ndarray | None
     dtype: np.dtype
     colour_shape: tuple[int, ...]
+    counts: _Counts | None = None
 
     @classmethod
-    def from_image(cls, image: np.ndarray) -> "_Prepared":
+    def from_image(cls, image: np.ndarray, noise: str = "gaussian", gain=1.0,
+                   offset=0.0) -> "_Prepared":
         if not isinstance(image, np.ndarray):
             raise TVRestoreError(f"expected a numpy array, got {type(image).__name__}")
         if image.ndim not in (2, 3) or (image.ndim == 3 and not 1 <= image.shape[2] <= 4):
@@ -360,45 +490,43 @@ class _Prepared:
             )
         if image.shape[0] == 0 or image.shape[1] == 0:
             raise TVRestoreError(f"image is empty (shape {image.shape})")
+        counts = None
         try:
             colour, alpha = split_alpha(image)
+            if noise == "poisson":
+                unit, counts = _counts_of(colour, gain, offset)
+            else:
+                unit = to_unit_range(colour, copy=False)
         except ValueError as err:
             raise TVRestoreError(str(err)) from err
-        unit = cls._unit(colour)
+        _check_solvable(unit)
         unit3 = unit.reshape(unit.shape[0], unit.shape[1], -1)
-        return cls(unit=unit3, alpha=alpha, dtype=image.dtype, colour_shape=colour.shape)
+        return cls(unit=unit3, alpha=alpha, dtype=image.dtype, colour_shape=colour.shape,
+                   counts=counts)
 
     @classmethod
     def from_volume(cls, volume: np.ndarray, channels: bool) -> "_Prepared":
         """A volume in canonical order, (Z, Y, X) or (Z, Y, X, C): every channel is data."""
         if 0 in volume.shape:
             raise TVRestoreError(f"the volume is empty (shape {volume.shape})")
-        unit = cls._unit(volume)
-        unit = unit if channels else unit[..., None]
-        return cls(unit=unit, alpha=None, dtype=volume.dtype, colour_shape=volume.shape)
-
-    @staticmethod
-    def _unit(colour: np.ndarray) -> np.ndarray:
-        """``colour`` in unit-range float32, refused if it holds what the solvers cannot take."""
         try:
-            unit = to_unit_range(colour, copy=False)
+            unit = to_unit_range(volume, copy=False)
         except ValueError as err:
             raise TVRestoreError(str(err)) from err
-        if not np.all(np.isfinite(unit)):
-            raise TVRestoreError("image contains NaN or infinite values")
-        largest = float(np.abs(unit).max())
-        if largest > MAX_PIXEL_MAGNITUDE:
-            # float32 arithmetic would overflow into NaN somewhere in the solve.
-            raise TVRestoreError(
-                f"pixel values reach {largest:.3g}; the float32 solvers take up to "
-                f"{MAX_PIXEL_MAGNITUDE:g} (scale the image to [0, 1])"
-            )
-        return unit
+        _check_solvable(unit)
+        return cls(unit=unit if channels else unit[..., None], alpha=None, dtype=volume.dtype,
+                   colour_shape=volume.shape)
+
+    def colour(self, solution: np.ndarray) -> np.ndarray:
+        """A solution shaped as the input's colour pixels, in their units and dtype."""
+        if self.counts is None:
+            return from_unit_range(solution, self.dtype)
+        return from_counts(solution * self.counts.scale, self.counts.gain, self.counts.offset,
+                           self.dtype)
 
     def finish(self, solution: np.ndarray) -> np.ndarray:
         """The solver's (H, W, C) float back in the input's dtype and layout."""
-        colour = from_unit_range(solution.reshape(self.colour_shape), self.dtype)
-        return join_alpha(colour, self.alpha)
+        return join_alpha(self.colour(solution.reshape(self.colour_shape)), self.alpha)
 
 
 def _named_axes(image, axes: str | None) -> Axes:
@@ -482,6 +610,9 @@ def restore(
     max_iter: int | None = None,
     tol: float = DEFAULT_TOL,
     gap: float = DEFAULT_GAP,
+    noise: str = "gaussian",
+    gain: float | str = 1.0,
+    offset: float | str = 0.0,
 ) -> tuple[np.ndarray, RestoreResult]:
     r"""Deblur, inpaint, upscale and denoise one image, in one objective.
 
@@ -540,6 +671,10 @@ def restore(
         (:mod:`tvrestore.solvers.pdhg`).
     max_iter, tol, gap
         As for :func:`denoise`.
+    noise, gain, offset
+        As for :func:`denoise`: under "poisson" the fidelity is
+        :math:`\mathrm{KL}(A u; y)` over the fitted counts, with
+        :math:`u \ge 0` (the box's lower end is 0).
     axes, spacing
         As for :func:`denoise`. Volumes and time-lapses are denoised
         (no ``psf``, ``mask`` or ``upscale`` yet); an image's spacing
@@ -571,7 +706,8 @@ def restore(
     """
     if psf is None and mask is None and upscale == 1:
         return denoise(image, weight, axes=axes, spacing=spacing, reduction=reduction, tv=tv,
-                       color=color, solver=solver, max_iter=max_iter, tol=tol, gap=gap)
+                       color=color, solver=solver, max_iter=max_iter, tol=tol, gap=gap,
+                       noise=noise, gain=gain, offset=offset)
     named = _named_axes(image, axes)
     if named.volume:
         raise TVRestoreError(
@@ -584,19 +720,22 @@ def restore(
         restored, result = restore(
             np.transpose(image, named.to_canonical()), psf=psf, mask=mask, upscale=upscale,
             weight=weight, spacing=spacing, reduction=reduction, tv=tv, color=color,
-            solver=solver, max_iter=max_iter, tol=tol, gap=gap)
+            solver=solver, max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
+            offset=offset)
         return np.transpose(restored, named.from_canonical()), replace(result, axes=named.letters)
-    from tvrestore.tuning.autoweight import choose_restoration_weight
+    from tvrestore.tuning.autoweight import (
+        choose_poisson_restoration_weight, choose_restoration_weight,
+    )
     from tvrestore.io.psf import load_psf
     from tvrestore.models.psf import check_psf_fits
 
     RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
-                   tol=tol, gap=gap)
+                   tol=tol, gap=gap, noise=noise, gain=gain, offset=offset)
     weight = check_weight(weight)
     max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
     if isinstance(upscale, bool) or not isinstance(upscale, numbers.Integral) or not 1 <= upscale <= MAX_UPSCALE:
         raise TVRestoreError(f"upscale must be a whole number from 1 to {MAX_UPSCALE}, got {upscale!r}")
-    prepared = _Prepared.from_image(image)
+    prepared = _Prepared.from_image(image, noise, gain, offset)
     unit = prepared.unit
     kernel = None
     if psf is not None:
@@ -613,7 +752,11 @@ def restore(
     degradation = engine.Degradation(psf=kernel, upscale=int(upscale), missing=missing)
     programs_before = cache.program_count()
     start = time.perf_counter()
-    if weight == "auto":
+    if weight == "auto" and noise == "poisson":
+        weight, noise_sigma, search_compile_seconds = choose_poisson_restoration_weight(
+            degradation, unit, prepared.counts.scale, tv, color
+        )
+    elif weight == "auto":
         weight, noise_sigma, search_compile_seconds = choose_restoration_weight(
             degradation, unit, tv, color
         )
@@ -621,18 +764,20 @@ def restore(
         noise_sigma, search_compile_seconds = None, 0.0
     search_seconds = time.perf_counter() - start - search_compile_seconds
     relative = relative_spacing(steps)
+    fidelity = fidelity_for(noise)
     run = engine.solve(
         degradation, [unit], np.array([weight]), tv=tv, color=color, reduction=reduction,
-        solver=solver, max_iter=max_iter, tol=tol, gap=gap, spacing=relative,
+        solver=solver, max_iter=max_iter, tol=tol, gap=gap, fidelity=fidelity, spacing=relative,
     )
     unknown = run.solution[0]
     fitted = None if missing is None else degradation.observed_mask(unit.shape[:2])
     result = _result(
-        Problem(degradation.operator, tv=tv, color=color, reduction=reduction, spacing=relative),
-        unknown, unit,
-        weight, noise_sigma, _run_record(run, 0), solver=solver,
+        Problem(degradation.operator, fidelity, tv=tv, color=color, reduction=reduction,
+                spacing=relative),
+        unknown, unit, weight, noise_sigma, _run_record(run, 0), solver=solver,
         compile_seconds=search_compile_seconds + run.compile_seconds,
         programs_before=programs_before, search_seconds=search_seconds, fitted=fitted,
+        noise=noise, counts=prepared.counts,
     )
     if axes is not None or steps is not None:
         result = replace(result, axes=named.letters if axes is not None else None, spacing=steps)
@@ -642,7 +787,7 @@ def restore(
 def _finish_upscaled(prepared: "_Prepared", solution: np.ndarray, upscale: int) -> np.ndarray:
     """The (K H, K W, C) solution in the input's dtype and layout; alpha repeated K times."""
     colour_shape = (solution.shape[0], solution.shape[1], *prepared.colour_shape[2:])
-    colour = from_unit_range(solution.reshape(colour_shape), prepared.dtype)
+    colour = prepared.colour(solution.reshape(colour_shape))
     alpha = prepared.alpha
     if alpha is not None:
         alpha = np.repeat(np.repeat(alpha, upscale, axis=0), upscale, axis=1)

@@ -14,6 +14,14 @@ class TVRestoreError(ValueError):
     """
 
 
+class TVRestoreWarning(UserWarning):
+    """Input the library can work with but that may not mean what the user thinks.
+
+    For example photon counts that are not whole numbers, or pixels below
+    the offset (docs/noise.md). The command line prints it as one line.
+    """
+
+
 def require_extra(what: str, extra: str, packages: Sequence[str]) -> None:
     """Raise, naming the extra to install, if one of `packages` is missing; imports none of them.
 

@@ -18,14 +18,19 @@ from tvrestore.errors import TVRestoreError
 
 __all__ = [
     "COLOR_MODES", "DEFAULT_BATCH_SIZE", "DEFAULT_GAP", "DEFAULT_MAX_ITER", "DEFAULT_TOL",
-    "MAX_ITER", "MAX_PIXEL_MAGNITUDE", "MAX_WEIGHT", "REDUCTIONS", "SOLVERS", "TV_KINDS", "RestoreOptions", "RestoreResult",
-    "check_choices", "check_max_iter", "check_tolerance", "check_weight", "task_name",
+    "MAX_ITER", "MAX_PIXEL_MAGNITUDE", "MAX_WEIGHT", "NOISE_MODELS", "REDUCTIONS", "SOLVERS",
+    "TV_KINDS", "RestoreOptions", "RestoreResult",
+    "check_choices", "check_gain", "check_max_iter", "check_noise_model", "check_offset",
+    "check_tolerance", "check_weight", "task_name",
 ]
 
 TV_KINDS = ("isotropic", "anisotropic")
 COLOR_MODES = ("vectorial", "channelwise")
 REDUCTIONS = ("sum", "mean")
 SOLVERS = ("adam", "pdhg")
+# What the noise is (docs/noise.md): "gaussian" on unit-range data (L2),
+# "poisson" on photon counts (KL), "impulse" on unit-range data (L1).
+NOISE_MODELS = ("gaussian", "poisson", "impulse")
 # Iteration caps per solver, used when max_iter is None.
 DEFAULT_MAX_ITER = {"adam": 2000, "pdhg": 20000}
 DEFAULT_TOL = 3e-4
@@ -110,6 +115,65 @@ def check_tolerance(name: str, value) -> float:
     )
 
 
+def check_gain(gain) -> float | str:
+    """``gain`` (pixel units per photon) as a finite float > 0, or "auto"; NumPy's numbers too.
+
+    Raises
+    ------
+    TVRestoreError
+        For 0, a negative number, NaN, infinity, a bool or anything else.
+    """
+    if isinstance(gain, str) and gain == "auto":
+        return gain
+    if isinstance(gain, numbers.Real) and not isinstance(gain, (bool, np.bool_)):
+        value = float(gain)
+        if math.isfinite(value) and 0 < value <= MAX_PIXEL_MAGNITUDE:
+            return value
+    raise TVRestoreError(
+        f"gain must be 'auto' or a number above 0 (pixel units per photon), got {gain!r}")
+
+
+def check_offset(offset) -> float | str:
+    """``offset`` (the pixel value of zero photons) as a finite float, or "auto".
+
+    Raises
+    ------
+    TVRestoreError
+        For NaN, infinity, a bool or anything else.
+    """
+    if isinstance(offset, str) and offset == "auto":
+        return offset
+    if isinstance(offset, numbers.Real) and not isinstance(offset, (bool, np.bool_)):
+        value = float(offset)
+        if math.isfinite(value) and abs(value) <= MAX_PIXEL_MAGNITUDE:
+            return value
+    raise TVRestoreError(
+        f"offset must be 'auto' or a finite number (the pixel value of zero photons), "
+        f"got {offset!r}")
+
+
+def check_noise_model(noise, gain=1.0, offset=0.0) -> None:
+    """The noise model and its calibration, together.
+
+    ``gain`` and ``offset`` describe photon counts: any other value than
+    the defaults (1, 0) needs ``noise="poisson"``.
+
+    Raises
+    ------
+    TVRestoreError
+        For an unknown noise name, a bad gain or offset
+        (:func:`check_gain`, :func:`check_offset`), or a gain or offset
+        given with another noise model.
+    """
+    if not isinstance(noise, str) or noise not in NOISE_MODELS:
+        raise TVRestoreError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
+    gain, offset = check_gain(gain), check_offset(offset)
+    if noise != "poisson" and (gain != 1.0 or offset != 0.0):
+        raise TVRestoreError(
+            f"gain and offset describe photon counts: give them with noise 'poisson', "
+            f"not {noise!r}")
+
+
 def check_choices(**chosen: str) -> None:
     """Check named choices against their allowed values: ``check_choices(tv="isotropic")``.
 
@@ -141,8 +205,12 @@ class RestoreOptions:
     max_iter: int | None = None
     tol: float = DEFAULT_TOL
     gap: float = DEFAULT_GAP
+    noise: str = "gaussian"
+    gain: float | str = 1.0
+    offset: float | str = 0.0
 
     def __post_init__(self) -> None:
+        check_noise_model(self.noise, self.gain, self.offset)
         check_weight(self.weight)
         check_choices(reduction=self.reduction, tv=self.tv, color=self.color, solver=self.solver)
         check_max_iter(self.max_iter)
@@ -194,6 +262,14 @@ class RestoreResult:
     weight_search_seconds : float
         Time of the ``weight="auto"`` search of the batch the image was in
         (its compilation apart); 0 for a given weight.
+    noise : str
+        The noise model (:data:`NOISE_MODELS`).
+    gain, offset : float or None
+        With "poisson": the calibration used, pixel = gain * counts +
+        offset, as given or estimated; None for the other models.
+    counts_clipped : float or None
+        With "poisson": the fraction of pixels below ``offset`` (negative
+        counts), taken as 0 counts.
     axes : str or None
         The axes of the input as named (``"ZYX"``, ``"TYXC"``, ...; see
         :mod:`tvrestore.models.axes`); None for a 2-D image named by default.
@@ -227,6 +303,10 @@ class RestoreResult:
     compile_cached: bool | None
     weight_search_seconds: float
     history: tuple[dict, ...] = ()
+    noise: str = "gaussian"
+    gain: float | None = None
+    offset: float | None = None
+    counts_clipped: float | None = None
     axes: str | None = None
     spacing: tuple[float, ...] | None = None
 

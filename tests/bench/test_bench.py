@@ -18,6 +18,7 @@ from tvrestore.bench.denoise import (
     METHOD_CHAMBOLLE_TO_GAP,
     METHOD_EXACT,
     chambolle_iterations_to_gap,
+    gap_series,
 )
 from tvrestore.bench.formatting import format_or_dash
 from tvrestore.bench.machine import bytes_per_iteration, iteration_cost
@@ -108,13 +109,51 @@ def test_bench_command_reports_measured_values(tmp_path, case):
         run = series[method]
         assert run["iterations"][-1] == methods[method]["iterations"]
         assert np.all(np.diff(run["seconds"]) > 0)
+        # The curve ends at the time the table reports, measured in this run.
+        assert run["seconds"][-1] == pytest.approx(methods[method]["seconds"], rel=1e-12)
         # The last check is the result the table scored (float32 history).
         assert run["gap"][-1] == pytest.approx(methods[method]["gap"], abs=1e-5)
         assert min(run["gap"]) >= -1e-6  # never below the exact minimum
     chambolle = series[METHOD_CHAMBOLLE]
+    assert np.all(np.diff(chambolle["seconds"]) >= 0) and np.all(np.diff(chambolle["iterations"]) > 0)
     assert chambolle["iterations"][0] == 1
     assert chambolle["iterations"][-1] == methods[METHOD_CHAMBOLLE_TO_GAP]["iterations"]
     assert chambolle["gap"][-1] <= 1e-4
+
+
+def test_gap_series_times_grow_with_iterations_on_a_noisy_clock(case, exact, monkeypatch):
+    # A loaded machine: every run of 2 iterations is hit by a burst of load
+    # (the chambolle took 5.61 ms for 2 iterations, 1.54 ms for 3).
+    # Each curve's times must still grow with its iterations.
+    import types
+
+    import skimage.restoration
+    import tvrestore.bench.denoise as bench_denoise
+
+    clock = [0.0]
+    real = skimage.restoration.denoise_tv_chambolle
+
+    def loaded_chambolle(image, *, max_num_iter, **options):
+        clock[0] += 1e-5 * max_num_iter + (5e-3 if max_num_iter == 2 else 0.0)
+        return real(image, max_num_iter=max_num_iter, **options)
+
+    monkeypatch.setattr(skimage.restoration, "denoise_tv_chambolle", loaded_chambolle)
+    monkeypatch.setattr(bench_denoise, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    ends = {METHOD_ADAM: 0.25, METHOD_EXACT: 0.5}
+    series = gap_series(case, WEIGHT, exact, chambolle_iterations=20, points=6, repeat=3,
+                        end_seconds=ends)
+
+    chambolle = series[METHOD_CHAMBOLLE]
+    assert chambolle["iterations"][:2] == [1, 2]
+    measured = np.array(chambolle["seconds_measured"])
+    assert measured[1] > measured[2]  # what the clock said
+    assert chambolle["seconds"] == np.maximum.accumulate(measured).tolist()
+    for method, run in series.items():
+        assert np.all(np.diff(run["iterations"]) > 0), method
+        assert np.all(np.diff(run["seconds"]) >= 0), method
+    for method, end in ends.items():
+        assert series[method]["seconds"][-1] == pytest.approx(end)
+    assert series[METHOD_EXACT]["seconds"][0] == 0  # pdhg's starting point
 
 
 def test_bench_rejects_an_unknown_image():

@@ -207,6 +207,46 @@ def test_reference_adds_psnr_and_ssim(runner, noisy_png, tmp_path):
     assert f"SSIM {entry['ssim']:.4f}" in result.stdout
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
+def test_a_jpeg_output_is_scored_as_the_file_written(runner, make_pair, write_image, tmp_path,
+                                                      batch):
+    # JPEG is lossy: the result's PSNR is not the file's. Both are reported.
+    clean, noisy = make_pair("uint8", "rgb", sigma=30)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "clean").mkdir()
+    # A batch writes each output in its input's format.
+    source = write_image("in/noisy.jpg" if batch else "in/noisy.png", noisy)
+    reference = write_image("clean/noisy.png", clean)
+    output = tmp_path / "out" / "noisy.jpg" if batch else tmp_path / "noisy_tv.jpg"
+    report = tmp_path / "run.json"
+    arguments = ([str(source.parent), "-o", str(output.parent),
+                  "--reference", str(reference.parent)] if batch
+                 else [str(source), "-o", str(output), "--reference", str(reference)])
+
+    result = runner.invoke(main, [*arguments, "--weight", WEIGHT, "--report", str(report)])
+
+    assert result.exit_code == 0, result.output
+    entry = load_report(report)
+    assert entry["output"] == str(output)
+    written = read_back(output) / 255.0
+    expected = peak_signal_noise_ratio(read_back(reference) / 255.0, written, data_range=1.0)
+    assert entry["file_psnr"] == pytest.approx(expected, rel=1e-6)
+    assert entry["file_psnr"] != pytest.approx(entry["psnr"], abs=1e-3)
+    assert 0 < entry["file_ssim"] <= 1
+    assert f"{entry['file_psnr']:.2f} dB" in result.stdout
+
+
+def test_a_lossless_output_has_no_file_score(runner, noisy_png, tmp_path):
+    report = tmp_path / "run.json"
+    result = runner.invoke(main, [str(noisy_png), "--weight", WEIGHT, "--reference",
+                                  str(noisy_png.with_name("clean.png")), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    entry = load_report(report)
+    assert entry["psnr"] is not None
+    assert entry["file_psnr"] is None and entry["file_ssim"] is None
+    assert "as written" not in result.stdout
+
+
 def test_compare_prints_one_table_and_reports_each_method(runner, noisy_png, tmp_path):
     reference = noisy_png.with_name("clean.png")
     report = tmp_path / "run.json"

@@ -125,3 +125,19 @@ def test_the_exact_modes_steps_are_the_maps_after_a_step(fidelity):
         fidelity.conjugate_prox_of_step(values, direction, step, observed).numpy(),
         fidelity.conjugate_prox(values + step * direction, step, observed).numpy(),
         rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fidelity", FIDELITIES, ids=lambda f: f"{f.name}{getattr(f, 'background', '')}")
+def test_dual_scale_is_the_largest_that_keeps_the_conjugate_finite(fidelity):
+    # The exact mode's denoising bound -F*(theta div p) needs theta q in F*'s
+    # domain; theta is at most 1 (theta p stays feasible) and no larger than needed.
+    observed = tf.constant(OBSERVED[fidelity.name])
+    duals = tf.constant(POINTS * 3.0)  # some values well outside KL's and L1's domains
+    theta = fidelity.dual_scale(duals, observed).numpy()
+    assert theta.shape == (1, 1, 1, 1) and 0 < theta.item() <= 1
+    assert np.isfinite(fidelity.conjugate(duals * theta, observed).numpy()).all()
+    if theta.item() < 1:
+        beyond = fidelity.conjugate(duals * min(1.0, theta.item() * 1.01), observed).numpy()
+        assert not np.isfinite(beyond).all()
+    inside = tf.constant(np.full((1, 2, 3, 1), 0.5))
+    assert fidelity.dual_scale(inside, observed).numpy().item() == 1.0

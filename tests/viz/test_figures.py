@@ -18,7 +18,7 @@ pytest.importorskip("matplotlib")
 from tvrestore.viz import display
 from tvrestore.errors import TVRestoreError  # noqa: E402
 from tvrestore.viz.figures import (  # noqa: E402
-    check_zoom, choose_zoom, figure_layout, restoration_figure,
+    certified_lower_bound, check_zoom, choose_zoom, figure_layout, restoration_figure,
 )
 
 H, W = 96, 128
@@ -184,11 +184,42 @@ def test_convergence_panel_plots_the_gap_on_a_log_axis(tmp_path, history, curves
     assert axes.get_title().startswith("convergence")
     assert axes.get_yscale() == "log"
     assert len(axes.lines) == curves
-    iterations, gaps = axes.lines[0].get_data()
-    objective = np.array([record["objective"] for record in history])
-    expected = (objective - objective.min()) / objective.min()
-    np.testing.assert_allclose(gaps, expected[expected > 0])
+    iterations, _ = axes.lines[0].get_data()
     assert list(iterations) == [record["iteration"] for record in history][: len(iterations)]
+
+
+def test_without_a_known_minimum_the_curve_is_relative_to_the_last_iterate(tmp_path):
+    # Adam has no certificate: E* is unknown, and the panel must say so
+    # rather than pass off the distance to its own end as a gap.
+    history = [*ADAM_HISTORY, {"iteration": 300, "objective": 100.4, "certified_gap": None}]
+    axes = draw(tmp_path, history=history).figure.axes[-1]
+    (line,) = axes.lines
+    objective = np.array([record["objective"] for record in history])
+    expected = (objective - objective[-1]) / objective[-1]
+    np.testing.assert_allclose(line.get_ydata(), expected[expected > 0])
+    assert "relative to the last iterate" in line.get_label()
+    assert "E* unknown" in axes.get_title()
+
+
+def test_a_certified_history_is_measured_against_its_lower_bound(tmp_path):
+    # pdhg: each check's D = E / (1 + gap) <= E* = 100 here; the curve is
+    # measured against the best D, so it never understates the true gap.
+    axes = draw(tmp_path, history=PDHG_HISTORY).figure.axes[-1]
+    curve = axes.lines[0]
+    objective = np.array([record["objective"] for record in PDHG_HISTORY])
+    lower = max(r["objective"] / (1 + r["certified_gap"]) for r in PDHG_HISTORY)
+    assert lower <= 100
+    np.testing.assert_allclose(curve.get_ydata(), (objective - lower) / lower)
+    assert np.all(curve.get_ydata() >= (objective - 100) / 100)
+    assert "last iterate" not in curve.get_label()
+    assert certified_lower_bound(PDHG_HISTORY) == pytest.approx(lower)
+
+
+def test_a_known_minimum_is_plotted_against(tmp_path):
+    axes = draw(tmp_path, history=ADAM_HISTORY, minimum=100.0).figure.axes[-1]
+    objective = np.array([record["objective"] for record in ADAM_HISTORY])
+    np.testing.assert_allclose(axes.lines[0].get_ydata(), (objective - 100) / 100)
+    assert "E*" in axes.lines[0].get_label() and "last" not in axes.get_title()
 
 
 @pytest.mark.parametrize("suffix", [".pdf", ".svg", ".PNG"])
@@ -349,13 +380,64 @@ def test_gap_against_time_is_log_log_without_unloggable_points(tmp_path):
     figure = plot_gap_vs_time(tmp_path / "gap.png", series)
     (axes,) = figure.axes
     assert axes.get_xscale() == axes.get_yscale() == "log"
-    assert [line.get_label() for line in axes.lines] == list(series)
-    assert [len(line.get_xdata()) for line in axes.lines] == [3, 2, 1]
+    assert [line.get_label() for line in axes.lines][:3] == list(series)
+    assert [len(line.get_xdata()) for line in axes.lines][:3] == [3, 2, 1]
     assert iio.imread(tmp_path / "gap.png").shape[:2] == (480, 720)
     with pytest.raises(TVRestoreError, match="2 times but 1 gaps"):
         plot_gap_vs_time(tmp_path / "gap.png", {"x": ([1, 2], [1])})
     with pytest.raises(TVRestoreError, match="unsupported figure type"):
         plot_gap_vs_time(tmp_path / "gap.gif", series)
+
+
+def test_coinciding_sweep_series_stay_visible_and_say_so(tmp_path):
+    # The plain recipe's sum lands on the exact minimizer's PSNR, and both
+    # of its iteration counts on the naive mean's: no series may vanish
+    # behind another unannounced.
+    from tvrestore.viz.plots import plot_resolution_sweep
+
+    rows = [{"size": size, "exact": {"psnr": psnr},
+             "tvrestore": {"psnr": psnr + 0.3, "iterations": 120},
+             "plain_sum": {"psnr": psnr, "iterations": 500, "iterations_to_target": 340},
+             "plain_mean": {"psnr": psnr - 2, "iterations": 500, "iterations_to_target": 340}}
+            for size, psnr in ((128, 28.0), (256, 29.0), (512, 30.0))]
+    iterations, psnr = plot_resolution_sweep(tmp_path / "sweep.png", rows).axes
+    for axes in (iterations, psnr):
+        lines = axes.get_lines()
+        markers = [line.get_marker() for line in lines]
+        assert len(set(markers)) == len(markers), markers  # distinct shapes
+        # Where two lines share points, the one drawn later is smaller and on top.
+        for first in lines:
+            for later in lines:
+                if later.get_zorder() > first.get_zorder() and np.array_equal(
+                        first.get_ydata(), later.get_ydata()):
+                    assert later.get_markersize() < first.get_markersize()
+    labels = {line.get_label() for line in psnr.get_lines()}
+    assert "plain recipe, sum (same as exact minimizer)" in labels
+    assert "tvrestore" in labels and "plain recipe, naive mean" in labels  # 0.3 dB apart: distinct
+    legend = [text.get_text() for text in psnr.get_legend().get_texts()]
+    assert "plain recipe, sum (same as exact minimizer)" in legend
+    iteration_labels = [line.get_label() for line in iterations.get_lines()]
+    assert ("plain recipe, naive mean (to the target gap) (same as plain recipe, sum)"
+            in iteration_labels)
+
+
+def test_a_start_at_time_zero_is_drawn_at_the_left_edge(tmp_path):
+    # pdhg's history starts at iteration 0, time 0: no logarithm, but the
+    # reader must still see where it started.
+    from tvrestore.viz.plots import plot_gap_vs_time
+
+    series = {"tvrestore exact (pdhg)": ([0.0, 0.1, 0.3], [0.5, 1e-2, 1e-4]),
+              "skimage chambolle": ([0.02, 0.2], [3e-2, 3e-3])}
+    (axes,) = plot_gap_vs_time(tmp_path / "gap.png", series).figure.axes
+    starts = [line for line in axes.lines if "t = 0" in line.get_label()]
+    assert [line.get_label() for line in starts] == [
+        "tvrestore exact (pdhg): start, t = 0 (at the left edge)"]
+    left, right = axes.get_xlim()
+    assert list(starts[0].get_ydata()) == [0.5]
+    assert list(starts[0].get_xdata()) == [left] and 0 < left < 0.02 < 0.3 <= right
+    assert starts[0].get_color() == axes.lines[0].get_color()
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert starts[0].get_label() in legend
 
 
 def test_resolution_sweep_plots_iterations_and_psnr_against_size(tmp_path):

@@ -25,7 +25,7 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -304,6 +304,7 @@ def gap_series(
     chambolle_iterations: int = 1000,
     points: int = 12,
     repeat: int = 3,
+    end_seconds: Mapping[str, float] | None = None,
 ) -> dict:
     r"""Relative gap against time for tvrestore (adam), its exact mode (pdhg) and chambolle.
 
@@ -311,10 +312,20 @@ def gap_series(
     ``history``); a check at iteration :math:`k` of a run of :math:`K`
     iterations that took :math:`T` seconds is placed at :math:`kT/K`,
     since every iteration costs the same (pdhg's checks, about one
-    iteration each, included). skimage's chambolle keeps no history: it is
-    run with ``eps=0`` for ``points`` iteration counts from 1 to
-    ``chambolle_iterations`` (geometric), each timed on its own (the
-    median of ``repeat`` runs).
+    iteration each, included). :math:`T` is the table's median
+    (`end_seconds`) when given, so a curve ends where the table says.
+    pdhg's first check is its starting point, at time 0.
+
+    skimage's chambolle keeps no history: it is run with ``eps=0`` for
+    ``points`` iteration counts from 1 to ``chambolle_iterations``
+    (geometric), after one warm-up run. The ``repeat`` timed runs of each
+    count are taken in interleaved passes over all counts, so that a burst
+    of load on the machine falls on every count alike, and each count's
+    time is the median of its runs. A run of more iterations does all the
+    work of a shorter one, so its time cannot be smaller; a median that
+    still is (noise on a loaded machine) is raised to the largest median
+    before it (a running maximum). The raw medians are kept as
+    ``seconds_measured``.
 
     Parameters
     ----------
@@ -332,24 +343,31 @@ def gap_series(
         Chambolle runs.
     repeat : int
         Timed runs of each, after which the median is kept.
+    end_seconds : mapping of str to float, optional
+        Per method name (:data:`METHOD_ADAM`, :data:`METHOD_EXACT`), the
+        solve time the bench's table reports for it (the median of its
+        timed runs); default: the time of the run the history comes from.
 
     Returns
     -------
     dict
         Per method name (:data:`METHOD_ADAM`, :data:`METHOD_EXACT`,
         :data:`METHOD_CHAMBOLLE`): ``{"seconds": [...], "gap": [...],
-        "iterations": [...]}``, in order of time.
+        "iterations": [...]}``, in order of iterations, ``seconds`` never
+        decreasing; chambolle's also has ``seconds_measured``.
     """
     from skimage.restoration import denoise_tv_chambolle
 
     from tvrestore.models.problem import Problem
     from tvrestore.api import denoise
 
+    end_seconds = dict(end_seconds or {})
     series = {}
     for method, solver in ((METHOD_ADAM, "adam"), (METHOD_EXACT, "pdhg")):
         denoise(case.noisy, weight, color=color, solver=solver, gap=exact_gap)  # compiled
         _, result = denoise(case.noisy, weight, color=color, solver=solver, gap=exact_gap)
-        per_iteration = result.solve_seconds / max(result.iterations, 1)
+        total = end_seconds.get(method, result.solve_seconds)
+        per_iteration = total / max(result.iterations, 1)
         series[method] = {
             "seconds": [record["iteration"] * per_iteration for record in result.history],
             "gap": [reference.gap(record["objective"]) for record in result.history],
@@ -357,22 +375,28 @@ def gap_series(
         }
     objective = Problem(color=color)
     counts = sorted({int(round(n)) for n in np.geomspace(1, chambolle_iterations, points)})
-    chambolle = {"seconds": [], "gap": [], "iterations": counts}
-    for count in counts:
-        runs = [
-            _wall_clock(
-                lambda image: denoise_tv_chambolle(image, weight=weight, eps=0, max_num_iter=count,
-                                                   channel_axis=case.channel_axis),
-                case.noisy,
-            )
-            for _ in range(repeat)
-        ]
-        chambolle["seconds"].append(statistics.median(run.seconds for run in runs))
-        chambolle["gap"].append(
-            reference.gap(objective.energy_value(runs[-1].solution, case.noisy, weight)))
-    series[METHOD_CHAMBOLLE] = chambolle
-    return series
 
+    def chambolle(count: int) -> _Run:
+        return _wall_clock(
+            lambda image: denoise_tv_chambolle(image, weight=weight, eps=0, max_num_iter=count,
+                                               channel_axis=case.channel_axis),
+            case.noisy,
+        )
+
+    chambolle(counts[0])  # warm-up: imports and first-call costs are not iterations
+    runs = {count: [] for count in counts}
+    for _ in range(repeat):
+        for count in counts:
+            runs[count].append(chambolle(count))
+    measured = [statistics.median(run.seconds for run in runs[count]) for count in counts]
+    series[METHOD_CHAMBOLLE] = {
+        "seconds": np.maximum.accumulate(measured).tolist(),
+        "seconds_measured": measured,
+        "gap": [reference.gap(objective.energy_value(runs[count][-1].solution, case.noisy, weight))
+                for count in counts],
+        "iterations": counts,
+    }
+    return series
 
 
 def run_bench(
@@ -457,12 +481,15 @@ def run_bench(
     if series:
         first = cases[0]
         say(f"gap against time: {first['image']} {first['size']}x{first['size']}")
-        to_gap = next(m for m in first["methods"] if m["method"] == METHOD_CHAMBOLLE_TO_GAP)
+        rows = {m["method"]: m for m in first["methods"]}
         gaps = {
             "image": first["image"], "size": first["size"], "sigma": first["sigma"],
             "methods": gap_series(
                 first_case, weight, Reference(**first["reference"]), color=color,
-                exact_gap=exact_gap, chambolle_iterations=to_gap["iterations"], repeat=repeat,
+                exact_gap=exact_gap,
+                chambolle_iterations=rows[METHOD_CHAMBOLLE_TO_GAP]["iterations"], repeat=repeat,
+                # The plot's curves end at the table's times, measured in this run.
+                end_seconds={method: rows[method]["seconds"] for method in (METHOD_ADAM, METHOD_EXACT)},
             ),
         }
     sweep = None

@@ -21,6 +21,7 @@ import contextlib
 import signal
 import sys
 import time
+import warnings
 
 import click
 
@@ -29,11 +30,11 @@ from tvrestore.cli.bench import bench_command
 from tvrestore.cli.params import (PATH, cache_options, check_dask, check_drawing_options,
                                   check_record_paths, checked, configure_cache,
                                   degradation_options, max_iter_option, parse_axes,
-                                  parse_scheduler, parse_scheduler_timeout, parse_spacing_option,
-                                  parse_weight, parse_zoom, tolerance_option)
+                                  parse_calibration, parse_scheduler, parse_scheduler_timeout,
+                                  parse_spacing_option, parse_weight, parse_zoom, tolerance_option)
 from tvrestore.cli.restore import (is_volume_input, needs_tiles, refuse_for_volumes, restore_many,
                                    restore_one, restore_tiled, restore_volume)
-from tvrestore.errors import TVRestoreError
+from tvrestore.errors import TVRestoreError, TVRestoreWarning, printable
 
 
 EXAMPLES = """\b
@@ -49,6 +50,7 @@ Examples:
   tvrestore huge.tif --tile 2048                      in tiles: a tiled TIFF out
   tvrestore blurred.png --psf gaussian:1.6       deblur (the image is a window of the scene)
   tvrestore photo.png --mask dead.png --psf disk:2 --upscale 2
+  tvrestore counts.tif --noise poisson --gain auto     photon counts (docs/noise.md)
 """
 
 
@@ -121,7 +123,9 @@ class _DefaultCommandGroup(click.Group):
         Ctrl-C and 143 after SIGTERM.
         """
         try:
-            code = super().main(args, prog_name, standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                code = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.ClickException as err:  # a UsageError's exit code is 2
             console.echo_error(err.format_message())
             sys.exit(err.exit_code)
@@ -135,6 +139,14 @@ class _DefaultCommandGroup(click.Group):
             console.echo_error(_os_error_line(err))
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The library's warnings as one line on stderr; others as Python prints them."""
+    if issubclass(category, TVRestoreWarning):
+        click.echo(f"Warning: {printable(str(message))}", err=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _os_error_line(err: OSError) -> str:
@@ -188,6 +200,19 @@ def main() -> None:
               show_default=True,
               help="pdhg's target: stop once the certified relative objective gap "
                    "(E - E*) / E* is at most this (reported as certified_gap).")
+@click.option("--noise", type=click.Choice(["gaussian", "poisson", "impulse"]),
+              default="gaussian", show_default=True,
+              help="The noise model (docs/noise.md). gaussian: squared error on [0, 1]. "
+                   "poisson: the pixels are photon counts (gain * counts + offset, nothing "
+                   "scaled to [0, 1]), Kullback-Leibler fidelity, output in the input's units. "
+                   "impulse: absolute error (dead pixels, salt and pepper).")
+@click.option("--gain", default="1", show_default=True, callback=parse_calibration,
+              metavar="G|auto",
+              help="With --noise poisson: pixel units per photon (> 0), or 'auto' to estimate "
+                   "it (and --offset unless given) from the image's mean-variance line.")
+@click.option("--offset", default="0", show_default=True, callback=parse_calibration,
+              metavar="O|auto",
+              help="With --noise poisson: the pixel value of zero photons, or 'auto'.")
 @click.option("--psf", metavar="SPEC",
               help="Deblur: the blur's PSF, gaussian:SIGMA, box:SIZE, disk:RADIUS, "
                    "motion:LENGTH,ANGLE (pixels, degrees) or a PNG/TIFF/.npy file (normalised "
@@ -279,7 +304,7 @@ def main() -> None:
                    "dask extra); a forward model is refused.")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
-                    psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
+                    noise, gain, offset, psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
                     overwrite, pattern, batch_size, quiet, figure, zoom, gallery, gallery_assets,
                     workers, scheduler, scheduler_timeout, tile, halo, axes, spacing, max_pixels,
                     cache_dir, no_cache) -> None:
@@ -303,7 +328,8 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
 
     try:
         options = RestoreOptions(weight=weight, reduction=reduction, tv=tv, color=color,
-                                 solver=solver, max_iter=max_iter, tol=tol, gap=gap)
+                                 solver=solver, max_iter=max_iter, tol=tol, gap=gap,
+                                 noise=noise, gain=gain, offset=offset)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     degradation = degradation_options(psf, psf_dir, mask, mask_dir, upscale)

@@ -88,6 +88,8 @@ def batch_line(entry: ReportEntry) -> str:
             f"{entry.iterations} iterations{state}")
     if entry.psnr is not None:
         line += f", PSNR {entry.psnr:.2f} dB"
+        if entry.file_psnr is not None:
+            line += f" (the file as written: {entry.file_psnr:.2f} dB)"
     return line
 
 
@@ -145,17 +147,27 @@ def summary(entry: ReportEntry) -> str:
         f"objective {format_or_dash(entry.objective, '.6g')}",
         f"  {_times(entry)}",
     ]
+    if entry.noise == "poisson":
+        lines.insert(2, f"  noise poisson: pixel = {entry.gain:.4g} * counts + {entry.offset:.4g}"
+                        + (f", {100 * entry.counts_clipped:.2g}% below the offset taken as 0"
+                           if entry.counts_clipped else ""))
+    elif entry.noise not in (None, "gaussian"):
+        lines.insert(2, f"  noise {entry.noise}")
     if entry.axes is not None or entry.spacing is not None:
         steps = "1 (every axis)" if entry.spacing is None else " x ".join(
             f"{step:g}" for step in entry.spacing)
         lines.insert(2, f"  axes {entry.axes or 'YX'}, spacing {steps}")
     if entry.tile is not None:
-        lines.insert(3, f"  restored in tiles of {'x'.join(map(str, entry.tile))} pixels, "
+        lines.insert(len(lines) - 1, f"  restored in tiles of {'x'.join(map(str, entry.tile))} pixels, "
                         f"halo {entry.halo} (iterations the most any tile took)")
     if entry.reference is not None:
         psnr = "inf (identical to the reference)" if entry.psnr is None else f"{entry.psnr:.2f} dB"
         ssim = "n/a" if entry.ssim is None else f"{entry.ssim:.4f}"
         lines.append(f"  PSNR {psnr}, SSIM {ssim}")
+        if entry.file_psnr is not None:
+            file_ssim = "n/a" if entry.file_ssim is None else f"{entry.file_ssim:.4f}"
+            lines.append(f"  the {entry.output.rsplit('.', 1)[-1].upper()} file as written "
+                         f"(lossy): PSNR {entry.file_psnr:.2f} dB, SSIM {file_ssim}")
     if entry.compare:
         lines.append(_compare_table(entry.compare, entry.task))
     return "\n".join(lines)

@@ -122,6 +122,18 @@ def parse_weight(ctx: click.Context, param: click.Parameter, value: str) -> floa
             f"{value!r} is not 'auto' or a number from 0 to {MAX_WEIGHT:g}") from err
 
 
+def parse_calibration(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
+    """--gain and --offset: 'auto' or a number, by the library's own rule (no TensorFlow)."""
+    from tvrestore.options import check_gain, check_offset
+
+    check = check_gain if param.name == "gain" else check_offset
+    try:
+        return check(value if value == "auto" else float(value))
+    except (ValueError, TVRestoreError) as err:
+        message = str(err) if isinstance(err, TVRestoreError) else f"{value!r} is not a number or 'auto'"
+        raise click.BadParameter(message) from err
+
+
 def checked(check):
     """A Click callback that validates with the library's own check (one rule, two callers)."""
 

@@ -12,6 +12,10 @@ so each task is compared with what a scikit-image user would reach for:
     ``inpaint_biharmonic``.
 ``upscale`` (``--upscale K``)
     ``skimage.transform.rescale`` by K, orders 3 (bicubic) and 1 (bilinear).
+photon counts (``--noise poisson``)
+    The generalized Anscombe transform, ``denoise_tv_chambolle`` and the
+    exact unbiased inverse (:mod:`tvrestore.tuning.counts`), and for a
+    PSF ``richardson_lucy`` on the counts (:func:`counts_baselines`).
 compositions
     The chain that applies one call per degradation, in the order that
     undoes the forward model ``u -> blur -> bin -> mask``: fill the missing
@@ -33,7 +37,8 @@ import numpy as np
 
 from tvrestore.options import task_name
 
-__all__ = ["Baseline", "restoration_baselines", "task_name", "RICHARDSON_LUCY_ITERATIONS"]
+__all__ = ["Baseline", "anscombe_chambolle", "counts_baselines", "restoration_baselines",
+           "task_name", "RICHARDSON_LUCY_ITERATIONS"]
 
 RICHARDSON_LUCY_ITERATIONS = 30
 # unsupervised_wiener samples its regularisation (a Gibbs sampler): one seed
@@ -50,11 +55,60 @@ class Baseline:
     method : str
         The name printed in the comparison table.
     solve : callable
-        ``observed (H, W[, C]) float64 in [0, 1] -> estimate (K H, K W[, C])``.
+        ``observed (H, W[, C]) float64 in [0, 1] -> estimate (K H, K W[, C])``
+        (in counts for :func:`counts_baselines`).
+    weight : float or None
+        The method's own weight parameter, when it has one.
     """
 
     method: str
     solve: Callable[[np.ndarray], np.ndarray]
+    weight: float | None = None
+
+
+def anscombe_chambolle(counts: np.ndarray, weight: float) -> np.ndarray:
+    r"""Counts denoised through the Anscombe transform: :math:`\mathcal{I}(\mathrm{TV}_W(2\sqrt{y + 3/8}))`.
+
+    ``weight`` is ``denoise_tv_chambolle``'s :math:`W`, in the transform's
+    units (noise of unit variance); colour channel by channel.
+    """
+    from skimage.restoration import denoise_tv_chambolle
+
+    from tvrestore.tuning.counts import anscombe, inverse_anscombe
+
+    counts = np.asarray(counts, np.float64)
+    axis = -1 if counts.ndim == 3 and counts.shape[2] > 1 else None
+    stabilized = denoise_tv_chambolle(anscombe(counts), weight=weight, channel_axis=axis)
+    return inverse_anscombe(stabilized)
+
+
+def counts_baselines(weight: float, mean_count: float, psf: np.ndarray | None = None
+                     ) -> list[Baseline]:
+    r"""The baselines for photon counts: Anscombe + chambolle, and ``richardson_lucy`` for a PSF.
+
+    Anscombe + chambolle runs at :math:`W = w \sqrt{\bar y} / c`, the
+    chambolle weight that tvrestore's rule maps to the KL weight :math:`w`
+    (:func:`tvrestore.tuning.autoweight.choose_poisson_weights`; the
+    search's own :math:`W` when ``w`` was "auto"); none at :math:`w = 0`.
+    ``richardson_lucy`` runs :data:`RICHARDSON_LUCY_ITERATIONS` iterations
+    on the counts (not clipped to [0, 1]). Both take and return counts.
+    """
+    from skimage.restoration import richardson_lucy
+
+    from tvrestore.tuning.autoweight import POISSON_WEIGHT_FACTOR
+
+    baselines = []
+    if weight > 0:
+        chambolle_weight = weight * np.sqrt(max(mean_count, 1e-3)) / POISSON_WEIGHT_FACTOR
+        baselines.append(Baseline(
+            "Anscombe + skimage chambolle",
+            lambda counts: anscombe_chambolle(counts, chambolle_weight), chambolle_weight))
+    if psf is not None:
+        baselines.append(Baseline(
+            f"skimage richardson_lucy {RICHARDSON_LUCY_ITERATIONS}",
+            lambda counts: _per_channel(np.maximum(counts, 0), lambda plane: richardson_lucy(
+                plane, psf, num_iter=RICHARDSON_LUCY_ITERATIONS, clip=False))))
+    return baselines
 
 
 def restoration_baselines(psf: np.ndarray | None = None, mask: np.ndarray | None = None,

@@ -44,8 +44,8 @@ from tvrestore.models.problem import Problem
 from tvrestore.options import RestoreResult
 
 __all__ = [
-    "BREGMAN_WEIGHT_FACTOR", "Baseline", "MethodResult", "compare_methods", "compare_restoration",
-    "skimage_baselines",
+    "BREGMAN_WEIGHT_FACTOR", "Baseline", "MethodResult", "compare_counts", "compare_methods",
+    "compare_restoration", "skimage_baselines",
 ]
 
 # skimage's bregman `weight` for our w is BREGMAN_WEIGHT_FACTOR / w.
@@ -216,6 +216,63 @@ def compare_restoration(
             solutions[baseline.method] = written
         rows.append(MethodResult(method=baseline.method, weight=None,
                                  **_scores(reference, written), objective=None,
+                                 seconds=seconds))
+    return rows
+
+
+def compare_counts(
+    counts: np.ndarray,
+    restored: np.ndarray,
+    result: RestoreResult,
+    reference: np.ndarray | None = None,
+    *,
+    psf: np.ndarray | None = None,
+    as_written: Callable[[np.ndarray], np.ndarray],
+    solutions: dict[str, np.ndarray] | None = None,
+) -> list[MethodResult]:
+    """Under ``noise="poisson"``: tvrestore's TV-KL next to what a photon counter would use.
+
+    The baselines are those of
+    :func:`tvrestore.evaluation.baselines.counts_baselines`: the generalized
+    Anscombe transform + ``denoise_tv_chambolle`` + the exact unbiased
+    inverse, at the weight that tvrestore's rule maps to ``result.weight``,
+    and for a PSF ``richardson_lucy``. Everything is in counts (the pixels
+    through ``result.gain`` and ``result.offset``); PSNR and SSIM take the
+    reference's largest count as the range, so a score does not depend on
+    the gain.
+
+    Parameters
+    ----------
+    counts, restored : np.ndarray
+        The input and tvrestore's result as counts, ``(H, W)`` or
+        ``(H, W, C)``, float64, without alpha; ``restored`` as written.
+    result : RestoreResult
+    reference : np.ndarray, optional
+        The clean image as counts.
+    psf : np.ndarray, optional
+    as_written : callable
+        ``as_written(counts) -> counts``: what a file of the input's dtype
+        holds for them.
+    solutions : dict, optional
+        As for :func:`compare_methods` (in counts).
+    """
+    from tvrestore.evaluation.baselines import counts_baselines
+
+    counts = np.asarray(counts, np.float64)
+    peak = 1.0 if reference is None else max(float(np.max(reference)), np.finfo(float).tiny)
+    scaled = None if reference is None else np.asarray(reference, np.float64) / peak
+    rows = [MethodResult(method=f"tvrestore ({result.solver}, poisson)", weight=result.weight,
+                         **_scores(scaled, restored / peak), objective=result.objective,
+                         seconds=result.solve_seconds)]
+    for baseline in counts_baselines(result.weight, float(counts.mean()), psf=psf):
+        start = time.perf_counter()
+        solution = baseline.solve(counts)
+        seconds = time.perf_counter() - start
+        written = as_written(solution.reshape(counts.shape))
+        if solutions is not None:
+            solutions[baseline.method] = written
+        rows.append(MethodResult(method=baseline.method, weight=baseline.weight,
+                                 **_scores(scaled, written / peak), objective=None,
                                  seconds=seconds))
     return rows
 

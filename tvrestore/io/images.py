@@ -71,6 +71,7 @@ from tvrestore.io.pixels import check_dtype
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "LOSSY_EXTENSIONS",
     "MAX_DECODED_BYTES",
     "MAX_PIXELS",
     "ImageHeader",
@@ -99,6 +100,10 @@ MAX_PIXELS: int = 2**27
 # float32 RGBA, 2 GiB. Restoring needs a few float32 copies of the image
 # on top of it, so a larger array would not fit a workstation anyway.
 MAX_DECODED_BYTES: int = 2**31
+
+# Formats whose file does not hold the pixels written exactly (JPEG): a
+# score of the result is then not the score of the file.
+LOSSY_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg"})
 
 _TIFF_EXTENSIONS = frozenset({".tif", ".tiff"})
 

@@ -5,6 +5,11 @@ without alpha. The pixels a file holds (:func:`tvrestore.io.read_image`)
 convert to those once, right after reading (:func:`split_alpha`, then
 :func:`to_unit_range`), and back once, right before writing
 (:func:`from_unit_range`, then :func:`join_alpha`).
+
+Photon counts (``noise="poisson"``, docs/noise.md) are the one other
+unit: :func:`to_counts` takes pixels of any dtype, unscaled, as
+``gain * counts + offset``, and :func:`from_counts` writes counts back in
+the input's units and dtype.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from tvrestore.errors import TVRestoreError
 __all__ = [
     "SUPPORTED_DTYPES",
     "check_dtype",
+    "from_counts",
     "from_unit_range",
     "join_alpha",
     "split_alpha",
+    "to_counts",
     "to_unit_range",
 ]
 
@@ -110,6 +117,49 @@ def from_unit_range(unit: np.ndarray, dtype: npt.DTypeLike) -> np.ndarray:
     if dtype in _INTEGER_MAX:
         return np.rint(np.clip(unit, 0, 1) * _INTEGER_MAX[dtype]).astype(dtype)
     return unit.astype(dtype)
+
+
+def to_counts(pixels: np.ndarray, gain: float, offset: float) -> np.ndarray:
+    """Photon counts :math:`y = (p - \\mathrm{offset}) / \\mathrm{gain}` of pixels :math:`p`, as float32.
+
+    Nothing is scaled to [0, 1]: a uint8 or uint16 value of 37 is 37 counts
+    at gain 1 and offset 0, as a float value of 37.0 is. Negative counts
+    (pixels below the offset) are returned as they are; the caller decides
+    what they mean (:func:`tvrestore.api.restore` takes them as 0 and
+    reports the fraction).
+
+    Raises
+    ------
+    TVRestoreError
+        If the dtype is not supported.
+    """
+    check_dtype(pixels.dtype)
+    counts = (np.asarray(pixels, np.float64) - offset) / gain
+    return counts.astype(np.float32)
+
+
+def from_counts(counts: np.ndarray, gain: float, offset: float, dtype: npt.DTypeLike) -> np.ndarray:
+    """Counts back to pixels ``gain * counts + offset`` in ``dtype``: the inverse of :func:`to_counts`.
+
+    uint8 and uint16: rounded half to even and clipped to the dtype's
+    range; bool: at least half of the range's top (1); floats: cast, not
+    rounded or clipped (a float32 TIFF keeps the full precision).
+
+    Raises
+    ------
+    TVRestoreError
+        If `dtype` is not supported or `counts` hold NaN or infinity.
+    """
+    dtype = np.dtype(dtype)
+    check_dtype(dtype)
+    if not np.isfinite(counts).all():
+        raise TVRestoreError("result contains NaN or infinite values")
+    pixels = gain * np.asarray(counts, np.float64) + offset
+    if dtype == np.bool_:
+        return pixels >= 0.5
+    if dtype in _INTEGER_MAX:
+        return np.rint(np.clip(pixels, 0, _INTEGER_MAX[dtype])).astype(dtype)
+    return pixels.astype(dtype)
 
 
 def split_alpha(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

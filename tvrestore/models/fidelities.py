@@ -27,9 +27,9 @@ class that offers what every solver needs of it:
 Adding a noise model means writing one subclass: :math:`\varphi`, its
 proximal map and its conjugate, element by element.
 
-:class:`L2` is the fidelity of Gaussian noise. :class:`KL` (Poisson noise)
-and :class:`L1` (impulse noise) are the next noise models; they are not
-yet offered on the command line.
+:class:`L2` is the fidelity of Gaussian noise, :class:`KL` of Poisson
+noise (photon counts), :class:`L1` of impulse noise; :func:`fidelity_for`
+maps the noise model's name (``--noise``) to its fidelity.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 
 from tvrestore.backend.tf import tf
 
-__all__ = ["Fidelity", "KL", "L1", "L2"]
+__all__ = ["Fidelity", "KL", "L1", "L2", "fidelity_for"]
 
 
 class Fidelity:
@@ -139,6 +139,17 @@ class Fidelity:
         moved = duals - step * self.prox_values(duals / step, 1 / step, observed)
         return moved if fitted is None else fitted * moved
 
+    def dual_scale(self, duals, observed):
+        r"""The largest :math:`\theta \in (0, 1]` per image with :math:`F^*(\theta q)` finite.
+
+        The exact mode's denoising bound :math:`-F^*(\operatorname{div} p)`
+        holds for every feasible :math:`p`, and :math:`\theta p` is one; a
+        fidelity whose conjugate has a bounded domain (KL, L1) scales an
+        iterate whose divergence lies a little outside it, instead of
+        giving no bound at all. Shape (B, 1, 1, 1); 1 for L2.
+        """
+        return tf.ones_like(duals[:, :1, :1, :1])
+
     def loss_scale(self, unknowns: int, reduction: str) -> float:
         """The factor from sum units to the loss under ``reduction``, for ``unknowns`` values of u.
 
@@ -238,30 +249,42 @@ class L1(Fidelity):
     def conjugate_values(self, duals, observed):
         return tf.where(tf.abs(duals) <= 1, duals * observed, np.inf)
 
+    def dual_scale(self, duals, observed):
+        largest = tf.reduce_max(tf.abs(duals), axis=[1, 2, 3], keepdims=True)
+        return tf.where(largest > 1, 1 / tf.maximum(largest, 1), tf.ones_like(largest))
+
 
 class KL(Fidelity):
-    r"""Poisson noise: the negative log-likelihood of counts :math:`y`, constants dropped.
+    r"""Poisson noise: the Kullback-Leibler divergence of the prediction from counts :math:`y`.
 
     .. math::
 
-        \varphi(z; y) = (z + b) - y \log(z + b) \quad (z + b > 0),
+        \varphi(z; y) = (s - y) + y \log\frac{y}{s}, \qquad s = z + b > 0,
 
-    with a known background :math:`b \ge 0`, infinite for :math:`z + b \le 0`
-    (and :math:`0 \log 0 = 0`). Its proximal map is the positive root of a
-    quadratic, in :math:`s = z + b`, :math:`w = v + b`:
+    with a known background :math:`b \ge 0`; :math:`0 \log 0 = 0`, so
+    :math:`\varphi = s` where :math:`y = 0` (:math:`s \ge 0`), and
+    :math:`\varphi` is infinite for :math:`s \le 0` where :math:`y > 0`.
+    It is the negative log-likelihood of :math:`y \sim \mathrm{Poisson}(s)`
+    up to a constant per value, chosen so that :math:`\varphi \ge 0` with
+    equality at :math:`s = y`: the energy is then non-negative, the exact
+    mode's relative gap :math:`(E - D) / D` means what it says, and
+    :math:`\varphi(c z; c y) = c\,\varphi(z; y)` (with :math:`b` scaled
+    too), so data in any multiple of counts give the same minimizer at
+    the same weight. Its proximal map is the positive root of a
+    quadratic, in :math:`s` and :math:`w = v + b`:
 
     .. math::
 
         s = \tfrac12\left((w - \tau) + \sqrt{(w - \tau)^2 + 4 \tau y}\right),
 
     and its conjugate, for :math:`q < 1`, is
-    :math:`\varphi^*(q) = -q b + y \left(\log\frac{y}{1 - q} - 1\right)`
-    (infinite for :math:`q > 1`, and for :math:`q = 1` unless :math:`y = 0`).
+    :math:`\varphi^*(q) = -q b - y \log(1 - q)` (infinite for :math:`q > 1`,
+    and for :math:`q = 1` unless :math:`y = 0`).
 
     Parameters
     ----------
     background : float
-        :math:`b`, in counts.
+        :math:`b`, in the data's units.
     """
 
     name = "kl"
@@ -272,11 +295,16 @@ class KL(Fidelity):
     def value(self, predicted, observed):
         shifted = predicted + self.background
         positive = shifted > 0
-        safe = tf.where(positive, shifted, tf.ones_like(shifted))
-        log_term = tf.where(observed > 0, observed * tf.math.log(safe), tf.zeros_like(safe))
-        finite = shifted - log_term
+        counted = observed > 0
+        # Safe arguments where a branch is not taken, so that no gradient
+        # of a log of zero or a negative number reaches Adam as NaN.
+        safe_shifted = tf.where(positive, shifted, tf.ones_like(shifted))
+        safe_observed = tf.where(counted, observed, tf.ones_like(observed))
+        log_term = tf.where(counted, observed * tf.math.log(safe_observed / safe_shifted),
+                            tf.zeros_like(shifted))
+        finite = shifted - observed + log_term
         # s = 0 is in the domain only where y = 0 (there phi = 0).
-        inside = tf.logical_or(positive, tf.logical_and(shifted >= 0, observed <= 0))
+        inside = tf.logical_or(positive, tf.logical_and(shifted >= 0, tf.logical_not(counted)))
         return tf.where(inside, finite, np.inf)
 
     def prox_values(self, values, step, observed):
@@ -288,8 +316,35 @@ class KL(Fidelity):
         below_one = duals < 1
         safe = tf.where(below_one, 1 - duals, tf.ones_like(duals))
         positive = observed > 0
-        log_ratio = tf.math.log(tf.where(positive, observed, tf.ones_like(observed)) / safe)
-        counts_term = tf.where(positive, observed * (log_ratio - 1), tf.zeros_like(duals))
+        counts_term = tf.where(positive, -observed * tf.math.log(safe), tf.zeros_like(duals))
         finite = -duals * self.background + counts_term
         inside = tf.logical_or(below_one, tf.logical_and(duals <= 1, tf.logical_not(positive)))
         return tf.where(inside, finite, np.inf)
+
+    def dual_scale(self, duals, observed):
+        # q <= 1 where y = 0, q < 1 where y > 0 (there, at most 1 - 1e-6:
+        # -y log(1 - q) stays finite, and the optimal q = 1 - y / s is well
+        # below 1 wherever s is not many times y).
+        counted = observed > 0
+        floor = tf.constant(-np.inf, duals.dtype)
+        sums = [1, 2, 3]
+        with_counts = tf.reduce_max(tf.where(counted, duals, floor), axis=sums, keepdims=True)
+        without = tf.reduce_max(tf.where(counted, floor, duals), axis=sums, keepdims=True)
+        edge = 1 - 1e-6
+        one = tf.ones_like(with_counts)
+        return tf.minimum(
+            tf.where(with_counts > edge, edge / tf.maximum(with_counts, edge), one),
+            tf.where(without > 1, 1 / tf.maximum(without, 1), one))
+
+
+# The fidelity of each noise model (tvrestore.options.NOISE_MODELS).
+_NOISE_FIDELITIES = {"gaussian": L2, "poisson": KL, "impulse": L1}
+
+
+def fidelity_for(noise: str) -> Fidelity:
+    """The fidelity of a noise model: "gaussian" :class:`L2`, "poisson" :class:`KL`, "impulse" :class:`L1`.
+
+    For "impulse" this is the fidelity of the pixels that are kept; which
+    pixels those are (the detection of salt and pepper) is the caller's.
+    """
+    return _NOISE_FIDELITIES[noise]()

@@ -24,8 +24,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tvrestore.io.images import ImageHeader, read_image, read_image_and_header, write_image
-from tvrestore.io.pixels import from_unit_range, split_alpha, to_unit_range
+from tvrestore.io.images import (
+    LOSSY_EXTENSIONS,
+    ImageHeader,
+    read_image,
+    read_image_and_header,
+    write_image,
+)
+from tvrestore.io.pixels import from_counts, from_unit_range, split_alpha, to_counts, to_unit_range
 
 from tvrestore.backend import tf as _tf
 
@@ -190,6 +196,14 @@ def _unit(pixels: np.ndarray) -> np.ndarray:
     return to_unit_range(split_alpha(pixels)[0])
 
 
+def _counts_reader(result: RestoreResult):
+    """Pixels as read or written -> photon counts (float64, no alpha), by the result's calibration."""
+    def counts_of(pixels: np.ndarray) -> np.ndarray:
+        return to_counts(split_alpha(pixels)[0], result.gain, result.offset).astype(np.float64)
+
+    return counts_of
+
+
 class _InTiles(Exception):
     """Raised by :func:`_load` before decoding an image that goes to tiles, when asked to."""
 
@@ -247,6 +261,21 @@ def _compare_rows(
     share = replace(result, solve_seconds=result.solve_seconds / batch_size)
     job = loaded.job
     dtype = loaded.noisy.dtype
+    if result.noise == "poisson":
+        from tvrestore.evaluation.compare import compare_counts
+        from tvrestore.io.psf import load_psf
+
+        counts_of = _counts_reader(result)
+
+        def counts_as_written(counts: np.ndarray) -> np.ndarray:
+            return counts_of(from_counts(counts, result.gain, result.offset, dtype))
+
+        rows = compare_counts(
+            counts_of(loaded.noisy), counts_of(restored), share,
+            None if loaded.reference is None else counts_of(loaded.reference),
+            psf=None if job.psf is None else load_psf(job.psf), as_written=counts_as_written,
+            solutions=solutions)
+        return tuple(report.CompareRow(**row.to_dict()) for row in rows)
 
     def as_written(unit: np.ndarray) -> np.ndarray:
         return to_unit_range(from_unit_range(unit, dtype))
@@ -269,12 +298,25 @@ def _finish(
 ) -> report.ReportEntry:
     """Score and write a restored image; its report entry."""
     job = loaded.job
-    psnr, ssim = (quality(loaded.reference_unit, _unit(restored)) if loaded.reference is not None
-                  else (None, None))
+    if loaded.reference is None:
+        psnr, ssim = None, None
+    elif result.noise == "poisson":
+        # In counts, the reference's largest count as the range.
+        counts_of = _counts_reader(result)
+        clean = counts_of(loaded.reference)
+        peak = max(float(clean.max()), np.finfo(float).tiny)
+        psnr, ssim = quality(clean / peak, counts_of(restored) / peak)
+    else:
+        psnr, ssim = quality(loaded.reference_unit, _unit(restored))
     start = time.perf_counter()
     # Written as the input was stored (TIFF photometric, lossless compression).
     write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
     write_seconds = time.perf_counter() - start
+    file_psnr = file_ssim = None
+    if loaded.reference is not None and job.output.suffix.lower() in LOSSY_EXTENSIONS:
+        # A JPEG file is not the result: score what was written, as a
+        # reader of the file will decode it.
+        file_psnr, file_ssim = quality(loaded.reference_unit, _unit(read_image(job.output)))
     return report.entry(
         job,
         status=report.RESTORED,
@@ -295,6 +337,8 @@ def _finish(
                        + result.weight_search_seconds + result.solve_seconds + write_seconds),
         psnr=psnr,
         ssim=ssim,
+        file_psnr=file_psnr,
+        file_ssim=file_ssim,
         compare=compare,
     )
 

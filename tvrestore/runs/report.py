@@ -56,8 +56,11 @@ class ReportEntry:
     """One file's line in a run's report; None where a value is unknown.
 
     A skipped or failed file has no restoration fields. The fields after
-    ``upscale`` up to ``spacing`` are those of
-    :class:`tvrestore.options.RestoreResult`. Times, in seconds:
+    ``upscale`` up to ``history``, and the last six (``noise``, ``gain``,
+    ``offset``, ``counts_clipped``: the noise model and, for "poisson",
+    the calibration used; ``axes`` and ``spacing``: a volume's, see
+    :mod:`tvrestore.models.axes`; appended so that earlier columns keep their
+    places), are those of :class:`tvrestore.options.RestoreResult`. Times, in seconds:
     solve_seconds, compile_seconds and weight_search_seconds are those of
     the compiled call the image was in (shared by its batch_size images);
     read_seconds and write_seconds its own file's decoding and encoding;
@@ -65,6 +68,9 @@ class ReportEntry:
     total_seconds = read + compile + weight search + solve + write, the
     work its result waited for, queue waits excluded. tile (height, width)
     and halo, in pixels, for an image restored in tiles, else None.
+    psnr and ssim score the result as stored in the output's dtype;
+    file_psnr and file_ssim the output file as decoded again, for a lossy
+    format (JPEG) only, else None.
     """
 
     input: str
@@ -96,8 +102,6 @@ class ReportEntry:
     compile_cached: bool | None = None
     weight_search_seconds: float | None = None
     history: tuple[dict, ...] | None = None
-    axes: str | None = None
-    spacing: tuple[float, ...] | None = None
     batch_size: int | None = None
     tile: tuple[int, int] | None = None
     halo: int | None = None
@@ -107,7 +111,15 @@ class ReportEntry:
     total_seconds: float | None = None
     psnr: float | None = None
     ssim: float | None = None
+    file_psnr: float | None = None
+    file_ssim: float | None = None
     compare: tuple[CompareRow, ...] | None = None
+    noise: str | None = None
+    gain: float | None = None
+    offset: float | None = None
+    counts_clipped: float | None = None
+    axes: str | None = None
+    spacing: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict:
         """The fields in :data:`ENTRY_KEYS` order, as plain JSON-ready values."""

@@ -34,6 +34,7 @@ import functools
 import math
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
@@ -42,6 +43,7 @@ from tvrestore.errors import TVRestoreError
 from tvrestore.options import RestoreOptions, RestoreResult
 from tvrestore.io.lazy import LazyImage
 from tvrestore.runs.plan import DEFAULT_TILE, FileJob, check_stored_budget
+from tvrestore.tuning.counts import estimate_gain_offset
 
 if TYPE_CHECKING:
     from tvrestore.runs import report
@@ -194,10 +196,29 @@ def _auto_choice(array, options: RestoreOptions, *, source=None) -> RestoreResul
 
     ``source``, when given, names the file in an error about its pixels.
     """
+    return _named_denoise(_central_crop(array), "auto", options, source)[1]
+
+
+def _central_crop(array) -> np.ndarray:
+    """The central crop of at most 512x512 pixels of a dask array, computed."""
     height, width = array.shape[:2]
     top, left = max(0, height // 2 - 256), max(0, width // 2 - 256)
-    crop = np.asarray(array[top: top + 512, left: left + 512].compute(scheduler="synchronous"))
-    return _named_denoise(crop, "auto", options, source)[1]
+    return np.asarray(array[top: top + 512, left: left + 512].compute(scheduler="synchronous"))
+
+
+def _calibrated(array, options: RestoreOptions, source) -> RestoreOptions:
+    """``options`` with an "auto" gain or offset estimated once, on the central crop.
+
+    Every tile then reads counts the same way (a tile's own estimate would
+    differ from its neighbours').
+    """
+    if options.noise != "poisson" or "auto" not in (options.gain, options.offset):
+        return options
+    try:
+        gain, offset = estimate_gain_offset(_central_crop(array), options.gain, options.offset)
+    except TVRestoreError as err:
+        raise TVRestoreError(f"{source}: {err}") from err
+    return replace(options, gain=gain, offset=offset)
 
 
 def _named_denoise(block: np.ndarray, weight, options: RestoreOptions, source):
@@ -435,6 +456,7 @@ def _tiled_entry(
     from tvrestore.backend import tf as _tf
     from tvrestore.runs import report
 
+    options = _calibrated(array, options, job.input)
     weight = options.weight
     search_seconds = 0.0
     noise_sigma = None
@@ -474,6 +496,11 @@ def _tiled_entry(
         batch_size=1,
         tile=tuple(tile),
         halo=halo,
+        noise=options.noise,
+        gain=options.gain if options.noise == "poisson" else None,
+        offset=options.offset if options.noise == "poisson" else None,
+        counts_clipped=(max(result.counts_clipped for result in results)
+                        if options.noise == "poisson" else None),
         read_seconds=read_seconds,
         write_seconds=max(0.0, total_seconds - read_seconds - solve_seconds - compile_seconds
                           - search_seconds),

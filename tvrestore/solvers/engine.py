@@ -53,6 +53,7 @@ import numpy as np
 from tvrestore.backend.tf import tf
 from tvrestore.solvers.history import SolverOutput
 from tvrestore.options import DEFAULT_MAX_ITER, DEFAULT_TOL, task_name
+from tvrestore.models.fidelities import KL, L2, Fidelity
 from tvrestore.models.operators import Blur, Composite, Downsample, Identity, LinearOperator, Mask
 from tvrestore.solvers.pdhg import solve_pdhg
 from tvrestore.models.problem import Problem
@@ -60,7 +61,7 @@ from tvrestore.models.psf import psf_radius
 from tvrestore.solvers.adam import AdamSettings, AdamSolver
 from tvrestore.models.tv import check_spacing, layout_for, swap_layout
 
-__all__ = ["ADAM_SETTINGS", "Degradation", "energy", "solve"]
+__all__ = ["ADAM_SETTINGS", "KL_FLOOR", "Degradation", "energy", "solve"]
 
 # Adam for a general forward model: plateau checks every 20 iterations,
 # not 5, from a step of 0.02, not 0.01, decaying by 0.3, not 0.5. A blur or
@@ -75,6 +76,12 @@ __all__ = ["ADAM_SETTINGS", "Degradation", "energy", "solve"]
 # of benchmarks/measure_restore.py, ending 1.0e-4 to 5.2e-4 above the bound
 # (2.7e-4 to 4.1e-4 with 0.5); window 12 with 0.3 ended 1.2e-3 above it.
 ADAM_SETTINGS = AdamSettings(window=20, learning_rate=0.02, decay=0.3)
+
+# Adam's lower bound on u under the KL fidelity (data units, where the
+# data's high values are about 1: see tvrestore.api): u >= 0 is its domain,
+# and at u = 0 a pixel with counts has an infinite gradient, so Adam is
+# projected onto u >= this instead (the exact mode works on u >= 0).
+KL_FLOOR = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,6 +214,7 @@ def solve(
     gap: float = 1e-4,
     check_every: int = 10,
     initial: list[np.ndarray] | None = None,
+    fidelity: Fidelity | None = None,
     spacing: tuple[float, ...] | None = None,
 ) -> SolverOutput:
     """Minimize E for images of one shape, all degraded by ``degradation``.
@@ -233,6 +241,11 @@ def solve(
     initial : list of np.ndarray, optional
         Starting points on the unknown's domain; default
         :meth:`Degradation.initial`.
+    fidelity : Fidelity, optional
+        :math:`F` in place of the L2 of the formula above; default
+        :class:`~tvrestore.models.fidelities.L2`. Under
+        :class:`~tvrestore.models.fidelities.KL` the box's lower end is
+        at least 0 (Adam's at least :data:`KL_FLOOR`).
     spacing : tuple of float, optional
         The step of each spatial axis (TV divides each difference by it,
         :mod:`tvrestore.models.tv`); None: unit steps.
@@ -246,6 +259,8 @@ def solve(
     """
     if max_iter is None:
         max_iter = DEFAULT_MAX_ITER[solver]
+    fidelity = L2() if fidelity is None else fidelity
+    positive = isinstance(fidelity, KL)
     denoising = degradation.task == "denoise"
     if extents is not None and not denoising:
         raise ValueError("extents are for denoising only")
@@ -265,6 +280,8 @@ def solve(
     if extents is None:
         extents = np.tile(start.shape[1:-1], (len(start), 1))
     boxes = None if denoising else np.array([degradation.box(item) for item in data], np.float32)
+    if positive and boxes is not None:
+        boxes[:, 0] = np.maximum(boxes[:, 0], 0.0)
     channels = observed.shape[-1]
     layout = layout_for(channels, dimensions)
     operator = degradation.operator_in(layout)
@@ -275,12 +292,17 @@ def solve(
         missing = np.broadcast_to(1.0 - fitted, (len(observed), *fitted.shape))
     if solver == "pdhg":
         return solve_pdhg(
-            observed, weights, operator=operator, initial=start, missing=missing,
+            observed, weights, operator=operator, fidelity=fidelity, initial=start, missing=missing,
             box=None if boxes is None else (float(boxes[:, 0].min()), float(boxes[:, 1].max())),
             tv=tv, color=color, gap=gap, max_iter=max_iter, check_every=check_every,
             extents=extents if denoising else None, layout=layout, spacing=spacing,
         )
-    problem = Problem(operator, tv=tv, color=color, reduction=reduction, layout=layout,
+    if positive:
+        # Adam starts inside its box (a copy: the data stay as they are).
+        start = np.maximum(start, np.float32(KL_FLOOR))
+        if boxes is not None:
+            boxes[:, 0] = np.maximum(boxes[:, 0], KL_FLOOR)
+    problem = Problem(operator, fidelity, tv=tv, color=color, reduction=reduction, layout=layout,
                       spacing=spacing)
     loss_scales = np.array(
         [problem.loss_scale((*(int(side) for side in extent), channels)) for extent in extents],
@@ -311,8 +333,9 @@ def _minimize(
         data = swap_layout(arguments[0])
         start = data if start is arguments[0] else swap_layout(start)
         arguments[0] = data
-    output = _adam(problem.operator, problem.tv, problem.color, problem.layout, denoising,
-                   masked, problem.spacing).minimize(start, loss_scales, *arguments, max_iter=max_iter, tol=tol)
+    output = _adam(problem.operator, problem.fidelity, problem.tv, problem.color, problem.layout,
+                   denoising, masked, problem.spacing).minimize(start, loss_scales, *arguments,
+                                                                max_iter=max_iter, tol=tol)
     solution = output.solution
     if problem.layout == "hcw":
         solution = swap_layout(solution)
@@ -400,24 +423,31 @@ def _power_of_two(scale: float) -> float:
 
 
 @functools.lru_cache(maxsize=16)
-def _adam(operator: LinearOperator, tv: str, color: str, layout: str, denoising: bool,
-          masked: bool, spacing: tuple[float, ...] | None = None) -> AdamSolver:
-    """One solver per model and layout keeps its compiled loops across calls.
+def _adam(operator: LinearOperator, fidelity: Fidelity, tv: str, color: str, layout: str,
+          denoising: bool, masked: bool, spacing: tuple[float, ...] | None = None) -> AdamSolver:
+    r"""One solver per model and layout keeps its compiled loops across calls.
 
     Its data are ``(observed, weights, extents)``, then for a general model
-    the per-image box and, if ``masked``, the missing values.
+    the per-image box and, if ``masked``, the missing values. Under KL,
+    denoising is projected onto :math:`u \ge` :data:`KL_FLOOR` (a general
+    model's box starts there).
     """
     if denoising:
         # Denoising's data rows are its unknown's rows, so it runs in bands.
-        problem = Problem(operator, tv=tv, color=color, reduction="sum", layout=layout,
+        problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout,
                           spacing=spacing)
+        floor = None
+        if isinstance(fidelity, KL):
+            def floor(u, *data):
+                return tf.maximum(u, KL_FLOOR)
         return AdamSolver(problem.loss, AdamSettings(), rows_of_data=problem.rows_of_data,
-                          stencil_rows=problem.stencil_rows, any_shape=True)
+                          stencil_rows=problem.stencil_rows, any_shape=True, project=floor)
 
     def problem_for(missing) -> Problem:
         # The mask comes in as data at trace time, not as a constant.
         model = operator if missing is None else Composite([operator, Mask(missing, layout)])
-        return Problem(model, tv=tv, color=color, reduction="sum", layout=layout, spacing=spacing)
+        return Problem(model, fidelity, tv=tv, color=color, reduction="sum", layout=layout,
+                       spacing=spacing)
 
     def loss(u, loss_scales, observed, weights, extents, box, *missing):
         # One shape per batch: the extents are the whole array.
@@ -431,12 +461,14 @@ def _adam(operator: LinearOperator, tv: str, color: str, layout: str, denoising:
 
 def energy(
     degradation: Degradation, unknown: np.ndarray, data: np.ndarray, weight: float,
-    tv: str = "isotropic", color: str = "vectorial",
+    tv: str = "isotropic", color: str = "vectorial", fidelity: Fidelity | None = None,
 ) -> float:
     """:math:`E(u)` in sum units for one image, summed in float64.
 
-    ``unknown`` is (H, W, C) on the extended domain, ``data`` (h, w, C).
+    ``unknown`` is (H, W, C) on the extended domain, ``data`` (h, w, C);
+    ``fidelity`` defaults to L2.
     """
-    problem = Problem(degradation.operator, tv=tv, color=color, reduction="sum")
+    problem = Problem(degradation.operator, L2() if fidelity is None else fidelity, tv=tv,
+                      color=color, reduction="sum")
     fitted = None if degradation.missing is None else degradation.observed_mask(data.shape[:2])
     return problem.energy_value(unknown, data, weight, fitted)

@@ -32,7 +32,10 @@ Algorithm 2's steps :math:`\theta_k = 1/\sqrt{1 + 2\gamma\tau_k}`,
 :math:`\tau_{k+1} = \theta_k \tau_k`, :math:`\sigma_{k+1} = \sigma_k /
 \theta_k`, rate :math:`O(1/k^2)`; others keep :math:`\theta = 1`. Every
 feasible :math:`p` bounds the minimum from below:
-:math:`D(p) = -F^*(\operatorname{div} p) \le E^*`.
+:math:`D(p) = -F^*(\operatorname{div} p) \le E^*`; a fidelity whose
+conjugate has a bounded domain (KL, L1) evaluates it at :math:`\vartheta p`,
+the largest :math:`\vartheta \le 1` that keeps it finite
+(:meth:`~tvrestore.models.fidelities.Fidelity.dual_scale`).
 
 **Any other forward model**: Algorithm 1 on :math:`K = [B; \nabla]` with a
 data dual :math:`q`,
@@ -318,7 +321,9 @@ def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, ini
             return bound - tf.reduce_sum(tf.maximum(f64(low) * v, f64(high) * v), axis=sums)
 
         if fidelity_on_u:
-            dual = dual_of(divergence_p)
+            # theta p is as feasible as p (theta <= 1) and keeps div p in
+            # the conjugate's domain (KL: below 1) while the iterate is not yet.
+            dual = dual_of(divergence_p * fidelity.dual_scale(divergence_p, f))
         else:
             # Any q is dual feasible: the iterate's, and the fidelity's
             # gradient at B u, which the optimal q equals at the minimizer

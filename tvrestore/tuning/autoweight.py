@@ -33,14 +33,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from tvrestore.tuning import noise
+from tvrestore.tuning.counts import anscombe
 from tvrestore.backend.tf import tf
 from tvrestore.solvers.engine import Degradation, solve
 from tvrestore.solvers.pdhg import solve_pdhg
 from tvrestore.models.shapes import solve_shape, volume_solve_shape, zero_padded
 
 __all__ = [
-    "CROP", "ITERATIONS", "VOLUME_CROP", "RESTORATION_CANDIDATE_FACTORS", "RESTORATION_CROP",
-    "RESTORATION_ITERATIONS", "WeightChoice", "choose_restoration_weight", "choose_weights",
+    "CROP", "ITERATIONS", "POISSON_RESTORATION_WEIGHT_FACTOR", "POISSON_WEIGHT_FACTOR",
+    "RESTORATION_CANDIDATE_FACTORS", "RESTORATION_CROP", "RESTORATION_ITERATIONS", "VOLUME_CROP",
+    "WeightChoice", "choose_poisson_restoration_weight", "choose_poisson_weights",
+    "choose_restoration_weight", "choose_weights",
 ]
 
 # Side of the centre crop on which candidates are compared; a volume's crop
@@ -359,3 +362,101 @@ def _hides_diagonal_detail(degradation) -> bool:
         return False
     rows, columns = np.indices(degradation.psf.shape)
     return abs(float(np.sum(degradation.psf * (-1.0) ** (rows + columns)))) <= _NYQUIST_GAIN
+
+
+# --- photon counts (noise="poisson") -------------------------------------------
+#
+# The KL weight is read off the Gaussian search run on the Anscombe image:
+# z = 2 sqrt(y + 3/8) has noise of unit variance, whatever the counts, so
+# the SURE search above chooses a weight W for it (in z's units) with the
+# noise level known, not estimated. Locally, around an intensity lambda,
+# dz = du / sqrt(lambda) and KL(u; y) ~ (u - y)^2 / (2 lambda), so
+# 1/2 (z(u) - z)^2 + W TV(z(u)) ~ KL(u; y) + (W / sqrt(lambda)) TV(u):
+# the KL weight is W / sqrt(lambda) for one reference lambda, times a
+# factor fitted on the calibration images (benchmarks/measure_noise_models.py).
+
+# w = POISSON_WEIGHT_FACTOR * W / sqrt(lambda_ref), lambda_ref the mean count.
+POISSON_WEIGHT_FACTOR = 0.92
+# The same through a forward model (the predicted-SURE search on the
+# Anscombe image of the data).
+POISSON_RESTORATION_WEIGHT_FACTOR = 1.0
+
+
+def _anscombe_unit(unit: np.ndarray, scale: float) -> tuple[np.ndarray, float, float]:
+    """The Anscombe image of counts ``unit * scale``, divided by its maximum; that maximum; lambda_ref."""
+    counts = np.asarray(unit, np.float64) * scale
+    stabilized = anscombe(counts)
+    top = max(float(stabilized.max()), 1.0)
+    return (stabilized / top).astype(np.float32), top, max(float(counts.mean()), 1e-3)
+
+
+def choose_poisson_weights(
+    units: list[np.ndarray], scales: list[float], weights: list[float | str], tv: str, color: str
+) -> tuple[list[WeightChoice], float]:
+    r"""The KL weight of each image under ``noise="poisson"``: as given, or by the Anscombe rule.
+
+    For "auto": the Gaussian SURE search of :func:`choose_weights` on the
+    Anscombe image :math:`z = 2\sqrt{y + 3/8}` of the counts, with its
+    noise level known (1 in :math:`z`'s units), chooses :math:`W`; the KL
+    weight is :math:`c\,W / \sqrt{\bar y}` (:data:`POISSON_WEIGHT_FACTOR`,
+    :math:`\bar y` the mean count; see the comment above). The search costs
+    what the Gaussian one does (about one solve).
+
+    Parameters
+    ----------
+    units : list of np.ndarray, shape (H, W, C)
+        The counts divided by their ``scales`` (the solver's data).
+    scales : list of float
+    weights : list of float or "auto"
+    tv, color : str
+
+    Returns
+    -------
+    choices : list of WeightChoice
+        ``noise_sigma`` is the noise estimated on the Anscombe image, in
+        its units: about 1 when the counts are Poisson (a check of the gain).
+    compile_seconds : float
+    """
+    choices: list[WeightChoice | None] = [None] * len(units)
+    searches: dict[int, _Search] = {}
+    references: dict[int, tuple[float, float, float]] = {}
+    for index, (unit, scale, weight) in enumerate(zip(units, scales, weights)):
+        if weight != "auto":
+            choices[index] = WeightChoice(float(weight), None)
+            continue
+        stabilized, top, mean_count = _anscombe_unit(unit, scale)
+        sigma = 1.0 / top
+        estimated = noise.estimate_noise_sigma(stabilized) * top
+        references[index] = (top, mean_count, estimated)
+        centre = noise.auto_weight(sigma, unit.shape[2], tv, color)
+        searches[index] = _search(stabilized, sigma, centre)
+    chosen, compile_seconds = _run(searches, tv, color)
+    for index, weight in chosen.items():
+        top, mean_count, estimated = references[index]
+        choices[index] = WeightChoice(
+            POISSON_WEIGHT_FACTOR * weight * top / math.sqrt(mean_count), estimated)
+    return choices, compile_seconds
+
+
+def choose_poisson_restoration_weight(
+    degradation: Degradation, unit: np.ndarray, scale: float, tv: str, color: str
+) -> tuple[float, float, float]:
+    r"""The KL weight for counts degraded by a forward model: :func:`choose_restoration_weight`'s search on the Anscombe image.
+
+    As :func:`choose_poisson_weights`, through :math:`A`: the predicted-SURE
+    search runs on the Anscombe image of the data (its noise level
+    estimated, as for Gaussian data) and the weight found, :math:`W` in
+    :math:`z`'s units, becomes :math:`c\,W / \sqrt{\bar y}`
+    (:data:`POISSON_RESTORATION_WEIGHT_FACTOR`).
+
+    Returns
+    -------
+    weight : float
+    noise_sigma : float
+        The noise estimated on the Anscombe image, in its units (about 1).
+    compile_seconds : float
+    """
+    stabilized, top, mean_count = _anscombe_unit(unit, scale)
+    weight, sigma, compile_seconds = choose_restoration_weight(degradation, stabilized, tv, color)
+    return (POISSON_RESTORATION_WEIGHT_FACTOR * weight * top / math.sqrt(mean_count),
+            sigma * top, compile_seconds)
