@@ -129,11 +129,13 @@ def test_the_input_is_not_modified():
 def test_pdhg_certificate_bounds_the_true_gap_against_the_float64_oracle(peak, weight):
     counts, _ = _counts(peak)
     optimum, oracle_gap = reference.solve_kl_exact(counts, weight, gap=1e-9)
-    best = reference.kl_objective(optimum, counts, weight)
+    # E* lies in [best / (1 + oracle_gap), best]: the true gap is at most
+    # the one measured against the lower end.
+    lowest = reference.kl_objective(optimum, counts, weight) / (1 + oracle_gap)
     restored, result = denoise(counts, weight, noise="poisson", solver="pdhg", gap=1e-4)
     assert result.converged and result.certified_gap <= 1e-4
-    true_gap = (reference.kl_objective(restored, counts, weight) - best) / best
-    assert true_gap <= result.certified_gap + oracle_gap
+    true_gap = (reference.kl_objective(restored, counts, weight) - lowest) / lowest
+    assert true_gap <= result.certified_gap
     assert result.objective == pytest.approx(reference.kl_objective(restored, counts, weight),
                                              rel=1e-5)
 
@@ -141,7 +143,7 @@ def test_pdhg_certificate_bounds_the_true_gap_against_the_float64_oracle(peak, w
 def test_adam_lands_on_the_kl_minimizer_and_stays_positive_at_zero_counts():
     counts, _ = _counts(5)
     assert (counts == 0).mean() > 0.1  # many zero counts
-    optimum, _ = reference.solve_kl_exact(counts, 0.5, gap=1e-10)
+    optimum, _ = reference.solve_kl_exact(counts, 0.5, gap=1e-9)
     best = reference.kl_objective(optimum, counts, 0.5)
     restored, result = denoise(counts, 0.5, noise="poisson", solver="adam")
     assert result.converged and np.isfinite(result.objective)
@@ -154,9 +156,12 @@ def test_sum_and_mean_reductions_give_the_same_kl_result():
     counts, _ = _counts(30)
     by_sum, summed = denoise(counts, 0.2, noise="poisson", reduction="sum")
     by_mean, averaged = denoise(counts, 0.2, noise="poisson", reduction="mean")
-    assert np.max(np.abs(by_sum - by_mean)) <= 1e-3 * counts.max()
-    assert summed.objective == pytest.approx(averaged.objective, rel=1e-5)
-    assert summed.loss == pytest.approx(counts.size * averaged.loss, rel=1e-5)
+    # Adam stops on a plateau (tol) under either reduction, a little apart:
+    # within 0.25% of the largest count (L2's test: 1e-3 on [0, 1] data).
+    assert np.max(np.abs(by_sum - by_mean)) <= 2.5e-3 * counts.max()
+    # Their objectives agree within Adam's tolerance (3e-4 per window).
+    assert summed.objective == pytest.approx(averaged.objective, rel=1e-4)
+    assert summed.loss == pytest.approx(counts.size * averaged.loss, rel=1e-4)
 
 
 def test_an_image_gives_the_same_kl_result_alone_and_in_a_batch():
@@ -241,3 +246,29 @@ def test_cli_batch_and_tiles_restore_counts_in_the_input_dtype(tmp_path, runner)
     assert np.median(np.abs(out - whole)) <= 0.05 * whole.max()
     [entry] = json.loads((tmp_path / "tiled.json").read_text())["results"]
     assert (entry["noise"], entry["gain"], entry["offset"]) == ("poisson", 2.0, 10.0)
+
+
+def test_compare_under_poisson_scores_in_counts_against_the_counts_baselines(tmp_path, runner):
+    from tvrestore.cli.app import main
+
+    counts, clean = _counts(30, size=32)
+    _tif(tmp_path, "a.tif", (2 * counts + 10).astype(np.float32))
+    _tif(tmp_path, "clean.tif", (2 * 30 * clean + 10).astype(np.float32))
+    result = runner.invoke(main, [str(tmp_path / "a.tif"), "-o", str(tmp_path / "out.tif"),
+                                  "--noise", "poisson", "--gain", "2", "--offset", "10",
+                                  "--weight", "0.2", "--psf", "gaussian:1.0",
+                                  "--reference", str(tmp_path / "clean.tif"), "--compare",
+                                  "--report", str(tmp_path / "run.json")])
+    assert result.exit_code == 0, result.stderr
+    [entry] = json.loads((tmp_path / "run.json").read_text())["results"]
+    methods = [row["method"] for row in entry["compare"]]
+    assert methods[0] == "tvrestore (adam, poisson)"
+    assert "Anscombe + skimage chambolle" in methods
+    assert any(method.startswith("skimage richardson_lucy") for method in methods)
+    # PSNR in counts, the reference's largest count as the range: the same
+    # number whatever the gain and offset.
+    restored = (iio.imread(tmp_path / "out.tif").astype(np.float64) - 10) / 2
+    peak = 30 * clean.max()
+    expected = 10 * np.log10(peak**2 / np.mean((restored - 30 * clean) ** 2))
+    assert entry["psnr"] == pytest.approx(expected, abs=0.05)
+    assert entry["compare"][0]["psnr"] == pytest.approx(entry["psnr"], abs=1e-6)

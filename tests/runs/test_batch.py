@@ -479,7 +479,8 @@ WRITTEN_KEYS = [
     "solver", "iterations", "converged", "objective", "loss", "certified_gap", "solve_seconds",
     "compile_seconds", "compile_cached", "weight_search_seconds", "history", "batch_size", "tile",
     "halo", "read_seconds", "write_seconds", "tensorflow_seconds", "total_seconds", "psnr", "ssim",
-    "compare", "noise", "gain", "offset", "counts_clipped",
+    "file_psnr", "file_ssim",
+    "compare", "noise", "gain", "offset", "counts_clipped", "axes", "spacing",
 ]
 
 

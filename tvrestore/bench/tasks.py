@@ -40,7 +40,8 @@ import numpy as np
 
 from tvrestore.errors import TVRestoreError
 
-__all__ = ["TASK_CASES", "TASK_GROUPS", "BORDER", "TaskRow", "run_task_bench", "format_task_report"]
+__all__ = ["TASK_CASES", "TASK_GROUPS", "BORDER", "TaskRow", "format_task_report", "median_seconds",
+           "run_task_bench", "scored_row"]
 
 # name -> (psf spec or None, upscale, missing fraction, noise sigma)
 TASK_CASES = {
@@ -139,7 +140,7 @@ def band_psnr(clean: np.ndarray, estimate: np.ndarray, border: int = BORDER) -> 
     return psnr(~inside), psnr(inside)
 
 
-def _scored(image, task, method, clean, estimate, seconds, weight=None) -> dict:
+def scored_row(image, task, method, clean, estimate, seconds, weight=None) -> dict:
     from tvrestore.evaluation.metrics import quality
 
     border, interior = band_psnr(clean, estimate)
@@ -150,7 +151,7 @@ def _scored(image, task, method, clean, estimate, seconds, weight=None) -> dict:
     )
 
 
-def _median_seconds(run: Callable[[], object], repeat: int) -> tuple[object, float]:
+def median_seconds(run: Callable[[], object], repeat: int) -> tuple[object, float]:
     output = run()  # warm-up: tvrestore compiles here
     times = []
     for _ in range(repeat):
@@ -194,15 +195,15 @@ def run_task_bench(tasks: str, images, size: int = 240, repeat: int = 3, seed: i
             def ours():
                 return restore(observed, psf=psf, mask=degraded.mask, upscale=upscale)
 
-            (restored, result), seconds = _median_seconds(ours, repeat)
-            case_rows = [_scored(image, task, METHOD_TVRESTORE, degraded.clean,
+            (restored, result), seconds = median_seconds(ours, repeat)
+            case_rows = [scored_row(image, task, METHOD_TVRESTORE, degraded.clean,
                                  np.clip(restored.astype(np.float64), 0, 1),
                                  result.solve_seconds + result.weight_search_seconds,
                                  weight=result.weight)]
             for baseline in restoration_baselines(psf=psf, mask=degraded.mask, upscale=upscale):
                 unit = np.clip(degraded.observed, 0, 1)
-                estimate, seconds = _median_seconds(lambda: baseline.solve(unit), repeat)
-                case_rows.append(_scored(image, task, baseline.method, degraded.clean,
+                estimate, seconds = median_seconds(lambda: baseline.solve(unit), repeat)
+                case_rows.append(scored_row(image, task, baseline.method, degraded.clean,
                                          estimate, seconds))
             reference = next((row for row in case_rows if "unsupervised_wiener" in row["method"]),
                              case_rows[1] if len(case_rows) > 1 else case_rows[0])

@@ -294,18 +294,13 @@ class KL(Fidelity):
 
     def value(self, predicted, observed):
         shifted = predicted + self.background
-        positive = shifted > 0
-        counted = observed > 0
-        # Safe arguments where a branch is not taken, so that no gradient
-        # of a log of zero or a negative number reaches Adam as NaN.
-        safe_shifted = tf.where(positive, shifted, tf.ones_like(shifted))
-        safe_observed = tf.where(counted, observed, tf.ones_like(observed))
-        log_term = tf.where(counted, observed * tf.math.log(safe_observed / safe_shifted),
-                            tf.zeros_like(shifted))
-        finite = shifted - observed + log_term
-        # s = 0 is in the domain only where y = 0 (there phi = 0).
-        inside = tf.logical_or(positive, tf.logical_and(shifted >= 0, tf.logical_not(counted)))
-        return tf.where(inside, finite, np.inf)
+        # xlogy(y, .) is 0 where y = 0, whatever s (0 log 0 = 0), and its
+        # gradient y / s is finite wherever Adam goes (s > 0): no log of a
+        # negative number reaches a gradient. At s = 0 with y > 0 it is
+        # +inf, as phi is; below 0, outside the domain, phi is +inf.
+        finite = (shifted - observed + tf.math.xlogy(observed, observed)
+                  - tf.math.xlogy(observed, shifted))
+        return tf.where(shifted >= 0, finite, np.inf)
 
     def prox_values(self, values, step, observed):
         shifted = values + self.background - step

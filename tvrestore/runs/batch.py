@@ -298,16 +298,18 @@ def _finish(
 ) -> report.ReportEntry:
     """Score and write a restored image; its report entry."""
     job = loaded.job
-    if loaded.reference is None:
-        psnr, ssim = None, None
-    elif result.noise == "poisson":
+    if result.noise == "poisson" and loaded.reference is not None:
         # In counts, the reference's largest count as the range.
         counts_of = _counts_reader(result)
         clean = counts_of(loaded.reference)
         peak = max(float(clean.max()), np.finfo(float).tiny)
-        psnr, ssim = quality(clean / peak, counts_of(restored) / peak)
+
+        def scores(pixels):
+            return quality(clean / peak, counts_of(pixels) / peak)
     else:
-        psnr, ssim = quality(loaded.reference_unit, _unit(restored))
+        def scores(pixels):
+            return quality(loaded.reference_unit, _unit(pixels))
+    psnr, ssim = (None, None) if loaded.reference is None else scores(restored)
     start = time.perf_counter()
     # Written as the input was stored (TIFF photometric, lossless compression).
     write_image(job.output, restored, overwrite=job.overwrite, like=loaded.header)
@@ -316,7 +318,7 @@ def _finish(
     if loaded.reference is not None and job.output.suffix.lower() in LOSSY_EXTENSIONS:
         # A JPEG file is not the result: score what was written, as a
         # reader of the file will decode it.
-        file_psnr, file_ssim = quality(loaded.reference_unit, _unit(read_image(job.output)))
+        file_psnr, file_ssim = scores(read_image(job.output))
     return report.entry(
         job,
         status=report.RESTORED,
