@@ -36,7 +36,7 @@ from tvrestore.bench.degradations import impulse_noise
 from tvrestore.evaluation.baselines import impulse_baselines
 from tvrestore.models.fidelities import L1
 from tvrestore.solvers import engine
-from tvrestore.tuning.impulses import SALT_AND_PEPPER, detect_impulses
+from tvrestore.tuning.impulses import detect_impulses
 
 HELD_OUT = ("moon", "chelsea", "coffee", "rocket")
 CALIBRATION = ("camera", "astronaut", "coins")

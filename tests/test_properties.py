@@ -121,8 +121,6 @@ def contract_holds(image, weight, max_iter, tol, solver) -> bool:
     if image.dtype.kind == "f" and not (np.isfinite(image).all()
                                         and np.abs(image).max() <= MAX_PIXEL_MAGNITUDE):
         return False
-    if image.dtype == np.bool_ and image.ndim == 3 and image.shape[2] != 1:
-        return False
     try:
         check_weight(weight)
         check_max_iter(max_iter)

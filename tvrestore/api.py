@@ -47,7 +47,8 @@ from tvrestore.options import (
 from tvrestore.tuning.counts import estimate_gain_offset
 from tvrestore.tuning.impulses import ImpulseDetection, detect_impulses, impulse_weight, range_extremes
 from tvrestore.models.problem import Problem
-from tvrestore.models.shapes import solve_shape, zero_padded
+from tvrestore.models.axes import Axes, default_axes, relative_spacing
+from tvrestore.models.shapes import solve_shape, volume_solve_shape, zero_padded
 
 __all__ = ["MAX_UPSCALE", "RestoreResult", "denoise", "denoise_batch", "restore"]
 
@@ -59,6 +60,8 @@ def denoise(
     image: np.ndarray,
     weight: float | str = "auto",
     *,
+    axes: str | None = None,
+    spacing: Sequence[float] | None = None,
     reduction: str = "mean",
     tv: str = "isotropic",
     color: str = "vectorial",
@@ -77,12 +80,18 @@ def denoise(
     is ``image`` scaled to [0, 1] (uint8 / 255, uint16 / 65535, floats as
     given).
 
+    Volumes and time-lapses take the same objective with one more
+    difference per extra axis, each divided by its step (``spacing``):
+    see :mod:`tvrestore.models.tv` and :mod:`tvrestore.models.axes`.
+
     Parameters
     ----------
     image : np.ndarray
         ``(H, W)`` grey or ``(H, W, C)`` channel-last with C in 1..4;
         uint8, uint16, float32, float64 or bool. A 2nd or 4th channel is
-        alpha and passes through untouched.
+        alpha and passes through untouched. Or a volume, a time-lapse or
+        both, named by ``axes``: ``(Z, Y, X)``, ``(T, Y, X)``,
+        ``(Z, Y, X, C)``, ... (a volume's channels are all data, no alpha).
     weight : float or "auto"
         :math:`w \ge 0`, the same number as scikit-image's
         ``denoise_tv_chambolle(weight=...)`` for grey isotropic TV. "auto"
@@ -91,7 +100,21 @@ def denoise(
         of the mean squared error that needs no clean image
         (:mod:`tvrestore.tuning.autoweight`): each candidate and its probed copy
         take 60 fixed iterations of the exact mode on a centre crop of at
-        most 256x256, about the cost of one solve of the image.
+        most 256x256 (64x64x64 for a volume), about the cost of one solve
+        of the image.
+    axes : str, optional
+        One letter per axis of ``image``, in its order: T (time), Z, Y, X,
+        C (channels), e.g. "ZYX", "TYX", "ZYXC". Default
+        :func:`tvrestore.models.axes.default_axes`: a 3-D array is an
+        image with channels when its last axis holds at most 4 values,
+        else a Z stack.
+    spacing : sequence of float, optional
+        The step of each spatial axis in the canonical order (T,) Z, Y, X,
+        e.g. ``(dz, dy, dx)``, in any one unit: TV divides each difference
+        by its step relative to the smallest. A time axis is restored frame
+        by frame, all frames with one weight (for "auto", the middle
+        frame's), unless ``spacing`` has a step for it too, which couples
+        the frames as one more dimension. Default: every step 1.
     reduction : {"mean", "sum"}
         The loss's units. The result is the same under both.
     tv : {"isotropic", "anisotropic"}
@@ -154,11 +177,16 @@ def denoise(
     """
     # One image takes one weight: a sequence is denoise_batch's form.
     check_weight(weight)
-    [(restored, result)] = denoise_batch(
-        [image], weight, reduction=reduction, tv=tv, color=color, solver=solver,
-        max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain, offset=offset,
-    )
-    return restored, result
+    options = RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver,
+                             max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
+                             offset=offset)
+    named = _named_axes(image, axes)
+    if named.letters in ("YX", "YXC") and spacing is None:
+        [(restored, result)] = denoise_batch([image], weight, **options.as_kwargs())
+        return restored, result
+    if noise != "gaussian":
+        raise TVRestoreError(f"volumes, time-lapses and spacing take Gaussian noise only, not {noise!r}")
+    return _denoise_named(image, named, spacing, weight, options)
 
 
 def denoise_batch(
@@ -185,8 +213,9 @@ def denoise_batch(
     returns are otherwise as in :func:`denoise`, one pair per image, in
     order.
     """
-    RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
-                   tol=tol, gap=gap, noise=noise, gain=gain, offset=offset)
+    options = RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver,
+                             max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
+                             offset=offset)
     if noise == "impulse":
         # Each image has impulses of its own, so a mask of its own: solved
         # one by one, through restore's masked path.
@@ -194,11 +223,26 @@ def denoise_batch(
         return [restore(image, weight=value, reduction=reduction, tv=tv, color=color,
                         solver=solver, max_iter=max_iter, tol=tol, gap=gap, noise=noise)
                 for image, value in zip(images, _weights_for(weight, len(images)))]
-    max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
     prepared = [_Prepared.from_image(image, noise, gain, offset) for image in images]
     if not prepared:
         return []
     weights = _weights_for(weight, len(prepared))
+    return _denoise_prepared(prepared, weights, None, options)
+
+
+def _denoise_prepared(
+    prepared: list["_Prepared"], weights: list, spacing: tuple[float, ...] | None,
+    options: RestoreOptions,
+) -> list[tuple[np.ndarray, RestoreResult]]:
+    """Choose the weights, solve and finish prepared images (or volumes) of one kind.
+
+    ``spacing`` is relative (:func:`tvrestore.models.axes.relative_spacing`),
+    one step per spatial axis of every item; ``options``' weight is unused.
+    """
+    tv, color, reduction, solver = options.tv, options.color, options.reduction, options.solver
+    noise = options.noise
+    max_iter = DEFAULT_MAX_ITER[solver] if options.max_iter is None else int(options.max_iter)
+    weights = [check_weight(value) for value in weights]
     programs_before = cache.program_count()
     start = time.perf_counter()
     if noise == "poisson":
@@ -207,17 +251,17 @@ def denoise_batch(
             tv, color)
     else:
         chosen, search_compile_seconds = choose_weights(
-            [item.unit for item in prepared], weights, tv, color
+            [item.unit for item in prepared], weights, tv, color, spacing=spacing
         )
     search_seconds = time.perf_counter() - start - search_compile_seconds
     fidelity = fidelity_for(noise)
     solved = _solve_denoising(
         [item.unit for item in prepared], [choice.weight for choice in chosen], tv=tv,
-        color=color, reduction=reduction, solver=solver, max_iter=max_iter, tol=tol, gap=gap,
-        fidelity=fidelity,
+        color=color, reduction=reduction, solver=solver, max_iter=max_iter,
+        tol=options.tol, gap=options.gap, fidelity=fidelity, spacing=spacing,
     )
     compile_seconds = search_compile_seconds + max(run["compile_seconds"] for _, run in solved)
-    problem = Problem(fidelity=fidelity, tv=tv, color=color, reduction=reduction)
+    problem = Problem(fidelity=fidelity, tv=tv, color=color, reduction=reduction, spacing=spacing)
     pairs = []
     for item, choice, (solution, run) in zip(prepared, chosen, solved):
         result = _result(
@@ -312,6 +356,7 @@ def _result(
 def _solve_denoising(
     units: list[np.ndarray], weights: list[float], *, tv: str, color: str, reduction: str,
     solver: str, max_iter: int, tol: float, gap: float, fidelity=None,
+    spacing: tuple[float, ...] | None = None,
 ) -> list[tuple[np.ndarray, dict]]:
     """Per image: the solution and its run record (iterations, converged, ...).
 
@@ -330,11 +375,11 @@ def _solve_denoising(
         output = engine.solve(
             engine.Degradation(), padded, np.array([weights[i] for i in members]),
             extents=extents, tv=tv, color=color, reduction=reduction, solver=solver,
-            max_iter=max_iter, tol=tol, gap=gap, fidelity=fidelity,
+            max_iter=max_iter, tol=tol, gap=gap, fidelity=fidelity, spacing=spacing,
         )
         for position, index in enumerate(members):
-            height, width = units[index].shape[:2]
-            solved[index] = (output.solution[position, :height, :width], _run_record(output, position))
+            window = tuple(slice(0, side) for side in units[index].shape[:-1])
+            solved[index] = (output.solution[position][window], _run_record(output, position))
     return solved
 
 
@@ -342,7 +387,9 @@ def _by_solve_shape(units: list[np.ndarray], indices) -> dict[tuple[int, ...], l
     """The given indices of ``units``, grouped by :func:`solve_shape`."""
     groups: dict[tuple[int, ...], list[int]] = {}
     for index in indices:
-        groups.setdefault(solve_shape(units[index].shape), []).append(index)
+        shape = units[index].shape
+        groups.setdefault(solve_shape(shape) if len(shape) == 3 else volume_solve_shape(shape),
+                          []).append(index)
     return groups
 
 
@@ -433,6 +480,19 @@ def _counts_of(colour: np.ndarray, gain, offset) -> tuple[np.ndarray, _Counts]:
     return counts / np.float32(scale), _Counts(float(gain), float(offset), scale, clipped)
 
 
+def _check_solvable(unit: np.ndarray) -> None:
+    """Refuse unit-range values the float32 solvers cannot take (NaN, infinity, overflow)."""
+    if not np.all(np.isfinite(unit)):
+        raise TVRestoreError("image contains NaN or infinite values")
+    largest = float(np.abs(unit).max())
+    if largest > MAX_PIXEL_MAGNITUDE:
+        # float32 arithmetic would overflow into NaN somewhere in the solve.
+        raise TVRestoreError(
+            f"pixel values reach {largest:.3g}; the float32 solvers take up to "
+            f"{MAX_PIXEL_MAGNITUDE:g} (scale the image to [0, 1])"
+        )
+
+
 @dataclass(frozen=True)
 class _Prepared:
     """An input split into the float (H, W, C) the solver sees and the rest.
@@ -467,18 +527,23 @@ class _Prepared:
                 unit = to_unit_range(colour, copy=False)
         except ValueError as err:
             raise TVRestoreError(str(err)) from err
-        if not np.all(np.isfinite(unit)):
-            raise TVRestoreError("image contains NaN or infinite values")
-        largest = float(np.abs(unit).max())
-        if largest > MAX_PIXEL_MAGNITUDE:
-            # float32 arithmetic would overflow into NaN somewhere in the solve.
-            raise TVRestoreError(
-                f"pixel values reach {largest:.3g}; the float32 solvers take up to "
-                f"{MAX_PIXEL_MAGNITUDE:g} (scale the image to [0, 1])"
-            )
+        _check_solvable(unit)
         unit3 = unit.reshape(unit.shape[0], unit.shape[1], -1)
         return cls(unit=unit3, alpha=alpha, dtype=image.dtype, colour_shape=colour.shape,
                    counts=counts)
+
+    @classmethod
+    def from_volume(cls, volume: np.ndarray, channels: bool) -> "_Prepared":
+        """A volume in canonical order, (Z, Y, X) or (Z, Y, X, C): every channel is data."""
+        if 0 in volume.shape:
+            raise TVRestoreError(f"the volume is empty (shape {volume.shape})")
+        try:
+            unit = to_unit_range(volume, copy=False)
+        except ValueError as err:
+            raise TVRestoreError(str(err)) from err
+        _check_solvable(unit)
+        return cls(unit=unit if channels else unit[..., None], alpha=None, dtype=volume.dtype,
+                   colour_shape=volume.shape)
 
     def colour(self, solution: np.ndarray) -> np.ndarray:
         """A solution shaped as the input's colour pixels, in their units and dtype."""
@@ -492,6 +557,71 @@ class _Prepared:
         return join_alpha(self.colour(solution.reshape(self.colour_shape)), self.alpha)
 
 
+def _named_axes(image, axes: str | None) -> Axes:
+    """``axes`` parsed and checked against ``image``'s shape, or the default for it."""
+    if not isinstance(image, np.ndarray):
+        raise TVRestoreError(f"expected a numpy array, got {type(image).__name__}")
+    named = default_axes(image.shape) if axes is None else Axes.parse(axes)
+    named.check_fits(image.shape)
+    return named
+
+
+def _denoise_named(
+    image: np.ndarray, named: Axes, spacing, weight, options: RestoreOptions,
+) -> tuple[np.ndarray, RestoreResult]:
+    """:func:`denoise` of an array with named axes: volumes, time-lapses, transposed images.
+
+    The array is put in canonical order (T Z Y X C); a time axis without a
+    step is split into frames solved in one batch with one weight, and the
+    result is put back in the input's order.
+    """
+    coupled, steps = named.steps(spacing)
+    canonical = np.transpose(image, named.to_canonical())
+    letters = named.canonical
+    channels = "C" in letters
+    split = "T" in letters and not coupled
+    frames = list(canonical) if split else [canonical]
+    spatial = len(named.spatial(coupled))
+    relative = relative_spacing(steps)
+    if spatial == 2:
+        prepared = [_Prepared.from_image(frame) for frame in frames]
+    else:
+        prepared = [_Prepared.from_volume(frame, channels) for frame in frames]
+    if weight == "auto" and len(prepared) > 1:
+        # One weight for every frame, from the middle one: no flicker.
+        start = time.perf_counter()
+        [choice], search_compile_seconds = choose_weights(
+            [prepared[len(prepared) // 2].unit], ["auto"], options.tv, options.color,
+            spacing=relative)
+        searched = {"weight_auto": True, "noise_sigma": choice.noise_sigma,
+                    "weight_search_seconds": time.perf_counter() - start - search_compile_seconds}
+        pairs = [(restored, replace(result, **searched)) for restored, result in
+                 _denoise_prepared(prepared, [choice.weight] * len(prepared), relative, options)]
+    else:
+        pairs = _denoise_prepared(prepared, [weight] * len(prepared), relative, options)
+    restored = np.stack([item for item, _ in pairs]) if split else pairs[0][0]
+    result = _combined([result for _, result in pairs])
+    result = replace(result, axes=named.letters, spacing=steps)
+    return np.transpose(restored, named.from_canonical()), result
+
+
+def _combined(results: list[RestoreResult]) -> RestoreResult:
+    """One result for frames solved with one weight: energies summed, the worst convergence."""
+    if len(results) == 1:
+        return results[0]
+    gaps = [result.certified_gap for result in results]
+    loss = float(sum(result.loss for result in results))
+    return replace(
+        results[0],
+        objective=float(sum(result.objective for result in results)),
+        # Frames of one shape: the mean of their means is the whole's mean.
+        loss=loss / len(results) if results[0].reduction == "mean" else loss,
+        iterations=max(result.iterations for result in results),
+        converged=all(result.converged for result in results),
+        certified_gap=None if None in gaps else float(max(gaps)),
+    )
+
+
 def restore(
     image: np.ndarray,
     *,
@@ -499,6 +629,8 @@ def restore(
     mask: np.ndarray | None = None,
     upscale: int = 1,
     weight: float | str = "auto",
+    axes: str | None = None,
+    spacing: Sequence[float] | None = None,
     reduction: str = "mean",
     tv: str = "isotropic",
     color: str = "vectorial",
@@ -571,6 +703,10 @@ def restore(
         As for :func:`denoise`: under "poisson" the fidelity is
         :math:`\mathrm{KL}(A u; y)` over the fitted counts, with
         :math:`u \ge 0` (the box's lower end is 0).
+    axes, spacing
+        As for :func:`denoise`. Volumes and time-lapses are denoised
+        (no ``psf``, ``mask`` or ``upscale`` yet); an image's spacing
+        divides TV's differences as a volume's does.
 
     Returns
     -------
@@ -597,9 +733,28 @@ def restore(
     ((72, 72), True)
     """
     if psf is None and mask is None and upscale == 1 and noise != "impulse":
-        return denoise(image, weight, reduction=reduction, tv=tv, color=color, solver=solver,
-                       max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
-                       offset=offset)
+        return denoise(image, weight, axes=axes, spacing=spacing, reduction=reduction, tv=tv,
+                       color=color, solver=solver, max_iter=max_iter, tol=tol, gap=gap,
+                       noise=noise, gain=gain, offset=offset)
+    named = _named_axes(image, axes)
+    if named.volume and noise == "impulse":
+        raise TVRestoreError(
+            f"impulse noise is removed from 2-D images; axes {named.letters} name a volume or "
+            "time-lapse")
+    if named.volume:
+        raise TVRestoreError(
+            f"deblurring, inpainting and upscaling take 2-D images; axes {named.letters} "
+            "name a volume or time-lapse, which is denoised only (no psf, mask or upscale)")
+    _, steps = named.steps(spacing)
+    if named.letters != named.canonical:
+        # An image given as XY or XYC: solved as YX(C), its result put back.
+        mask = None if mask is None else np.transpose(np.asarray(mask), named.to_canonical()[:2])
+        restored, result = restore(
+            np.transpose(image, named.to_canonical()), psf=psf, mask=mask, upscale=upscale,
+            weight=weight, spacing=spacing, reduction=reduction, tv=tv, color=color,
+            solver=solver, max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
+            offset=offset)
+        return np.transpose(restored, named.from_canonical()), replace(result, axes=named.letters)
     from tvrestore.tuning.autoweight import (
         choose_poisson_restoration_weight, choose_restoration_weight,
     )
@@ -649,6 +804,7 @@ def restore(
     else:
         noise_sigma, search_compile_seconds = None, 0.0
     search_seconds = time.perf_counter() - start - search_compile_seconds
+    relative = relative_spacing(steps)
     fitted = None if missing is None else degradation.observed_mask(unit.shape[:2])
     if weight == 0 and kernel is None and noise == "gaussian":
         unknown, result = _solve_noise_free(
@@ -656,32 +812,38 @@ def restore(
             max_iter=max_iter if solver == "pdhg" else DEFAULT_MAX_ITER["pdhg"], gap=gap,
         )
         result = _result(
-            Problem(degradation.operator, Exact(), tv=tv, color=color, reduction=reduction), unknown,
+            Problem(degradation.operator, Exact(), tv=tv, color=color, reduction=reduction,
+                    spacing=relative), unknown,
             unit, 1.0, noise_sigma, _run_record(result, 0), solver="pdhg",
             compile_seconds=search_compile_seconds + result.compile_seconds,
             programs_before=programs_before, search_seconds=search_seconds, fitted=fitted,
         )
         result = replace(result, weight=0.0, problem="noise-free")
+        if axes is not None or steps is not None:
+            result = replace(result, axes=named.letters if axes is not None else None, spacing=steps)
         return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
     fidelity = fidelity_for(noise)
     run = engine.solve(
         degradation, [unit], np.array([weight]), tv=tv, color=color, reduction=reduction,
-        solver=solver, max_iter=max_iter, tol=tol, gap=gap, fidelity=fidelity,
+        solver=solver, max_iter=max_iter, tol=tol, gap=gap, fidelity=fidelity, spacing=relative,
     )
     unknown = run.solution[0]
     result = _result(
-        Problem(degradation.operator, fidelity, tv=tv, color=color, reduction=reduction), unknown,
-        unit, weight, noise_sigma, _run_record(run, 0), solver=solver,
+        Problem(degradation.operator, fidelity, tv=tv, color=color, reduction=reduction,
+                spacing=relative),
+        unknown, unit, weight, noise_sigma, _run_record(run, 0), solver=solver,
         compile_seconds=search_compile_seconds + run.compile_seconds,
         programs_before=programs_before, search_seconds=search_seconds, fitted=fitted,
         noise=noise, counts=prepared.counts, impulses=impulses, weight_auto=auto,
     )
+    if axes is not None or steps is not None:
+        result = replace(result, axes=named.letters if axes is not None else None, spacing=steps)
     return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
 
 
 def _solve_noise_free(
     degradation: engine.Degradation, unit: np.ndarray, *, tv: str, color: str, reduction: str,
-    max_iter: int, gap: float,
+    max_iter: int, gap: float, spacing: tuple[float, ...] | None = None,
 ) -> tuple[np.ndarray, SolverOutput]:
     r"""The noise-free limit of a mask and binning: :math:`\min \mathrm{TV}(u)` s.t. :math:`m D u = m f`.
 
@@ -697,7 +859,7 @@ def _solve_noise_free(
     """
     run = engine.solve(
         degradation, [unit], np.array([1.0]), tv=tv, color=color, reduction=reduction,
-        solver="pdhg", max_iter=max_iter, gap=gap, fidelity=Exact(),
+        solver="pdhg", max_iter=max_iter, gap=gap, fidelity=Exact(), spacing=spacing,
     )
     return run.solution[0], run
 

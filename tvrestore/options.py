@@ -278,6 +278,12 @@ class RestoreResult:
         missing, the rest fitted) or "random-valued" (outliers of the
         centre-weighted median missing, L1 on the rest); see
         :mod:`tvrestore.tuning.impulses`.
+    axes : str or None
+        The axes of the input as named (``"ZYX"``, ``"TYXC"``, ...; see
+        :mod:`tvrestore.models.axes`); None for a 2-D image named by default.
+    spacing : tuple of float or None
+        The step of each spatial axis used, as given (in the file's or the
+        caller's unit; TV uses them relative to the smallest); None: 1.
     history : tuple of dict
         The solver's checks, where it evaluated the objective anyway:
         ``{"iteration": int, "objective": float, "certified_gap": float or
@@ -318,6 +324,8 @@ class RestoreResult:
     impulse_fraction: float | None = None
     impulse_route: str | None = None
     problem: str = "penalized"
+    axes: str | None = None
+    spacing: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""

@@ -90,10 +90,10 @@ def compiled(function: Callable, any_shape: bool = False, kept_axes: tuple[int, 
     0.08 s for the Adam loop at 512x512), a cost paid in every process
     even when the compiled program comes from the cache.
 
-    With ``any_shape``, the program is traced once, at its first call, with
-    every size unknown (an input signature of ``None`` dimensions; ranks
-    and dtypes from that call) but the axes ``kept_axes`` of 4-D arguments
-    (the colour channels, whose count selects code paths). Every further
+    With ``any_shape``, the program is traced once per
+    :func:`signature_key` (the ranks, and the sizes of ``kept_axes`` of
+    arguments of rank 4 and more: the colour channels, whose count selects
+    code paths), with every other size unknown. Every further
     shape reuses that trace, so that XLA compiles it (or loads it from the
     on-disk cache) with no Python tracing: 0.3 to 2 s saved per shape and
     program. XLA still sees each call's sizes, so sizes computed from
@@ -111,12 +111,15 @@ def compiled(function: Callable, any_shape: bool = False, kept_axes: tuple[int, 
     TensorFlow looks for it on disk again, finds nothing and compiles.
     An error with no unreadable entry behind it is raised as it was.
     """
-    program = None
+    programs: dict = {}
 
     def call(*args):
-        nonlocal program
+        # One trace per signature: with any_shape, per ranks and kept sizes.
+        key = signature_key([tuple(arg.shape) for arg in args], kept_axes) if any_shape else None
+        program = programs.get(key)
         if program is None:
-            program = _program_of(function, _signature(args, kept_axes) if any_shape else None)
+            program = programs[key] = _program_of(
+                function, _signature(args, kept_axes) if any_shape else None)
         try:
             return program(*args)
         except (tf.errors.OutOfRangeError, tf.errors.DataLossError,
@@ -127,18 +130,27 @@ def compiled(function: Callable, any_shape: bool = False, kept_axes: tuple[int, 
         for path in dropped:
             print(f"Note: compile cache: dropped the unreadable entry {path}; recompiled",
                   file=sys.stderr)
-        program = _program_of(function, program.input_signature)
+        program = programs[key] = _program_of(function, program.input_signature)
         return program(*args)
 
     return call
 
 
+def signature_key(shapes, kept_axes: tuple[int, ...]) -> tuple:
+    """What a trace with unknown sizes keeps of ``shapes``: each rank, and the
+    sizes of ``kept_axes`` (negative: from the end) of arrays of rank 4 and more."""
+    return tuple(
+        (len(shape), tuple(shape[axis] for axis in kept_axes) if len(shape) >= 4 else ())
+        for shape in shapes
+    )
+
+
 def _signature(args: tuple, kept_axes: tuple[int, ...]) -> list:
-    """Specs of ``args`` with unknown sizes, but for ``kept_axes`` of 4-D ones."""
+    """Specs of ``args`` with unknown sizes, but for ``kept_axes`` of those of rank 4 and more."""
     specs = []
     for arg in args:
         shape = [None] * arg.shape.rank
-        if arg.shape.rank == 4:
+        if arg.shape.rank >= 4:
             for axis in kept_axes:
                 shape[axis] = arg.shape[axis]
         specs.append(tf.TensorSpec(shape, arg.dtype))
@@ -166,4 +178,4 @@ def with_rows(array: tf.Tensor, update: tf.Tensor, first: tf.Tensor) -> tf.Tenso
     return _dynamic_update_slice(array, update, start)
 
 
-__all__ = ["IMPORT_SECONDS", "compiled", "rows_of", "tf", "with_rows"]
+__all__ = ["IMPORT_SECONDS", "compiled", "rows_of", "signature_key", "tf", "with_rows"]

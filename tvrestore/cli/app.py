@@ -29,10 +29,11 @@ from tvrestore.cli import console
 from tvrestore.cli.bench import bench_command
 from tvrestore.cli.params import (PATH, cache_options, check_dask, check_drawing_options,
                                   check_record_paths, checked, configure_cache,
-                                  degradation_options, max_iter_option, parse_calibration,
-                                  parse_scheduler, parse_scheduler_timeout, parse_weight,
-                                  parse_zoom, tolerance_option)
-from tvrestore.cli.restore import needs_tiles, restore_many, restore_one, restore_tiled
+                                  degradation_options, max_iter_option, parse_axes,
+                                  parse_calibration, parse_scheduler, parse_scheduler_timeout,
+                                  parse_spacing_option, parse_weight, parse_zoom, tolerance_option)
+from tvrestore.cli.restore import (is_volume_input, needs_tiles, refuse_for_volumes, restore_many,
+                                   restore_one, restore_tiled, restore_volume)
 from tvrestore.errors import TVRestoreError, TVRestoreWarning, printable
 
 
@@ -284,6 +285,15 @@ def main() -> None:
               help="Pixels of its neighbours each tile sees, at most the tile side. Default: "
                    "from the weight, measured to keep tiles within half an 8-bit step of the "
                    "whole-image solution (docs/scale.md), up to the tile side.")
+@click.option("--axes", callback=parse_axes, metavar="LETTERS",
+              help="The input's axes in its order, from T (time), Z, Y, X, C (channels), e.g. "
+                   "ZYX, TYX, ZYXC, TZYX. Default: the file's (ImageJ, OME-TIFF); a plain "
+                   "3-D array is colour when its last axis holds 3 or 4 values, else a Z stack.")
+@click.option("--spacing", callback=parse_spacing_option, metavar="Z,Y,X",
+              help="The step of each spatial axis, in one unit (TV divides each difference by "
+                   "its step, relative to the smallest). Default: the file's voxel size (ImageJ "
+                   "spacing and resolution, OME PhysicalSize), else 1. A time axis is restored "
+                   "frame by frame unless given a step too (T,Z,Y,X).")
 @click.option("--max-pixels", type=click.IntRange(min=1), metavar="N",
               envvar="TVRESTORE_MAX_PIXELS", show_envvar=True,
               help="The largest whole-image solve, in values (height x width x colour "
@@ -296,8 +306,8 @@ def main() -> None:
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
                     noise, gain, offset, psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
                     overwrite, pattern, batch_size, quiet, figure, zoom, gallery, gallery_assets,
-                    workers, scheduler, scheduler_timeout, tile, halo, max_pixels, cache_dir,
-                    no_cache) -> None:
+                    workers, scheduler, scheduler_timeout, tile, halo, axes, spacing, max_pixels,
+                    cache_dir, no_cache) -> None:
     """Restore INPUT (PNG, JPEG, TIFF, BMP; zarr in tiles) by total-variation denoising,
     deblurring (--psf), inpainting (--mask) and upscaling (--upscale), or any combination
     in one objective.
@@ -331,6 +341,15 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     from tvrestore.io.lazy import is_zarr
 
     single = len(inputs) == 1 and (not inputs[0].is_dir() or is_zarr(inputs[0]))
+    if single and is_volume_input(inputs[0], axes, spacing):
+        refuse_for_volumes(inputs[0], reference=reference, compare=compare, written=written,
+                           tile=tile, workers=workers, scheduler=scheduler)
+        with _terminate_as_interrupt():
+            restore_volume(inputs[0], output, overwrite, quiet, options, written, axes, spacing,
+                           degradation)
+        return
+    if axes is not None or spacing is not None:
+        raise click.UsageError("--axes and --spacing take one volume or image file (TIFF)")
     tiled = single and needs_tiles(inputs[0], tile)
     for flag, value in (("--workers", workers), ("--scheduler", scheduler), ("--tile", tile)):
         if value is not None:

@@ -161,6 +161,10 @@ def summary(entry: ReportEntry) -> str:
                         f"detected as impulses ({entry.impulse_route}), treated as missing")
     elif entry.noise not in (None, "gaussian"):
         lines.insert(2, f"  noise {entry.noise}")
+    if entry.axes is not None or entry.spacing is not None:
+        steps = "1 (every axis)" if entry.spacing is None else " x ".join(
+            f"{step:g}" for step in entry.spacing)
+        lines.insert(2, f"  axes {entry.axes or 'YX'}, spacing {steps}")
     if entry.tile is not None:
         lines.insert(len(lines) - 1, f"  restored in tiles of {'x'.join(map(str, entry.tile))} pixels, "
                         f"halo {entry.halo} (iterations the most any tile took)")

@@ -85,6 +85,30 @@ def parse_scheduler_timeout(ctx: click.Context, param: click.Parameter, value: f
     return value
 
 
+def parse_axes(ctx: click.Context, param: click.Parameter, value: str | None):
+    """--axes: letters of T, Z, Y, X, C, each once, with Y and X (the array's fit is checked later)."""
+    if value is None:
+        return None
+    from tvrestore.models.axes import Axes
+
+    try:
+        return Axes.parse(value).letters
+    except TVRestoreError as err:
+        raise click.BadParameter(str(err)) from err
+
+
+def parse_spacing_option(ctx: click.Context, param: click.Parameter, value: str | None):
+    """--spacing Z,Y,X: positive finite numbers (their count is checked against the axes later)."""
+    if value is None:
+        return None
+    from tvrestore.models.axes import parse_spacing
+
+    try:
+        return parse_spacing(value)
+    except TVRestoreError as err:
+        raise click.BadParameter(str(err)) from err
+
+
 def parse_weight(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
     """'auto' or a weight within the library's bounds."""
     from tvrestore.options import MAX_WEIGHT, check_weight

@@ -142,6 +142,55 @@ def restore_one(input_path, output, reference, compare, overwrite, quiet, option
         console.echo_drawn(written)
 
 
+def is_volume_input(input_path: Path, axes: str | None, spacing) -> bool:
+    """The volume path: a TIFF stack (from its header), or a TIFF given --axes or --spacing."""
+    from tvrestore.io.volumes import is_volume_file
+
+    tiff = input_path.suffix.lower() in (".tif", ".tiff") and not input_path.is_dir()
+    return tiff and (axes is not None or spacing is not None or is_volume_file(input_path))
+
+
+def refuse_for_volumes(input_path: Path, *, reference, compare, written, tile, workers,
+                       scheduler) -> None:
+    """Usage errors for what a volume cannot take yet, before any work."""
+    asked = [name for name, given in (
+        ("--reference", reference is not None), ("--compare", compare),
+        ("--figure", written["figure"] is not None), ("--gallery", written["gallery"] is not None),
+        ("--tile", tile is not None), ("--workers", workers is not None),
+        ("--scheduler", scheduler is not None),
+    ) if given]
+    if asked:
+        raise click.UsageError(
+            f"{input_path}: a volume or time-lapse is restored whole and alone; "
+            f"{' and '.join(asked)}: for 2-D images only")
+
+
+def restore_volume(input_path, output, overwrite, quiet, options, written, axes, spacing,
+                   degradation) -> None:
+    """One volume: planned from its header before TensorFlow loads, denoised, written back."""
+    from tvrestore.runs import plan
+    from tvrestore.runs.naming import default_output_path
+    from tvrestore.runs.volumes import plan_volume, restore_volume_file
+
+    job = plan.FileJob(input=input_path, output=output or default_output_path(input_path),
+                       overwrite=overwrite, psf=degradation["psf"] or (
+                           None if degradation["psf_dir"] is None else str(degradation["psf_dir"])),
+                       mask=degradation["mask"] or degradation["mask_dir"],
+                       upscale=degradation["upscale"])
+    try:
+        plan.check_distinct([job], written)
+        volume_plan = plan_volume(job, axes, spacing)
+        if volume_plan.note is not None:
+            click.echo(f"Note: {volume_plan.note}", err=True)
+        with console.elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
+            entry = restore_volume_file(job, options, volume_plan)
+        _write_records([entry], written)
+    except TVRestoreError as err:
+        raise click.UsageError(str(err)) from err
+    if not quiet:
+        click.echo(console.summary(entry))
+
+
 def _figure_hook(figure: Path | None, zoom):
     """The drawing hook of :func:`tvrestore.runs.batch.restore_file`: --figure at --zoom, or None."""
     if figure is None:

@@ -87,7 +87,7 @@ class Fidelity:
         values = self.value(predicted, observed)
         if fitted is not None:
             values = fitted * values
-        return tf.reduce_sum(values, axis=[1, 2, 3])
+        return tf.reduce_sum(values, axis=list(range(1, values.shape.rank)))
 
     def gradient(self, predicted: tf.Tensor, observed: tf.Tensor, fitted: tf.Tensor | None = None):
         """:math:`\\nabla_z F`, by automatic differentiation unless a subclass knows it."""
@@ -129,7 +129,7 @@ class Fidelity:
         values = self.conjugate_values(duals, observed)
         if fitted is not None:
             values = fitted * values
-        return tf.reduce_sum(values, axis=[1, 2, 3])
+        return tf.reduce_sum(values, axis=list(range(1, values.shape.rank)))
 
     def conjugate_prox(self, duals, step, observed, fitted=None):
         r""":math:`\operatorname{prox}_{\sigma F^*}(q) = q - \sigma \operatorname{prox}_{F/\sigma}(q / \sigma)`.
@@ -194,7 +194,7 @@ class L2(Fidelity):
         squares = residual * residual
         if fitted is not None:
             squares = fitted * squares
-        return 0.5 * tf.reduce_sum(squares, axis=[1, 2, 3])
+        return 0.5 * tf.reduce_sum(squares, axis=list(range(1, squares.shape.rank)))
 
     def gradient(self, predicted, observed, fitted=None):
         residual = predicted - observed

@@ -533,25 +533,30 @@ def forward_model(psf=None, upscale: int = 1, missing=None) -> LinearOperator:
     return parts[0] if len(parts) == 1 else Composite(parts)
 
 
-def inside_extents(extents, array_hw: tuple[int, int]) -> tf.Tensor:
-    """1 inside each image's top-left ``extents`` of an array of ``array_hw``, else 0.
+def inside_extents(extents, array_sizes: tuple) -> tf.Tensor:
+    """1 inside each image's top-left ``extents`` of an array of ``array_sizes``, else 0.
 
     Parameters
     ----------
-    extents : (tf.Tensor, tf.Tensor)
-        Heights and widths, each of shape (B,), float32.
-    array_hw : (int, int)
+    extents : tuple of tf.Tensor
+        The size along each spatial axis, each of shape (B,), float32:
+        heights and widths of images, or planes, rows and columns of volumes.
+    array_sizes : tuple of int
+        The array's size along the same axes.
 
     Returns
     -------
-    tf.Tensor, shape (B, H, W, 1), float32
+    tf.Tensor, shape (B, H, W, 1) or (B, Z, Y, X, 1), float32
     """
-    heights, widths = extents
-    rows = tf.range(array_hw[0], dtype=tf.float32)
-    columns = tf.range(array_hw[1], dtype=tf.float32)
-    inside = tf.logical_and(
-        rows[None, :, None] < heights[:, None, None], columns[None, None, :] < widths[:, None, None]
-    )
+    dimensions = len(array_sizes)
+    inside = None
+    for axis, (sizes, length) in enumerate(zip(extents, array_sizes)):
+        positions = tf.range(length, dtype=tf.float32)
+        # (B, 1, .., n, .., 1): this axis's positions against each image's
+        # size (by indexing, which keeps the batch's static size).
+        within = (positions[None, :] < sizes[:, None])[
+            (slice(None),) + tuple(slice(None) if a == axis else None for a in range(dimensions))]
+        inside = within if inside is None else tf.logical_and(inside, within)
     return tf.cast(inside, tf.float32)[..., None]
 
 

@@ -50,7 +50,7 @@ from tvrestore.backend.tf import rows_of, tf
 from tvrestore.models.fidelities import L2, Fidelity
 from tvrestore.models.operators import Identity, LinearOperator, inside_extents
 from tvrestore.options import check_choices
-from tvrestore.models.tv import swap_layout, total_variation
+from tvrestore.models.tv import spatial_axes, swap_layout, total_variation
 
 __all__ = ["Problem"]
 
@@ -75,7 +75,12 @@ class Problem:
     layout : {"hwc", "hcw"}
         How images and data are laid out: ``(B, H, W, C)`` or
         ``(B, H, C, W)`` (the operator must be built for the same layout;
-        ``extents`` are for "hwc" only).
+        ``extents`` are for "hwc" only). Volumes are ``(B, Z, Y, X, C)``
+        under "hwc".
+    spacing : tuple of float, optional
+        The step of each spatial axis, checked by
+        :func:`tvrestore.models.tv.check_spacing`; TV divides each
+        difference by its step. None: unit steps.
     """
 
     operator: LinearOperator = field(default_factory=Identity)
@@ -84,6 +89,7 @@ class Problem:
     color: str = "vectorial"
     reduction: str = "mean"
     layout: str = "hwc"
+    spacing: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         check_choices(tv=self.tv, color=self.color, reduction=self.reduction)
@@ -165,17 +171,18 @@ class Problem:
             fitted = self.operator.fitted(predicted.shape[1:3], extents)
         fidelity = self.fidelity(predicted, observed, fitted)
         return fidelity + weights * total_variation(
-            images, self.tv, self.color, extents, self.layout
+            images, self.tv, self.color, extents, self.layout, self.spacing
         )
 
     def _inside(self, extents: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
-        """1 inside each image's extent, 0 beyond; (B, H, W, 1), or (B, H, 1, W) for "hcw"."""
+        """1 inside each image's extent, 0 beyond; (B, H, W, 1), (B, Z, Y, X, 1), or (B, H, 1, W) for "hcw"."""
         cut = tf.cast(extents, tf.float32)
         # Sizes from the tensor, not its static shape: a program traced
         # for every shape (tvrestore.backend.tf.compiled) knows none.
         sizes = tf.shape(images)
-        width = sizes[3] if self.layout == "hcw" else sizes[2]
-        inside = tf.cast(inside_extents((cut[:, 0], cut[:, 1]), (sizes[1], width)), images.dtype)
+        axes = spatial_axes(images.shape.rank, self.layout)
+        inside = tf.cast(inside_extents(tuple(cut[:, index] for index in range(len(axes))),
+                                        tuple(sizes[axis] for axis in axes)), images.dtype)
         return swap_layout(inside) if self.layout == "hcw" else inside
 
     def energy_value(
@@ -215,8 +222,9 @@ class Problem:
         """
         single = np.ndim(weight) == 0
         if single:
+            # (H, W) gains its channel axis; (H, W, C) and (Z, Y, X, C) have theirs.
             image, observed = (
-                np.reshape(array, (1, np.shape(array)[0], np.shape(array)[1], -1))
+                np.asarray(array)[None] if np.ndim(array) > 2 else np.asarray(array)[None, ..., None]
                 for array in (image, observed)
             )
         weights = tf.constant(np.atleast_1d(np.asarray(weight, np.float64)))
@@ -225,7 +233,8 @@ class Problem:
             predicted = self.operator.apply(tf.constant(np.asarray(image, np.float32)))
             fidelity = self.fidelity(tf.cast(predicted, tf.float64),
                                      tf.constant(np.asarray(observed, np.float64)), m)
-            tv = total_variation(tf.constant(np.asarray(image, np.float64)), self.tv, self.color)
+            tv = total_variation(tf.constant(np.asarray(image, np.float64)), self.tv, self.color,
+                                 spacing=self.spacing)
             energies = (fidelity + weights * tv).numpy()
             return float(energies[0]) if single else energies
         height = image.shape[1]
@@ -237,9 +246,9 @@ class Problem:
             f = tf.constant(np.asarray(observed[:, start:stop], np.float64))
             band_fitted = None if m is None else m[:, start:stop]
             energies += self.fidelity(u[:, : stop - start], f, band_fitted).numpy()
-            tv = total_variation(u, self.tv, self.color)
+            tv = total_variation(u, self.tv, self.color, spacing=self.spacing)
             if stop < height:
-                tv -= total_variation(u[:, -1:], self.tv, self.color)
+                tv -= total_variation(u[:, -1:], self.tv, self.color, spacing=self.spacing)
             energies += (weights * tv).numpy()
         return float(energies[0]) if single else energies
 
@@ -258,7 +267,7 @@ class Problem:
         extents = tf.cast(extents, tf.float32)
         heights = tf.clip_by_value(extents[:, 0] - tf.cast(first_row, tf.float32), 0.0,
                                    tf.cast(rows, tf.float32))
-        band_extents = tf.stack([heights, extents[:, 1]], axis=1)
+        band_extents = tf.concat([heights[:, None], extents[:, 1:]], axis=1)
         return rows_of(observed, first_row, rows), weights, band_extents
 
     def loss(

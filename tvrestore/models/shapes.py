@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["colour_shape", "solve_shape", "zero_padded"]
+__all__ = ["colour_shape", "solve_shape", "volume_solve_shape", "zero_padded"]
 
 # solve_shape rounds a side up to a multiple of 1/8 of the power of two
 # below it (at most 12.5% more pixels per side, 8 sizes per octave), and
@@ -59,23 +59,30 @@ def _round_up_side(side: int) -> int:
     return -(-side // granule) * granule
 
 
+def volume_solve_shape(unit_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """:func:`solve_shape` for a volume's unit array (Z, Y, X, C): every spatial side rounded up."""
+    *sides, channels = (int(side) for side in unit_shape)
+    return (*(_round_up_side(side) for side in sides), channels)
+
+
 def zero_padded(
-    images: list[np.ndarray], shape: tuple[int, int, int]
+    images: list[np.ndarray], shape: tuple[int, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The (H, W, C) images in the top-left corners of a zero (B, *shape) float32 array.
+    """The (H, W, C) images (or (Z, Y, X, C) volumes) in the top-left corners of a zero (B, *shape) float32 array.
 
     Returns
     -------
     padded : np.ndarray, shape (B, *shape)
         A view of the image, not a copy, for one float32 image that already
         has the shape (a large image is not copied again).
-    extents : np.ndarray, shape (B, 2)
-        Each image's (height, width), float32.
+    extents : np.ndarray, shape (B, D)
+        Each image's size along its D spatial axes ((height, width) for an
+        image), float32.
     """
-    extents = np.array([image.shape[:2] for image in images], np.float32)
+    extents = np.array([image.shape[:-1] for image in images], np.float32)
     if len(images) == 1 and images[0].shape == shape and images[0].dtype == np.float32:
         return images[0][None], extents
     padded = np.zeros((len(images), *shape), np.float32)
     for slot, image in zip(padded, images):
-        slot[: image.shape[0], : image.shape[1]] = image
+        slot[tuple(slice(0, side) for side in image.shape[:-1])] = image
     return padded, extents

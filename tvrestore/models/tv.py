@@ -30,6 +30,14 @@ anisotropic    :math:`\sqrt{\sum_c \partial_y u_c^2} + \sqrt{\sum_c \partial_x u
 
 For one channel the two colour modes agree.
 
+Volumes are batches shaped ``(B, Z, Y, X, C)``, with a third difference
+along the planes; the norms group the three directions as the table groups
+two. Each difference may be divided by its axis's step (``spacing``, the
+voxel's size), :math:`(\partial_a u)_i = (u_{i + e_a} - u_i) / h_a`, so
+that a z step five times the pixel costs a fifth as much per unit of
+intensity change, as for a derivative sampled at that step. Unit steps
+(``spacing=None``) divide nothing.
+
 A batch may hold images smaller than its array, each in the top-left corner
 of its slot with zeros around it (``extents`` gives each image's height and
 width). The differences across an image's last valid row and column are
@@ -39,9 +47,13 @@ and, where the image is held equal to zero, nothing to its gradient.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 
 from tvrestore.backend.tf import tf
+from tvrestore.models import axes as named_axes
 from tvrestore.options import COLOR_MODES, TV_KINDS
 
 # Memory layouts of an image batch: (B, H, W, C), or (B, H, C, W) as the
@@ -49,47 +61,111 @@ from tvrestore.options import COLOR_MODES, TV_KINDS
 LAYOUTS = ("hwc", "hcw")
 
 __all__ = [
-    "COLOR_MODES", "LAYOUTS", "TV_KINDS", "check_layout", "divergence", "forward_differences",
-    "layout_for", "swap_layout", "total_variation",
+    "COLOR_MODES", "LAYOUTS", "TV_KINDS", "check_layout", "check_spacing", "divergence",
+    "forward_differences", "gradient_norm_sq", "layout_for", "spatial_axes", "swap_layout",
+    "total_variation",
 ]
 
 
-def forward_differences(
-    images: tf.Tensor, extents: tf.Tensor | None = None, layout: str = "hwc"
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Forward differences along rows and columns with a Neumann boundary.
+def spatial_axes(rank: int, layout: str = "hwc") -> tuple[int, ...]:
+    """The axes of a batch of ``rank`` that differences are taken along, in order.
 
-    Parameters
-    ----------
-    images : tf.Tensor, shape (B, H, W, C)
-        Or (B, H, C, W) for ``layout="hcw"``; the differences come in the
-        same layout.
-    extents : tf.Tensor, shape (B, 2), optional
-        Each image's valid height and width (any numeric dtype) when it is
-        smaller than its slot; default: the whole slot.
-    layout : {"hwc", "hcw"}
-        See :func:`total_variation`.
-
-    Returns
-    -------
-    dy, dx : tf.Tensor, shape (B, H, W, C)
-        ``dy[:, i] = images[:, i + 1] - images[:, i]`` and 0 on the last
-        (valid) row and below; ``dx`` likewise along columns.
+    "hwc": every axis between the batch and the channels, ``(1, ..., rank - 2)``:
+    rows and columns of an image, planes, rows and columns of a volume.
+    "hcw" (images only): rows and columns, ``(1, 3)``.
     """
     check_layout(layout)
     if layout == "hcw":
-        return _differences_hcw(images, extents)
-    dy = tf.pad(images[:, 1:] - images[:, :-1], [[0, 0], [0, 1], [0, 0], [0, 0]])
-    dx = tf.pad(images[:, :, 1:] - images[:, :, :-1], [[0, 0], [0, 0], [0, 1], [0, 0]])
-    if extents is not None:
-        extents = tf.cast(extents, images.dtype)
-        rows = tf.range(tf.shape(images)[1], dtype=images.dtype)
-        columns = tf.range(tf.shape(images)[2], dtype=images.dtype)
-        below_last_row = rows[None, :] < extents[:, :1] - 1
-        left_of_last_column = columns[None, :] < extents[:, 1:] - 1
-        dy = tf.where(below_last_row[:, :, None, None], dy, 0.0)
-        dx = tf.where(left_of_last_column[:, None, :, None], dx, 0.0)
-    return dy, dx
+        if rank != 4:
+            raise ValueError("the 'hcw' layout is for image batches (B, H, C, W) only")
+        return (1, 3)
+    return tuple(range(1, rank - 1))
+
+
+def check_spacing(spacing, dimensions: int) -> tuple[float, ...] | None:
+    """``spacing`` as a tuple of ``dimensions`` positive finite floats, or None for unit steps.
+
+    All-ones is None: the differences are then not divided at all, so a
+    2-D image's results do not change by a bit. Raises
+    :class:`~tvrestore.errors.TVRestoreError` (a ValueError) for a bad one.
+    """
+    if spacing is None:
+        return None
+    steps = named_axes.check_spacing(spacing, dimensions)
+    return None if all(step == 1.0 for step in steps) else steps
+
+
+def gradient_norm_sq(dimensions: int, spacing: tuple[float, ...] | None = None) -> float:
+    r""":math:`4 \sum_i 1 / h_i^2 \ge \|\nabla\|^2` for forward differences divided by their steps.
+
+    8 for an image with unit steps, 12 for a volume.
+    """
+    steps = (1.0,) * dimensions if spacing is None else spacing
+    return float(sum(4.0 / step**2 for step in steps))
+
+
+def _along(axis: int, rank: int, part: slice) -> tuple:
+    """An index taking ``part`` of ``axis`` and every value of the other axes."""
+    return tuple(part if a == axis else slice(None) for a in range(rank))
+
+
+def _pads(axis: int, rank: int, before: int, after: int) -> list[list[int]]:
+    return [[before, after] if a == axis else [0, 0] for a in range(rank)]
+
+
+def forward_differences(
+    images: tf.Tensor,
+    extents: tf.Tensor | None = None,
+    layout: str = "hwc",
+    spacing: tuple[float, ...] | None = None,
+) -> tuple[tf.Tensor, ...]:
+    r"""Forward differences along every spatial axis, with a Neumann boundary.
+
+    .. math::
+
+        (\partial_a u)_i = (u_{i + e_a} - u_i) / h_a,
+
+    0 across the last (valid) index of axis :math:`a`.
+
+    Parameters
+    ----------
+    images : tf.Tensor, shape (B, H, W, C) or (B, Z, Y, X, C)
+        Or (B, H, C, W) for ``layout="hcw"``; the differences come in the
+        same layout.
+    extents : tf.Tensor, shape (B, D), optional
+        Each image's valid size along its D spatial axes (any numeric
+        dtype) when it is smaller than its slot; default: the whole slot.
+    layout : {"hwc", "hcw"}
+        See :func:`total_variation`.
+    spacing : tuple of float, optional
+        :math:`h_a` per spatial axis (:func:`check_spacing`); None: 1.
+
+    Returns
+    -------
+    tuple of tf.Tensor, one per spatial axis, each shaped as ``images``
+        For an image ``(dy, dx)``: ``dy[:, i] = images[:, i + 1] -
+        images[:, i]`` and 0 on the last (valid) row and below; ``dx``
+        likewise along columns. For a volume ``(dz, dy, dx)``.
+    """
+    rank = images.shape.rank
+    axes = spatial_axes(rank, layout)
+    differences = []
+    for index, axis in enumerate(axes):
+        ahead = images[_along(axis, rank, slice(1, None))]
+        behind = images[_along(axis, rank, slice(None, -1))]
+        difference = tf.pad(ahead - behind, _pads(axis, rank, 0, 1))
+        if extents is not None:
+            sizes = tf.cast(extents, images.dtype)
+            positions = tf.range(tf.shape(images)[axis], dtype=images.dtype)
+            before_last = positions[None, :] < sizes[:, index : index + 1] - 1
+            # (B, n) placed on the batch axis and this axis.
+            shaped = before_last[(slice(None),) + tuple(
+                slice(None) if a == axis else None for a in range(1, rank))]
+            difference = tf.where(shaped, difference, 0.0)
+        if spacing is not None and spacing[index] != 1.0:
+            difference = difference / spacing[index]
+        differences.append(difference)
+    return tuple(differences)
 
 
 def total_variation(
@@ -98,21 +174,26 @@ def total_variation(
     color: str = "vectorial",
     extents: tf.Tensor | None = None,
     layout: str = "hwc",
+    spacing: tuple[float, ...] | None = None,
 ) -> tf.Tensor:
-    """Total variation of each image in a batch, summed over its pixels.
+    """Total variation of each image or volume in a batch, summed over its pixels.
 
     Parameters
     ----------
-    images : tf.Tensor, shape (B, H, W, C)
+    images : tf.Tensor, shape (B, H, W, C) or (B, Z, Y, X, C)
         Any float dtype; the result has the same dtype.
     tv : {"isotropic", "anisotropic"}
     color : {"vectorial", "channelwise"}
         See the module docstring for the norm each pair defines.
-    extents : tf.Tensor, shape (B, 2), optional
-        Valid height and width per image (see :func:`forward_differences`).
+    extents : tf.Tensor, shape (B, D), optional
+        Valid size per image along its D spatial axes (see
+        :func:`forward_differences`).
     layout : {"hwc", "hcw"}
         "hcw": ``images`` are laid out ``(B, H, C, W)``, channels before
         columns, which is how the Adam solver holds colour (see below).
+    spacing : tuple of float, optional
+        The step of each spatial axis; each difference is divided by its
+        step (:func:`forward_differences`). None: every step is 1.
 
     Returns
     -------
@@ -126,9 +207,11 @@ def total_variation(
     if color not in COLOR_MODES:
         raise ValueError(f"color must be one of {COLOR_MODES}, got {color!r}")
     check_layout(layout)
-    if layout == "hwc" and images.shape[-1] == 1:
-        dy, dx = forward_differences(images, extents)
-        channel_axis = -1
+    rank = images.shape.rank
+    spacing = check_spacing(spacing, len(spatial_axes(rank, layout)))
+    if (layout == "hwc" and images.shape[-1] == 1) or rank != 4:
+        differences = forward_differences(images, extents, spacing=spacing)
+        channel_axis = rank - 1
     else:
         # With colour as the innermost axis, XLA's CPU loops cannot vectorize
         # along its 3 values: a 512x512x3 Adam iteration cost 4.3x a grey one
@@ -136,51 +219,41 @@ def total_variation(
         # with benchmarks/bench_colour.py's images).
         if layout == "hwc":
             images = swap_layout(images)
-        dy, dx = _differences_hcw(images, extents)
+        differences = forward_differences(images, extents, "hcw", spacing)
         channel_axis = 2
-    grouped = [dy * dy + dx * dx] if tv == "isotropic" else [dy * dy, dx * dx]
+    squares = [difference * difference for difference in differences]
+    grouped = [functools.reduce(operator.add, squares)] if tv == "isotropic" else squares
     if color == "vectorial":
-        grouped = [tf.reduce_sum(squares, axis=channel_axis) for squares in grouped]
+        grouped = [tf.reduce_sum(group, axis=channel_axis) for group in grouped]
     return tf.add_n(
-        [tf.reduce_sum(_norm(squares), axis=range(1, squares.shape.rank)) for squares in grouped]
+        [tf.reduce_sum(_norm(group), axis=range(1, group.shape.rank)) for group in grouped]
     )
 
 
-def _differences_hcw(
-    images: tf.Tensor, extents: tf.Tensor | None
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """:func:`forward_differences` for images laid out ``(B, H, C, W)``."""
-    dy = tf.pad(images[:, 1:] - images[:, :-1], [[0, 0], [0, 1], [0, 0], [0, 0]])
-    dx = tf.pad(images[..., 1:] - images[..., :-1], [[0, 0], [0, 0], [0, 0], [0, 1]])
-    if extents is not None:
-        extents = tf.cast(extents, images.dtype)
-        rows = tf.range(tf.shape(images)[1], dtype=images.dtype)
-        columns = tf.range(tf.shape(images)[3], dtype=images.dtype)
-        below_last_row = rows[None, :] < extents[:, :1] - 1
-        left_of_last_column = columns[None, :] < extents[:, 1:] - 1
-        dy = tf.where(below_last_row[:, :, None, None], dy, 0.0)
-        dx = tf.where(left_of_last_column[:, None, None, :], dx, 0.0)
-    return dy, dx
-
-
-def divergence(py: tf.Tensor, px: tf.Tensor, layout: str = "hwc") -> tf.Tensor:
+def divergence(
+    *fields: tf.Tensor, layout: str = "hwc", spacing: tuple[float, ...] | None = None
+) -> tf.Tensor:
     """The negative adjoint of :func:`forward_differences`.
 
-    ``sum(dy * py + dx * px) == -sum(u * divergence(py, px))`` for
-    ``dy, dx = forward_differences(u)`` and fields ``py, px`` that are 0
-    wherever the differences are (the last row and column, and across an
-    image's extent). ``layout`` as for :func:`forward_differences`.
+    ``sum(d_a * p_a) == -sum(u * divergence(*p))`` summed over the axes
+    ``a``, for ``d = forward_differences(u, layout=layout,
+    spacing=spacing)`` and fields ``p`` (one per spatial axis, in the same
+    order) that are 0 wherever the differences are (the last index of
+    their axis, and across an image's extent): the backward difference of
+    each field along its axis, divided by its step, summed.
     """
-    check_layout(layout)
-    column_axis = 3 if layout == "hcw" else 2
-    py = py[:, :-1]  # the boundary differences are 0
-    px = px[..., :-1] if layout == "hcw" else px[:, :, :-1]
-    row_pads = ([[0, 0], [0, 1], [0, 0], [0, 0]], [[0, 0], [1, 0], [0, 0], [0, 0]])
-    column_pads = [[[0, 0]] * 4 for _ in range(2)]
-    column_pads[0][column_axis], column_pads[1][column_axis] = [0, 1], [1, 0]
-    rows = tf.pad(py, row_pads[0]) - tf.pad(py, row_pads[1])
-    cols = tf.pad(px, column_pads[0]) - tf.pad(px, column_pads[1])
-    return rows + cols
+    rank = fields[0].shape.rank
+    axes = spatial_axes(rank, layout)
+    if len(fields) != len(axes):
+        raise ValueError(f"need {len(axes)} fields for a batch of rank {rank}, got {len(fields)}")
+    terms = []
+    for index, (field, axis) in enumerate(zip(fields, axes)):
+        inner = field[_along(axis, rank, slice(None, -1))]  # the boundary differences are 0
+        term = tf.pad(inner, _pads(axis, rank, 0, 1)) - tf.pad(inner, _pads(axis, rank, 1, 0))
+        if spacing is not None and spacing[index] != 1.0:
+            term = term / spacing[index]
+        terms.append(term)
+    return functools.reduce(operator.add, terms)
 
 
 def check_layout(layout: str) -> None:
@@ -189,14 +262,15 @@ def check_layout(layout: str) -> None:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
 
-def layout_for(channels: int) -> str:
+def layout_for(channels: int, dimensions: int = 2) -> str:
     """The layout the solvers hold images of ``channels`` in.
 
-    Colour is held (B, H, C, W), columns innermost, which XLA's CPU loops
-    vectorize (see :func:`total_variation`); rows stay axis 1 for Adam's
-    bands. Grey is (B, H, W, 1).
+    Colour images are held (B, H, C, W), columns innermost, which XLA's
+    CPU loops vectorize (see :func:`total_variation`); rows stay axis 1
+    for Adam's bands. Grey images, and volumes of any channels
+    (``dimensions`` 3), are channel-last: (B, H, W, C), (B, Z, Y, X, C).
     """
-    return "hcw" if channels > 1 else "hwc"
+    return "hcw" if channels > 1 and dimensions == 2 else "hwc"
 
 
 def swap_layout(images):

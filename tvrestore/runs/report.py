@@ -56,10 +56,11 @@ class ReportEntry:
     """One file's line in a run's report; None where a value is unknown.
 
     A skipped or failed file has no restoration fields. The fields after
-    ``upscale`` up to ``history``, and the last seven (``noise``, ``gain``,
+    ``upscale`` up to ``history``, and the last nine (``noise``, ``gain``,
     ``offset``, ``counts_clipped``: the noise model and, for "poisson",
     the calibration used; ``impulse_fraction``, ``impulse_route``: for
-    "impulse", what was detected; ``problem``: what was minimized; appended
+    "impulse", what was detected; ``problem``: what was minimized; ``axes``
+    and ``spacing``: a volume's, see :mod:`tvrestore.models.axes`; appended
     so that earlier columns keep their places), are those of
     :class:`tvrestore.options.RestoreResult`. Times, in seconds:
     solve_seconds, compile_seconds and weight_search_seconds are those of
@@ -122,6 +123,8 @@ class ReportEntry:
     impulse_fraction: float | None = None
     impulse_route: str | None = None
     problem: str | None = None
+    axes: str | None = None
+    spacing: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict:
         """The fields in :data:`ENTRY_KEYS` order, as plain JSON-ready values."""
@@ -130,6 +133,8 @@ class ReportEntry:
             record["shape"] = list(self.shape)
         if self.tile is not None:
             record["tile"] = list(self.tile)
+        if self.spacing is not None:
+            record["spacing"] = list(self.spacing)
         if self.history is not None:
             record["history"] = [dict(check) for check in self.history]
         if self.compare is not None:
@@ -308,6 +313,8 @@ def _flat_row(entry: dict) -> dict:
            if key not in _NOT_IN_CSV}
     if entry["shape"] is not None:
         row["shape"] = "x".join(map(str, entry["shape"]))
+    if entry["spacing"] is not None:
+        row["spacing"] = ",".join(f"{step:g}" for step in entry["spacing"])
     for method in entry["compare"] or ():
         name = re.sub(r"[^a-z0-9]+", "_", method["method"].lower()).strip("_")
         for key, value in method.items():

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from tvrestore.backend.tf import compiled, rows_of, tf, with_rows
+from tvrestore.backend.tf import compiled, rows_of, signature_key, tf, with_rows
 from tvrestore.solvers.history import History, Recorder, SolverOutput
 from tvrestore.solvers.programs import Programs
 
@@ -138,8 +138,8 @@ class AdamSolver:
         bands, serve every shape: each is traced once per process (see
         :func:`tvrestore.backend.tf.compiled`).
     kept_axes : tuple of int
-        With ``any_shape``, the axes of 4-D arguments whose sizes a trace
-        keeps (the colour channels).
+        With ``any_shape``, the axes (negative: from the end) of arguments
+        of rank 4 and more whose sizes a trace keeps (the colour channels).
 
     Notes
     -----
@@ -212,7 +212,9 @@ class AdamSolver:
         # compiles (or loads from the on-disk cache) each shape without
         # tracing. Otherwise each shape is a program.
         shapes = tuple(tuple(t.shape) for t in [initial, *arguments])
-        key = ("any shape", banded, len(shapes)) if self.any_shape else shapes
+        # A relaxed trace keeps the ranks and the kept axes' sizes: images
+        # and volumes, grey and colour, are programs apart.
+        key = ("any shape", banded, signature_key(shapes, self.kept_axes)) if self.any_shape else shapes
         loop, compile_seconds = self._programs.get(
             key, lambda: compiled(functools.partial(self._minimize_from, banded), self.any_shape,
                                   self.kept_axes),

@@ -32,7 +32,8 @@ unknown's number of values (:meth:`tvrestore.models.problem.Problem.loss_scale`)
 which changes Adam's :math:`\epsilon` only, not the minimizer. For a
 general forward model the solver sees it rounded to a power of two, so that
 both reductions give the same iterates bit for bit (:func:`_power_of_two`);
-denoising keeps the exact :math:`1/N`, which its results have always used.
+denoising keeps the exact :math:`1/N`, which its results have always used
+(volumes, which have no such past, take the power of two).
 
 What denoising has that the general path lacks, for speed: batches of
 several image sizes zero-padded to one shape (``extents``), Adam in bands
@@ -64,7 +65,7 @@ from tvrestore.models.problem import Problem
 from tvrestore.models.psf import psf_radius
 from tvrestore.solvers.adam import AdamSettings, AdamSolver
 from tvrestore.solvers import multilevel
-from tvrestore.models.tv import layout_for, swap_layout
+from tvrestore.models.tv import check_spacing, layout_for, swap_layout
 
 __all__ = ["ADAM_SETTINGS", "KL_FLOOR", "Degradation", "energy", "solve"]
 
@@ -232,6 +233,7 @@ def solve(
     initial: list[np.ndarray] | None = None,
     levels: int | None = None,
     fidelity: Fidelity | None = None,
+    spacing: tuple[float, ...] | None = None,
 ) -> SolverOutput:
     """Minimize E for images of one shape, all degraded by ``degradation``.
 
@@ -240,11 +242,11 @@ def solve(
     degradation : Degradation
     data : list of np.ndarray, shape (h, w, C), or np.ndarray, shape (B, h, w, C)
         :math:`f` per image, intensity units; values under the mask are
-        ignored.
+        ignored. Volumes (denoising only) are (z, y, x, C) each.
     weights : np.ndarray, shape (B,)
         :math:`w \\ge 0` per image (sum units); pdhg needs :math:`w > 0`.
-    extents : np.ndarray, shape (B, 2), optional
-        Denoising only: each image's height and width when ``data`` are
+    extents : np.ndarray, shape (B, D), optional
+        Denoising only: each image's size along its D spatial axes when ``data`` are
         zero-padded to one shape (top-left, zeros around; see
         :func:`tvrestore.models.shapes.zero_padded`); default: every image fills it.
     tv, color, reduction : str
@@ -270,6 +272,9 @@ def solve(
         (:mod:`tvrestore.solvers.multilevel`); default
         :func:`~tvrestore.solvers.multilevel.level_count` of the array (0
         below 1024 pixels a side), and 0 when ``initial`` is given.
+    spacing : tuple of float, optional
+        The step of each spatial axis (TV divides each difference by it,
+        :mod:`tvrestore.models.tv`); None: unit steps.
 
     Returns
     -------
@@ -285,6 +290,10 @@ def solve(
     denoising = degradation.task == "denoise"
     if extents is not None and not denoising:
         raise ValueError("extents are for denoising only")
+    dimensions = np.ndim(data[0]) - 1
+    if dimensions != 2 and not denoising:
+        raise ValueError("a forward model other than the identity is for images (h, w, C) only")
+    spacing = check_spacing(spacing, dimensions)
     # A batch given as one float32 array (a large image) is not copied.
     observed = np.asarray(data, np.float32) if isinstance(data, np.ndarray) else np.stack(
         [np.asarray(item, np.float32) for item in data])
@@ -295,12 +304,12 @@ def solve(
     else:
         start = np.stack([degradation.initial(item) for item in data]).astype(np.float32)
     if extents is None:
-        extents = np.tile(start.shape[1:3], (len(start), 1))
+        extents = np.tile(start.shape[1:-1], (len(start), 1))
     boxes = None if denoising else np.array([degradation.box(item) for item in data], np.float32)
     if positive and boxes is not None:
         boxes[:, 0] = np.maximum(boxes[:, 0], 0.0)
     channels = observed.shape[-1]
-    layout = layout_for(channels)
+    layout = layout_for(channels, dimensions)
     operator = degradation.operator_in(layout)
     weights = np.asarray(weights, np.float32)
     missing = None
@@ -312,17 +321,18 @@ def solve(
             observed, weights, operator=operator, fidelity=fidelity, initial=start, missing=missing,
             box=None if boxes is None else (float(boxes[:, 0].min()), float(boxes[:, 1].max())),
             tv=tv, color=color, gap=gap, max_iter=max_iter, check_every=check_every,
-            extents=extents if denoising else None, layout=layout,
+            extents=extents if denoising else None, layout=layout, spacing=spacing,
         )
     if positive:
         # Adam starts inside its box (a copy: the data stay as they are).
         start = np.maximum(start, np.float32(KL_FLOOR))
         if boxes is not None:
             boxes[:, 0] = np.maximum(boxes[:, 0], KL_FLOOR)
-    problem = Problem(operator, fidelity, tv=tv, color=color, reduction=reduction, layout=layout)
+    problem = Problem(operator, fidelity, tv=tv, color=color, reduction=reduction, layout=layout,
+                      spacing=spacing)
     if denoising:
-        if not isinstance(fidelity, L2):
-            levels = 0  # the pyramid's weight rule is the L2 one's
+        if not isinstance(fidelity, L2) or dimensions != 2:
+            levels = 0  # the pyramid is of images, and its weight rule the L2 one's
         elif levels is None:
             levels = 0 if initial is not None else multilevel.level_count(observed.shape)
         return _denoise(problem, start, observed, weights, extents, max_iter, tol,
@@ -381,12 +391,15 @@ def _denoise_level(
     ``exact_scales``: loss scales rounded to powers of two (see :func:`_denoise`).
     """
     channels = observed.shape[-1]
-    if problem.color == "channelwise" and channels > 1:
+    volume = observed.ndim != 4
+    if problem.color == "channelwise" and channels > 1 and not volume:
         return _minimize_planes(problem, start, observed, weights, extents, max_iter,
                                 schedule.tol, schedule.settings, exact_scales)
+    # Volumes, new, take the power of two too: "sum" and "mean" then give
+    # them the same iterates bit for bit.
     loss_scales = np.array(
-        [_scale(problem, (int(height), int(width), channels), exact_scales)
-         for height, width in extents],
+        [_scale(problem, (*(int(side) for side in extent), channels), exact_scales or volume)
+         for extent in extents],
         np.float32,
     )
     return _minimize(problem, True, False, start, loss_scales, [observed, weights, extents],
@@ -405,8 +418,8 @@ def _minimize(
         start = data if start is arguments[0] else swap_layout(start)
         arguments[0] = data
     output = _adam(problem.operator, problem.fidelity, problem.tv, problem.color, problem.layout,
-                   denoising, masked, settings).minimize(start, loss_scales, *arguments,
-                                                         max_iter=max_iter, tol=tol)
+                   denoising, masked, settings, problem.spacing).minimize(
+                       start, loss_scales, *arguments, max_iter=max_iter, tol=tol)
     solution = output.solution
     if problem.layout == "hcw":
         solution = swap_layout(solution)
@@ -503,8 +516,9 @@ def _power_of_two(scale: float) -> float:
 
 @functools.lru_cache(maxsize=16)
 def _adam(operator: LinearOperator, fidelity: Fidelity, tv: str, color: str, layout: str,
-          denoising: bool, masked: bool, settings: AdamSettings | None = None) -> AdamSolver:
-    r"""One solver per model, layout and settings keeps its compiled loops across calls.
+          denoising: bool, masked: bool, settings: AdamSettings | None = None,
+          spacing: tuple[float, ...] | None = None) -> AdamSolver:
+    r"""One solver per model, layout, settings and spacing keeps its compiled loops across calls.
 
     ``settings`` None: denoising's defaults (:class:`AdamSettings`), or
     :data:`ADAM_SETTINGS` for a general forward model.
@@ -518,19 +532,21 @@ def _adam(operator: LinearOperator, fidelity: Fidelity, tv: str, color: str, lay
         settings = AdamSettings() if denoising else ADAM_SETTINGS
     if denoising:
         # Denoising's data rows are its unknown's rows, so it runs in bands.
-        problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout)
+        problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout,
+                          spacing=spacing)
         floor = None
         if isinstance(fidelity, KL):
             def floor(u, *data):
                 return tf.maximum(u, KL_FLOOR)
         return AdamSolver(problem.loss, settings, rows_of_data=problem.rows_of_data,
                           stencil_rows=problem.stencil_rows, any_shape=True, project=floor,
-                          kept_axes=(2 if layout == "hcw" else 3,))
+                          kept_axes=(-2 if layout == "hcw" else -1,))
 
     def problem_for(missing) -> Problem:
         # The mask comes in as data at trace time, not as a constant.
         model = operator if missing is None else Composite([operator, Mask(missing, layout)])
-        return Problem(model, fidelity, tv=tv, color=color, reduction="sum", layout=layout)
+        return Problem(model, fidelity, tv=tv, color=color, reduction="sum", layout=layout,
+                       spacing=spacing)
 
     def loss(u, loss_scales, observed, weights, extents, box, *missing):
         # One shape per batch: the extents are the whole array.

@@ -25,7 +25,8 @@ stays on the primal side, :math:`K = \nabla`,
     u^{k+1} = \operatorname{prox}_{\tau_k F}(u^k + \tau_k \operatorname{div} p^{k+1}),
     \quad \bar u^{k+1} = u^{k+1} + \theta_k (u^{k+1} - u^k),
 
-with :math:`\tau_0 \sigma_0 \|\nabla\|^2 \le 1`, :math:`\|\nabla\|^2 \le 8`.
+with :math:`\tau_0 \sigma_0 \|\nabla\|^2 \le 1`, :math:`\|\nabla\|^2 \le 4 \sum_a 1/h_a^2`
+(8 for an image with unit steps, 12 for a volume; :math:`h_a` the spacing).
 A :math:`\gamma`-strongly convex fidelity (L2: :math:`\gamma = 1`) takes
 Algorithm 2's steps :math:`\theta_k = 1/\sqrt{1 + 2\gamma\tau_k}`,
 :math:`\tau_{k+1} = \theta_k \tau_k`, :math:`\sigma_{k+1} = \sigma_k /
@@ -46,7 +47,7 @@ data dual :math:`q`,
     u^+ &= \Pi_{[\mathrm{lo}, \mathrm{hi}]}\bigl(u - \tau (B^* q - \operatorname{div} p)\bigr),
     \qquad \bar u = 2 u^+ - u,
 
-with :math:`\tau \sigma (\|B\|^2 + 8) \le 1` (``norm_sq`` bounds
+with :math:`\tau \sigma (\|B\|^2 + \|\nabla\|^2) \le 1` (``norm_sq`` bounds
 :math:`\|B\|^2`). A mask or binning has a null space, so the steps stay
 constant (rate :math:`O(1/k)` on the gap). For every :math:`q` and feasible
 :math:`p`,
@@ -97,17 +98,20 @@ from tvrestore.solvers.history import History, Recorder, SolverOutput
 from tvrestore.models.operators import Identity, LinearOperator
 from tvrestore.models.problem import Problem
 from tvrestore.solvers.programs import Programs
-from tvrestore.models.tv import divergence, forward_differences, layout_for, swap_layout, total_variation
+from tvrestore.models.tv import (
+    check_spacing, divergence, forward_differences, gradient_norm_sq, layout_for, spatial_axes,
+    swap_layout, total_variation,
+)
 
 __all__ = ["solve_pdhg"]
 
-# Denoising: tau_0 * sigma_0 * 8 = 1. Any tau_0 > 0 converges, at a speed
+# Denoising: tau_0 * sigma_0 * L = 1 (L = 8 >= ||grad||^2 for an image with
+# unit steps; gradient_norm_sq in general). Any tau_0 > 0 converges, at a speed
 # that depends on it. Measured to a gap of 1e-4 on camera, coins and
 # astronaut (256 to 1024 px, sigma 25/255): tau_0 = 1 takes 30 to 100
 # iterations for w <= 0.07 (tau_0 = 0.05 took about 950 at w 0.07) and, for
 # large weights, as many as any tau_0 tried (w 0.5: 460 to 1330).
 _TAU_0 = 1.0
-_SIGMA_0 = 1.0 / (8.0 * _TAU_0)
 
 # Any other forward model: tau / sigma = _STEP_RATIO**2 with
 # tau * sigma * (norm_sq + 8) = 1: the primal, which the box and TV shape,
@@ -145,13 +149,14 @@ def solve_pdhg(
     dtype: str = "float32",
     extents: np.ndarray | None = None,
     layout: str | None = None,
+    spacing: tuple[float, ...] | None = None,
 ) -> SolverOutput:
     """Minimize E for a batch of equal-shaped problems to a certified relative gap.
 
     Parameters
     ----------
-    observed : np.ndarray, shape (B, h, w, C)
-        :math:`f`, data values in intensity units.
+    observed : np.ndarray, shape (B, h, w, C) or (B, z, y, x, C)
+        :math:`f`, data values in intensity units: images or volumes.
     weights : np.ndarray, shape (B,)
         :math:`w > 0` per image. With the
         :class:`~tvrestore.models.fidelities.Exact` fidelity, whose
@@ -190,6 +195,10 @@ def solve_pdhg(
         The layout the program iterates in (``operator`` must be built for
         it); default :func:`tvrestore.models.tv.layout_for` the channels. The
         arrays in and out are (B, H, W, C) either way.
+    spacing : tuple of float, optional
+        The step of each spatial axis, by which TV's differences are
+        divided (:mod:`tvrestore.models.tv`); the step sizes follow
+        ``||grad||^2 <= 4 sum_a 1 / h_a^2``.
 
     Returns
     -------
@@ -201,8 +210,12 @@ def solve_pdhg(
     operator = Identity() if operator is None else operator
     fidelity = L2() if fidelity is None else fidelity
     observed = np.asarray(observed)
-    layout = layout_for(observed.shape[-1]) if layout is None else layout
-    problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout)
+    dimensions = observed.ndim - 2
+    layout = layout_for(observed.shape[-1], dimensions) if layout is None else layout
+    spacing = check_spacing(spacing, dimensions)
+    problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout,
+                      spacing=spacing)
+    gradient_sq = gradient_norm_sq(dimensions, spacing)
     fidelity_on_u = isinstance(operator, Identity) and missing is None and box is None
     if not fidelity_on_u and box is None:
         raise ValueError("a forward model other than the identity needs a box")
@@ -213,16 +226,16 @@ def solve_pdhg(
             raise ValueError("the exact fidelity needs a forward model other than the identity, or a mask")
         weights = np.full(np.shape(weights), _EXACT_WEIGHT)
     if fidelity_on_u:
-        steps = [0.0, 0.0, _TAU_0, _SIGMA_0]
+        steps = [0.0, 0.0, _TAU_0, 1.0 / (gradient_sq * _TAU_0)]
     else:
-        norm = math.sqrt(operator.norm_sq + 8.0)
+        norm = math.sqrt(operator.norm_sq + gradient_sq)
         steps = [*box, _STEP_RATIO / norm, 1.0 / (_STEP_RATIO * norm)]
     start = observed if initial is None else np.asarray(initial)
     if box is not None:
         start = np.clip(start, *box)
     if extents is None:
-        extents = np.tile(start.shape[1:3], (len(start), 1))
-    fitted = np.ones((*observed.shape[:3], 1)) if missing is None else (np.asarray(missing) == 0)
+        extents = np.tile(start.shape[1:-1], (len(start), 1))
+    fitted = np.ones((*observed.shape[:-1], 1)) if missing is None else (np.asarray(missing) == 0)
     arguments = (
         tf.constant(observed, dtype),
         tf.constant(fitted, dtype),
@@ -232,7 +245,9 @@ def solve_pdhg(
         tf.constant(steps, dtype),
         tf.constant(gap, tf.float64),
     )
-    settings = (problem.operator, problem.fidelity, tv, color, layout, fidelity_on_u, check_every, dtype)
+    # One program per rank: a trace relaxed to every shape keeps the rank.
+    settings = (problem.operator, problem.fidelity, tv, color, layout, fidelity_on_u, check_every, dtype,
+                spacing, observed.ndim)
     program, compile_seconds = _PROGRAMS.get(
         (settings, observed.shape, start.shape),
         functools.partial(_program, *settings),
@@ -255,9 +270,10 @@ def solve_pdhg(
 
 
 @functools.lru_cache(maxsize=None)
-def _program(operator, fidelity, tv, color, layout, fidelity_on_u, check_every, dtype):
+def _program(operator, fidelity, tv, color, layout, fidelity_on_u, check_every, dtype, spacing, rank):
     """One compiled program per model and settings; it traces once per shape, or for denoising once for all."""
-    problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout)
+    problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout,
+                      spacing=spacing)
 
     def run(observed, fitted, weights, initial, extents, steps, target_gap, max_iter):
         if layout == "hwc":
@@ -271,30 +287,34 @@ def _program(operator, fidelity, tv, color, layout, fidelity_on_u, check_every, 
 
     # Denoising needs no static size, so one trace serves every shape
     # (arrays in and out are (B, H, W, C): the channels stay static).
-    return compiled(run, any_shape=fidelity_on_u, kept_axes=(3,))
+    return compiled(run, any_shape=fidelity_on_u, kept_axes=(-1,))
 
 
-def _project(py: tf.Tensor, px: tf.Tensor, weights: tf.Tensor, problem: Problem):
-    """Project the dual field onto K: each group's norm at most w."""
-    w = tf.reshape(weights, [-1, 1, 1, 1])
-    groups = [(py, px)] if problem.tv == "isotropic" else [(py,), (px,)]
+def _project(fields: tuple[tf.Tensor, ...], weights: tf.Tensor, problem: Problem) -> tuple[tf.Tensor, ...]:
+    """Project the dual field (one component per spatial axis) onto K: each group's norm at most w."""
+    rank = fields[0].shape.rank
+    w = tf.reshape(weights, [-1] + [1] * (rank - 1))
+    groups = [fields] if problem.tv == "isotropic" else [(p,) for p in fields]
     projected = []
     for group in groups:
         squares = tf.add_n([p * p for p in group])
         if problem.color == "vectorial":
-            squares = tf.reduce_sum(squares, axis=2 if problem.layout == "hcw" else 3, keepdims=True)
+            squares = tf.reduce_sum(squares, axis=2 if problem.layout == "hcw" else rank - 1,
+                                    keepdims=True)
         shrink = tf.maximum(tf.sqrt(squares) / w, 1)
         projected.extend(p / shrink for p in group)
-    return projected
+    return tuple(projected)
 
 
 def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, initial, extents,
              steps, target_gap, max_iter):
     operator, fidelity, layout = problem.operator, problem.fidelity, problem.layout
+    spacing = problem.spacing
     low, high, tau_0, sigma_0 = steps[0], steps[1], steps[2], steps[3]
     dtype = observed.dtype
-    per_image = [-1, 1, 1, 1]
-    sums = [1, 2, 3]
+    rank = observed.shape.rank
+    per_image = [-1] + [1] * (rank - 1)
+    sums = list(range(1, rank))
     # Masked differences keep the dual field, and so the padding, at zero
     # outside each image; a general model's batch has no padding.
     cut = extents if fidelity_on_u else None
@@ -304,7 +324,12 @@ def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, ini
     recorder = Recorder(tf.shape(weights)[0], {"objective": tf.float64, "certified_gap": tf.float64})
     f64 = lambda t: tf.cast(t, tf.float64)  # noqa: E731
 
-    def bounds(u, q, py, px):
+    def ascent(p, u_bar, sigma, extents=None):
+        # p: one dual component per spatial axis.
+        differences = forward_differences(u_bar, extents, layout, spacing)
+        return _project(tuple(a + sigma * d for a, d in zip(p, differences)), weights, problem)
+
+    def bounds(u, q, p):
         # E(u) and D in float64 whatever the iteration's dtype: E - D is a
         # small difference of two large sums, which float32 would get wrong
         # on large images.
@@ -313,12 +338,12 @@ def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, ini
             # The constraint's E is finite only where A u = f: it is taken
             # at the projection of u onto that set (and the box).
             u = operator.project_onto_data(f64(u), f, m, f64(low), f64(high))
-            primal = w * total_variation(u, problem.tv, problem.color, cut, layout)
+            primal = w * total_variation(u, problem.tv, problem.color, cut, layout, spacing)
         else:
             primal = fidelity(f64(operator.apply(u)), f, m) + w * total_variation(
-                f64(u), problem.tv, problem.color, cut, layout
+                f64(u), problem.tv, problem.color, cut, layout, spacing
             )
-        divergence_p = divergence(f64(py), f64(px), layout)
+        divergence_p = divergence(*(f64(a) for a in p), layout=layout, spacing=spacing)
 
         def dual_of(q):
             bound = -fidelity.conjugate(f64(q), f, m)
@@ -346,54 +371,54 @@ def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, ini
         )
         return primal, certified, dual
 
-    def denoising_iteration(u, u_bar, q, py, px, tau, sigma):
-        dy, dx = forward_differences(u_bar, cut, layout)
-        new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, problem)
-        new_u = fidelity.prox_of_step(u, divergence(new_py, new_px, layout), tau, observed)
+    def denoising_iteration(u, u_bar, q, p, tau, sigma):
+        new_p = ascent(p, u_bar, sigma, cut)
+        new_u = fidelity.prox_of_step(
+            u, divergence(*new_p, layout=layout, spacing=spacing), tau, observed)
         theta = 1 / tf.sqrt(1 + 2 * gamma * tau) if gamma > 0 else tf.ones_like(tau)
-        return new_u, new_u + theta * (new_u - u), q, new_py, new_px, theta * tau, sigma / theta
+        return new_u, new_u + theta * (new_u - u), q, new_p, theta * tau, sigma / theta
 
-    def general_iteration(u, u_bar, q, py, px, tau, sigma):
+    def general_iteration(u, u_bar, q, p, tau, sigma):
         new_q = fidelity.conjugate_prox_of_step(q, operator.apply(u_bar), sigma, observed, fitted)
-        dy, dx = forward_differences(u_bar, layout=layout)
-        new_py, new_px = _project(py + sigma * dy, px + sigma * dx, weights, problem)
-        descent = operator.adjoint(new_q) - divergence(new_py, new_px, layout)
+        new_p = ascent(p, u_bar, sigma)
+        descent = operator.adjoint(new_q) - divergence(*new_p, layout=layout, spacing=spacing)
         new_u = tf.clip_by_value(u - tau * descent, low, high)
-        return new_u, 2 * new_u - u, new_q, new_py, new_px, tau, sigma
+        return new_u, 2 * new_u - u, new_q, new_p, tau, sigma
 
     one_iteration = denoising_iteration if fidelity_on_u else general_iteration
 
-    def keep_going(k, u, u_bar, q, py, px, tau, sigma, gaps, lower, iterations, recorded):
+    def keep_going(k, u, u_bar, q, p, tau, sigma, gaps, lower, iterations, recorded):
         return tf.logical_and(k < max_iter, tf.reduce_any(gaps > target_gap))
 
-    def step(k, u, u_bar, q, py, px, tau, sigma, gaps, lower, iterations, recorded):
+    def step(k, u, u_bar, q, p, tau, sigma, gaps, lower, iterations, recorded):
         active_images = gaps > target_gap
         active = tf.reshape(active_images, per_image)
         iterations += tf.where(active_images, check_every, 0)
 
-        def iteration(j, u, u_bar, q, py, px, tau, sigma):
-            new = one_iteration(u, u_bar, q, py, px, tau, sigma)
-            kept = [tf.where(active, a, b) for a, b in zip(new[:5], (u, u_bar, q, py, px))]
-            return (j + 1, *kept, *new[5:])
+        def iteration(j, u, u_bar, q, p, tau, sigma):
+            new_u, new_u_bar, new_q, new_p, *new_steps = one_iteration(u, u_bar, q, p, tau, sigma)
+            kept = [tf.where(active, a, b) for a, b in zip((new_u, new_u_bar, new_q), (u, u_bar, q))]
+            kept_p = tuple(tf.where(active, a, b) for a, b in zip(new_p, p))
+            return (j + 1, *kept, kept_p, *new_steps)
 
         # A loop, not check_every copies of the iteration: the program's
         # size, and its compile time, would grow with check_every.
-        _, u, u_bar, q, py, px, tau, sigma = tf.while_loop(
-            lambda j, *_: j < check_every, iteration, (0, u, u_bar, q, py, px, tau, sigma)
+        _, u, u_bar, q, p, tau, sigma = tf.while_loop(
+            lambda j, *_: j < check_every, iteration, (0, u, u_bar, q, p, tau, sigma)
         )
-        primal, certified, dual = bounds(u, q, py, px)
+        primal, certified, dual = bounds(u, q, p)
         gaps = tf.where(active_images, certified, gaps)
         lower = tf.where(active_images, dual, lower)
         k += check_every
         recorded = recorder.record(recorded, k // check_every, k, primal, certified)
-        return k, u, u_bar, q, py, px, tau, sigma, gaps, lower, iterations, recorded
+        return k, u, u_bar, q, p, tau, sigma, gaps, lower, iterations, recorded
 
     # The denoising split has no data dual: a placeholder of one value per image.
-    zeros_q = tf.zeros([tf.shape(weights)[0], 1, 1, 1], dtype) if fidelity_on_u else tf.zeros_like(observed)
-    zeros_p = tf.zeros_like(initial)
-    initial_primal, gaps, lower = bounds(initial, zeros_q, zeros_p, zeros_p)
+    zeros_q = tf.zeros([tf.shape(weights)[0]] + [1] * (rank - 1), dtype) if fidelity_on_u else tf.zeros_like(observed)
+    zeros_p = tuple(tf.zeros_like(initial) for _ in spatial_axes(rank, layout))
+    initial_primal, gaps, lower = bounds(initial, zeros_q, zeros_p)
     state = (
-        tf.constant(0), initial, initial, zeros_q, zeros_p, zeros_p, tau_0, sigma_0, gaps, lower,
+        tf.constant(0), initial, initial, zeros_q, zeros_p, tau_0, sigma_0, gaps, lower,
         tf.zeros(tf.shape(weights), tf.int32),
         # Check 0 is the starting point.
         recorder.record(recorder.initial, 0, 0, initial_primal, gaps),

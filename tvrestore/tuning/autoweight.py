@@ -46,17 +46,19 @@ from tvrestore.tuning.counts import anscombe
 from tvrestore.backend.tf import tf
 from tvrestore.solvers.engine import Degradation, solve
 from tvrestore.solvers.pdhg import solve_pdhg
-from tvrestore.models.shapes import solve_shape, zero_padded
+from tvrestore.models.shapes import solve_shape, volume_solve_shape, zero_padded
 
 __all__ = [
     "CROP", "ITERATIONS", "POISSON_RESTORATION_WEIGHT_FACTOR", "POISSON_WEIGHT_FACTOR",
-    "RESTORATION_CANDIDATE_FACTORS", "RESTORATION_CROP", "RESTORATION_ITERATIONS", "WeightChoice",
-    "choose_poisson_restoration_weight", "choose_poisson_weights", "choose_restoration_weight",
-    "choose_weights",
+    "RESTORATION_CANDIDATE_FACTORS", "RESTORATION_CROP", "RESTORATION_ITERATIONS", "VOLUME_CROP",
+    "WeightChoice", "choose_poisson_restoration_weight", "choose_poisson_weights",
+    "choose_restoration_weight", "choose_weights",
 ]
 
-# Side of the centre crop on which candidates are compared.
+# Side of the centre crop on which candidates are compared; a volume's crop
+# has as many voxels: 64 a side.
 CROP = 256
+VOLUME_CROP = 64
 # Primal-dual iterations per candidate (see the module docstring). Chosen as
 # the fewest whose choices stay within 0.3 dB of the best weight on the
 # calibration images (benchmarks/calibrate_auto_weight.py).
@@ -145,18 +147,23 @@ class _Search:
 
 
 def choose_weights(
-    units: list[np.ndarray], weights: list[float | str], tv: str, color: str
+    units: list[np.ndarray], weights: list[float | str], tv: str, color: str,
+    spacing: tuple[float, ...] | None = None,
 ) -> tuple[list[WeightChoice], float]:
     """The weight of each image: as given, or chosen by SURE for "auto".
 
     Parameters
     ----------
-    units : list of np.ndarray, shape (H, W, C)
-        The images in [0, 1] intensity units.
+    units : list of np.ndarray, shape (H, W, C) or (Z, Y, X, C)
+        The images (or volumes, all of one kind) in [0, 1] intensity units.
     weights : list of float or "auto"
         One per image, already validated.
     tv, color : str
         The TV norm (:mod:`tvrestore.models.tv`).
+    spacing : tuple of float, optional
+        The relative step of each spatial axis; the candidates are solved
+        with it. A volume's noise comes from its planes
+        (:func:`tvrestore.tuning.noise.estimate_volume_noise_sigma`).
 
     Returns
     -------
@@ -171,26 +178,27 @@ def choose_weights(
         if weight != "auto":
             choices[index] = WeightChoice(float(weight), None)
             continue
-        sigma = noise.estimate_noise_sigma(unit)
-        centre = noise.auto_weight(sigma, unit.shape[2], tv, color)
+        sigma = (noise.estimate_noise_sigma(unit) if unit.ndim == 3
+                 else noise.estimate_volume_noise_sigma(unit))
+        centre = noise.auto_weight(sigma, unit.shape[-1], tv, color)
         if centre == 0:
             choices[index] = WeightChoice(0.0, sigma)
         else:
             searches[index] = _search(unit, sigma, centre)
-    chosen, compile_seconds = _run(searches, tv, color)
+    chosen, compile_seconds = _run(searches, tv, color, spacing)
     for index, weight in chosen.items():
         choices[index] = WeightChoice(weight, searches[index].sigma)
     return choices, compile_seconds
 
 
 def _search(unit: np.ndarray, sigma: float, centre: float) -> _Search:
-    top = max(0, (unit.shape[0] - CROP) // 2)
-    left = max(0, (unit.shape[1] - CROP) // 2)
-    crop = unit[top : top + CROP, left : left + CROP]
+    side = CROP if unit.ndim == 3 else VOLUME_CROP
+    crop = unit[tuple(slice(max(0, (length - side) // 2), max(0, (length - side) // 2) + side)
+                      for length in unit.shape[:-1])]
     # Random signs (Rademacher): as valid for SURE as Gaussians and of lower
     # variance, and they cannot coincide with noise a user drew from a
     # Gaussian generator with the same seed (which SURE would read as signal).
-    probe_count = min(_MAX_PROBES, math.ceil(CROP**2 / (crop.shape[0] * crop.shape[1])))
+    probe_count = min(_MAX_PROBES, math.ceil(CROP**2 / np.prod(crop.shape[:-1])))
     signs = np.random.default_rng(_SEED).integers(0, 2, (probe_count, *crop.shape))
     return _Search(
         crop=crop,
@@ -202,7 +210,9 @@ def _search(unit: np.ndarray, sigma: float, centre: float) -> _Search:
     )
 
 
-def _run(searches: dict[int, _Search], tv: str, color: str) -> tuple[dict[int, float], float]:
+def _run(
+    searches: dict[int, _Search], tv: str, color: str, spacing: tuple[float, ...] | None = None,
+) -> tuple[dict[int, float], float]:
     """Walk every search down its risk, a round at a time; the weights and the compile seconds.
 
     In a round, every search's next candidates are solved, in calls of
@@ -224,30 +234,32 @@ def _run(searches: dict[int, _Search], tv: str, color: str) -> tuple[dict[int, f
         groups: dict[tuple, list[int]] = {}
         for index in chosen:
             search = searches[index]
-            groups.setdefault((solve_shape(search.crop.shape), len(search.probes)), []).append(index)
+            shape = search.crop.shape
+            key = (solve_shape(shape) if len(shape) == 3 else volume_solve_shape(shape),
+                   len(search.probes))
+            groups.setdefault(key, []).append(index)
         for key, members in groups.items():
             observed = [image for index in members for image in searches[index].observed(chosen[index])]
             chunk = chunks.setdefault(key, _chunk_size(key[0], 2 ** math.ceil(math.log2(len(observed)))))
             solutions, seconds = _solve_problems(
                 key[0], chunk, observed,
                 np.concatenate([searches[index].weights(chosen[index]) for index in members]),
-                tv, color,
+                tv, color, spacing,
             )
             compile_seconds += seconds
             start = 0
             for index in members:
                 search = searches[index]
                 count = len(chosen[index]) * (len(search.probes) + 1)
-                height, width = search.crop.shape[:2]
-                search.record(chosen[index],
-                              [s[:height, :width] for s in solutions[start : start + count]])
+                window = tuple(slice(0, side) for side in search.crop.shape[:-1])
+                search.record(chosen[index], [s[window] for s in solutions[start : start + count]])
                 start += count
     return {index: search.best_weight() for index, search in searches.items()}, compile_seconds
 
 
 def _solve_problems(
-    shape: tuple[int, int, int], chunk: int, observed: list[np.ndarray], weights: np.ndarray,
-    tv: str, color: str,
+    shape: tuple[int, ...], chunk: int, observed: list[np.ndarray], weights: np.ndarray,
+    tv: str, color: str, spacing: tuple[float, ...] | None = None,
 ) -> tuple[list[np.ndarray], float]:
     """The fixed map of every problem (crops of at most ``shape``), ``chunk`` a call; the compile seconds."""
     solutions, compile_seconds = [], 0.0
@@ -257,7 +269,7 @@ def _solve_problems(
         padded, extents = zero_padded([observed[i] for i in part], shape)
         output = solve_pdhg(
             padded, weights[part], tv=tv, color=color, gap=0.0, max_iter=ITERATIONS,
-            check_every=ITERATIONS, extents=extents,
+            check_every=ITERATIONS, extents=extents, spacing=spacing,
         )
         compile_seconds += output.compile_seconds
         solutions.extend(output.solution[: len(observed) - first])

@@ -62,6 +62,7 @@ __all__ = [
     "SURE_PROBE_SCALE",
     "auto_weight",
     "estimate_noise_sigma",
+    "estimate_volume_noise_sigma",
     "monte_carlo_sure",
     "sure_minimizer",
 ]
@@ -169,6 +170,20 @@ def estimate_noise_sigma(
         keep = np.repeat(np.repeat(weak, half, axis=0), half, axis=1)
         sigma = float(np.median(magnitudes[keep]) / _MAD_TO_SIGMA)
     return sigma
+
+
+def estimate_volume_noise_sigma(volume: np.ndarray) -> float:
+    """:func:`estimate_noise_sigma` of a volume (Z, Y, X, C): its planes side by side.
+
+    The planes, cut to whole 8x8 tiles, are laid out as one wide image, so
+    that no 2x2 block or tile mixes two planes and the flattest tiles of
+    every plane count.
+    """
+    volume = np.asarray(volume)
+    height = volume.shape[1] // _TILE * _TILE or volume.shape[1]
+    width = volume.shape[2] // _TILE * _TILE or volume.shape[2]
+    planes = volume[:, :height, :width]
+    return estimate_noise_sigma(np.concatenate(list(planes), axis=1))
 
 
 def _masked_noise_sigma(image: np.ndarray, missing: np.ndarray, weak_texture_tiles: bool) -> float:

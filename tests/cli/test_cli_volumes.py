@@ -1,0 +1,76 @@
+"""The command line on volumes: --axes, --spacing, the file's spacing, and usage errors before TensorFlow."""
+
+import numpy as np
+import pytest
+import tifffile
+from click.testing import CliRunner
+
+import reference
+from cli_helpers import load_report
+from hostile_helpers import LimitedRunner, check_run, png
+from tvrestore.cli.app import main
+from tvrestore.io.volumes import read_volume_header
+
+
+def imagej_stack(path, shape=(6, 20, 22), seed=0):
+    clean = reference.smooth_blobs(shape, seed=seed)
+    noisy = clean + 0.05 * np.random.default_rng(seed).standard_normal(shape)
+    pixels = (np.clip(noisy, 0, 1) * 65535).astype(np.uint16)
+    tifffile.imwrite(path, pixels, imagej=True, resolution=(1 / 0.357, 1 / 0.357),
+                     metadata={"spacing": 2.0, "unit": "micron", "axes": "ZYX"})
+    return path
+
+
+def test_a_stack_is_denoised_with_the_file_spacing_and_written_back_with_it(tmp_path):
+    source = imagej_stack(tmp_path / "stack.tif")
+    out, report = tmp_path / "out.tif", tmp_path / "report.json"
+    result = CliRunner().invoke(main, [str(source), "-o", str(out), "--weight", "0.05",
+                                       "--solver", "pdhg", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "axes ZYX, spacing 2 x 0.357 x 0.357" in result.stdout
+    written = read_volume_header(out)
+    assert (written.format, written.axes, written.shape) == ("ImageJ", "ZYX", (6, 20, 22))
+    assert written.sizes == pytest.approx({"Z": 2.0, "Y": 0.357, "X": 0.357}, rel=1e-6)
+    assert written.units == {"Z": "µm", "Y": "µm", "X": "µm"}
+    entry = load_report(report)
+    assert entry["axes"] == "ZYX" and entry["spacing"] == pytest.approx([2.0, 0.357, 0.357])
+    assert entry["certified_gap"] <= 1e-4
+
+
+def test_spacing_given_overrides_and_a_stack_with_none_is_said_once(tmp_path):
+    source = tmp_path / "pages.tif"
+    tifffile.imwrite(source, (reference.smooth_blobs((5, 16, 18)) * 255).astype(np.uint8))
+    result = CliRunner().invoke(main, [str(source), "--weight", "0.05", "--max-iter", "50"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("spacing 1 assumed") == 1
+    assert "axes ZYX, spacing 1 (every axis)" in result.stdout
+    result = CliRunner().invoke(main, [str(source), "--weight", "0.05", "--max-iter", "50",
+                                       "--spacing", "3,1,1", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert "spacing 1 assumed" not in result.stderr and "spacing 3 x 1 x 1" in result.stdout
+    assert tifffile.imread(tmp_path / "pages_tv.tif").shape == (5, 16, 18)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--spacing", "0,1,1"], ["--spacing", "positive"]),
+    (["--spacing", "-2,1,1"], ["--spacing", "positive"]),
+    (["--spacing", "nan,1,1"], ["--spacing", "positive"]),
+    (["--spacing", "2,x,1"], ["--spacing", "not numbers"]),
+    (["--spacing", "2,1"], ["stack.tif", "need 3"]),
+    (["--axes", "ZYXC"], ["stack.tif", "name 4 axes", "(6, 20, 22)"]),
+    (["--axes", "ZYQ"], ["--axes", "unknown letter"]),
+    (["--psf", "gaussian:1"], ["stack.tif", "denoised only"]),
+    (["--figure", "f.png"], ["stack.tif", "--figure"]),
+])
+def test_bad_volume_options_are_usage_errors_before_tensorflow(tmp_path, args, words):
+    imagej_stack(tmp_path / "stack.tif")
+    # A child under an address-space limit that TensorFlow does not fit in.
+    check_run(LimitedRunner(), tmp_path, ["stack.tif", *args], 2, words)
+
+
+def test_a_3d_psf_on_a_2d_image_is_a_usage_error_before_tensorflow(tmp_path):
+    png(tmp_path, "flat.png")
+    np.save(tmp_path / "psf.npy", np.full((3, 3, 3), 1 / 27))
+    check_run(LimitedRunner(), tmp_path, ["flat.png", "--psf", "psf.npy"], 2, ["psf.npy", "2-D"])
+    check_run(LimitedRunner(), tmp_path, ["flat.png", "--psf", "gaussian:1,2,3"], 2, ["gaussian"])
+    check_run(LimitedRunner(), tmp_path, ["flat.png", "--spacing", "1,1"], 2, ["--spacing"])
