@@ -188,7 +188,7 @@ def main() -> None:
         "tvrestore (auto)": ((median["tvrestore (auto)"] - tf_import) / script,
                              "(t - import) / script", 1.5),
         "tvrestore folder (auto)": (median["tvrestore folder (auto)"]
-                                    / median["skimage loop, folder"], "t / loop", 4.0),
+                                    / median["skimage loop, folder"], "t / loop", 3.0),
     }
     for name, seconds in median.items():
         ratio, target = "", ""

@@ -114,9 +114,11 @@ def contract_holds(image, weight, max_iter, tol, solver) -> bool:
     """Whether the documented contract of denoise is met, so that it must succeed."""
     if not isinstance(image, np.ndarray) or image.dtype not in SUPPORTED:
         return False
-    if not (image.ndim == 2 or (image.ndim == 3 and 1 <= image.shape[2] <= 4)):
+    # (H, W), (H, W, C) with C in 1..4, or a plain 3-D array with more than
+    # four values on its last axis: a Z stack (Z, Y, X).
+    if image.ndim not in (2, 3):
         return False
-    if image.shape[0] == 0 or image.shape[1] == 0:
+    if 0 in image.shape:
         return False
     if image.dtype.kind == "f" and not (np.isfinite(image).all()
                                         and np.abs(image).max() <= MAX_PIXEL_MAGNITUDE):

@@ -50,7 +50,10 @@ from tvrestore.models.problem import Problem
 from tvrestore.models.axes import Axes, default_axes, relative_spacing
 from tvrestore.models.shapes import solve_shape, volume_solve_shape, zero_padded
 
-__all__ = ["MAX_UPSCALE", "RestoreResult", "denoise", "denoise_batch", "restore"]
+__all__ = [
+    "MAX_UPSCALE", "RestoreRequest", "RestoreResult", "denoise", "denoise_batch", "denoise_images",
+    "restore", "restore_image",
+]
 
 # The largest --upscale: beyond 8x8 binning a data pixel stands for more
 # than 64 unknowns, which TV alone cannot determine.
@@ -176,17 +179,22 @@ def denoise(
     (True, True)
     """
     # One image takes one weight: a sequence is denoise_batch's form.
-    check_weight(weight)
-    options = RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver,
-                             max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
-                             offset=offset)
-    named = _named_axes(image, axes)
+    options = RestoreOptions(weight=weight, reduction=reduction, tv=tv, color=color,
+                             solver=solver, max_iter=max_iter, tol=tol, gap=gap, noise=noise,
+                             gain=gain, offset=offset)
+    return restore_image(image, RestoreRequest(options, axes=axes, spacing=spacing))
+
+
+def _denoise_one(image: np.ndarray, request: "RestoreRequest") -> tuple[np.ndarray, RestoreResult]:
+    """:func:`denoise` of a typed request with no forward model."""
+    options, spacing = request.options, request.spacing
+    named = _named_axes(image, request.axes)
     if named.letters in ("YX", "YXC") and spacing is None:
-        [(restored, result)] = denoise_batch([image], weight, **options.as_kwargs())
-        return restored, result
-    if noise != "gaussian":
-        raise TVRestoreError(f"volumes, time-lapses and spacing take Gaussian noise only, not {noise!r}")
-    return _denoise_named(image, named, spacing, weight, options)
+        return denoise_images([image], options)[0]
+    if options.noise != "gaussian":
+        raise TVRestoreError("volumes, time-lapses and spacing take Gaussian noise only, "
+                             f"not {options.noise!r}")
+    return _denoise_named(image, named, spacing, options.weight, options)
 
 
 def denoise_batch(
@@ -216,18 +224,33 @@ def denoise_batch(
     options = RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver,
                              max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
                              offset=offset)
-    if noise == "impulse":
+    if _is_one_weight(weight):
+        return denoise_images(images, replace(options, weight=check_weight(weight)))
+    return denoise_images(images, options, weights=list(weight))
+
+
+def denoise_images(
+    images: Sequence[np.ndarray], options: RestoreOptions,
+    weights: Sequence[float | str] | None = None,
+) -> list[tuple[np.ndarray, RestoreResult]]:
+    """:func:`denoise_batch` with its settings in one :class:`RestoreOptions`.
+
+    The typed form that the library's own callers (batches, tiles) use:
+    ``weights``, given, is one weight per image instead of
+    ``options.weight``. Returns and raises as :func:`denoise_batch`.
+    """
+    images = list(images)
+    one_each = options.weight if weights is None else weights
+    if options.noise == "impulse":
         # Each image has impulses of its own, so a mask of its own: solved
         # one by one, through restore's masked path.
-        images = list(images)
-        return [restore(image, weight=value, reduction=reduction, tv=tv, color=color,
-                        solver=solver, max_iter=max_iter, tol=tol, gap=gap, noise=noise)
-                for image, value in zip(images, _weights_for(weight, len(images)))]
-    prepared = [_Prepared.from_image(image, noise, gain, offset) for image in images]
+        return [restore_image(image, RestoreRequest(replace(options, weight=value)))
+                for image, value in zip(images, _weights_for(one_each, len(images)))]
+    prepared = [_Prepared.from_image(image, options.noise, options.gain, options.offset)
+                for image in images]
     if not prepared:
         return []
-    weights = _weights_for(weight, len(prepared))
-    return _denoise_prepared(prepared, weights, None, options)
+    return _denoise_prepared(prepared, _weights_for(one_each, len(prepared)), None, options)
 
 
 def _denoise_prepared(
@@ -732,10 +755,54 @@ def restore(
     >>> restored.shape, result.converged
     ((72, 72), True)
     """
+    options = RestoreOptions(weight=weight, reduction=reduction, tv=tv, color=color,
+                             solver=solver, max_iter=max_iter, tol=tol, gap=gap, noise=noise,
+                             gain=gain, offset=offset)
+    return restore_image(image, RestoreRequest(options, psf=psf, mask=mask, upscale=upscale,
+                                               axes=axes, spacing=spacing))
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """What :func:`restore` is asked, typed: the options and the forward model.
+
+    Attributes
+    ----------
+    options : RestoreOptions
+        The weight, solver and noise model.
+    psf : str or array_like, optional
+        As for :func:`restore`.
+    mask : array_like, shape (H, W), optional
+        Nonzero where a pixel is missing.
+    upscale : int
+        The binning factor K.
+    axes : str, optional
+        The axes' names (:mod:`tvrestore.models.axes`).
+    spacing : sequence of float, optional
+        The step of each spatial axis.
+    """
+
+    options: RestoreOptions = RestoreOptions()
+    psf: object = None
+    mask: np.ndarray | None = None
+    upscale: int = 1
+    axes: str | None = None
+    spacing: Sequence[float] | None = None
+
+
+def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarray, RestoreResult]:
+    """:func:`restore` (and :func:`denoise`) of a typed request: the form the library's own callers use.
+
+    Returns and raises as :func:`restore`.
+    """
+    options = request.options
+    psf, mask, upscale = request.psf, request.mask, request.upscale
+    axes, spacing = request.axes, request.spacing
+    weight, reduction, tv, color = check_weight(options.weight), options.reduction, options.tv, options.color
+    solver, max_iter, tol, gap = options.solver, options.max_iter, options.tol, options.gap
+    noise, gain, offset = options.noise, options.gain, options.offset
     if psf is None and mask is None and upscale == 1 and noise != "impulse":
-        return denoise(image, weight, axes=axes, spacing=spacing, reduction=reduction, tv=tv,
-                       color=color, solver=solver, max_iter=max_iter, tol=tol, gap=gap,
-                       noise=noise, gain=gain, offset=offset)
+        return _denoise_one(image, request)
     named = _named_axes(image, axes)
     if named.volume and noise == "impulse":
         raise TVRestoreError(
@@ -749,11 +816,8 @@ def restore(
     if named.letters != named.canonical:
         # An image given as XY or XYC: solved as YX(C), its result put back.
         mask = None if mask is None else np.transpose(np.asarray(mask), named.to_canonical()[:2])
-        restored, result = restore(
-            np.transpose(image, named.to_canonical()), psf=psf, mask=mask, upscale=upscale,
-            weight=weight, spacing=spacing, reduction=reduction, tv=tv, color=color,
-            solver=solver, max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
-            offset=offset)
+        restored, result = restore_image(
+            np.transpose(image, named.to_canonical()), replace(request, mask=mask, axes=None))
         return np.transpose(restored, named.from_canonical()), replace(result, axes=named.letters)
     from tvrestore.tuning.autoweight import (
         choose_poisson_restoration_weight, choose_restoration_weight,
@@ -761,9 +825,6 @@ def restore(
     from tvrestore.io.psf import load_psf
     from tvrestore.models.psf import check_psf_fits
 
-    RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver, max_iter=max_iter,
-                   tol=tol, gap=gap, noise=noise, gain=gain, offset=offset)
-    weight = check_weight(weight)
     max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
     if isinstance(upscale, bool) or not isinstance(upscale, numbers.Integral) or not 1 <= upscale <= MAX_UPSCALE:
         raise TVRestoreError(f"upscale must be a whole number from 1 to {MAX_UPSCALE}, got {upscale!r}")

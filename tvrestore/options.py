@@ -17,6 +17,7 @@ import numpy as np
 from tvrestore.errors import TVRestoreError
 
 __all__ = [
+    "CompareRow",
     "COLOR_MODES", "DEFAULT_BATCH_SIZE", "DEFAULT_GAP", "DEFAULT_MAX_ITER", "DEFAULT_TOL",
     "MAX_ITER", "MAX_PIXEL_MAGNITUDE", "MAX_WEIGHT", "NOISE_MODELS", "REDUCTIONS", "SOLVERS",
     "TV_KINDS", "RestoreOptions", "RestoreResult",
@@ -217,10 +218,37 @@ class RestoreOptions:
         check_tolerance("tol", self.tol)
         check_tolerance("gap", self.gap)
 
-    def as_kwargs(self) -> dict:
-        """Everything but the weight, as keyword arguments of :func:`denoise`."""
-        return {key: value for key, value in asdict(self).items() if key != "weight"}
 
+@dataclass(frozen=True)
+class CompareRow:
+    """One method's scores on one image: a row of ``--compare``'s table and of the report.
+
+    Attributes
+    ----------
+    method : str
+    weight : float or None
+        The method's own weight parameter, as passed to it; None for the
+        restoration baselines, which have none.
+    psnr, ssim : float or None
+        Against the reference; None without one.
+    objective : float or None
+        :math:`E` of the method's output (tvrestore's TV settings); None
+        for the restoration baselines, whose outputs cover only the
+        observed window, not the extended domain E is defined on.
+    seconds : float
+        Solve time (tvrestore: after compilation).
+    """
+
+    method: str
+    weight: float | None
+    psnr: float | None
+    ssim: float | None
+    objective: float | None
+    seconds: float
+
+    def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)

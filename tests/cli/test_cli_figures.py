@@ -171,10 +171,10 @@ def test_batch_gallery_has_one_row_per_input(runner, make_pair, tmp_path):
             assert header == "data:image/jpeg;base64"  # photographic thumbnails: JPEG
             assert iio.imread(base64.b64decode(data)).shape == (H, W)
     if CHROMIUM.exists():
-        from test_gallery import _chromium
+        from browser_helpers import chromium
 
         shot = tmp_path / "shot.png"
-        _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1000,700", gallery.as_uri())
+        chromium(tmp_path, f"--screenshot={shot}", "--window-size=1000,700", gallery.as_uri())
         assert iio.imread(shot)[..., :3].std() > 20
 
 

@@ -176,8 +176,7 @@ def test_an_image_that_fails_to_restore_fails_alone(tmp_path, make_pair, write_i
             return solve(images, *args, **kwargs)
         return wrapped
 
-    monkeypatch.setattr(batch, "denoise_batch", failing(batch.denoise_batch, list))
-    monkeypatch.setattr(batch, "denoise", failing(batch.denoise, lambda image: [image]))
+    monkeypatch.setattr(batch, "denoise_images", failing(batch.denoise_images, list))
     delivered = []
 
     entries = run_batch(plan_jobs([tmp_path / "in"], tmp_path / "out"), RestoreOptions(weight=0.1),

@@ -11,6 +11,8 @@ import xml.etree.ElementTree as ElementTree
 
 import imageio.v3 as iio
 import numpy as np
+
+from tvrestore.io.pixels import unit_view
 import pytest
 
 pytest.importorskip("matplotlib")
@@ -307,7 +309,7 @@ def test_block_mean_matches_a_direct_mean_and_works_in_bands(monkeypatch):
     rng = np.random.default_rng(1)
     image = rng.integers(0, 65536, (103, 70, 3)).astype(np.uint16)
     monkeypatch.setattr(display, "_BAND_VALUES", 500)  # many bands of a few rows
-    means = display.block_mean([image], 4)
+    means = display.block_mean([unit_view(image)], 4)
     expected = (image[:100, :68].astype(np.float64) / 65535).reshape(25, 4, 17, 4, 3).mean(axis=(1, 3))
     assert means.shape == (25, 17, 3) and means.dtype == np.float32
     np.testing.assert_allclose(means, expected, rtol=1e-5)

@@ -6,12 +6,12 @@ import importlib.util
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+from browser_helpers import CHROMEDRIVER, CHROMIUM, chromium
 import pytest
 
 from tvrestore.errors import TVRestoreError
@@ -20,8 +20,6 @@ from tvrestore.viz.gallery import (
     EMBEDDED_VIEWS_BYTES, check_gallery_path, natural_key, shrunk, write_gallery,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 # The issue's target: 500 images in at most 20 MB.
@@ -324,22 +322,11 @@ def test_shrunk_float_and_alpha_images():
     assert pixels.min() == 0 and pixels.max() == 255  # its own min..max
 
 
-def _chromium(tmp_path, *arguments):
-    if not CHROMIUM.exists():
-        pytest.skip(f"no headless browser: {CHROMIUM} is not installed "
-                    "(apt-get install chromium to run this test)")
-    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'profile'}", *arguments]
-    return subprocess.run(command, capture_output=True, timeout=120, check=True)
-
-
 def test_gallery_renders_in_a_headless_browser(tmp_path, batch):
     gallery = tmp_path / "gallery.html"
     write_gallery(gallery, batch)
     shot = tmp_path / "shot.png"
-    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,900", gallery.as_uri())
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,900", gallery.as_uri())
     pixels = iio.imread(shot)[..., :3]
     assert pixels.shape[:2] == (900, 1200)
     assert pixels.std() > 20
@@ -355,7 +342,7 @@ def _clicked(tmp_path, gallery, script):
     clicked = tmp_path / "clicked.html"
     clicked.write_text(gallery.read_text(encoding="utf-8").replace(
         "</body>", f"<script>{script}</script></body>"), encoding="utf-8")
-    return _chromium(tmp_path, "--dump-dom", clicked.as_uri()).stdout.decode()
+    return chromium(tmp_path, "--dump-dom", clicked.as_uri()).stdout.decode()
 
 
 CLICK = """var buttons = document.querySelectorAll("#results th button");

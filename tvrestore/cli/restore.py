@@ -93,15 +93,15 @@ def _tile_options(options):
     whole-image minimizer only if each tile is solved that closely
     (docs/scale.md).
     """
-    from dataclasses import replace
+    from dataclasses import asdict, replace
 
     from tvrestore.runs.tiles import exact_tile_options
 
     ctx = click.get_current_context()
     named = {name: ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
              for name in ("solver", "gap")}
-    kwargs = {key: value for key, value in options.as_kwargs().items()
-              if named.get(key, True)}
+    kwargs = {key: value for key, value in asdict(options).items()
+              if key != "weight" and named.get(key, True)}
     return replace(options, **exact_tile_options(kwargs))
 
 

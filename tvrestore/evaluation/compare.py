@@ -37,7 +37,7 @@ reads and converts nothing.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -45,7 +45,7 @@ from skimage.restoration import denoise_tv_bregman, denoise_tv_chambolle
 
 from tvrestore.evaluation.metrics import quality
 from tvrestore.models.problem import Problem
-from tvrestore.options import RestoreResult
+from tvrestore.options import CompareRow, RestoreResult
 
 __all__ = [
     "BREGMAN_WEIGHT_FACTOR", "Baseline", "MethodResult", "compare_counts", "compare_methods",
@@ -56,36 +56,8 @@ __all__ = [
 BREGMAN_WEIGHT_FACTOR = 1.0
 
 
-@dataclass(frozen=True)
-class MethodResult:
-    """One row of the comparison table.
-
-    Attributes
-    ----------
-    method : str
-    weight : float or None
-        The method's own weight parameter, as passed to it; None for the
-        restoration baselines, which have none.
-    psnr, ssim : float or None
-        Against the reference; None without one.
-    objective : float or None
-        :math:`E` of the method's output (tvrestore's TV settings); None
-        for the restoration baselines, whose outputs cover only the
-        observed window, not the extended domain E is defined on.
-    seconds : float
-        Solve time (tvrestore: after compilation).
-    """
-
-    method: str
-    weight: float | None
-    psnr: float | None
-    ssim: float | None
-    objective: float | None
-    seconds: float
-
-    def to_dict(self) -> dict:
-        """The fields as a JSON-ready dict."""
-        return asdict(self)
+# The rows are the report's type: one definition, light enough for runs/.
+MethodResult = CompareRow
 
 
 def compare_methods(

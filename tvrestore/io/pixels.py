@@ -14,6 +14,8 @@ the input's units and dtype.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -21,6 +23,7 @@ from tvrestore.errors import TVRestoreError
 
 __all__ = [
     "SUPPORTED_DTYPES",
+    "UnitView",
     "check_dtype",
     "from_counts",
     "from_unit_range",
@@ -28,6 +31,7 @@ __all__ = [
     "split_alpha",
     "to_counts",
     "to_unit_range",
+    "unit_view",
 ]
 
 # The dtypes of pixels as read and written: 1-bit images as bool.
@@ -225,3 +229,60 @@ def check_dtype(dtype: np.dtype, prefix: str = "") -> None:
             f"{prefix}unsupported pixel type {dtype} "
             "(expected bool, uint8, uint16, float32 or float64)"
         )
+
+
+@dataclass(frozen=True)
+class UnitView:
+    """An image's colour pixels as read, in unit range on demand, a slice at a time.
+
+    The one place where pixels to look at are converted: display code
+    slices the view (a view of the pixels, never a copy) and asks each
+    slice for its unit-range values, so that a 4096x4096 image is never
+    converted whole.
+
+    Attributes
+    ----------
+    raw : numpy.ndarray
+        ``(H, W)`` grey or ``(H, W, 3)`` colour pixels in their own dtype
+        (bool, uint8, uint16, float32 or float64), alpha dropped.
+    """
+
+    raw: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.raw.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.raw.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.raw.dtype
+
+    @property
+    def scale(self) -> float:
+        """The value that unit range calls 1: 255, 65535, or 1 (bool, floats)."""
+        return float(_INTEGER_MAX.get(self.raw.dtype, 1))
+
+    def __getitem__(self, key) -> "UnitView":
+        return UnitView(self.raw[key])
+
+    def unit(self) -> np.ndarray:
+        """float32 in unit range (:func:`to_unit_range`), a new array."""
+        return to_unit_range(self.raw)
+
+
+def unit_view(image: "np.ndarray | UnitView") -> UnitView:
+    """The pixels to show of ``image`` (``(H, W)`` or ``(H, W, C)``, C in 1..4).
+
+    Alpha is dropped and a single channel becomes grey, through views of
+    ``image``; a :class:`UnitView` is returned as it is.
+    """
+    if isinstance(image, UnitView):
+        return image
+    pixels = np.asarray(image)
+    check_dtype(pixels.dtype)
+    colour, _ = split_alpha(pixels)
+    return UnitView(colour[..., 0] if colour.ndim == 3 and colour.shape[2] == 1 else colour)

@@ -3,7 +3,7 @@
 :func:`restore_file` restores one planned file (:mod:`tvrestore.runs.plan`),
 raising on any problem. :func:`run_batch` restores many: images of one
 solve shape (:func:`tvrestore.models.shapes.solve_shape`, sizes rounded up) go
-through :func:`tvrestore.denoise_batch` together, at most ``batch_size``
+through :func:`tvrestore.api.denoise_images` together, at most ``batch_size``
 per compiled call; a small thread pool reads the next files and writes the
 finished ones while the solver runs; a file that cannot be read, restored
 or written gets an error entry (:mod:`tvrestore.runs.report`) and the others go
@@ -43,7 +43,7 @@ from tvrestore.errors import TVRestoreError
 from tvrestore.evaluation.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
 from tvrestore.runs.plan import FileJob, Route, check_degradation, check_reference, max_pixels
-from tvrestore.api import denoise, denoise_batch, restore
+from tvrestore.api import RestoreRequest, denoise_images, restore_image
 from tvrestore.models.shapes import solve_shape
 
 __all__ = ["restore_file", "run_batch"]
@@ -156,12 +156,10 @@ def _draw_restoration(draw: Callable[..., None], loaded: _Loaded, restored: np.n
 
 
 def _restore_loaded(loaded: "_Loaded", options: RestoreOptions) -> tuple[np.ndarray, RestoreResult]:
-    """One image alone: :func:`denoise`, or :func:`restore` with the job's forward model."""
+    """One image alone, with the job's forward model (none: denoising)."""
     job = loaded.job
-    if job.task == "denoise":
-        return denoise(loaded.noisy, options.weight, **options.as_kwargs())
-    return restore(loaded.noisy, psf=job.psf, mask=loaded.missing, upscale=job.upscale,
-                   weight=options.weight, **options.as_kwargs())
+    return restore_image(loaded.noisy, RestoreRequest(options, psf=job.psf, mask=loaded.missing,
+                                                      upscale=job.upscale))
 
 
 def _restore_in_tiles(loaded: "_Loaded", options: RestoreOptions) -> report.ReportEntry:
@@ -275,7 +273,7 @@ def _compare_rows(
             None if loaded.reference is None else counts_of(loaded.reference),
             psf=None if job.psf is None else load_psf(job.psf), as_written=counts_as_written,
             solutions=solutions)
-        return tuple(report.CompareRow(**row.to_dict()) for row in rows)
+        return tuple(rows)
 
     def as_written(unit: np.ndarray) -> np.ndarray:
         return to_unit_range(from_unit_range(unit, dtype))
@@ -289,7 +287,7 @@ def _compare_rows(
         rows = compare_restoration(
             *scored, psf=None if job.psf is None else load_psf(job.psf), missing=loaded.missing,
             upscale=job.upscale, as_written=as_written, solutions=solutions)
-    return tuple(report.CompareRow(**row.to_dict()) for row in rows)
+    return tuple(rows)
 
 
 def _finish(
@@ -358,7 +356,7 @@ def run_batch(
     Files are read in order, `batch_size` ahead, by a thread pool. Read
     images wait in one buffer per :func:`~tvrestore.api.solve_shape`; a
     buffer that reaches `batch_size` is restored by one
-    :func:`tvrestore.denoise_batch` call (an image's result does not depend
+    :func:`tvrestore.api.denoise_images` call (an image's result does not depend
     on its batch; if the call fails, its images are restored one by one so
     that only the culprit fails), and its images are scored and written by
     the pool while the next batch solves. At most ``4 * batch_size`` images
@@ -576,14 +574,14 @@ def _solve(items: list[_Loaded], options: RestoreOptions) -> list[tuple | BaseEx
                 outcomes.append(err)
         return outcomes
     try:
-        return denoise_batch([item.noisy for item in items], options.weight, **options.as_kwargs())
+        return denoise_images([item.noisy for item in items], options)
     except Exception as err:
         if len(items) == 1:
             return [err]
     outcomes: list[tuple | BaseException] = []
     for item in items:
         try:
-            outcomes.append(denoise(item.noisy, options.weight, **options.as_kwargs()))
+            outcomes.append(denoise_images([item.noisy], options)[0])
         except Exception as err:
             outcomes.append(err)
     return outcomes

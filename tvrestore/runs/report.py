@@ -19,6 +19,7 @@ import numpy as np
 
 from tvrestore.io.files import write_text
 from tvrestore.errors import TVRestoreError, printable
+from tvrestore.options import CompareRow
 from tvrestore.runs.plan import FileJob
 
 __all__ = [
@@ -34,22 +35,6 @@ RESTORED, SKIPPED, FAILED = "restored", "skipped", "failed"
 # the run came to it, or another run holds its claim (tvrestore.runs.claims) and
 # is restoring it.
 OUTPUT_EXISTS, CLAIMED = "output exists", "claimed by another run"
-
-@dataclass(frozen=True)
-class CompareRow:
-    """One method's scores on one image, with --compare.
-
-    The fields of :class:`tvrestore.evaluation.compare.MethodResult`, kept
-    apart from it so that a report never imports the solvers.
-    """
-
-    method: str
-    weight: float | None
-    psnr: float | None
-    ssim: float | None
-    objective: float | None
-    seconds: float
-
 
 @dataclass(frozen=True, kw_only=True)
 class ReportEntry:

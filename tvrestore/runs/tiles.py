@@ -228,10 +228,10 @@ def _calibrated(array, options: RestoreOptions, source) -> RestoreOptions:
 
 def _named_denoise(block: np.ndarray, weight, options: RestoreOptions, source):
     """:func:`tvrestore.denoise` of a block; an error about its pixels names ``source``."""
-    from tvrestore.api import denoise
+    from tvrestore.api import denoise_images
 
     try:
-        return denoise(np.ascontiguousarray(block), weight, **options.as_kwargs())
+        return denoise_images([np.ascontiguousarray(block)], replace(options, weight=weight))[0]
     except TVRestoreError as err:
         if source is None:
             raise

@@ -107,7 +107,7 @@ def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan)
     input's axes, physical sizes and units.
     """
     # TensorFlow loads here, once the plan has passed.
-    from tvrestore.api import denoise
+    from tvrestore.api import RestoreRequest, restore_image
     from tvrestore.backend import tf as _tf
 
     remove_leftovers([Path(job.output).parent])
@@ -118,8 +118,8 @@ def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan)
         pixels, header = read_volume(job.input)
         read_seconds = time.perf_counter() - start
         try:
-            restored, result = denoise(pixels, options.weight, axes=plan.axes.letters,
-                                       spacing=plan.spacing, **options.as_kwargs())
+            restored, result = restore_image(pixels, RestoreRequest(
+                options, axes=plan.axes.letters, spacing=plan.spacing))
         except TVRestoreError as err:
             raise TVRestoreError(f"{job.input}: {err}") from err
         start = time.perf_counter()

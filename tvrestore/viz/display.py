@@ -1,7 +1,8 @@
 """Pixels made ready to look at: colour view, display range, block-mean downsampling.
 
 Shared by :mod:`tvrestore.viz.figures` and :mod:`tvrestore.viz.gallery`; numpy only
-(no matplotlib, no TensorFlow). Nothing here copies a full image: alpha is
+(no matplotlib, no TensorFlow, no io: pixels come as
+:class:`tvrestore.io.pixels.UnitView`). Nothing here copies a full image: alpha is
 dropped through a view, the range is a min/max reduction, and downsampling
 converts one band of rows at a time, so a 4096x4096 image costs a few
 megabytes beyond its own pixels.
@@ -14,18 +15,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from tvrestore import io
 from tvrestore.errors import TVRestoreError
+
+if TYPE_CHECKING:
+    from tvrestore.io.pixels import UnitView
 
 __all__ = [
     "MAX_DISPLAY_SIDE",
     "DisplayRange",
     "block_mean",
-    "colour_view",
     "display_range",
     "downsampling_factor",
     "to_display",
@@ -39,28 +41,6 @@ MAX_DISPLAY_SIDE = 1024
 # Values converted to float32 per band in block_mean: 1 Mi values, 4 MiB.
 # Smaller bands cost more Python overhead and save no time.
 _BAND_VALUES = 2**20
-
-_INTEGER_MAX = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
-
-
-def colour_view(image: np.ndarray) -> np.ndarray:
-    """The pixels to show: alpha dropped, a single channel as grey.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        ``(H, W)`` or ``(H, W, C)`` with ``C`` in 1..4, as
-        :func:`tvrestore.io.read_image` returns.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(H, W)`` for grey (with or without alpha) or ``(H, W, 3)``; a
-        view of `image`, never a copy.
-    """
-    colour, _ = io.split_alpha(np.asarray(image))
-    return colour[..., 0] if colour.ndim == 3 and colour.shape[2] == 1 else colour
-
 
 @dataclass(frozen=True)
 class DisplayRange:
@@ -82,7 +62,7 @@ class DisplayRange:
 
 
 def display_range(
-    image: np.ndarray, value_range: tuple[float, float] | None = None
+    image: "UnitView", value_range: tuple[float, float] | None = None
 ) -> DisplayRange:
     """The range an image is shown on.
 
@@ -92,8 +72,8 @@ def display_range(
 
     Parameters
     ----------
-    image : numpy.ndarray
-        Pixels as :func:`colour_view` returns them.
+    image : UnitView
+        Pixels as :func:`tvrestore.io.pixels.unit_view` returns them.
     value_range : (float, float), optional
         ``(low, high)`` in the image's own values (uint16 counts, uint8
         levels, float intensities), overriding the automatic choice.
@@ -107,7 +87,7 @@ def display_range(
     TVRestoreError
         If `value_range` is not two finite numbers with ``low < high``.
     """
-    scale = _INTEGER_MAX.get(image.dtype, 1)
+    scale = image.scale
     if value_range is not None:
         low, high = (float(value) for value in value_range)
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
@@ -118,7 +98,7 @@ def display_range(
     elif image.dtype in (np.dtype(np.bool_), np.dtype(np.uint8)):
         low, high, source = 0.0, float(scale), "full range"
     else:
-        low, high = float(image.min()), float(image.max())
+        low, high = float(image.raw.min()), float(image.raw.max())
         source = "data min..max"
         if low == high:
             # A constant image: mid-grey on a range one value wide.
@@ -139,7 +119,7 @@ def downsampling_factor(shape: Sequence[int], max_side: int = MAX_DISPLAY_SIDE) 
 
 
 def block_mean(
-    images: Sequence[np.ndarray],
+    images: "Sequence[UnitView]",
     factor: int,
     combine: Callable[..., np.ndarray] | None = None,
 ) -> np.ndarray:
@@ -147,8 +127,9 @@ def block_mean(
 
     Parameters
     ----------
-    images : sequence of numpy.ndarray
-        Same-shape pixels (:func:`colour_view`), any supported dtype each.
+    images : sequence of UnitView
+        Same-shape pixels (:func:`tvrestore.io.pixels.unit_view`), any
+        supported dtype each; converted to unit range a band at a time.
     factor : int
         Block side; the last ``H % factor`` rows and ``W % factor`` columns
         are left out (at most ``factor - 1`` pixels at the bottom and right).
@@ -176,7 +157,7 @@ def block_mean(
     bands = []
     for top in range(0, height, band_rows):
         rows = slice(top * factor, min(top + band_rows, height) * factor)
-        band = combine(*(io.to_unit_range(image[rows, : width * factor]) for image in images))
+        band = combine(*(image[rows, : width * factor].unit() for image in images))
         blocks = band.reshape(band.shape[0] // factor, factor, width, factor, *band.shape[2:])
         bands.append(blocks.mean(axis=(1, 3), dtype=np.float32))
     return np.concatenate(bands, axis=0)

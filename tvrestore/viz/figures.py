@@ -38,8 +38,9 @@ from tvrestore import io
 from tvrestore.backend.mpl import (
     FIGURE_FORMATS, check_figure_path, default_style, figure_bytes, new_figure,
 )
+from tvrestore.io.pixels import unit_view
 from tvrestore.viz.display import (
-    MAX_DISPLAY_SIDE, DisplayRange, block_mean, colour_view, display_range,
+    MAX_DISPLAY_SIDE, DisplayRange, block_mean, display_range,
     downsampling_factor, to_display,
 )
 from tvrestore.errors import TVRestoreError
@@ -84,7 +85,6 @@ _ZOOM_SEARCH_SIDE = 512
 # The shared difference scale ends at this percentile, so that a handful of
 # outliers do not turn the rest of the map black.
 _DIFFERENCE_PERCENTILE = 99.5
-_INTEGER_MAX = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ def choose_zoom(image: np.ndarray, size: int) -> tuple[int, int, int, int]:
     one pass, and the first maximum in row-major order wins, so the answer
     is deterministic. A flat image gives its centre.
     """
-    grey = colour_view(image)
+    grey = unit_view(image)
     side = min(int(size), grey.shape[0], grey.shape[1])
     if side < 1:
         raise TVRestoreError(f"zoom size must be at least 1, got {size!r}")
@@ -455,7 +455,7 @@ def restoration_figure(
         *(Panel(method, image, method_weight, method_psnr, method_ssim)
           for method, method_weight, image, method_psnr, method_ssim in compare),
     ]
-    views = [colour_view(panel.image) for panel in panels]
+    views = [unit_view(panel.image) for panel in panels]
     for panel, view in zip(panels, views):
         if view.shape != views[0].shape:
             raise TVRestoreError(
@@ -534,7 +534,7 @@ def _show(axes, display: np.ndarray, size: tuple[int, int], origin: tuple[int, i
 
 def _draw_differences(figure, cells, input_view, restored_view, reference_view, factor) -> None:
     """|restored - input| and |restored - reference| on one scale, with one colour bar."""
-    scale = _INTEGER_MAX.get(input_view.dtype, 1)
+    scale = input_view.scale
     units = f"{input_view.dtype} levels" if scale > 1 else "intensity"
 
     def absolute_difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:

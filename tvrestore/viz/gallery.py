@@ -34,8 +34,9 @@ from tvrestore.io.files import write_bytes, write_text
 from tvrestore.io.images import read_image
 
 from tvrestore.runs import report
+from tvrestore.io.pixels import unit_view
 from tvrestore.viz.display import (
-    MAX_DISPLAY_SIDE, DisplayRange, block_mean, colour_view, display_range, downsampling_factor,
+    MAX_DISPLAY_SIDE, DisplayRange, block_mean, display_range, downsampling_factor,
     to_display, to_uint8,
 )
 from tvrestore.errors import TVRestoreError, printable
@@ -155,7 +156,7 @@ def shrunk(
         If a side would average to no pixel at all: an image far longer
         than wide, e.g. 2 x 600 at size 256 (blocks of 3).
     """
-    view = colour_view(image)
+    view = unit_view(image)
     shown = display_range(view) if shown is None else shown
     factor = downsampling_factor(view.shape, size)
     if min(view.shape[:2]) < factor:
@@ -403,7 +404,7 @@ def _thumbnails_and_view(number: int, entry: report.ReportEntry, views: _Views) 
         if source is None:
             continue
         try:
-            view = colour_view(read_image(source))
+            view = unit_view(read_image(source))
             if view.shape != shown_shape:
                 # On the input's range, so that the images look alike.
                 shown, shown_shape = display_range(view), view.shape
