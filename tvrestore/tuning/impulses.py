@@ -23,6 +23,9 @@ Measured against plain TV-L1 on camera (256x256, seeded), at each one's
 best weight: 30.9 / 26.9 dB against 29.5 / 25.5 dB at 20 / 40 %
 (``benchmarks/measure_impulse.py`` prints both).
 
+:func:`smooth_fill` then relaxes the salt-and-pepper route's fill (the
+values TV chose for the missing ones) toward its neighbours' mean.
+
 :func:`detect_impulses` takes the salt-and-pepper route when the extremes
 hold at least as many pixels as the detector flags among the others, and
 the random-valued route otherwise; :func:`impulse_weight` gives the weight
@@ -47,6 +50,7 @@ __all__ = [
     "extreme_pixels",
     "impulse_weight",
     "range_extremes",
+    "smooth_fill",
 ]
 
 SALT_AND_PEPPER = "salt-and-pepper"
@@ -62,6 +66,8 @@ _SALT_AND_PEPPER_WEIGHT = 0.03
 _RANDOM_VALUED_WEIGHT = 0.267
 _RANDOM_VALUED_GROWTH = 3.3
 _VECTORIAL_COLOUR_FACTOR = 1.6
+# smooth_fill's Jacobi sweeps (see there).
+_FILL_SWEEPS = 2
 # Values per band of the detector's window statistics (9 float32 copies
 # of a band: about 36 MB whatever the image's size).
 _BAND_VALUES = 2**20
@@ -281,3 +287,45 @@ def impulse_weight(detection: ImpulseDetection, tv: str = "isotropic",
     if color == "vectorial" and detection.missing.shape[2] > 1:
         weight *= _VECTORIAL_COLOUR_FACTOR
     return weight
+
+
+def smooth_fill(unknown: np.ndarray, missing: np.ndarray, sweeps: int = _FILL_SWEEPS) -> np.ndarray:
+    r"""Relax the missing values of a masked TV solution toward their 4 neighbours' mean.
+
+    Each sweep replaces, at once, every missing value by the mean of its
+    4 neighbours (borders repeated), the observed values fixed: Jacobi's
+    iteration for Laplace's equation :math:`\Delta u = 0` on the missing
+    values, stopped after ``sweeps``. Masked TV fills a hole with the least
+    TV, piecewise constant with staircases where the scene is a slope;
+    two sweeps move each filled value toward the smooth (harmonic)
+    interpolant within two pixels, and so keep the fill's edges where TV
+    put them.
+
+    Used on the salt-and-pepper route only, whose observed values are
+    exact. Measured on the held-out moon, chelsea, coffee and rocket at 30,
+    50 and 70 % (256x256, seed 0; ``benchmarks/measure_impulse.py``), it
+    raised PSNR on every case, by 0.1 to 0.9 dB; on the random-valued
+    route it changed PSNR by at most 0.1 dB either way, so it is not used
+    there.
+
+    Parameters
+    ----------
+    unknown : np.ndarray, shape (H, W, C)
+        The solution.
+    missing : np.ndarray of bool, shape (H, W, C) or (H, W)
+        True at the values to relax.
+    sweeps : int
+
+    Returns
+    -------
+    np.ndarray, shape and dtype of ``unknown``
+        A new array; ``unknown`` is not modified.
+    """
+    relaxed = np.array(unknown, copy=True)
+    missing = np.broadcast_to(np.asarray(missing, bool).reshape(
+        *relaxed.shape[:2], -1), relaxed.shape)
+    for _ in range(sweeps):
+        padded = np.pad(relaxed, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        mean = (padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]) / 4
+        relaxed[missing] = mean[missing]
+    return relaxed
