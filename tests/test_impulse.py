@@ -43,7 +43,7 @@ def test_impulses_are_detected_reported_and_beat_the_median_filter(clean, kind, 
     assert _psnr(clean, restored) >= _best_median(clean, noisy) + margin
 
 
-def test_the_salt_and_pepper_fill_is_relaxed_off_tvs_staircases(clean):
+def test_the_salt_and_pepper_fill_moves_off_tvs_staircases(clean):
     from tvrestore.models.fidelities import L1
     from tvrestore.solvers import engine
     from tvrestore.tuning.impulses import detect_impulses
