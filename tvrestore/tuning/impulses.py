@@ -270,7 +270,9 @@ def impulse_weight(detection: ImpulseDetection, tv: str = "isotropic",
         their clusters. Fitted (least worst loss) on camera, astronaut and
         coins at 10 to 50 % (256x256, seeded), where it is within 0.10 dB
         of the best of 16 weights from 0.2 to 1.6; on the held-out moon,
-        chelsea, coffee and rocket within 0.30 dB (``benchmarks/measure_impulse.py``).
+        chelsea, coffee and rocket within 0.30 dB except on moon (0.35 and
+        0.44 dB below), and 0.74 dB below on brick at 40 % (docs/noise.md:
+        the best weight at one detected fraction depends on the image).
 
     For the random-valued route, anisotropic TV weighs the same pixel :math:`4 / (2 + \sqrt2)` times
     more, so its weight is that much smaller (derived, not calibrated).
