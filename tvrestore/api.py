@@ -45,7 +45,9 @@ from tvrestore.options import (
     RestoreResult, check_weight,
 )
 from tvrestore.tuning.counts import estimate_gain_offset
-from tvrestore.tuning.impulses import ImpulseDetection, detect_impulses, impulse_weight, range_extremes
+from tvrestore.tuning.impulses import (
+    SALT_AND_PEPPER, ImpulseDetection, detect_impulses, impulse_weight, range_extremes, smooth_fill,
+)
 from tvrestore.models.problem import Problem
 from tvrestore.models.axes import Axes, default_axes, relative_spacing
 from tvrestore.models.shapes import solve_shape, volume_solve_shape, zero_padded
@@ -889,6 +891,11 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
         solver=solver, max_iter=max_iter, tol=tol, gap=gap, fidelity=fidelity, spacing=relative,
     )
     unknown = run.solution[0]
+    if (impulses is not None and impulses.route == SALT_AND_PEPPER and solver == "adam"
+            and kernel is None and int(upscale) == 1):
+        # The fill of exact data, relaxed off TV's staircases (the exact
+        # mode returns its certified minimizer as it is).
+        unknown = smooth_fill(unknown, missing)
     result = _result(
         Problem(degradation.operator, fidelity, tv=tv, color=color, reduction=reduction,
                 spacing=relative),

@@ -7,7 +7,7 @@ from skimage import data, transform, util
 from tvrestore.bench.degradations import impulse_noise
 from tvrestore.tuning.impulses import (
     RANDOM_VALUED, SALT_AND_PEPPER, centre_weighted_median_outliers, detect_impulses,
-    extreme_pixels, impulse_weight, range_extremes,
+    extreme_pixels, impulse_weight, range_extremes, smooth_fill,
 )
 
 
@@ -120,3 +120,42 @@ def test_the_weight_follows_the_route():
     colour = detect_impulses(np.repeat(heavy[..., None], 3, axis=2))
     assert impulse_weight(colour, color="vectorial") > impulse_weight(colour, color="channelwise")
     assert impulse_weight(colour, color="channelwise") == pytest.approx(impulse_weight(many))
+
+
+def test_smooth_fill_is_jacobis_sweep_on_the_missing_values_only():
+    rng = np.random.default_rng(9)
+    unknown = rng.random((12, 10, 2)).astype(np.float32)
+    missing = rng.random((12, 10, 2)) < 0.4
+    before = unknown.copy()
+    once = smooth_fill(unknown, missing, sweeps=1, share=1.0)
+    np.testing.assert_array_equal(unknown, before)  # the input is not modified
+    np.testing.assert_array_equal(once[~missing], unknown[~missing])
+    padded = np.pad(unknown, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    mean = (padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]) / 4
+    np.testing.assert_allclose(once[missing], mean[missing], rtol=1e-6)
+    # A mask per pixel (H, W) relaxes every channel.
+    flat = smooth_fill(unknown, missing[..., 0], sweeps=1, share=1.0)
+    np.testing.assert_allclose(flat[..., 1][missing[..., 0]], mean[..., 1][missing[..., 0]], rtol=1e-6)
+    # By default the fill moves halfway.
+    half = smooth_fill(unknown, missing, sweeps=1)
+    np.testing.assert_allclose(half[missing], (unknown + mean)[missing] / 2, rtol=1e-6)
+
+
+def test_smooth_fill_takes_a_staircase_toward_the_slope():
+    # TV fills the holes of a ramp with steps; the harmonic fill is the ramp.
+    ramp = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (32, 1))[..., None]
+    rows, columns = np.indices(ramp.shape[:2])
+    checkerboard = ((rows + columns) % 2 == 1)[..., None]  # every hole between four data
+    staircase = np.where(checkerboard, np.roll(ramp, 1, axis=1), ramp)
+    relaxed = smooth_fill(staircase, checkerboard, share=1.0)
+    assert np.abs(staircase - ramp)[:, 1:-1].max() > 0.03
+    np.testing.assert_allclose(relaxed[1:-1, 1:-1], ramp[1:-1, 1:-1], atol=1e-6)
+    # Holes next to holes move part of the way: half the error per sweep here.
+    stripes = np.zeros(ramp.shape, bool)
+    stripes[:, 1::2] = True
+    staircase = np.where(stripes, np.roll(ramp, 1, axis=1), ramp)
+    error = np.abs(smooth_fill(staircase, stripes, share=1.0) - ramp)[:, 1:-1].max()
+    assert error == pytest.approx(np.abs(staircase - ramp)[:, 1:-1].max() / 4, rel=1e-3)
+    # Halfway: the mean of the staircase's error and the sweeps'.
+    error = np.abs(smooth_fill(staircase, stripes) - ramp)[:, 1:-1].max()
+    assert error == pytest.approx(np.abs(staircase - ramp)[:, 1:-1].max() * 5 / 8, rel=1e-3)
