@@ -9,6 +9,7 @@ from skimage import data, util
 from skimage.restoration import denoise_tv_chambolle
 
 import reference
+from hostile_helpers import LimitedRunner, check_run, png
 from tvrestore import TVRestoreError, denoise, denoise_batch, restore
 from tvrestore.options import RestoreOptions
 from tvrestore.tuning.counts import anscombe, anscombe_variance, inverse_anscombe
@@ -148,3 +149,15 @@ def test_cli_tiles_solve_every_tile_on_the_route_the_auto_weight_was_chosen_for(
     whole, _ = denoise(counts, entry["weight"], noise="poisson", poisson_route="anscombe")
     out = iio.imread(tmp_path / "tiled.tif")
     assert np.median(np.abs(out - whole)) <= 0.02 * whole.max()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--noise", "poisson", "--poisson-route", "anscombe", "--psf", "gaussian:1.0"],
+     "--poisson-route anscombe denoises"),
+    (["--poisson-route", "kl"], "give it with noise 'poisson'"),
+    (["--noise", "poisson", "--poisson-route", "vst"], "--poisson-route"),
+])
+def test_bad_poisson_routes_are_usage_errors_before_tensorflow(tmp_path, args, words):
+    # LimitedRunner's address-space limit is below what TensorFlow maps.
+    png(tmp_path, "in/a.png")
+    check_run(LimitedRunner(), tmp_path, ["in/a.png", "-o", "out.png", *args], 2, [words])
