@@ -448,8 +448,11 @@ def _hides_diagonal_detail(degradation) -> bool:
 
 # --- photon counts (noise="poisson") -------------------------------------------
 #
-# The KL weight is read off the Gaussian search run on the Anscombe image:
-# z = 2 sqrt(y + 3/8) has noise of unit variance, whatever the counts, so
+# Denoising on the Anscombe route (tvrestore.api, docs/noise.md) takes the
+# weight W of choose_anscombe_weights itself: L2 TV on z is the problem its
+# SURE search scores. The KL route's weight is read off the Gaussian search
+# run on the Anscombe image: z = 2 sqrt(y + 3/8) has noise of unit variance
+# (from about 4 counts up), so
 # the SURE search above chooses a weight W for it (in z's units) with the
 # noise level known, not estimated. Locally, around an intensity lambda,
 # dz = du / sqrt(lambda) and KL(u; y) ~ (u - y)^2 / (2 lambda), so
