@@ -189,7 +189,11 @@ def restore_array(
 
 
 def auto_weight(array, **options) -> float:
-    """The "auto" weight of :func:`tvrestore.denoise`, chosen on the central crop of at most 512x512."""
+    """The "auto" weight of :func:`tvrestore.denoise`, chosen on the central crop of at most 512x512.
+
+    Under "poisson" it is the Anscombe route's unless ``poisson_route="kl"``:
+    solve with the route the crop's result names (as :func:`restore_array` does).
+    """
     return _auto_choice(array, RestoreOptions(**options)).weight
 
 
