@@ -2,10 +2,15 @@
 
 Prints the tables of docs/noise.md (issue 20's targets 1, 2, 6 and 7):
 
-1. denoising at peaks 5, 30, 100: TV-KL with the auto weight against TV-KL
-   at its best weight on a grid, and against the generalized Anscombe
-   transform + ``denoise_tv_chambolle`` + the exact unbiased inverse at its
-   best weight;
+1. denoising at peaks 5, 30, 100: tvrestore's auto weight (its default
+   route for blur-free counts, "anscombe": L2 TV on the Anscombe image and
+   the exact unbiased inverse) against the same route at its best weight on
+   a grid, against the generalized Anscombe transform +
+   ``denoise_tv_chambolle`` (scikit-image's defaults: at most 200
+   iterations) + the exact unbiased inverse at its best weight, and the
+   KL route at its auto weight (``poisson_route="kl"``, the route before);
+   chambolle run to convergence at our best weight checks that both
+   solve one problem;
 2. Poisson + Gaussian blur sigma 1.6 ('valid' blur of a larger scene, no
    periodic boundary), peaks 30, 100, 300: TV-KL with the auto weight
    against ``richardson_lucy`` at its best iteration count;
@@ -64,11 +69,11 @@ def grid_best(score, candidates) -> tuple[float, float]:
     return max(scores)
 
 
-def anscombe_chambolle(counts: np.ndarray, weight: float) -> np.ndarray:
-    return inverse_anscombe(denoise_tv_chambolle(anscombe(counts), weight=weight))
+def anscombe_chambolle(counts: np.ndarray, weight: float, **converged) -> np.ndarray:
+    return inverse_anscombe(denoise_tv_chambolle(anscombe(counts), weight=weight, **converged))
 
 
-def denoising_rows(names, peaks, factors):
+def denoising_rows(names, peaks, factors, solver="adam"):
     rows = []
     for name in names:
         scene = picture(name)
@@ -76,26 +81,34 @@ def denoising_rows(names, peaks, factors):
             clean = peak * scene
             counts = np.random.default_rng(SEED).poisson(clean).astype(np.float32)
             start = time.perf_counter()
-            auto, result = denoise(counts, "auto", noise="poisson")
+            auto, result = denoise(counts, "auto", noise="poisson", solver=solver)
             auto_seconds = time.perf_counter() - start
             auto_psnr = psnr(auto, clean, peak)
-            best_kl, best_w = grid_best(
-                lambda w: psnr(denoise(counts, w, noise="poisson")[0], clean, peak),
+            route = result.poisson_route
+            best_own, best_w = grid_best(
+                lambda w: psnr(denoise(counts, w, noise="poisson", solver=solver,
+                                       poisson_route=route)[0], clean, peak),
                 [result.weight * f for f in factors])
             best_vst, best_vst_w = grid_best(
                 lambda w: psnr(anscombe_chambolle(counts, w), clean, peak),
                 np.geomspace(0.1, 3.0, 25))
-            rows.append(dict(image=name, peak=peak, input=psnr(counts, clean, peak),
-                             auto_w=result.weight, auto=auto_psnr, best_w=best_w, best=best_kl,
-                             vst_w=best_vst_w, vst=best_vst,
+            kl, kl_result = denoise(counts, "auto", noise="poisson", solver=solver,
+                                    poisson_route="kl")
+            converged = psnr(anscombe_chambolle(counts, best_w, eps=1e-6, max_num_iter=3000),
+                             clean, peak) if route == "anscombe" else float("nan")
+            rows.append(dict(image=name, peak=peak, input=psnr(counts, clean, peak), route=route,
+                             auto_w=result.weight, auto=auto_psnr, best_w=best_w, best=best_own,
+                             vst_w=best_vst_w, vst=best_vst, kl=psnr(kl, clean, peak),
+                             kl_w=kl_result.weight, converged=converged,
                              search_s=result.weight_search_seconds, solve_s=result.solve_seconds,
                              seconds=auto_seconds))
             row = rows[-1]
-            print(f"{name:10} {peak:5g} {row['input']:6.2f} | auto w {row['auto_w']:.3g} "
-                  f"{row['auto']:6.2f} | best w {row['best_w']:.3g} {row['best']:6.2f} "
-                  f"({row['auto'] - row['best']:+.2f}) | Anscombe+chambolle w {row['vst_w']:.3g} "
-                  f"{row['vst']:6.2f} ({row['auto'] - row['vst']:+.2f}) | search "
-                  f"{row['search_s']:.2f} s, solve {row['solve_s']:.2f} s", flush=True)
+            print(f"{name:8} {peak:4g} {row['input']:6.2f} | {route} auto W {row['auto_w']:.3g} "
+                  f"{row['auto']:6.2f} | best W {row['best_w']:.3g} {row['best']:6.2f} "
+                  f"({row['auto'] - row['best']:+.2f}) | Anscombe+chambolle W {row['vst_w']:.3g} "
+                  f"{row['vst']:6.2f} ({row['auto'] - row['vst']:+.2f}) | chambolle converged at "
+                  f"best W {row['converged']:6.2f} | KL auto w {row['kl_w']:.3g} {row['kl']:6.2f} "
+                  f"| search {row['search_s']:.2f} s, solve {row['solve_s']:.2f} s", flush=True)
     return rows
 
 
@@ -176,6 +189,7 @@ def main() -> None:
     parser.add_argument("--tables", default="1,2,3,4")
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--images")
+    parser.add_argument("--solver", default="adam", choices=("adam", "pdhg"))
     parser.add_argument("--blur-grid", action="store_true",
                         help="also TV-KL's best weight on a grid through the blur (slow)")
     arguments = parser.parse_args()
@@ -185,11 +199,13 @@ def main() -> None:
     factors = np.geomspace(0.35, 2.8, 13) if arguments.calibrate else np.geomspace(0.5, 2.0, 7)
     if "1" in tables:
         print("== 1. Poisson denoising (PSNR dB, counts; peak as range)")
-        rows = denoising_rows(names, (5, 30, 100), factors)
-        gaps = np.array([[r["best"] - r["auto"], r["vst"] - r["auto"]] for r in rows])
+        rows = denoising_rows(names, (5, 30, 100), factors, arguments.solver)
+        gaps = np.array([[r["best"] - r["auto"], r["vst"] - r["auto"], r["kl"] - r["auto"]]
+                         for r in rows])
         print(f"auto below own best: mean {gaps[:, 0].mean():.2f}, worst {gaps[:, 0].max():.2f} dB;"
               f" below Anscombe+chambolle's best: mean {gaps[:, 1].mean():.2f}, worst "
-              f"{gaps[:, 1].max():.2f} dB")
+              f"{gaps[:, 1].max():.2f} dB; KL route's auto minus auto: mean "
+              f"{gaps[:, 2].mean():+.2f}, best {gaps[:, 2].max():+.2f} dB")
         if arguments.calibrate:
             ratios = np.array([r["best_w"] / r["auto_w"] for r in rows])
             print(f"best / auto weight: geometric mean {np.exp(np.log(ratios).mean()):.3f}, "

@@ -33,18 +33,20 @@ import numpy as np
 from tvrestore.backend import cache
 
 from tvrestore.solvers import engine
-from tvrestore.tuning.autoweight import choose_poisson_weights, choose_weights
+from tvrestore.tuning.autoweight import (
+    choose_anscombe_weights, choose_poisson_weights, choose_weights,
+)
 from tvrestore.errors import TVRestoreError, TVRestoreWarning
 from tvrestore.io.pixels import (
     from_counts, from_unit_range, join_alpha, split_alpha, to_counts, to_unit_range,
 )
-from tvrestore.models.fidelities import Exact, fidelity_for
+from tvrestore.models.fidelities import L2, Exact, fidelity_for
 from tvrestore.solvers.history import SolverOutput
 from tvrestore.options import (
     DEFAULT_GAP, DEFAULT_MAX_ITER, DEFAULT_TOL, MAX_PIXEL_MAGNITUDE, RestoreOptions,
     RestoreResult, check_weight,
 )
-from tvrestore.tuning.counts import estimate_gain_offset
+from tvrestore.tuning.counts import estimate_gain_offset, inverse_anscombe, stabilized_unit
 from tvrestore.tuning.impulses import (
     SALT_AND_PEPPER, ImpulseDetection, detect_impulses, impulse_weight, range_extremes, smooth_fill,
 )
@@ -77,6 +79,7 @@ def denoise(
     noise: str = "gaussian",
     gain: float | str = 1.0,
     offset: float | str = 0.0,
+    poisson_route: str = "auto",
 ) -> tuple[np.ndarray, RestoreResult]:
     r"""Total-variation denoising of one image, with Adam or exactly.
 
@@ -157,6 +160,18 @@ def denoise(
         zero counts; "auto" estimates them from the image's mean-variance
         line (:func:`tvrestore.tuning.counts.estimate_gain_offset`). The
         defaults take the pixel values, of any dtype, as counts.
+    poisson_route : {"auto", "anscombe", "kl"}
+        With "poisson", how the counts are denoised (docs/noise.md).
+        "anscombe": :math:`\frac12 \sum (z - a(y))^2 + W\,\mathrm{TV}(z)`
+        on the Anscombe image :math:`a(y) = 2\sqrt{y + 3/8}`, whose noise has
+        unit variance, then the exact unbiased inverse
+        (:func:`tvrestore.tuning.counts.inverse_anscombe`) back to counts;
+        ``weight`` is :math:`W`, scikit-image's ``denoise_tv_chambolle``
+        weight on :math:`a(y)`, and "auto" chooses it by SURE with the noise
+        level known (:func:`tvrestore.tuning.autoweight.choose_anscombe_weights`).
+        "kl": the KL objective above, ``weight`` in its units. "auto"
+        (default): "anscombe" when the weight is "auto", else "kl". The
+        result's ``poisson_route`` says which was used.
 
     Returns
     -------
@@ -183,7 +198,7 @@ def denoise(
     # One image takes one weight: a sequence is denoise_batch's form.
     options = RestoreOptions(weight=weight, reduction=reduction, tv=tv, color=color,
                              solver=solver, max_iter=max_iter, tol=tol, gap=gap, noise=noise,
-                             gain=gain, offset=offset)
+                             gain=gain, offset=offset, poisson_route=poisson_route)
     return restore_image(image, RestoreRequest(options, axes=axes, spacing=spacing))
 
 
@@ -213,6 +228,7 @@ def denoise_batch(
     noise: str = "gaussian",
     gain: float | str = 1.0,
     offset: float | str = 0.0,
+    poisson_route: str = "auto",
 ) -> list[tuple[np.ndarray, RestoreResult]]:
     """:func:`denoise` for several images, one compiled call per solve shape.
 
@@ -225,7 +241,7 @@ def denoise_batch(
     """
     options = RestoreOptions(reduction=reduction, tv=tv, color=color, solver=solver,
                              max_iter=max_iter, tol=tol, gap=gap, noise=noise, gain=gain,
-                             offset=offset)
+                             offset=offset, poisson_route=poisson_route)
     if _is_one_weight(weight):
         return denoise_images(images, replace(options, weight=check_weight(weight)))
     return denoise_images(images, options, weights=list(weight))
@@ -271,31 +287,79 @@ def _denoise_prepared(
     programs_before = cache.program_count()
     start = time.perf_counter()
     if noise == "poisson":
-        chosen, search_compile_seconds = choose_poisson_weights(
-            [item.unit for item in prepared], [item.counts.scale for item in prepared], weights,
-            tv, color)
-    else:
-        chosen, search_compile_seconds = choose_weights(
-            [item.unit for item in prepared], weights, tv, color, spacing=spacing
-        )
+        prepared = [item.stabilized() if _poisson_route(options.poisson_route, weight) == "anscombe"
+                    else item for item, weight in zip(prepared, weights)]
+    chosen, search_compile_seconds = _choose_weights(prepared, weights, tv, color, spacing)
     search_seconds = time.perf_counter() - start - search_compile_seconds
-    fidelity = fidelity_for(noise)
-    solved = _solve_denoising(
-        [item.unit for item in prepared], [choice.weight for choice in chosen], tv=tv,
-        color=color, reduction=reduction, solver=solver, max_iter=max_iter,
-        tol=options.tol, gap=options.gap, fidelity=fidelity, spacing=spacing,
-    )
+    # A solve per fidelity: KL for counts, L2 for everything else (the
+    # Anscombe route's data included).
+    fidelities = [fidelity_for(noise) if item.counts is None or item.counts.top is None else L2()
+                  for item in prepared]
+    solved: list = [None] * len(prepared)
+    for kind in {type(fidelity) for fidelity in fidelities}:
+        members = [i for i, fidelity in enumerate(fidelities) if type(fidelity) is kind]
+        outputs = _solve_denoising(
+            [prepared[i].unit for i in members],
+            [chosen[i].weight / prepared[i].weight_scale for i in members], tv=tv, color=color,
+            reduction=reduction, solver=solver, max_iter=max_iter, tol=options.tol,
+            gap=options.gap, fidelity=fidelities[members[0]], spacing=spacing,
+        )
+        for i, output in zip(members, outputs):
+            solved[i] = output
     compile_seconds = search_compile_seconds + max(run["compile_seconds"] for _, run in solved)
-    problem = Problem(fidelity=fidelity, tv=tv, color=color, reduction=reduction, spacing=spacing)
     pairs = []
-    for item, choice, (solution, run) in zip(prepared, chosen, solved):
+    for item, choice, fidelity, (solution, run) in zip(prepared, chosen, fidelities, solved):
+        problem = Problem(fidelity=fidelity, tv=tv, color=color, reduction=reduction,
+                          spacing=spacing)
         result = _result(
-            problem, solution, item.unit, choice.weight, choice.noise_sigma, run, solver=solver,
-            compile_seconds=compile_seconds, programs_before=programs_before,
+            problem, solution, item.unit, choice.weight / item.weight_scale, choice.noise_sigma,
+            run, solver=solver, compile_seconds=compile_seconds, programs_before=programs_before,
             search_seconds=search_seconds, noise=noise, counts=item.counts,
         )
         pairs.append((item.finish(solution), result))
     return pairs
+
+
+def _poisson_route(route: str, weight) -> str:
+    """The route of :data:`tvrestore.options.POISSON_ROUTES` that denoises counts at ``weight``.
+
+    "auto" is "anscombe" at an automatic weight, where it measured up to
+    0.7 dB better than KL (docs/noise.md), and "kl" at a given weight,
+    which is then the KL weight it always was.
+    """
+    if route != "auto":
+        return route
+    return "anscombe" if weight == "auto" else "kl"
+
+
+def _choose_weights(
+    prepared: list["_Prepared"], weights: list, tv: str, color: str,
+    spacing: tuple[float, ...] | None,
+) -> tuple[list, float]:
+    """Each item's weight, in its own units (KL's, W on the Anscombe image, or unit range's)."""
+    groups = {"kl": [], "anscombe": [], "unit": []}
+    for index, item in enumerate(prepared):
+        route = "unit" if item.counts is None else item.counts.route
+        groups[route].append(index)
+    chosen: list = [None] * len(prepared)
+    compile_seconds = 0.0
+    for route, members in groups.items():
+        if not members:
+            continue
+        units = [prepared[i].unit for i in members]
+        picked = [weights[i] for i in members]
+        if route == "kl":
+            choices, seconds = choose_poisson_weights(
+                units, [prepared[i].counts.scale for i in members], picked, tv, color)
+        elif route == "anscombe":
+            choices, seconds = choose_anscombe_weights(
+                units, [prepared[i].counts.top for i in members], picked, tv, color)
+        else:
+            choices, seconds = choose_weights(units, picked, tv, color, spacing=spacing)
+        compile_seconds += seconds
+        for i, choice in zip(members, choices):
+            chosen[i] = choice
+    return chosen, compile_seconds
 
 
 def _is_one_weight(weight) -> bool:
@@ -342,7 +406,9 @@ def _result(
     noise : str
     counts : _Counts, optional
         Under "poisson", the calibration: E is reported in counts (the
-        solver's units times ``counts.scale``; KL and TV both scale so).
+        solver's units times ``counts.scale``; KL and TV both scale so),
+        or on the Anscombe route in the Anscombe image's units (times
+        ``top**2``), with the weight ``weight * top``.
     impulses : ImpulseDetection, optional
         Under "impulse", what was detected (its fraction and route go
         into the result).
@@ -352,12 +418,12 @@ def _result(
     """
     energy = problem.energy_value(unknown, data, weight, fitted)
     if counts is not None:
-        energy *= counts.scale
+        energy *= counts.energy_scale
     compile_cached = None
     if cache.status().directory is not None or compile_seconds == 0:
         compile_cached = cache.program_count() == programs_before
     return RestoreResult(
-        weight=float(weight),
+        weight=float(weight) * (1.0 if counts is None else counts.weight_scale),
         weight_auto=noise_sigma is not None if weight_auto is None else weight_auto,
         noise_sigma=noise_sigma,
         compile_cached=compile_cached,
@@ -374,6 +440,7 @@ def _result(
         counts_clipped=None if counts is None else counts.clipped,
         impulse_fraction=None if impulses is None else impulses.fraction,
         impulse_route=None if impulses is None else impulses.route,
+        poisson_route=None if counts is None else counts.route,
         **{**run, "compile_seconds": compile_seconds},
     )
 
@@ -451,20 +518,39 @@ _CLIPPED_WARNING = 0.01
 
 @dataclass(frozen=True)
 class _Counts:
-    """How an image's pixels are photon counts, and the solver's unit of counts.
+    r"""How an image's pixels are photon counts, and the solver's unit of counts.
 
     ``pixel = gain * counts + offset``; the solver sees ``counts / scale``,
     ``scale`` a power of two at or above the counts' 99.9th percentile
     (at least 1), so that Adam's steps, made for data in [0, 1], fit:
     KL and TV both scale with the data, so the weight means the same in
     counts and in the solver's unit (:class:`tvrestore.models.fidelities.KL`).
-    ``clipped`` is the fraction of negative counts, taken as 0.
+    ``clipped`` is the fraction of negative counts, taken as 0. On the
+    Anscombe route ``top`` is set, and the solver sees instead
+    :math:`2\sqrt{y + 3/8} / t` (:func:`tvrestore.tuning.counts.stabilized_unit`)
+    with L2: weights and energies in the Anscombe image's units are the
+    solver's times ``weight_scale`` and ``energy_scale``.
     """
 
     gain: float
     offset: float
     scale: float
     clipped: float
+    top: float | None = None
+
+    @property
+    def route(self) -> str:
+        return "kl" if self.top is None else "anscombe"
+
+    @property
+    def weight_scale(self) -> float:
+        # KL and TV are both homogeneous of degree 1 in the data.
+        return 1.0 if self.top is None else self.top
+
+    @property
+    def energy_scale(self) -> float:
+        # L2 is of degree 2, TV (with the weight scaled by t) too.
+        return self.scale if self.top is None else self.top**2
 
 
 def _counts_of(colour: np.ndarray, gain, offset) -> tuple[np.ndarray, _Counts]:
@@ -570,12 +656,25 @@ class _Prepared:
         return cls(unit=unit if channels else unit[..., None], alpha=None, dtype=volume.dtype,
                    colour_shape=volume.shape)
 
+    @property
+    def weight_scale(self) -> float:
+        """A weight in the item's units over the solver's (the Anscombe route's ``top``, else 1)."""
+        return 1.0 if self.counts is None else self.counts.weight_scale
+
+    def stabilized(self) -> "_Prepared":
+        r"""This image of counts on the Anscombe route: its data :math:`2\sqrt{y + 3/8} / t`."""
+        unit, top = stabilized_unit(np.asarray(self.unit, np.float64) * self.counts.scale)
+        return replace(self, unit=unit, counts=replace(self.counts, top=top))
+
     def colour(self, solution: np.ndarray) -> np.ndarray:
         """A solution shaped as the input's colour pixels, in their units and dtype."""
         if self.counts is None:
             return from_unit_range(solution, self.dtype)
-        return from_counts(solution * self.counts.scale, self.counts.gain, self.counts.offset,
-                           self.dtype)
+        if self.counts.top is not None:
+            counts = inverse_anscombe(np.asarray(solution, np.float64) * self.counts.top)
+        else:
+            counts = solution * self.counts.scale
+        return from_counts(counts, self.counts.gain, self.counts.offset, self.dtype)
 
     def finish(self, solution: np.ndarray) -> np.ndarray:
         """The solver's (H, W, C) float back in the input's dtype and layout."""
@@ -666,6 +765,7 @@ def restore(
     noise: str = "gaussian",
     gain: float | str = 1.0,
     offset: float | str = 0.0,
+    poisson_route: str = "auto",
 ) -> tuple[np.ndarray, RestoreResult]:
     r"""Deblur, inpaint, upscale and denoise one image, in one objective.
 
@@ -728,6 +828,10 @@ def restore(
         As for :func:`denoise`: under "poisson" the fidelity is
         :math:`\mathrm{KL}(A u; y)` over the fitted counts, with
         :math:`u \ge 0` (the box's lower end is 0).
+    poisson_route : {"auto", "anscombe", "kl"}
+        As for :func:`denoise`, which it is without ``psf``, ``mask`` or
+        ``upscale``; with them, counts take the KL fidelity (no transform
+        stabilizes blurred or binned counts), and "anscombe" is an error.
     axes, spacing
         As for :func:`denoise`. Volumes and time-lapses are denoised
         (no ``psf``, ``mask`` or ``upscale`` yet); an image's spacing
@@ -759,7 +863,7 @@ def restore(
     """
     options = RestoreOptions(weight=weight, reduction=reduction, tv=tv, color=color,
                              solver=solver, max_iter=max_iter, tol=tol, gap=gap, noise=noise,
-                             gain=gain, offset=offset)
+                             gain=gain, offset=offset, poisson_route=poisson_route)
     return restore_image(image, RestoreRequest(options, psf=psf, mask=mask, upscale=upscale,
                                                axes=axes, spacing=spacing))
 
@@ -805,6 +909,10 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
     noise, gain, offset = options.noise, options.gain, options.offset
     if psf is None and mask is None and upscale == 1 and noise != "impulse":
         return _denoise_one(image, request)
+    if options.poisson_route == "anscombe":
+        raise TVRestoreError(
+            "poisson_route 'anscombe' denoises counts; through a psf, mask or upscale the "
+            "Poisson fidelity is the model (poisson_route 'kl' or 'auto')")
     named = _named_axes(image, axes)
     if named.volume and noise == "impulse":
         raise TVRestoreError(

@@ -19,7 +19,8 @@ from tvrestore.errors import TVRestoreError
 __all__ = [
     "CompareRow",
     "COLOR_MODES", "DEFAULT_BATCH_SIZE", "DEFAULT_GAP", "DEFAULT_MAX_ITER", "DEFAULT_TOL",
-    "MAX_ITER", "MAX_PIXEL_MAGNITUDE", "MAX_WEIGHT", "NOISE_MODELS", "REDUCTIONS", "SOLVERS",
+    "MAX_ITER", "MAX_PIXEL_MAGNITUDE", "MAX_WEIGHT", "NOISE_MODELS", "POISSON_ROUTES", "REDUCTIONS",
+    "SOLVERS",
     "TV_KINDS", "RestoreOptions", "RestoreResult",
     "check_choices", "check_gain", "check_max_iter", "check_noise_model", "check_offset",
     "check_tolerance", "check_weight", "task_name",
@@ -32,6 +33,11 @@ SOLVERS = ("adam", "pdhg")
 # What the noise is (docs/noise.md): "gaussian" on unit-range data (L2),
 # "poisson" on photon counts (KL), "impulse" on unit-range data (L1).
 NOISE_MODELS = ("gaussian", "poisson", "impulse")
+# How photon counts are denoised (docs/noise.md): "anscombe", L2 TV on the
+# Anscombe-stabilized counts and the exact unbiased inverse; "kl", the
+# Poisson fidelity itself (always, through a blur, mask or binning);
+# "auto", "anscombe" for blur-free denoising at an automatic weight, else "kl".
+POISSON_ROUTES = ("auto", "anscombe", "kl")
 # Iteration caps per solver, used when max_iter is None.
 DEFAULT_MAX_ITER = {"adam": 2000, "pdhg": 20000}
 DEFAULT_TOL = 3e-4
@@ -153,11 +159,11 @@ def check_offset(offset) -> float | str:
         f"got {offset!r}")
 
 
-def check_noise_model(noise, gain=1.0, offset=0.0) -> None:
+def check_noise_model(noise, gain=1.0, offset=0.0, poisson_route="auto") -> None:
     """The noise model and its calibration, together.
 
-    ``gain`` and ``offset`` describe photon counts: any other value than
-    the defaults (1, 0) needs ``noise="poisson"``.
+    ``gain``, ``offset`` and ``poisson_route`` describe photon counts: any
+    other value than the defaults (1, 0, "auto") needs ``noise="poisson"``.
 
     Raises
     ------
@@ -172,6 +178,12 @@ def check_noise_model(noise, gain=1.0, offset=0.0) -> None:
     if noise != "poisson" and (gain != 1.0 or offset != 0.0):
         raise TVRestoreError(
             f"gain and offset describe photon counts: give them with noise 'poisson', "
+            f"not {noise!r}")
+    if not isinstance(poisson_route, str) or poisson_route not in POISSON_ROUTES:
+        raise TVRestoreError(f"poisson_route must be one of {POISSON_ROUTES}, got {poisson_route!r}")
+    if noise != "poisson" and poisson_route != "auto":
+        raise TVRestoreError(
+            f"poisson_route says how photon counts are denoised: give it with noise 'poisson', "
             f"not {noise!r}")
 
 
@@ -209,9 +221,10 @@ class RestoreOptions:
     noise: str = "gaussian"
     gain: float | str = 1.0
     offset: float | str = 0.0
+    poisson_route: str = "auto"
 
     def __post_init__(self) -> None:
-        check_noise_model(self.noise, self.gain, self.offset)
+        check_noise_model(self.noise, self.gain, self.offset, self.poisson_route)
         check_weight(self.weight)
         check_choices(reduction=self.reduction, tv=self.tv, color=self.color, solver=self.solver)
         check_max_iter(self.max_iter)
@@ -306,6 +319,11 @@ class RestoreResult:
         missing, the rest fitted) or "random-valued" (outliers of the
         centre-weighted median missing, L1 on the rest); see
         :mod:`tvrestore.tuning.impulses`.
+    poisson_route : str or None
+        With "poisson": "anscombe" (L2 TV on the Anscombe-stabilized counts,
+        ``weight`` and ``objective`` in its units, where the noise has unit
+        variance; the exact unbiased inverse back to counts) or "kl" (the
+        Poisson fidelity, in counts); see :data:`POISSON_ROUTES`.
     axes : str or None
         The axes of the input as named (``"ZYX"``, ``"TYXC"``, ...; see
         :mod:`tvrestore.models.axes`); None for a 2-D image named by default.
@@ -354,6 +372,7 @@ class RestoreResult:
     problem: str = "penalized"
     axes: str | None = None
     spacing: tuple[float, ...] | None = None
+    poisson_route: str | None = None
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""

@@ -480,7 +480,7 @@ WRITTEN_KEYS = [
     "halo", "read_seconds", "write_seconds", "tensorflow_seconds", "total_seconds", "psnr", "ssim",
     "file_psnr", "file_ssim",
     "compare", "noise", "gain", "offset", "counts_clipped", "impulse_fraction", "impulse_route",
-    "problem", "axes", "spacing",
+    "problem", "axes", "spacing", "poisson_route",
 ]
 
 

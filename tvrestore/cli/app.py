@@ -213,6 +213,14 @@ def main() -> None:
 @click.option("--offset", default="0", show_default=True, callback=parse_calibration,
               metavar="O|auto",
               help="With --noise poisson: the pixel value of zero photons, or 'auto'.")
+@click.option("--poisson-route", type=click.Choice(["auto", "anscombe", "kl"]), default="auto",
+              show_default=True,
+              help="With --noise poisson, how counts are denoised (docs/noise.md). anscombe: "
+                   "squared error and TV on the Anscombe image 2 sqrt(counts + 3/8), whose "
+                   "noise has unit variance, --weight being chambolle's weight there; kl: the "
+                   "Poisson (KL) fidelity in counts. auto: anscombe with --weight auto and "
+                   "no --psf, --mask or --upscale, else kl. The report's poisson_route says "
+                   "which was used.")
 @click.option("--psf", metavar="SPEC",
               help="Deblur: the blur's PSF, gaussian:SIGMA, box:SIZE, disk:RADIUS, "
                    "motion:LENGTH,ANGLE (pixels, degrees) or a PNG/TIFF/.npy file (normalised "
@@ -304,7 +312,7 @@ def main() -> None:
                    "dask extra); a forward model is refused.")
 @cache_options
 def restore_command(inputs, output, weight, reduction, tv, color, solver, max_iter, tol, gap,
-                    noise, gain, offset, psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
+                    noise, gain, offset, poisson_route, psf, psf_dir, mask, mask_dir, upscale, reference, compare, report,
                     overwrite, pattern, batch_size, quiet, figure, zoom, gallery, gallery_assets,
                     workers, scheduler, scheduler_timeout, tile, halo, axes, spacing, max_pixels,
                     cache_dir, no_cache) -> None:
@@ -329,9 +337,14 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     try:
         options = RestoreOptions(weight=weight, reduction=reduction, tv=tv, color=color,
                                  solver=solver, max_iter=max_iter, tol=tol, gap=gap,
-                                 noise=noise, gain=gain, offset=offset)
+                                 noise=noise, gain=gain, offset=offset,
+                                 poisson_route=poisson_route)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
+    if poisson_route == "anscombe" and (psf or psf_dir or mask or mask_dir or upscale):
+        raise click.UsageError(
+            "--poisson-route anscombe denoises counts; with --psf, --mask or --upscale the "
+            "Poisson fidelity is the model (--poisson-route kl or auto)")
     degradation = degradation_options(psf, psf_dir, mask, mask_dir, upscale)
     configure_cache(cache_dir, no_cache)
     written = {"report": report, "figure": figure, "gallery": gallery}

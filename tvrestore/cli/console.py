@@ -153,7 +153,8 @@ def summary(entry: ReportEntry) -> str:
         f"  {_times(entry)}",
     ]
     if entry.noise == "poisson":
-        lines.insert(2, f"  noise poisson: pixel = {entry.gain:.4g} * counts + {entry.offset:.4g}"
+        route = f" ({entry.poisson_route} route)" if entry.poisson_route else ""
+        lines.insert(2, f"  noise poisson{route}: pixel = {entry.gain:.4g} * counts + {entry.offset:.4g}"
                         + (f", {100 * entry.counts_clipped:.2g}% below the offset taken as 0"
                            if entry.counts_clipped else ""))
     elif entry.noise == "impulse" and entry.impulse_fraction is not None:

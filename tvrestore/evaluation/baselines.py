@@ -90,12 +90,13 @@ def anscombe_chambolle(counts: np.ndarray, weight: float) -> np.ndarray:
     return inverse_anscombe(stabilized)
 
 
-def counts_baselines(weight: float, mean_count: float, psf: np.ndarray | None = None
-                     ) -> list[Baseline]:
+def counts_baselines(weight: float, mean_count: float, psf: np.ndarray | None = None,
+                     route: str = "kl") -> list[Baseline]:
     r"""The baselines for photon counts: Anscombe + chambolle, and ``richardson_lucy`` for a PSF.
 
-    Anscombe + chambolle runs at :math:`W = w \sqrt{\bar y} / c`, the
-    chambolle weight that tvrestore's rule maps to the KL weight :math:`w`
+    Anscombe + chambolle runs at tvrestore's own weight on the "anscombe"
+    ``route`` (the same problem), else at :math:`W = w \sqrt{\bar y} / c`,
+    the chambolle weight that tvrestore's rule maps to the KL weight :math:`w`
     (:func:`tvrestore.tuning.autoweight.choose_poisson_weights`; the
     search's own :math:`W` when ``w`` was "auto"); none at :math:`w = 0`.
     ``richardson_lucy`` runs :data:`RICHARDSON_LUCY_ITERATIONS` iterations
@@ -107,7 +108,8 @@ def counts_baselines(weight: float, mean_count: float, psf: np.ndarray | None = 
 
     baselines = []
     if weight > 0:
-        chambolle_weight = weight * np.sqrt(max(mean_count, 1e-3)) / POISSON_WEIGHT_FACTOR
+        chambolle_weight = (weight if route == "anscombe" else
+                            weight * np.sqrt(max(mean_count, 1e-3)) / POISSON_WEIGHT_FACTOR)
         baselines.append(Baseline(
             "Anscombe + skimage chambolle",
             lambda counts: anscombe_chambolle(counts, chambolle_weight), chambolle_weight))

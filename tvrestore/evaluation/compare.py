@@ -212,13 +212,13 @@ def compare_counts(
     as_written: Callable[[np.ndarray], np.ndarray],
     solutions: dict[str, np.ndarray] | None = None,
 ) -> list[MethodResult]:
-    """Under ``noise="poisson"``: tvrestore's TV-KL next to what a photon counter would use.
+    """Under ``noise="poisson"``: tvrestore's result next to what a photon counter would use.
 
     The baselines are those of
     :func:`tvrestore.evaluation.baselines.counts_baselines`: the generalized
     Anscombe transform + ``denoise_tv_chambolle`` + the exact unbiased
-    inverse, at the weight that tvrestore's rule maps to ``result.weight``,
-    and for a PSF ``richardson_lucy``. Everything is in counts (the pixels
+    inverse, at ``result.weight`` on the Anscombe route (the same problem),
+    else at the weight that tvrestore's rule maps to ``result.weight``, and for a PSF ``richardson_lucy``. Everything is in counts (the pixels
     through ``result.gain`` and ``result.offset``); PSNR and SSIM take the
     reference's largest count as the range, so a score does not depend on
     the gain.
@@ -243,10 +243,13 @@ def compare_counts(
     counts = np.asarray(counts, np.float64)
     peak = 1.0 if reference is None else max(float(np.max(reference)), np.finfo(float).tiny)
     scaled = None if reference is None else np.asarray(reference, np.float64) / peak
-    rows = [MethodResult(method=f"tvrestore ({result.solver}, poisson)", weight=result.weight,
+    # The Anscombe route is named: its weight is chambolle's on the Anscombe image.
+    route = ", anscombe" if result.poisson_route == "anscombe" else ""
+    rows = [MethodResult(method=f"tvrestore ({result.solver}, poisson{route})", weight=result.weight,
                          **_scores(scaled, restored / peak), objective=result.objective,
                          seconds=result.solve_seconds)]
-    for baseline in counts_baselines(result.weight, float(counts.mean()), psf=psf):
+    for baseline in counts_baselines(result.weight, float(counts.mean()), psf=psf,
+                                     route=result.poisson_route or "kl"):
         start = time.perf_counter()
         solution = baseline.solve(counts)
         seconds = time.perf_counter() - start

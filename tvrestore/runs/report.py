@@ -41,12 +41,13 @@ class ReportEntry:
     """One file's line in a run's report; None where a value is unknown.
 
     A skipped or failed file has no restoration fields. The fields after
-    ``upscale`` up to ``history``, and the last nine (``noise``, ``gain``,
+    ``upscale`` up to ``history``, and the last ten (``noise``, ``gain``,
     ``offset``, ``counts_clipped``: the noise model and, for "poisson",
     the calibration used; ``impulse_fraction``, ``impulse_route``: for
     "impulse", what was detected; ``problem``: what was minimized; ``axes``
-    and ``spacing``: a volume's, see :mod:`tvrestore.models.axes`; appended
-    so that earlier columns keep their places), are those of
+    and ``spacing``: a volume's, see :mod:`tvrestore.models.axes`;
+    ``poisson_route``: how counts were denoised; appended so that earlier
+    columns keep their places), are those of
     :class:`tvrestore.options.RestoreResult`. Times, in seconds:
     solve_seconds, compile_seconds and weight_search_seconds are those of
     the compiled call the image was in (shared by its batch_size images);
@@ -110,6 +111,7 @@ class ReportEntry:
     problem: str | None = None
     axes: str | None = None
     spacing: tuple[float, ...] | None = None
+    poisson_route: str | None = None
 
     def to_dict(self) -> dict:
         """The fields in :data:`ENTRY_KEYS` order, as plain JSON-ready values."""

@@ -167,7 +167,9 @@ def restore_array(
         array = array.rechunk({2: -1})
     if solve is None:
         if weight == "auto":
-            weight = auto_weight(array, **options)
+            chosen = _auto_choice(array, RestoreOptions(**options))
+            weight = chosen.weight
+            options = {**options, **_routed(chosen)}
         tile_options = RestoreOptions(weight=weight, **exact_tile_options(options))
         solve = functools.partial(_denoise_block, weight=weight, options=tile_options)
         if halo is None:
@@ -187,7 +189,11 @@ def restore_array(
 
 
 def auto_weight(array, **options) -> float:
-    """The "auto" weight of :func:`tvrestore.denoise`, chosen on the central crop of at most 512x512."""
+    """The "auto" weight of :func:`tvrestore.denoise`, chosen on the central crop of at most 512x512.
+
+    Under "poisson" it is the Anscombe route's unless ``poisson_route="kl"``:
+    solve with the route the crop's result names (as :func:`restore_array` does).
+    """
     return _auto_choice(array, RestoreOptions(**options)).weight
 
 
@@ -197,6 +203,15 @@ def _auto_choice(array, options: RestoreOptions, *, source=None) -> RestoreResul
     ``source``, when given, names the file in an error about its pixels.
     """
     return _named_denoise(_central_crop(array), "auto", options, source)[1]
+
+
+def _routed(chosen: RestoreResult) -> dict:
+    """The route an automatic weight was chosen for, for the tiles' solves at that weight.
+
+    Under "poisson" the auto weight may be one of the Anscombe route's, which a
+    given weight takes only when it is named (:data:`tvrestore.options.POISSON_ROUTES`).
+    """
+    return {} if chosen.poisson_route is None else {"poisson_route": chosen.poisson_route}
 
 
 def _most_common(values: list[str]) -> str:
@@ -469,6 +484,7 @@ def _tiled_entry(
         search_start = time.perf_counter()
         chosen = _auto_choice(array, options, source=job.input)
         weight, noise_sigma = chosen.weight, chosen.noise_sigma
+        options = replace(options, **_routed(chosen))
         search_seconds = time.perf_counter() - search_start
     tile, halo = tiles_for(weight)
     solve = _RecordedDenoise(weight, options, job.input)
@@ -511,6 +527,7 @@ def _tiled_entry(
                           if options.noise == "impulse" else None),
         impulse_route=(_most_common([result.impulse_route for result in results])
                        if options.noise == "impulse" else None),
+        poisson_route=results[0].poisson_route if options.noise == "poisson" else None,
         read_seconds=read_seconds,
         write_seconds=max(0.0, total_seconds - read_seconds - solve_seconds - compile_seconds
                           - search_seconds),
