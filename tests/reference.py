@@ -811,3 +811,110 @@ def smooth_blobs(shape, seed=0, blobs=6):
         distance = sum(((g - c) / r) ** 2 for g, c, r in zip(grids, centre, radii))
         volume += rng.uniform(0.15, 0.35) / (1.0 + np.exp(8.0 * (distance - 1.0)))
     return np.clip(volume, 0.1, 0.9)
+
+
+# --- volumes through a forward model ---------------------------------------------
+#
+# A 3-D blur ('valid' convolution by scipy.signal, apart from
+# tvrestore.models.operators) and a mask, with the N-D TV above.
+
+
+class VolumeModel:
+    r""":math:`A = M B` on (Z, Y, X, C) arrays: a 'valid' N-D convolution, then a mask.
+
+    Parameters
+    ----------
+    psf : array_like, shape (kz, ky, kx), optional
+        :math:`B u = ` ``scipy.signal.convolve(u, psf, "valid")`` per
+        channel. None: no blur.
+    missing : array_like, shape (z, y, x), optional
+        Nonzero where a data value is not fitted.
+    """
+
+    def __init__(self, psf=None, missing=None):
+        self.psf = None if psf is None else np.asarray(psf, np.float64)
+        self.missing = None if missing is None else np.asarray(missing) != 0
+
+    def input_shape(self, data_shape):
+        if self.psf is None:
+            return tuple(data_shape)
+        return tuple(n + k - 1 for n, k in zip(data_shape, self.psf.shape))
+
+    def observed(self, data_shape):
+        if self.missing is None:
+            return np.ones(tuple(data_shape[:3]) + (1,))
+        return (~self.missing).astype(np.float64)[..., None]
+
+    def apply(self, u):
+        from scipy import signal
+
+        u = np.asarray(u, np.float64)
+        if self.psf is not None:
+            u = np.stack([signal.convolve(u[..., c], self.psf, "valid") for c in range(u.shape[-1])], -1)
+        return u * self.observed(u.shape)
+
+    def adjoint(self, y):
+        from scipy import signal
+
+        y = np.asarray(y, np.float64) * self.observed(np.shape(y))
+        if self.psf is not None:
+            y = np.stack([signal.correlate(y[..., c], self.psf, "full") for c in range(y.shape[-1])], -1)
+        return y
+
+    @property
+    def norm_sq(self):
+        return 1.0 if self.psf is None else float(np.abs(self.psf).sum()) ** 2
+
+
+def volume_restoration_objective(u, f, weight, model, spacing, tv="isotropic", color="vectorial"):
+    r""":math:`\frac12 \sum m (A u - f)^2 + w\,\mathrm{TV}_h(u)`, float64."""
+    residual = model.apply(u) - np.asarray(f, np.float64)
+    m = model.observed(residual.shape)
+    return 0.5 * float(np.sum(m * residual**2)) + weight * total_variation_nd(u, spacing, tv, color)
+
+
+def solve_volume_restoration(f, weight, model, spacing, tv="isotropic", color="vectorial",
+                             box=(0.0, 1.0), gap=1e-7, max_iter=400_000, step_ratio=1.0):
+    r""":func:`solve_restoration` for a :class:`VolumeModel` and steps ``spacing``, float64.
+
+    Chambolle-Pock on :math:`[A; \nabla_h]` with :math:`\tau = r / L`,
+    :math:`\sigma = 1 / (r L)`, :math:`L = \sqrt{\|A\|^2 + 4 \sum_a 1/h_a^2}`
+    (``step_ratio`` :math:`r`: any :math:`r > 0` converges; on the tiny
+    masked deblur of the tests 1 beat 3 and 10), and the dual bound of
+    :func:`solve_restoration` (the box's support function keeps it finite).
+
+    Returns
+    -------
+    u : ndarray, shape model.input_shape(f.shape[:3]) + (C,)
+    certified_gap : float
+        Relative upper bound on the error of :math:`E(u)`.
+    """
+    f = np.asarray(f, np.float64)
+    m = model.observed(f.shape)
+    low, high = box
+    norm = np.sqrt(model.norm_sq + sum(4.0 / h**2 for h in spacing))
+    tau, sigma = step_ratio / norm, 1.0 / (step_ratio * norm)
+    u = np.full(model.input_shape(f.shape[:3]) + (f.shape[-1],), 0.5 * (low + high))
+    u_bar, q, p = u.copy(), np.zeros_like(f), np.zeros((len(spacing),) + u.shape)
+
+    def project(p):
+        return p / np.maximum(1.0, _pointwise_norm_nd(p, tv, color) / weight)
+
+    relative_gap = np.inf
+    for k in range(1, max_iter + 1):
+        q = m * (q + sigma * (model.apply(u_bar) - f)) / (1.0 + sigma)
+        p = project(p + sigma * gradient_nd(u_bar, spacing))
+        u_new = np.clip(u - tau * (model.adjoint(q) - divergence_nd(p, spacing)), low, high)
+        u_bar, u = 2.0 * u_new - u, u_new
+        if k % _CHECK_EVERY == 0:
+            primal = volume_restoration_objective(u, f, weight, model, spacing, tv, color)
+            # Both the iterate's q and the fidelity's gradient at A u are dual feasible.
+            duals = []
+            for candidate in (q, m * (model.apply(u) - f)):
+                duals.append(-float(np.sum(m * (0.5 * candidate**2 + candidate * f))) - _support_function(
+                    divergence_nd(p, spacing) - model.adjoint(candidate), box))
+            dual = max(duals)
+            relative_gap = 0.0 if primal <= dual else (primal - dual) / dual if dual > 0 else np.inf
+            if relative_gap <= gap:
+                return u, relative_gap
+    raise RuntimeError(f"solve_volume_restoration: relative gap {relative_gap:.3g} > {gap:.3g}")

@@ -99,13 +99,58 @@ def test_axes_in_any_order_give_the_canonical_result_transposed():
     assert result.axes == "XZY"
 
 
-def test_restore_of_a_volume_denoises_it_and_refuses_a_forward_model():
+def test_restore_of_a_volume_denoises_it_and_refuses_a_2d_psf_and_upscaling():
     _, noisy = noisy_volume()
     by_restore, _ = restore(noisy, weight=0.06, axes="ZYX", spacing=(3, 1, 1), solver="pdhg")
     by_denoise, _ = denoise(noisy, 0.06, axes="ZYX", spacing=(3, 1, 1), solver="pdhg")
     np.testing.assert_array_equal(by_restore, by_denoise)
-    with pytest.raises(TVRestoreError, match="2-D images"):
+    with pytest.raises(TVRestoreError, match=r"volume: the 2-D PSF \(9x9\) does not fit a volume"):
         restore(noisy, psf="gaussian:1", weight=0.06, axes="ZYX")
+    with pytest.raises(TVRestoreError, match="upscaling takes 2-D images; axes ZYX"):
+        restore(noisy, upscale=2, weight=0.06, axes="ZYX")
+    with pytest.raises(TVRestoreError, match="Gaussian noise only, not 'poisson'"):
+        restore(noisy, psf="gaussian:1,1,1", noise="poisson", axes="ZYX")
+    with pytest.raises(TVRestoreError, match="separate frames"):
+        restore(noisy, psf="gaussian:1,1,1", axes="TYX")
+
+
+def blurred_volume(shape=(10, 14, 13), psf="gaussian:1,0.8,0.8", sigma=0.01, seed=3):
+    """A scene larger than ``shape`` by the PSF's radius, its 'valid' blur, and the seen window."""
+    from scipy import signal
+
+    from tvrestore.models.psf import parse_psf
+
+    kernel = parse_psf(psf)
+    radius = [(side - 1) // 2 for side in kernel.shape]
+    scene = reference.smooth_blobs(tuple(n + 2 * r for n, r in zip(shape, radius)), seed=seed)
+    data = signal.convolve(scene, kernel, "valid")
+    data = data + sigma * np.random.default_rng(seed).standard_normal(shape)
+    clean = scene[tuple(slice(r, r + n) for r, n in zip(radius, shape))]
+    return clean, data.astype(np.float32)
+
+
+@pytest.mark.parametrize("solver", ["adam", "pdhg"])
+def test_a_volume_is_deblurred_and_inpainted_in_3d_in_any_axis_order(solver):
+    clean, data = blurred_volume()
+    missing = np.random.default_rng(4).random(data.shape) < 0.2
+    restored, result = restore(data, psf="gaussian:1,0.8,0.8", mask=missing, weight=0.003,
+                               axes="ZYX", spacing=(2, 1, 1), solver=solver)
+    assert restored.shape == data.shape and result.converged
+    assert result.axes == "ZYX" and result.spacing == (2.0, 1.0, 1.0)
+    # Deblurring recovers detail the blurred data lack, holes included.
+    assert psnr(clean, restored) > psnr(clean, data) + 3
+    moved, moved_result = restore(np.transpose(data, (2, 0, 1)), psf="gaussian:1,0.8,0.8",
+                                  mask=np.transpose(missing, (2, 0, 1)), weight=0.003, axes="XZY",
+                                  spacing=(2, 1, 1), solver=solver)  # PSF and steps: Z, Y, X
+    np.testing.assert_array_equal(moved, np.transpose(restored, (2, 0, 1)))
+    assert moved_result.axes == "XZY"
+
+
+def test_auto_weight_deblurs_a_volume():
+    clean, data = blurred_volume(sigma=0.02)
+    restored, result = restore(data, psf="gaussian:1,0.8,0.8", axes="ZYX")
+    assert result.weight_auto and 0.01 < result.noise_sigma < 0.04
+    assert psnr(clean, restored) > psnr(clean, data) + 2
 
 
 def test_default_axes_follow_the_last_axis():

@@ -20,6 +20,7 @@ that many sizes share compiled programs; ``weight="auto"`` is chosen by
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import time
@@ -51,7 +52,7 @@ from tvrestore.tuning.impulses import (
     SALT_AND_PEPPER, ImpulseDetection, detect_impulses, impulse_weight, range_extremes, smooth_fill,
 )
 from tvrestore.models.problem import Problem
-from tvrestore.models.axes import Axes, default_axes, relative_spacing
+from tvrestore.models.axes import Axes, check_volume_task, default_axes, relative_spacing
 from tvrestore.models.shapes import solve_shape, volume_solve_shape, zero_padded
 
 __all__ = [
@@ -799,10 +800,12 @@ def restore(
         :math:`B`'s PSF: a spec (``"gaussian:1.6"``, ``"box:3"``,
         ``"disk:2"``, ``"motion:9,30"``), a ``.npy``/PNG/TIFF file, or an
         array; normalised to sum 1 (:mod:`tvrestore.models.psf`). At most the
-        image's size.
+        image's size. A volume takes a 3-D one (``"gaussian:SZ,SY,SX"``, a
+        3-D ``.npy``, a TIFF stack or array), in canonical (Z, Y, X) order.
     mask : array_like, shape (H, W), optional
         Nonzero where a pixel is missing (as in scikit-image's and
-        OpenCV's inpainting).
+        OpenCV's inpainting). A volume's is its shape without the channel
+        axis, in the array's axis order.
     upscale : int
         :math:`K`, 1 to 8: the data are the means of K x K blocks of the
         (blurred) scene, and the result is K times larger per side.
@@ -833,15 +836,17 @@ def restore(
         ``upscale``; with them, counts take the KL fidelity (no transform
         stabilizes blurred or binned counts), and "anscombe" is an error.
     axes, spacing
-        As for :func:`denoise`. Volumes and time-lapses are denoised
-        (no ``psf``, ``mask`` or ``upscale`` yet); an image's spacing
-        divides TV's differences as a volume's does.
+        As for :func:`denoise`. A volume (Z, Y, X), or a time-lapse whose
+        frames a spacing couples, is deblurred and inpainted in 3-D (the
+        unknown extends past it by the PSF's radius along every axis);
+        upscaling, and noise other than Gaussian, take 2-D images only. An
+        image's spacing divides TV's differences as a volume's does.
 
     Returns
     -------
     restored : np.ndarray
         ``(K H, K W[, C])``, the input's dtype (integers clipped to their
-        range).
+        range); a volume's shape for a volume.
     result : RestoreResult
         ``objective`` is E (sum units, float64); ``certified_gap`` is
         pdhg's bound on :math:`(E(u) - E^*) / E^*`.
@@ -849,8 +854,10 @@ def restore(
     Raises
     ------
     TVRestoreError
-        For a PSF larger than the image, a mask of another size, an
-        ``upscale`` outside 1..8, or any input :func:`denoise` rejects.
+        For a PSF larger than the image or of another dimension (3-D on
+        an image, 2-D on a volume), a mask of another size, an ``upscale``
+        outside 1..8 (or not 1 for a volume), or any input :func:`denoise`
+        rejects.
 
     Examples
     --------
@@ -914,20 +921,19 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
             "poisson_route 'anscombe' denoises counts; through a psf, mask or upscale the "
             "Poisson fidelity is the model (poisson_route 'kl' or 'auto')")
     named = _named_axes(image, axes)
-    if named.volume and noise == "impulse":
-        raise TVRestoreError(
-            f"impulse noise is removed from 2-D images; axes {named.letters} name a volume or "
-            "time-lapse")
-    if named.volume:
-        raise TVRestoreError(
-            f"deblurring, inpainting and upscaling take 2-D images; axes {named.letters} "
-            "name a volume or time-lapse, which is denoised only (no psf, mask or upscale)")
+    volume = named.volume
+    if volume:
+        check_volume_task(named, spacing, noise=noise, upscale=upscale, forward_model=True)
     _, steps = named.steps(spacing)
     if named.letters != named.canonical:
-        # An image given as XY or XYC: solved as YX(C), its result put back.
-        mask = None if mask is None else np.transpose(np.asarray(mask), named.to_canonical()[:2])
+        # An image given as XY or XYC, or a volume as XYZ: solved in
+        # canonical order (T Z Y X C), its result put back.
+        spatial = [letter for letter in named.letters if letter != "C"]
+        mask = None if mask is None else np.transpose(
+            np.asarray(mask), [spatial.index(letter) for letter in named.canonical if letter != "C"])
         restored, result = restore_image(
-            np.transpose(image, named.to_canonical()), replace(request, mask=mask, axes=None))
+            np.transpose(image, named.to_canonical()),
+            replace(request, mask=mask, axes=named.canonical))
         return np.transpose(restored, named.from_canonical()), replace(result, axes=named.letters)
     from tvrestore.tuning.autoweight import (
         choose_poisson_restoration_weight, choose_restoration_weight,
@@ -938,18 +944,22 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
     max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
     if isinstance(upscale, bool) or not isinstance(upscale, numbers.Integral) or not 1 <= upscale <= MAX_UPSCALE:
         raise TVRestoreError(f"upscale must be a whole number from 1 to {MAX_UPSCALE}, got {upscale!r}")
-    prepared = _Prepared.from_image(image, noise, gain, offset)
+    prepared = (_Prepared.from_volume(image, "C" in named.letters) if volume
+                else _Prepared.from_image(image, noise, gain, offset))
     unit = prepared.unit
+    dimensions = unit.ndim - 1
+    kind = "volume" if volume else "image"
     kernel = None
     if psf is not None:
         kernel = load_psf(psf)
-        check_psf_fits(kernel, unit.shape, "image")
+        check_psf_fits(kernel, unit.shape, kind, dimensions)
     missing = None
     if mask is not None:
         missing = np.asarray(mask)
-        if missing.shape != unit.shape[:2]:
+        if missing.shape != unit.shape[:dimensions]:
             raise TVRestoreError(
-                f"the mask has shape {missing.shape}, but the image is {unit.shape[0]}x{unit.shape[1]}"
+                f"the mask has shape {missing.shape}, but the {kind} is "
+                f"{'x'.join(str(side) for side in unit.shape[:dimensions])}"
             )
         missing = missing != 0
     impulses = None
@@ -960,6 +970,7 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
                                    missing=missing)
         missing = impulses.missing
     degradation = engine.Degradation(psf=kernel, upscale=int(upscale), missing=missing)
+    relative = relative_spacing(steps)
     programs_before = cache.program_count()
     auto = weight == "auto"
     if auto and noise == "impulse":
@@ -970,17 +981,19 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
         )
     elif weight == "auto":
         weight, noise_sigma, search_compile_seconds = choose_restoration_weight(
-            degradation, unit, tv, color
+            degradation, unit, tv, color, spacing=relative
         )
     else:
         noise_sigma, search_compile_seconds = None, 0.0
     search_seconds = time.perf_counter() - start - search_compile_seconds
-    relative = relative_spacing(steps)
-    fitted = None if missing is None else degradation.observed_mask(unit.shape[:2])
+    fitted = None if missing is None else degradation.observed_mask(unit.shape[:dimensions])
+    finish = prepared.finish if volume else functools.partial(
+        _finish_upscaled, prepared, upscale=int(upscale))
     if weight == 0 and kernel is None and noise == "gaussian":
         unknown, result = _solve_noise_free(
             degradation, unit, tv=tv, color=color, reduction=reduction,
             max_iter=max_iter if solver == "pdhg" else DEFAULT_MAX_ITER["pdhg"], gap=gap,
+            spacing=relative,
         )
         result = _result(
             Problem(degradation.operator, Exact(), tv=tv, color=color, reduction=reduction,
@@ -992,7 +1005,7 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
         result = replace(result, weight=0.0, problem="noise-free")
         if axes is not None or steps is not None:
             result = replace(result, axes=named.letters if axes is not None else None, spacing=steps)
-        return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
+        return finish(degradation.window(unknown)), result
     fidelity = fidelity_for(noise)
     run = engine.solve(
         degradation, [unit], np.array([weight]), tv=tv, color=color, reduction=reduction,
@@ -1014,7 +1027,7 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
     )
     if axes is not None or steps is not None:
         result = replace(result, axes=named.letters if axes is not None else None, spacing=steps)
-    return _finish_upscaled(prepared, degradation.window(unknown), int(upscale)), result
+    return finish(degradation.window(unknown)), result
 
 
 def _solve_noise_free(

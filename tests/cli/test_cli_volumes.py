@@ -59,7 +59,11 @@ def test_spacing_given_overrides_and_a_stack_with_none_is_said_once(tmp_path):
     (["--spacing", "2,1"], ["stack.tif", "need 3"]),
     (["--axes", "ZYXC"], ["stack.tif", "name 4 axes", "(6, 20, 22)"]),
     (["--axes", "ZYQ"], ["--axes", "unknown letter"]),
-    (["--psf", "gaussian:1"], ["stack.tif", "denoised only"]),
+    (["--psf", "gaussian:1"], ["stack.tif", "2-D PSF gaussian:1", "gaussian:SZ,SY,SX"]),
+    (["--psf", "gaussian:9,1,1"], ["stack.tif", "larger than the volume (6x20x22)"]),
+    (["--psf", "gaussian:1,2"], ["gaussian:1,2", "three (gaussian:SZ,SY,SX)"]),
+    (["--upscale", "2"], ["stack.tif", "upscaling takes 2-D images"]),
+    (["--noise", "poisson"], ["stack.tif", "Gaussian noise only", "poisson"]),
     (["--figure", "f.png"], ["stack.tif", "--figure"]),
 ])
 def test_bad_volume_options_are_usage_errors_before_tensorflow(tmp_path, args, words):
@@ -74,3 +78,30 @@ def test_a_3d_psf_on_a_2d_image_is_a_usage_error_before_tensorflow(tmp_path):
     check_run(LimitedRunner(), tmp_path, ["flat.png", "--psf", "psf.npy"], 2, ["psf.npy", "2-D"])
     check_run(LimitedRunner(), tmp_path, ["flat.png", "--psf", "gaussian:1,2,3"], 2, ["gaussian"])
     check_run(LimitedRunner(), tmp_path, ["flat.png", "--spacing", "1,1"], 2, ["--spacing"])
+
+
+def test_a_stack_is_deblurred_and_inpainted_with_a_3d_psf_and_mask(tmp_path):
+    source = imagej_stack(tmp_path / "stack.tif", shape=(8, 16, 18))
+    missing = np.random.default_rng(1).random((8, 16, 18)) < 0.2
+    tifffile.imwrite(tmp_path / "mask.tif", missing.astype(np.uint8), imagej=True,
+                     metadata={"axes": "ZYX"})
+    np.save(tmp_path / "bead.npy", np.ones((3, 3, 3)))
+    out, report = tmp_path / "out.tif", tmp_path / "report.json"
+    result = CliRunner().invoke(main, [str(source), "-o", str(out), "--psf", str(tmp_path / "bead.npy"),
+                                       "--mask", str(tmp_path / "mask.tif"), "--weight", "0.02",
+                                       "--solver", "pdhg", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    written = read_volume_header(out)
+    assert (written.axes, written.shape) == ("ZYX", (8, 16, 18))
+    assert written.sizes == pytest.approx({"Z": 2.0, "Y": 0.357, "X": 0.357}, rel=1e-6)
+    entry = load_report(report)
+    assert entry["task"] == "deblur+inpaint" and entry["certified_gap"] <= 1e-4
+    assert entry["spacing"] == pytest.approx([2.0, 0.357, 0.357])
+
+
+def test_a_mask_of_another_shape_is_a_usage_error_before_tensorflow(tmp_path):
+    imagej_stack(tmp_path / "stack.tif")
+    tifffile.imwrite(tmp_path / "mask.tif", np.zeros((5, 20, 22), np.uint8), imagej=True,
+                     metadata={"axes": "ZYX"})
+    check_run(LimitedRunner(), tmp_path, ["stack.tif", "--mask", "mask.tif"], 2,
+              ["mask.tif", "5x20x22", "6x20x22"])

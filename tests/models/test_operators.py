@@ -357,7 +357,7 @@ def test_bad_psf_specs_are_one_line_errors(spec, message):
         (np.array([[1.0, np.nan, 1.0]]), "NaN"),
         (np.array([[1.0, np.inf, 1.0]]), "NaN or infinite"),
         (np.array([[1.0, -0.5, 1.0]]), "negative"),
-        (np.ones((3, 3, 3)), "2-D"),
+        (np.ones((3, 3, 3, 3)), "2-D or 3-D"),
         (np.ones(5), "2-D"),
         (np.array([["a", "b"]]), "real numbers"),
     ],

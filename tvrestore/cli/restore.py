@@ -167,19 +167,20 @@ def refuse_for_volumes(input_path: Path, *, reference, compare, written, tile, w
 
 def restore_volume(input_path, output, overwrite, quiet, options, written, axes, spacing,
                    degradation) -> None:
-    """One volume: planned from its header before TensorFlow loads, denoised, written back."""
+    """One volume: planned from its header before TensorFlow loads, restored, written back."""
     from tvrestore.runs import plan
     from tvrestore.runs.naming import default_output_path
     from tvrestore.runs.volumes import plan_volume, restore_volume_file
 
+    if degradation["psf_dir"] is not None or degradation["mask_dir"] is not None:
+        raise click.UsageError(f"{input_path}: a volume takes one --psf and one --mask, "
+                               "not --psf-dir or --mask-dir")
     job = plan.FileJob(input=input_path, output=output or default_output_path(input_path),
-                       overwrite=overwrite, psf=degradation["psf"] or (
-                           None if degradation["psf_dir"] is None else str(degradation["psf_dir"])),
-                       mask=degradation["mask"] or degradation["mask_dir"],
+                       overwrite=overwrite, psf=degradation["psf"], mask=degradation["mask"],
                        upscale=degradation["upscale"])
     try:
         plan.check_distinct([job], written)
-        volume_plan = plan_volume(job, axes, spacing)
+        volume_plan = plan_volume(job, axes, spacing, noise=options.noise)
         if volume_plan.note is not None:
             click.echo(f"Note: {volume_plan.note}", err=True)
         with console.elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):

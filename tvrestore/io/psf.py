@@ -17,6 +17,7 @@ import numpy as np
 from tvrestore.errors import TVRestoreError
 from tvrestore.io.images import read_image_and_header
 from tvrestore.io.pixels import to_unit_range
+from tvrestore.io.volumes import is_volume_file, read_volume
 from tvrestore.models.psf import as_psf, check_psf_sides, names_a_psf_file
 
 __all__ = ["load_psf"]
@@ -29,19 +30,20 @@ def load_psf(psf, name: str = "psf") -> np.ndarray:
     ----------
     psf : str, path or array
         A spec of :func:`tvrestore.models.psf.parse_psf`; the path of a
-        ``.npy`` file (``numpy.load`` with ``allow_pickle=False``) or of a
-        ``.png``, ``.tif`` or ``.tiff`` image (grey, or colour with equal
-        channels, in unit range); or an array
+        ``.npy`` file (``numpy.load`` with ``allow_pickle=False``, 2-D or
+        3-D) or of a ``.png``, ``.tif`` or ``.tiff`` image (grey, or colour
+        with equal channels, in unit range; a TIFF stack of planes, such as
+        a measured bead, is a 3-D PSF); or an array
         (:func:`tvrestore.models.psf.as_psf`).
     name : str
         Names an array in an error; a spec or file names itself.
 
     Returns
     -------
-    np.ndarray, float64, shape (2 r_y + 1, 2 r_x + 1)
+    np.ndarray, float64, shape (2 r_y + 1, 2 r_x + 1) or (2 r_z + 1, 2 r_y + 1, 2 r_x + 1)
         Non-negative, summing to 1; an even side of a file's array gets a
-        zero row or column at its end, so its centre is the pixel at index
-        ``side // 2``.
+        zero row, column or plane at its end, so its centre is the pixel at
+        index ``side // 2``.
 
     Raises
     ------
@@ -62,6 +64,12 @@ def _read_file(spec: str) -> np.ndarray:
     """A PSF file's values as float64, a single channel squeezed out."""
     if Path(spec).suffix.lower() == ".npy":
         array = _read_npy(spec)
+    elif is_volume_file(spec):
+        pixels, header = read_volume(spec, check=lambda header: check_psf_sides(spec, header.shape))
+        if header.axes is not None and set(header.axes) - set("ZYX"):
+            raise TVRestoreError(
+                f"{spec}: a 3-D PSF is one grey stack (axes ZYX), not {header.axes}")
+        array = np.asarray(to_unit_range(pixels), np.float64)
     else:
         pixels, _ = read_image_and_header(
             spec, check=lambda header: check_psf_sides(spec, header.shape))

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 from tvrestore.errors import TVRestoreError
 
-__all__ = ["AXIS_LETTERS", "Axes", "check_spacing", "default_axes", "parse_spacing", "relative_spacing"]
+__all__ = ["AXIS_LETTERS", "Axes", "check_spacing", "check_volume_task", "default_axes", "parse_spacing",
+           "relative_spacing"]
 
 AXIS_LETTERS = "TZYXC"
 # The most values a channel axis may hold (grey, grey + alpha, RGB, RGBA).
@@ -166,6 +167,29 @@ def relative_spacing(spacing: tuple[float, ...] | None) -> tuple[float, ...] | N
     finest = min(spacing)
     steps = tuple(step / finest for step in spacing)
     return None if all(step == 1.0 for step in steps) else steps
+
+
+def check_volume_task(named: Axes, spacing, *, noise: str = "gaussian", upscale: int = 1,
+                      forward_model: bool = False) -> None:
+    """Refuse, in one line, what a volume or time-lapse cannot take (checked before TensorFlow loads).
+
+    Volumes take Gaussian noise only and no upscaling; a blur or a mask
+    (``forward_model``) needs one volume, (Z, Y, X) or a time-lapse whose
+    frames a spacing couples: 3 spatial axes in all.
+    """
+    if noise != "gaussian":
+        raise TVRestoreError(
+            f"volumes and time-lapses take Gaussian noise only, not {noise!r} (axes {named.letters})")
+    if upscale != 1:
+        raise TVRestoreError(
+            f"upscaling takes 2-D images; axes {named.letters} name a volume or time-lapse")
+    coupled, _ = named.steps(spacing)
+    if forward_model and len(named.spatial(coupled)) != 3:
+        raise TVRestoreError(
+            f"a PSF or mask takes one volume (Z, Y, X), or a time-lapse whose frames a spacing "
+            f"couples; axes {named.letters} name "
+            f"{'a stack of volumes' if len(named.spatial(coupled)) > 3 else 'separate frames'}: "
+            "restore them one by one")
 
 
 def _shown(steps: tuple[float, ...]) -> str:

@@ -5,7 +5,8 @@ This module imports no TensorFlow, so that the command line can check a
 
 A PSF here is a float64 2-D array :math:`k` with odd sides
 :math:`(2 r_y + 1, 2 r_x + 1)`, non-negative, summing to 1; its centre pixel
-:math:`(r_y, r_x)` is the offset 0. The blur it defines is the convolution
+:math:`(r_y, r_x)` is the offset 0. A 3-D PSF, for volumes, has the shape
+:math:`(2 r_z + 1, 2 r_y + 1, 2 r_x + 1)` and blurs along the planes too. The blur it defines is the convolution
 
 .. math::
 
@@ -20,6 +21,10 @@ Specs
     pixel centres, truncated at radius :math:`\lceil 3.5\sigma \rceil` (at
     least 1). The truncation drops :math:`4.7 \cdot 10^{-4}` of the mass per
     axis, under a tenth of a grey level of 8 bits at an edge.
+``gaussian:SZ,SY,SX``
+    A 3-D Gaussian for volumes, one standard deviation per axis (planes,
+    rows, columns; in voxels, not in the spacing's units), each axis
+    sampled and truncated as above: the outer product of three profiles.
 ``box:SIZE``
     A square of side SIZE pixels (any real > 0), each pixel weighted by how
     much of it the square covers: ``box:3`` is 3x3 uniform, ``box:2`` is the
@@ -33,10 +38,11 @@ Specs
     is vertical), drawn with bilinear weights from 32 samples per pixel of
     length: a linear camera shake.
 a file path
-    ``.npy`` (``numpy.load`` with ``allow_pickle=False``), or ``.png``,
-    ``.tif``, ``.tiff`` (a grey image, or colour with equal channels), read
-    by :func:`tvrestore.io.psf.load_psf`: this module reads no file. An even side gets a zero row or
-    column at its end, so its centre is the pixel at index ``side // 2``.
+    ``.npy`` (``numpy.load`` with ``allow_pickle=False``, 2-D or 3-D), or
+    ``.png``, ``.tif``, ``.tiff`` (a grey image, or colour with equal
+    channels; a multi-page TIFF is a 3-D PSF, e.g. a measured bead), read
+    by :func:`tvrestore.io.psf.load_psf`: this module reads no file. An even side gets a zero row,
+    column or plane at its end, so its centre is the pixel at index ``side // 2``.
 
 Every kernel is then normalised to sum 1. A PSF is at most
 :data:`MAX_PSF_SIDE` pixels per side, so each spec's parameter is bounded
@@ -83,13 +89,13 @@ def parse_psf(spec: str) -> np.ndarray:
     Parameters
     ----------
     spec : str
-        ``gaussian:SIGMA``, ``box:SIZE``, ``disk:RADIUS`` or
-        ``motion:LENGTH,ANGLE`` (see the module docstring); a file is
-        :func:`tvrestore.io.psf.load_psf`'s to read.
+        ``gaussian:SIGMA``, ``gaussian:SZ,SY,SX``, ``box:SIZE``,
+        ``disk:RADIUS`` or ``motion:LENGTH,ANGLE`` (see the module
+        docstring); a file is :func:`tvrestore.io.psf.load_psf`'s to read.
 
     Returns
     -------
-    np.ndarray, float64, shape (2 r_y + 1, 2 r_x + 1)
+    np.ndarray, float64, shape (2 r_y + 1, 2 r_x + 1), or (2 r_z + 1, 2 r_y + 1, 2 r_x + 1)
         Non-negative, summing to 1.
 
     Raises
@@ -107,7 +113,7 @@ def parse_psf(spec: str) -> np.ndarray:
     if names_a_psf_file(spec):
         raise TVRestoreError(f"{spec}: a PSF file is read by tvrestore.io.psf.load_psf")
     raise TVRestoreError(
-        f"--psf {spec!r}: expected gaussian:SIGMA, box:SIZE, disk:RADIUS, "
+        f"--psf {spec!r}: expected gaussian:SIGMA, gaussian:SZ,SY,SX, box:SIZE, disk:RADIUS, "
         f"motion:LENGTH,ANGLE or a .npy/.png/.tif/.tiff file"
     )
 
@@ -123,19 +129,19 @@ def names_a_psf_file(spec: str) -> bool:
 
 def check_psf_sides(spec: str, shape: tuple[int, ...]) -> None:
     """Refuse a PSF file whose header declares more than MAX_PSF_SIDE pixels per side
-    (or as many values in more dimensions)."""
-    if any(side > MAX_PSF_SIDE for side in shape[:2]) or math.prod(shape) > 4 * MAX_PSF_SIDE**2:
+    (or as many values as a 2-D PSF of four such channels)."""
+    if any(side > MAX_PSF_SIDE for side in shape[:3]) or math.prod(shape) > 4 * MAX_PSF_SIDE**2:
         raise TVRestoreError(
-            f"{spec}: the PSF is {'x'.join(str(side) for side in shape)}; a PSF is 2-D, "
-            f"at most {MAX_PSF_SIDE} pixels per side")
+            f"{spec}: the PSF is {'x'.join(str(side) for side in shape)}; a PSF is 2-D or 3-D, "
+            f"at most {MAX_PSF_SIDE} pixels per side and {4 * MAX_PSF_SIDE**2} values")
 
 
 def as_psf(psf, name: str = "psf") -> np.ndarray:
     """A spec (see :func:`parse_psf`) or an array, as a normalised PSF with odd sides.
 
-    An array is checked and normalised as a file's would be: 2-D, finite,
-    non-negative, summing to more than 0; an even side gets a zero row or
-    column at its end.
+    An array is checked and normalised as a file's would be: 2-D or 3-D,
+    finite, non-negative, summing to more than 0; an even side gets a zero
+    row, column or plane at its end.
 
     Raises
     ------
@@ -145,40 +151,55 @@ def as_psf(psf, name: str = "psf") -> np.ndarray:
     if isinstance(psf, (str, Path)):
         return parse_psf(str(psf))
     array = np.asarray(psf, np.float64)
-    if array.ndim != 2:
-        raise TVRestoreError(f"{name}: the PSF must be a 2-D array, not of shape {array.shape}")
+    if array.ndim not in (2, 3):
+        raise TVRestoreError(
+            f"{name}: the PSF must be a 2-D or 3-D array, not of shape {array.shape}")
     return _normalised(np.pad(array, [(0, 1 - side % 2) for side in array.shape]), name)
 
 
-def psf_radius(kernel: np.ndarray) -> tuple[int, int]:
-    """``(r_y, r_x)``: rows and columns the PSF reaches from its centre, each way."""
-    height, width = np.shape(kernel)
-    return (height - 1) // 2, (width - 1) // 2
+def psf_radius(kernel: np.ndarray) -> tuple[int, ...]:
+    """``(r_y, r_x)``, or ``(r_z, r_y, r_x)``: what the PSF reaches from its centre along each axis, each way."""
+    return tuple((side - 1) // 2 for side in np.shape(kernel))
 
 
-def check_psf_fits(kernel: np.ndarray, image_shape: tuple[int, ...], name: str) -> None:
-    """Raise unless the PSF is at most as large as the image, side by side.
+def check_psf_fits(kernel: np.ndarray, image_shape: tuple[int, ...], name: str,
+                   dimensions: int = 2, psf_name: str | None = None) -> None:
+    """Raise unless the PSF has the image's dimensions and is at most as large, side by side.
 
     Parameters
     ----------
-    kernel : np.ndarray, shape (kh, kw)
+    kernel : np.ndarray, shape (kh, kw) or (kz, kh, kw)
     image_shape : tuple of int
-        ``(H, W)`` or ``(H, W, C)`` of the observed image.
+        ``(H, W)`` or ``(H, W, C)`` of the observed image, or ``(Z, Y, X)``
+        or ``(Z, Y, X, C)`` of a volume.
     name : str
         How to name the image in the message (a path, usually).
+    dimensions : int
+        The spatial axes at the front of ``image_shape``: 2 for an image,
+        3 for a volume.
+    psf_name : str, optional
+        The PSF's spec or file, to name in the message.
 
     Raises
     ------
     TVRestoreError
-        If ``kh > H`` or ``kw > W``: the observed window would be smaller
-        than the blur that made it, and nothing in it would be determined.
+        If the PSF is 3-D for an image or 2-D for a volume, or larger than
+        the data along an axis: the observed window would be smaller than
+        the blur that made it, and nothing in it would be determined.
     """
-    kernel_height, kernel_width = np.shape(kernel)
-    height, width = image_shape[:2]
-    if kernel_height > height or kernel_width > width:
+    kernel_shape = np.shape(kernel)
+    kind = {2: "a 2-D image", 3: "a volume"}.get(dimensions, f"{dimensions}-D data")
+    if len(kernel_shape) != dimensions:
+        shown = "" if psf_name is None else f" {psf_name}"
         raise TVRestoreError(
-            f"{name}: the PSF ({kernel_height}x{kernel_width}) is larger than "
-            f"the image ({height}x{width})"
+            f"{name}: the {len(kernel_shape)}-D PSF{shown} ({'x'.join(map(str, kernel_shape))}) "
+            f"does not fit {kind}; give a {dimensions}-D one"
+            + (" (e.g. gaussian:SZ,SY,SX)" if dimensions == 3 else ""))
+    sides = tuple(image_shape[:dimensions])
+    if any(k > n for k, n in zip(kernel_shape, sides)):
+        raise TVRestoreError(
+            f"{name}: the PSF ({'x'.join(map(str, kernel_shape))}) is larger than "
+            f"the {'image' if dimensions == 2 else 'volume'} ({'x'.join(map(str, sides))})"
         )
 
 
@@ -207,11 +228,33 @@ def _numbers(
 
 def _gaussian(spec: str, parameters: str) -> np.ndarray:
     # The radius ceil(3.5 sigma) stays within MAX_PSF_SIDE.
-    [sigma] = _numbers(spec, parameters, ("sigma",), ((MAX_PSF_SIDE // 2) / _GAUSSIAN_TRUNCATE,))
-    radius = max(1, math.ceil(_GAUSSIAN_TRUNCATE * sigma))
-    offsets = np.arange(-radius, radius + 1)
-    profile = np.exp(-(offsets**2) / (2.0 * sigma**2))
+    highest = (MAX_PSF_SIDE // 2) / _GAUSSIAN_TRUNCATE
+    if parameters.count(",") not in (0, 2):
+        raise TVRestoreError(
+            f"--psf {spec!r}: expected one sigma (gaussian:SIGMA) or three (gaussian:SZ,SY,SX)")
+    if parameters.count(",") == 2:
+        sigmas = _numbers(spec, parameters, ("sigma_z", "sigma_y", "sigma_x"), (highest,) * 3)
+        # Three axes of up to 255 voxels would be 16.6 million values.
+        if math.prod(2 * _gaussian_radius(sigma) + 1 for sigma in sigmas) > 4 * MAX_PSF_SIDE**2:
+            raise TVRestoreError(
+                f"--psf {spec!r}: a 3-D PSF is at most {4 * MAX_PSF_SIDE**2} voxels; "
+                "smaller sigmas, please")
+        z, y, x = (_gaussian_profile(sigma) for sigma in sigmas)
+        return z[:, None, None] * y[None, :, None] * x[None, None, :]
+    [sigma] = _numbers(spec, parameters, ("sigma",), (highest,))
+    profile = _gaussian_profile(sigma)
     return np.outer(profile, profile)
+
+
+def _gaussian_radius(sigma: float) -> int:
+    return max(1, math.ceil(_GAUSSIAN_TRUNCATE * sigma))
+
+
+def _gaussian_profile(sigma: float) -> np.ndarray:
+    """The Gaussian sampled at the pixel centres within :func:`_gaussian_radius`, not normalised."""
+    radius = _gaussian_radius(sigma)
+    offsets = np.arange(-radius, radius + 1)
+    return np.exp(-(offsets**2) / (2.0 * sigma**2))
 
 
 def _box(spec: str, parameters: str) -> np.ndarray:

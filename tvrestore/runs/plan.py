@@ -437,7 +437,7 @@ def check_degradation(job: FileJob, input_shape: tuple[int, ...], dtype) -> Rout
     psf_shape = (1, 1)
     if job.psf is not None:
         kernel = load_psf(job.psf)
-        check_psf_fits(kernel, input_shape, str(job.input))
+        check_psf_fits(kernel, input_shape, str(job.input), psf_name=str(job.psf))
         psf_shape = kernel.shape
     chosen = route(job, input_shape, dtype, psf_shape=psf_shape)
     if job.mask is not None:

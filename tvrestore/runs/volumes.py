@@ -7,8 +7,11 @@ else the file's physical sizes, :func:`tvrestore.io.volumes.solve_spacing`),
 the solve budget and the output. :func:`restore_volume_file` then reads,
 denoises through :func:`tvrestore.api.denoise` and writes the result in the
 input's format with its axes, physical sizes and units
-(:func:`tvrestore.io.volumes.write_volume`). Volumes are solved whole:
-tiles, a cluster, and a batch of volumes are not there yet.
+(:func:`tvrestore.io.volumes.write_volume`). With ``--psf`` (a 3-D spec or
+file) or ``--mask`` (a TIFF stack of the input's planes, rows and columns)
+the volume is deblurred or inpainted through :func:`tvrestore.api.restore`.
+Volumes are solved whole: tiles, a cluster, and a batch of volumes are not
+there yet.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from pathlib import Path
 
 from tvrestore.errors import TVRestoreError
 from tvrestore.io.volumes import VolumeHeader, read_volume, read_volume_header, solve_spacing, write_volume
-from tvrestore.models.axes import Axes
+from tvrestore.io.psf import load_psf
+from tvrestore.models.axes import Axes, check_volume_task
+from tvrestore.models.psf import check_psf_fits
 from tvrestore.options import RestoreOptions
 from tvrestore.runs import report
 from tvrestore.runs.claims import Claims, remove_leftovers
@@ -54,7 +59,7 @@ class VolumePlan:
 
 
 def plan_volume(job: FileJob, axes: str | None = None,
-                spacing: tuple[float, ...] | None = None) -> VolumePlan:
+                spacing: tuple[float, ...] | None = None, noise: str = "gaussian") -> VolumePlan:
     """Check a volume job from its header alone, before any pixel is read.
 
     Raises
@@ -62,14 +67,12 @@ def plan_volume(job: FileJob, axes: str | None = None,
     TVRestoreError
         One line naming the file: unreadable or too large a header, axes
         that the file does not name or that do not fit its shape, a spacing
-        of the wrong count, a forward model (volumes are denoised only), a
-        solve beyond ``--max-pixels``, an output that is the input, not a
-        TIFF, or exists without ``--overwrite``.
+        of the wrong count, noise other than Gaussian, upscaling, a PSF that
+        is not 3-D or larger than the volume, a mask whose shape is not the
+        volume's (channels apart), a solve beyond ``--max-pixels``, an
+        output that is the input, not a TIFF, or exists without
+        ``--overwrite``.
     """
-    if job.task != "denoise":
-        raise TVRestoreError(
-            f"{job.input}: a volume or time-lapse is denoised only; --psf, --mask and "
-            "--upscale need a 2-D image")
     header = read_volume_header(job.input)
     if axes is None and header.axes is None:
         raise TVRestoreError(f"{job.input}: the file does not name its axes; give --axes "
@@ -77,9 +80,23 @@ def plan_volume(job: FileJob, axes: str | None = None,
     named = Axes.parse(axes) if axes is not None else Axes(header.axes)
     try:
         named.check_fits(header.shape)
-        named.steps(spacing)
+        coupled, _ = named.steps(spacing)
+        check_volume_task(named, spacing, noise=noise, upscale=job.upscale,
+                          forward_model=job.task != "denoise")
     except TVRestoreError as err:
         raise TVRestoreError(f"{job.input}: {err}") from err
+    shape = dict(zip(named.letters, header.shape))
+    if job.psf is not None:
+        spatial = tuple(shape[letter] for letter in named.spatial(coupled))
+        check_psf_fits(load_psf(job.psf), spatial, str(job.input), len(spatial),
+                       psf_name=str(job.psf))
+    if job.mask is not None:
+        mask_shape = read_volume_header(job.mask).shape
+        planes = tuple(side for letter, side in zip(named.letters, header.shape) if letter != "C")
+        if tuple(mask_shape) != planes:
+            raise TVRestoreError(
+                f"{job.mask}: the mask is {'x'.join(map(str, mask_shape))}, but the volume "
+                f"{job.input} is {'x'.join(map(str, planes))} ({named.letters.replace('C', '')})")
     note, from_file = None, False
     if spacing is None:
         spacing, note = solve_spacing(header, named)
@@ -101,7 +118,7 @@ def plan_volume(job: FileJob, axes: str | None = None,
 
 
 def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan) -> report.ReportEntry:
-    """Read, denoise and write one planned volume; its report entry (with axes and spacing).
+    """Read, restore and write one planned volume; its report entry (with axes and spacing).
 
     The output is written atomically in the input's format, with the
     input's axes, physical sizes and units.
@@ -118,8 +135,10 @@ def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan)
         pixels, header = read_volume(job.input)
         read_seconds = time.perf_counter() - start
         try:
+            mask = None if job.mask is None else read_volume(job.mask)[0]
             restored, result = restore_image(pixels, RestoreRequest(
-                options, axes=plan.axes.letters, spacing=plan.spacing))
+                options, psf=None if job.psf is None else load_psf(job.psf), mask=mask,
+                axes=plan.axes.letters, spacing=plan.spacing))
         except TVRestoreError as err:
             raise TVRestoreError(f"{job.input}: {err}") from err
         start = time.perf_counter()
@@ -128,7 +147,7 @@ def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan)
         write_seconds = time.perf_counter() - start
     return report.entry(
         job, status=report.RESTORED, shape=tuple(pixels.shape), dtype=str(pixels.dtype),
-        task="denoise", upscale=1, **result.to_dict(), batch_size=1, read_seconds=read_seconds,
+        task=job.task, upscale=1, **result.to_dict(), batch_size=1, read_seconds=read_seconds,
         write_seconds=write_seconds, tensorflow_seconds=_tf.IMPORT_SECONDS,
         total_seconds=(read_seconds + result.compile_seconds + result.weight_search_seconds
                        + result.solve_seconds + write_seconds),

@@ -35,6 +35,10 @@ both reductions give the same iterates bit for bit (:func:`_power_of_two`);
 denoising keeps the exact :math:`1/N`, which its results have always used
 (volumes, which have no such past, take the power of two).
 
+Volumes (z, y, x, C) take the same model with a 3-D PSF and a 3-D mask
+(no binning): the unknown extends past the data by the PSF's radius along
+the planes too.
+
 What denoising has that the general path lacks, for speed: batches of
 several image sizes zero-padded to one shape (``extents``), Adam in bands
 of rows (:class:`~tvrestore.solvers.adam.AdamSolver`'s temporal blocking, which
@@ -97,13 +101,16 @@ class Degradation:
     Parameters
     ----------
     psf : np.ndarray, optional
-        The PSF of :math:`B` (normalised, odd sides); None: no blur.
+        The PSF of :math:`B` (normalised, odd sides; 3-D for volumes); None: no blur.
     upscale : int
-        :math:`K` of the binning :math:`D`; 1: none.
+        :math:`K` of the binning :math:`D`; 1: none (images only).
     missing : np.ndarray, shape (h, w) or (h, w, C), optional
         True (nonzero) where a data pixel is missing, or with a channel
         axis where a data value is (impulse noise hits channels one by
-        one); None: none.
+        one); None: none. For volumes (z, y, x) or (z, y, x, C).
+
+    The methods take the data's spatial sizes (``data_hw``: 2 for an
+    image, 3 for a volume) and arrays with a trailing channel axis.
     """
 
     psf: np.ndarray | None = None
@@ -130,36 +137,46 @@ class Degradation:
         psf_key = None if self.psf is None else (self.psf.shape, self.psf.tobytes())
         return _operator(psf_key, self.upscale, layout)
 
-    def unknown_hw(self, data_hw: tuple[int, int]) -> tuple[int, int]:
-        """Height and width of :math:`u` for data of ``data_hw``."""
-        margin_y, margin_x = self.margin
-        return self.upscale * data_hw[0] + 2 * margin_y, self.upscale * data_hw[1] + 2 * margin_x
+    def margins(self, dimensions: int) -> tuple[int, ...]:
+        """:attr:`margin` along each of ``dimensions`` spatial axes (the PSF's radii, or zeros)."""
+        return (0,) * dimensions if self.psf is None else psf_radius(self.psf)
+
+    def unknown_hw(self, data_hw: tuple[int, ...]) -> tuple[int, ...]:
+        """Height and width of :math:`u` for data of ``data_hw`` (planes too, for a volume)."""
+        return tuple(self.upscale * side + 2 * margin
+                     for side, margin in zip(data_hw, self.margins(len(data_hw))))
 
     def window(self, unknown: np.ndarray) -> np.ndarray:
-        """The observed window of :math:`u` (any leading batch axes kept off: (H, W, C))."""
-        margin_y, margin_x = self.margin
-        height, width = unknown.shape[0] - 2 * margin_y, unknown.shape[1] - 2 * margin_x
-        return unknown[margin_y : margin_y + height, margin_x : margin_x + width]
+        """The observed window of :math:`u`, (H, W, C) or (Z, Y, X, C), without its margins."""
+        margins = self.margins(unknown.ndim - 1)
+        return unknown[tuple(slice(margin, side - margin)
+                             for side, margin in zip(unknown.shape, margins))]
 
-    def observed_mask(self, data_hw: tuple[int, int]) -> np.ndarray:
-        """:math:`m`, shape (h, w, 1), or (h, w, C) for a mask per value, float32: 1 where fitted."""
+    def observed_mask(self, data_hw: tuple[int, ...]) -> np.ndarray:
+        """:math:`m`, shape (h, w, 1), or (h, w, C) for a mask per value, float32: 1 where fitted.
+
+        For a volume, ``data_hw`` is (z, y, x) and :math:`m` (z, y, x, 1 or C).
+        """
         if self.missing is None:
             return np.ones((*data_hw, 1), np.float32)
         missing = np.asarray(self.missing)
-        return (missing.reshape(missing.shape[0], missing.shape[1], -1) == 0).astype(np.float32)
+        return (missing.reshape(*missing.shape[:len(data_hw)], -1) == 0).astype(np.float32)
 
     def initial(self, data: np.ndarray) -> np.ndarray:
-        """A starting :math:`u` (H, W, C): missing pixels filled, upsampled, edge-extended.
+        """A starting :math:`u` (H, W, C) or (Z, Y, X, C): missing pixels filled, upsampled, edge-extended.
 
-        Missing pixels take the mean of their observed 8 neighbours, layer
-        by layer from the holes' edges inward; binning is undone by
-        repetition; the margin repeats the nearest edge pixel.
+        Missing pixels take the mean of their observed neighbours (8 in an
+        image, 26 in a volume), layer by layer from the holes' edges
+        inward; binning is undone by repetition; the margin repeats the
+        nearest edge pixel.
         """
         filled = _fill_missing(data, None if self.missing is None else np.asarray(self.missing) != 0)
         k = self.upscale
-        fine = np.repeat(np.repeat(filled, k, axis=0), k, axis=1)
-        margin_y, margin_x = self.margin
-        return np.pad(fine, ((margin_y, margin_y), (margin_x, margin_x), (0, 0)), mode="edge")
+        fine = filled
+        for axis in range(filled.ndim - 1):
+            fine = np.repeat(fine, k, axis=axis)
+        margins = self.margins(filled.ndim - 1)
+        return np.pad(fine, [(margin, margin) for margin in margins] + [(0, 0)], mode="edge")
 
     def box(self, data: np.ndarray) -> tuple[float, float] | None:
         """:math:`[\\mathrm{lo}, \\mathrm{hi}]`: [0, 1] widened to the observed values' range.
@@ -168,7 +185,7 @@ class Degradation:
         """
         if self.task == "denoise":
             return None
-        fitted = data[np.broadcast_to(self.observed_mask(data.shape[:2]), data.shape) > 0]
+        fitted = data[np.broadcast_to(self.observed_mask(data.shape[:-1]), data.shape) > 0]
         if fitted.size == 0:
             return 0.0, 1.0
         return min(0.0, float(fitted.min())), max(1.0, float(fitted.max()))
@@ -188,28 +205,30 @@ def _operator(psf_key, upscale: int, layout: str) -> LinearOperator:
 
 
 def _fill_missing(data: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
-    """``data`` (h, w, C) with missing pixels replaced by their observed neighbours' mean.
+    """``data`` (h, w, C) or (z, y, x, C) with missing values replaced by their observed neighbours' mean.
 
-    ``missing`` is (h, w), or (h, w, C) for each channel's own values.
+    ``missing`` is (h, w), or (h, w, C) for each channel's own values (a
+    volume's likewise, with its planes first).
     """
     if missing is None or not missing.any():
         return np.asarray(data, np.float32)
-    if missing.ndim == 3:
+    if missing.ndim == data.ndim:
         return np.concatenate([
-            _fill_missing(data[..., c : c + 1], missing[..., min(c, missing.shape[2] - 1)])
-            for c in range(data.shape[2])
-        ], axis=2)
+            _fill_missing(data[..., c : c + 1], missing[..., min(c, missing.shape[-1] - 1)])
+            for c in range(data.shape[-1])
+        ], axis=-1)
     values = np.where(missing[..., None], 0.0, np.asarray(data, np.float64))
     known = (~missing).astype(np.float64)
     if not known.any():
         return np.full(data.shape, 0.5, np.float32)
+    # Each offset of the 3 x 3 (x 3) neighbourhood, as slices of the padded arrays.
+    neighbours = [tuple(slice(a, a + side) for a, side in zip(offsets, known.shape))
+                  for offsets in np.ndindex((3,) * known.ndim)]
     while (known == 0).any():
-        padded_values = np.pad(values * known[..., None], ((1, 1), (1, 1), (0, 0)))
+        padded_values = np.pad(values * known[..., None], [(1, 1)] * known.ndim + [(0, 0)])
         padded_known = np.pad(known, 1)
-        sums = sum(padded_values[a : a + known.shape[0], b : b + known.shape[1]]
-                   for a in range(3) for b in range(3))
-        counts = sum(padded_known[a : a + known.shape[0], b : b + known.shape[1]]
-                     for a in range(3) for b in range(3))
+        sums = sum(padded_values[window] for window in neighbours)
+        counts = sum(padded_known[window] for window in neighbours)
         fill = (known == 0) & (counts > 0)
         values[fill] = sums[fill] / counts[fill][:, None]
         known[fill] = 1.0
@@ -242,7 +261,7 @@ def solve(
     degradation : Degradation
     data : list of np.ndarray, shape (h, w, C), or np.ndarray, shape (B, h, w, C)
         :math:`f` per image, intensity units; values under the mask are
-        ignored. Volumes (denoising only) are (z, y, x, C) each.
+        ignored. Volumes are (z, y, x, C) each (a 3-D PSF, a mask; no binning).
     weights : np.ndarray, shape (B,)
         :math:`w \\ge 0` per image (sum units); pdhg needs :math:`w > 0`.
     extents : np.ndarray, shape (B, D), optional
@@ -291,8 +310,10 @@ def solve(
     if extents is not None and not denoising:
         raise ValueError("extents are for denoising only")
     dimensions = np.ndim(data[0]) - 1
-    if dimensions != 2 and not denoising:
-        raise ValueError("a forward model other than the identity is for images (h, w, C) only")
+    if dimensions != 2 and degradation.upscale != 1:
+        raise ValueError("binning (upscaling) is for images (h, w, C) only")
+    if degradation.psf is not None and degradation.psf.ndim != dimensions:
+        raise ValueError(f"a {degradation.psf.ndim}-D PSF does not fit {dimensions}-D data")
     spacing = check_spacing(spacing, dimensions)
     # A batch given as one float32 array (a large image) is not copied.
     observed = np.asarray(data, np.float32) if isinstance(data, np.ndarray) else np.stack(
@@ -314,7 +335,7 @@ def solve(
     weights = np.asarray(weights, np.float32)
     missing = None
     if degradation.missing is not None:
-        fitted = degradation.observed_mask(observed.shape[1:3])
+        fitted = degradation.observed_mask(observed.shape[1:-1])
         missing = np.broadcast_to(1.0 - fitted, (len(observed), *fitted.shape))
     if solver == "pdhg":
         return solve_pdhg(
@@ -338,15 +359,15 @@ def solve(
         return _denoise(problem, start, observed, weights, extents, max_iter, tol,
                         levels if max_iter > 0 else 0)
     loss_scales = np.array(
-        [_power_of_two(problem.loss_scale((int(height), int(width), channels)))
-         for height, width in extents],
+        [_power_of_two(problem.loss_scale((*(int(side) for side in extent), channels)))
+         for extent in extents],
         np.float32,
     )
     arguments = [observed, weights, extents]
     if boxes is not None:
         arguments.append(boxes)
     if missing is not None:
-        arguments.append(missing)  # (B, h, w, 1): the Mask lays it out
+        arguments.append(missing)  # (B, h, w, 1) or (B, z, y, x, 1): the Mask lays it out
     return _minimize(problem, denoising, missing is not None, start, loss_scales, arguments,
                      max_iter, tol)
 
@@ -553,7 +574,8 @@ def _adam(operator: LinearOperator, fidelity: Fidelity, tv: str, color: str, lay
         return problem_for(missing[0] if masked else None).loss(u, loss_scales, observed, weights)
 
     def project(u, observed, weights, extents, box, *missing):
-        return tf.clip_by_value(u, tf.reshape(box[:, 0], [-1, 1, 1, 1]), tf.reshape(box[:, 1], [-1, 1, 1, 1]))
+        per_image = [-1] + [1] * (u.shape.rank - 1)
+        return tf.clip_by_value(u, tf.reshape(box[:, 0], per_image), tf.reshape(box[:, 1], per_image))
 
     return AdamSolver(loss, settings, project=project)
 
@@ -561,13 +583,15 @@ def _adam(operator: LinearOperator, fidelity: Fidelity, tv: str, color: str, lay
 def energy(
     degradation: Degradation, unknown: np.ndarray, data: np.ndarray, weight: float,
     tv: str = "isotropic", color: str = "vectorial", fidelity: Fidelity | None = None,
+    spacing: tuple[float, ...] | None = None,
 ) -> float:
     """:math:`E(u)` in sum units for one image, summed in float64.
 
     ``unknown`` is (H, W, C) on the extended domain, ``data`` (h, w, C);
-    ``fidelity`` defaults to L2.
+    a volume's are (Z, Y, X, C) and (z, y, x, C). ``fidelity`` defaults
+    to L2; ``spacing`` divides TV's differences.
     """
     problem = Problem(degradation.operator, L2() if fidelity is None else fidelity, tv=tv,
-                      color=color, reduction="sum")
-    fitted = None if degradation.missing is None else degradation.observed_mask(data.shape[:2])
+                      color=color, reduction="sum", spacing=spacing)
+    fitted = None if degradation.missing is None else degradation.observed_mask(data.shape[:-1])
     return problem.energy_value(unknown, data, weight, fitted)

@@ -333,6 +333,9 @@ def _chunk_size(shape: tuple[int, int, int], problems: int) -> int:
 # the result: RESTORATION_CROP // K data pixels for --upscale K, so that
 # the search's unknown is no larger than for the other tasks.
 RESTORATION_CROP = 128
+# A volume's crop, in voxels a side: 32^3 voxels, about as many unknowns as
+# the 2-D crop's 128^2 (with a PSF's margin).
+RESTORATION_VOLUME_CROP = 32
 # Primal-dual iterations per candidate (see benchmarks/measure_restore.py).
 RESTORATION_ITERATIONS = 150
 # Candidates as multiples of the rule's weight: the weights that restore
@@ -342,7 +345,8 @@ RESTORATION_CANDIDATE_FACTORS = tuple(float(x) for x in np.geomspace(0.05, 1.0, 
 
 
 def choose_restoration_weight(
-    degradation: Degradation, unit: np.ndarray, tv: str, color: str
+    degradation: Degradation, unit: np.ndarray, tv: str, color: str,
+    spacing: tuple[float, ...] | None = None,
 ) -> tuple[float, float, float]:
     r"""The weight of least Monte Carlo predicted-SURE for one degraded image.
 
@@ -368,9 +372,13 @@ def choose_restoration_weight(
     Parameters
     ----------
     degradation : tvrestore.solvers.engine.Degradation
-    unit : np.ndarray, shape (h, w, C)
-        The data in intensity units.
+    unit : np.ndarray, shape (h, w, C), or (z, y, x, C) for a volume
+        The data in intensity units. A volume's crop is
+        :data:`RESTORATION_VOLUME_CROP` voxels a side, and its noise is
+        estimated from its planes.
     tv, color : str
+    spacing : tuple of float, optional
+        The relative step of each spatial axis, for the candidates' TV.
 
     Returns
     -------
@@ -380,25 +388,27 @@ def choose_restoration_weight(
     compile_seconds : float
     """
     missing = None if degradation.missing is None else np.asarray(degradation.missing, bool)
-    sigma = noise.estimate_noise_sigma(
-        unit, missing, weak_texture_tiles=not _hides_diagonal_detail(degradation)
-    )
-    centre = noise.auto_weight(sigma, unit.shape[2], tv, color)
+    volume = unit.ndim == 4
+    hides = _hides_diagonal_detail(degradation)
+    if volume:
+        sigma = noise.estimate_volume_noise_sigma(unit, missing, weak_texture_tiles=not hides)
+    else:
+        sigma = noise.estimate_noise_sigma(unit, missing, weak_texture_tiles=not hides)
+    centre = noise.auto_weight(sigma, unit.shape[-1], tv, color)
     if centre == 0:
         return 0.0, sigma, 0.0
-    side = RESTORATION_CROP // degradation.upscale
-    top = max(0, (unit.shape[0] - side) // 2)
-    left = max(0, (unit.shape[1] - side) // 2)
-    window = (slice(top, top + side), slice(left, left + side))
+    side = RESTORATION_VOLUME_CROP if volume else RESTORATION_CROP // degradation.upscale
+    window = tuple(slice(max(0, (length - side) // 2), max(0, (length - side) // 2) + side)
+                   for length in unit.shape[:-1])
     crop = unit[window]
     cropped = Degradation(
         psf=degradation.psf, upscale=degradation.upscale,
         missing=None if missing is None else missing[window],
     )
-    fitted = cropped.observed_mask(crop.shape[:2])
+    fitted = cropped.observed_mask(crop.shape[:-1])
     # As for denoising, a small crop gets more probes (at most _MAX_PROBES),
-    # so that the divergence is averaged over about side**2 probed values.
-    probe_count = min(_MAX_PROBES, math.ceil(side**2 / (crop.shape[0] * crop.shape[1])))
+    # so that the divergence is averaged over about side**D probed values.
+    probe_count = min(_MAX_PROBES, math.ceil(side ** (unit.ndim - 1) / math.prod(crop.shape[:-1])))
     signs = np.random.default_rng(_SEED).integers(0, 2, (probe_count, *crop.shape))
     probes = ((2 * signs - 1) * fitted).astype(np.float32)
     step = noise.SURE_PROBE_SCALE * sigma
@@ -410,10 +420,11 @@ def choose_restoration_weight(
     run = solve(
         cropped, data, np.tile(candidates, probe_count + 1), tv=tv, color=color, solver="pdhg",
         gap=0.0, max_iter=RESTORATION_ITERATIONS, check_every=RESTORATION_ITERATIONS,
+        spacing=spacing,
     )
     operator = cropped.operator
     predicted = operator.apply(tf.constant(run.solution)).numpy().astype(np.float64)
-    observed_count = fitted.sum() * crop.shape[2]
+    observed_count = fitted.sum() * crop.shape[-1]
     risks = []
     for i in range(count):
         residual = fitted * (predicted[i] - crop)
@@ -438,11 +449,12 @@ def _hides_diagonal_detail(degradation) -> bool:
     True for a PSF (with no binning after it) whose gain at the diagonal
     Nyquist frequency, :math:`|\sum_{a,b} k_{a,b} (-1)^{a+b}|`, is at most
     :data:`_NYQUIST_GAIN` (``gaussian:1.6``: 2e-9; ``disk:2``: 0.09;
-    ``motion:9,30``: 0.05; ``box:3``: 0.11, so it keeps the tiles).
+    ``motion:9,30``: 0.05; ``box:3``: 0.11, so it keeps the tiles). A 3-D
+    PSF's planes are summed: a volume's details are taken plane by plane.
     """
     if degradation.psf is None or degradation.upscale > 1:
         return False
-    rows, columns = np.indices(degradation.psf.shape)
+    rows, columns = np.indices(degradation.psf.shape)[-2:]
     return abs(float(np.sum(degradation.psf * (-1.0) ** (rows + columns)))) <= _NYQUIST_GAIN
 
 

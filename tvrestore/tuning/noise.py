@@ -172,18 +172,26 @@ def estimate_noise_sigma(
     return sigma
 
 
-def estimate_volume_noise_sigma(volume: np.ndarray) -> float:
+def estimate_volume_noise_sigma(volume: np.ndarray, missing: np.ndarray | None = None,
+                                weak_texture_tiles: bool = True) -> float:
     """:func:`estimate_noise_sigma` of a volume (Z, Y, X, C): its planes side by side.
 
     The planes, cut to whole 8x8 tiles, are laid out as one wide image, so
     that no 2x2 block or tile mixes two planes and the flattest tiles of
-    every plane count.
+    every plane count. ``missing`` (Z, Y, X), or (Z, Y, X, C) with any
+    channel missing counting, is laid out likewise.
     """
     volume = np.asarray(volume)
     height = volume.shape[1] // _TILE * _TILE or volume.shape[1]
     width = volume.shape[2] // _TILE * _TILE or volume.shape[2]
     planes = volume[:, :height, :width]
-    return estimate_noise_sigma(np.concatenate(list(planes), axis=1))
+    if missing is not None:
+        missing = np.asarray(missing, bool)
+        if missing.ndim == 4:
+            missing = missing.any(axis=-1)
+        missing = np.concatenate(list(missing[:, :height, :width]), axis=1)
+    return estimate_noise_sigma(np.concatenate(list(planes), axis=1), missing,
+                                weak_texture_tiles=weak_texture_tiles)
 
 
 def _masked_noise_sigma(image: np.ndarray, missing: np.ndarray, weak_texture_tiles: bool) -> float:
