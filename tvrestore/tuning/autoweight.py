@@ -105,6 +105,7 @@ class _Search:
     sigma: float
     candidates: np.ndarray
     risks: np.ndarray
+    variance: np.ndarray | None = None
 
     def next_candidates(self) -> list[int]:
         """The candidates the walk solves next (none: the search is done).
@@ -137,7 +138,7 @@ class _Search:
             self.risks[candidate] = np.mean([
                 noise.monte_carlo_sure(
                     self.crop, solutions[i], solutions[count * (k + 1) + i], probe,
-                    self.step, self.sigma,
+                    self.step, self.sigma, self.variance,
                 )
                 for k, probe in enumerate(self.probes)
             ])
@@ -191,7 +192,7 @@ def choose_weights(
     return choices, compile_seconds
 
 
-def _search(unit: np.ndarray, sigma: float, centre: float) -> _Search:
+def _search(unit: np.ndarray, sigma: float, centre: float, clipped: bool = True) -> _Search:
     side = CROP if unit.ndim == 3 else VOLUME_CROP
     crop = unit[tuple(slice(max(0, (length - side) // 2), max(0, (length - side) // 2) + side)
                       for length in unit.shape[:-1])]
@@ -207,7 +208,39 @@ def _search(unit: np.ndarray, sigma: float, centre: float) -> _Search:
         sigma=sigma,
         candidates=centre * np.array(noise.SURE_CANDIDATE_FACTORS),
         risks=np.full(len(noise.SURE_CANDIDATE_FACTORS), np.inf),
+        variance=_clipped_variance(crop, sigma) if clipped else None,
     )
+
+
+def _clipped_variance(crop: np.ndarray, sigma: float) -> np.ndarray | None:
+    """SURE's noise variance per value of 8-bit data: 0 where a tile is flat at a bound, else sigma^2.
+
+    A value at 0 (or 1) in an 8x8 tile (and channel) of which at least
+    :data:`_FLAT_AT_BOUND` of the values sit at that bound, and none at the
+    other, has a clean value within about sigma / 4 of the bound: the
+    value is about the clean one, not noise (see
+    :func:`tvrestore.tuning.noise.monte_carlo_sure`). None (sigma^2
+    everywhere) when no value is zeroed.
+    """
+    tile = 8
+    down, across = crop.shape[0] // tile, crop.shape[1] // tile
+    if crop.ndim != 3 or down == 0 or across == 0:
+        return None
+    tiles = crop[: down * tile, : across * tile].reshape(down, tile, across, tile, -1)
+    low, high = (tiles <= 0).mean(axis=(1, 3)), (tiles >= 1).mean(axis=(1, 3))
+    flat_low = ((low >= _FLAT_AT_BOUND) & (high == 0))[:, None, :, None]
+    flat_high = ((high >= _FLAT_AT_BOUND) & (low == 0))[:, None, :, None]
+    zeroed = ((tiles <= 0) & flat_low) | ((tiles >= 1) & flat_high)
+    if not zeroed.any():
+        return None
+    variance = np.full(crop.shape, sigma**2)
+    variance[: down * tile, : across * tile] = np.where(zeroed, 0.0, sigma**2).reshape(
+        down * tile, across * tile, -1)
+    return variance
+
+
+# Fraction of a tile's values at a bound from which SURE takes them as clean.
+_FLAT_AT_BOUND = 0.4
 
 
 def _run(
@@ -480,7 +513,7 @@ def choose_poisson_weights(
         estimated = noise.estimate_noise_sigma(stabilized) * top
         references[index] = (top, mean_count, estimated)
         centre = noise.auto_weight(sigma, unit.shape[2], tv, color)
-        searches[index] = _search(stabilized, sigma, centre)
+        searches[index] = _search(stabilized, sigma, centre, clipped=False)
     chosen, compile_seconds = _run(searches, tv, color)
     for index, weight in chosen.items():
         top, mean_count, estimated = references[index]
