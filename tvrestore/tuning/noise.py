@@ -110,7 +110,10 @@ def estimate_noise_sigma(
        and 3 are repeated three times.
 
     With fewer than 5 % weak-texture tiles (or an image under 16x16) the
-    last estimate stands.
+    last estimate stands, or, when at least 3/8 of the tiles are flat at 0
+    or 1 (line art, a saturated background: 8-bit clipping has halved
+    their Haar details), the larger of it and the noise read from those
+    tiles as a censored normal (:func:`_censored_sigma`).
 
     Parameters
     ----------
