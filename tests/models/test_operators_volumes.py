@@ -15,7 +15,6 @@ from tvrestore.backend.tf import tf
 from tvrestore.errors import TVRestoreError
 from tvrestore.io.psf import load_psf
 from tvrestore.models.operators import Blur, Composite, Mask
-from tvrestore.models.problem import Problem
 from tvrestore.models.psf import check_psf_fits, parse_psf
 from tvrestore.solvers import engine
 

@@ -70,15 +70,16 @@ def test_estimate_counts_only_the_noise_an_eight_bit_file_keeps():
     assert 0.75 * sigma < estimate < 0.95 * sigma
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23: on a binary image every tile is clipped, and "
-                   "the Haar details read about half the noise (horse at 10/255: 5.2)")
-def test_estimate_reads_a_binary_image_past_its_clipping():
+@pytest.mark.parametrize("sigma_255", [10, 25, 50])
+def test_estimate_reads_a_binary_image_past_its_clipping(sigma_255):
     # A silhouette is flat at 0 and 1, where an 8-bit file clips half the
-    # noise; SURE given half the noise chooses a third to half of the best
-    # weight (1.1 to 1.3 dB lost, benchmarks/calibrate_auto_weight.py --held-out).
+    # noise: every tile is clipped and the Haar details read about half of
+    # it (5.2 for 10). SURE given half the noise chose a third to half of
+    # the best weight (1.1 to 1.3 dB lost); the tiles flat at a bound, read
+    # as a censored normal, give the noise itself.
     clean = util.img_as_float64(data.horse())[..., None]
-    noisy = noisy_version(clean, 10 / 255, seed=3, eight_bit=True)
-    assert estimate_noise_sigma(noisy) == pytest.approx(10 / 255, rel=0.08)
+    noisy = noisy_version(clean, sigma_255 / 255, seed=3, eight_bit=True)
+    assert estimate_noise_sigma(noisy) == pytest.approx(sigma_255 / 255, rel=0.08)
 
 
 def test_estimate_of_tiny_images_is_zero():
@@ -179,6 +180,24 @@ def test_monte_carlo_sure_estimates_the_true_error_of_a_linear_denoiser():
         estimate = monte_carlo_sure(noisy, a * noisy, a * (noisy + step * probe), probe, step, sigma)
         true_error = np.mean((a * noisy - clean) ** 2)
         assert estimate == pytest.approx(true_error, rel=0.03)
+
+
+def test_monte_carlo_sure_takes_a_variance_per_value():
+    # Noise of unequal variance (none at all on half the values, as on
+    # clipped flat background): with the per-value variance SURE matches the
+    # true error of a linear denoiser; with sigma^2 everywhere it does not.
+    rng = np.random.default_rng(4)
+    clean = rng.random((256, 256))
+    sigma = 0.1
+    variance = np.where(np.arange(256)[:, None] < 128, 0.0, sigma**2) * np.ones(clean.shape)
+    noisy = clean + np.sqrt(variance) * rng.standard_normal(clean.shape)
+    probe = rng.choice([-1.0, 1.0], clean.shape)
+    step = 0.01
+    for a in (0.9, 1.0):
+        true_error = np.mean((a * noisy - clean) ** 2)
+        args = (noisy, a * noisy, a * (noisy + step * probe), probe, step, sigma)
+        assert monte_carlo_sure(*args, variance) == pytest.approx(true_error, rel=0.03)
+        assert monte_carlo_sure(*args) != pytest.approx(true_error, rel=0.2)
 
 
 def test_sure_minimizer_refines_between_grid_points_and_keeps_grid_ends():

@@ -141,10 +141,7 @@ class _Search:
             self.risks[candidate] = np.mean([
                 noise.monte_carlo_sure(
                     self.crop, solutions[i], solutions[count * (k + 1) + i], probe,
-                    self.step, self.sigma,
-                ) if self.variances is None else _heteroscedastic_sure(
-                    self.crop, solutions[i], solutions[count * (k + 1) + i], probe,
-                    self.step, self.variances,
+                    self.step, self.sigma, self.variances,
                 )
                 for k, probe in enumerate(self.probes)
             ])
@@ -198,29 +195,14 @@ def choose_weights(
     return choices, compile_seconds
 
 
-def _heteroscedastic_sure(
-    noisy: np.ndarray, restored: np.ndarray, restored_probed: np.ndarray, probe: np.ndarray,
-    step: float, variances: np.ndarray,
-) -> float:
-    r"""Monte Carlo SURE for independent Gaussian noise of variance :math:`\sigma_i^2` per value.
-
-    .. math::
-
-        \mathbb{E}\,\frac{\|u - x\|^2}{N} = \mathbb{E}\Big[\frac{\|u - f\|^2}{N}
-        - \frac1N\sum_i \sigma_i^2 + \frac2N \sum_i \sigma_i^2 \frac{\partial u_i}{\partial f_i}\Big],
-
-    Stein's lemma value by value; :math:`\partial u_i / \partial f_i` is
-    read from the probe as in :func:`tvrestore.tuning.noise.monte_carlo_sure`,
-    which this is for equal variances.
-    """
-    restored = np.asarray(restored, np.float64)
-    divergence = np.sum(variances * probe * (np.asarray(restored_probed, np.float64) - restored)) / step
-    return float((np.sum((restored - noisy) ** 2) - np.sum(variances) + 2 * divergence) / noisy.size)
-
-
 def _search(unit: np.ndarray, sigma: float, centre: float,
-            variances: np.ndarray | None = None) -> _Search:
-    """The search of one image around ``centre``; ``variances``: per value, as ``unit``'s shape."""
+            variances: np.ndarray | None = None, clipped: bool = True) -> _Search:
+    """The search of one image around ``centre``.
+
+    ``variances``: the noise variance per value, as ``unit``'s shape;
+    default sigma^2, but 0 on 8-bit values clipped in tiles flat at a bound
+    (:func:`_clipped_variance`) when ``clipped``.
+    """
     side = CROP if unit.ndim == 3 else VOLUME_CROP
     window = tuple(slice(max(0, (length - side) // 2), max(0, (length - side) // 2) + side)
                    for length in unit.shape[:-1])
@@ -237,8 +219,40 @@ def _search(unit: np.ndarray, sigma: float, centre: float,
         sigma=sigma,
         candidates=centre * np.array(noise.SURE_CANDIDATE_FACTORS),
         risks=np.full(len(noise.SURE_CANDIDATE_FACTORS), np.inf),
-        variances=None if variances is None else variances[window],
+        variances=(variances[window] if variances is not None
+                   else _clipped_variance(crop, sigma) if clipped else None),
     )
+
+
+def _clipped_variance(crop: np.ndarray, sigma: float) -> np.ndarray | None:
+    """SURE's noise variance per value of 8-bit data: 0 where a tile is flat at a bound, else sigma^2.
+
+    A value at 0 (or 1) in an 8x8 tile (and channel) of which at least
+    :data:`_FLAT_AT_BOUND` of the values sit at that bound, and none at the
+    other, has a clean value within about sigma / 4 of the bound: the
+    value is about the clean one, not noise (see
+    :func:`tvrestore.tuning.noise.monte_carlo_sure`). None (sigma^2
+    everywhere) when no value is zeroed.
+    """
+    tile = 8
+    down, across = crop.shape[0] // tile, crop.shape[1] // tile
+    if crop.ndim != 3 or down == 0 or across == 0:
+        return None
+    tiles = crop[: down * tile, : across * tile].reshape(down, tile, across, tile, -1)
+    low, high = (tiles <= 0).mean(axis=(1, 3)), (tiles >= 1).mean(axis=(1, 3))
+    flat_low = ((low >= _FLAT_AT_BOUND) & (high == 0))[:, None, :, None]
+    flat_high = ((high >= _FLAT_AT_BOUND) & (low == 0))[:, None, :, None]
+    zeroed = ((tiles <= 0) & flat_low) | ((tiles >= 1) & flat_high)
+    if not zeroed.any():
+        return None
+    variance = np.full(crop.shape, sigma**2)
+    variance[: down * tile, : across * tile] = np.where(zeroed, 0.0, sigma**2).reshape(
+        down * tile, across * tile, -1)
+    return variance
+
+
+# Fraction of a tile's values at a bound from which SURE takes them as clean.
+_FLAT_AT_BOUND = 0.4
 
 
 def _run(
@@ -517,7 +531,7 @@ def choose_anscombe_weights(
     ``dark_variance`` (default) each value's risk takes the variance of its
     local count (the image smoothed over :data:`_VARIANCE_SMOOTHING` pixels,
     inverted), by SURE for heteroscedastic noise
-    (:func:`_heteroscedastic_sure`). Measured on held-out images at 5 photons
+    (:func:`tvrestore.tuning.noise.monte_carlo_sure` with a variance per value). Measured on held-out images at 5 photons
     peak, the known variance 1 chose weights 1.25 to 1.6 times the best,
     0.26 to 0.54 dB below it; the local variances 0 to 0.29 dB below
     (docs/noise.md). Without it every value's variance is 1 (the KL
@@ -551,8 +565,9 @@ def choose_anscombe_weights(
                      else None)
         sigma = 1.0 / top if variances is None else math.sqrt(float(variances.mean()))
         estimates[index] = noise.estimate_noise_sigma(unit) * top
+        # Anscombe values are not 8-bit data clipped at a bound.
         searches[index] = _search(unit, sigma, noise.auto_weight(sigma, unit.shape[2], tv, color),
-                                  variances)
+                                  variances, clipped=False)
     chosen, compile_seconds = _run(searches, tv, color)
     for index, weight in chosen.items():
         choices[index] = WeightChoice(weight * tops[index], estimates[index])
