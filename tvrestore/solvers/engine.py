@@ -67,7 +67,7 @@ from tvrestore.models.operators import Blur, Composite, Downsample, Identity, Li
 from tvrestore.solvers.pdhg import solve_pdhg
 from tvrestore.models.problem import Problem
 from tvrestore.models.psf import psf_radius
-from tvrestore.solvers.adam import AdamSettings, AdamSolver
+from tvrestore.solvers.adam import WHOLE_VALUES, AdamSettings, AdamSolver
 from tvrestore.solvers import multilevel
 from tvrestore.models.tv import check_spacing, layout_for, swap_layout
 
@@ -561,7 +561,7 @@ def _adam(operator: LinearOperator, fidelity: Fidelity, tv: str, color: str, lay
                 return tf.maximum(u, KL_FLOOR)
         return AdamSolver(problem.loss, settings, rows_of_data=problem.rows_of_data,
                           stencil_rows=problem.stencil_rows, any_shape=True, project=floor,
-                          kept_axes=(-2 if layout == "hcw" else -1,))
+                          kept_axes=(-2 if layout == "hcw" else -1,), whole_values=WHOLE_VALUES)
 
     def problem_for(missing) -> Problem:
         # The mask comes in as data at trace time, not as a constant.
