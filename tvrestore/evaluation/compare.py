@@ -37,12 +37,12 @@ reads and converts nothing.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from skimage.restoration import denoise_tv_bregman, denoise_tv_chambolle
 
+from tvrestore.evaluation.baselines import Baseline
 from tvrestore.evaluation.metrics import quality
 from tvrestore.models.problem import Problem
 from tvrestore.options import CompareRow, RestoreResult
@@ -262,24 +262,6 @@ def compare_counts(
     return rows
 
 
-@dataclass(frozen=True)
-class Baseline:
-    """A scikit-image denoiser set up for tvrestore's :math:`w`.
-
-    Attributes
-    ----------
-    method : str
-    weight : float
-        The method's own weight parameter.
-    solve : callable
-        ``solve(image) -> np.ndarray``, on a float image in [0, 1].
-    """
-
-    method: str
-    weight: float
-    solve: Callable[[np.ndarray], np.ndarray]
-
-
 def skimage_baselines(weight: float, tv: str, channel_axis: int | None) -> list[Baseline]:
     """skimage's chambolle and bregman at tvrestore's :math:`w`; none at :math:`w = 0`.
 
@@ -302,18 +284,18 @@ def skimage_baselines(weight: float, tv: str, channel_axis: int | None) -> list[
     return [
         Baseline(
             "skimage chambolle",
-            weight,
             lambda image: denoise_tv_chambolle(image, weight=weight, channel_axis=channel_axis),
+            weight,
         ),
         Baseline(
             "skimage bregman",
-            bregman_weight,
             lambda image: denoise_tv_bregman(
                 image,
                 weight=bregman_weight,
                 isotropic=tv == "isotropic",
                 channel_axis=channel_axis,
             ),
+            bregman_weight,
         ),
     ]
 
