@@ -334,6 +334,9 @@ BAD_OPTIONS = [
     ("--gap", "nan"), ("--gap", "-inf"), ("--gap", "0"), ("--gap", "1e300"),
     ("--max-iter", "-1"), ("--max-iter", str(2**31)), ("--max-iter", str(10**30)),
     ("--max-iter", "1.5"), ("--batch-size", "0"), ("--reduction", "median"),
+    ("--noise", "laplace"), ("--gain", "0"), ("--gain", "nan"), ("--gain", "-2"),
+    ("--offset", "inf"), ("--axes", "QYX"), ("--axes", "YYX"), ("--spacing", "1,-2"),
+    ("--spacing", "nan,1"), ("--poisson-route", "sqrt"),
 ]
 
 
