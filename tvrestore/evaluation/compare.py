@@ -48,16 +48,12 @@ from tvrestore.models.problem import Problem
 from tvrestore.options import CompareRow, RestoreResult
 
 __all__ = [
-    "BREGMAN_WEIGHT_FACTOR", "Baseline", "MethodResult", "compare_counts", "compare_methods",
+    "BREGMAN_WEIGHT_FACTOR", "Baseline", "compare_counts", "compare_methods",
     "compare_restoration", "skimage_baselines",
 ]
 
 # skimage's bregman `weight` for our w is BREGMAN_WEIGHT_FACTOR / w.
 BREGMAN_WEIGHT_FACTOR = 1.0
-
-
-# The rows are the report's type: one definition, light enough for runs/.
-MethodResult = CompareRow
 
 
 def compare_methods(
@@ -68,7 +64,7 @@ def compare_methods(
     *,
     as_written: Callable[[np.ndarray], np.ndarray],
     solutions: dict[str, np.ndarray] | None = None,
-) -> list[MethodResult]:
+) -> list[CompareRow]:
     """tvrestore's result next to skimage's chambolle and bregman.
 
     Parameters
@@ -91,7 +87,7 @@ def compare_methods(
 
     Returns
     -------
-    list of MethodResult
+    list of CompareRow
         tvrestore first, then the skimage methods at the same :math:`w`;
         a method whose output holds NaN (skimage's bregman does on some
         one-row images) has no row.
@@ -102,7 +98,7 @@ def compare_methods(
     objective = Problem(tv=result.tv, color=result.color)
     w = result.weight
 
-    def scored(method: str, weight: float, solve) -> MethodResult | None:
+    def scored(method: str, weight: float, solve) -> CompareRow | None:
         start = time.perf_counter()
         # Reshaped: skimage's bregman squeezes a side of 1 ((1, W) -> (W,)).
         solution = np.reshape(solve(grey), grey.shape)
@@ -112,7 +108,7 @@ def compare_methods(
         written = as_written(solution.reshape(unit.shape))
         if solutions is not None:
             solutions[method] = written
-        return MethodResult(
+        return CompareRow(
             method=method,
             weight=weight,
             **_scores(reference, written),
@@ -121,7 +117,7 @@ def compare_methods(
         )
 
     rows = [
-        MethodResult(
+        CompareRow(
             method="tvrestore (adam)",
             weight=w,
             **_scores(reference, restored),
@@ -151,7 +147,7 @@ def compare_restoration(
     upscale: int = 1,
     as_written: Callable[[np.ndarray], np.ndarray],
     solutions: dict[str, np.ndarray] | None = None,
-) -> list[MethodResult]:
+) -> list[CompareRow]:
     """tvrestore's deblurring, inpainting or upscaling next to scikit-image's methods for it.
 
     The methods are those of :func:`tvrestore.evaluation.baselines.restoration_baselines`
@@ -184,7 +180,7 @@ def compare_restoration(
     colour = np.asarray(observed, np.float64)
     unit = colour[..., 0] if colour.ndim == 3 and colour.shape[2] == 1 else colour
     output_shape = (unit.shape[0] * upscale, unit.shape[1] * upscale, *colour.shape[2:])
-    rows = [MethodResult(method=f"tvrestore ({result.solver})", weight=result.weight,
+    rows = [CompareRow(method=f"tvrestore ({result.solver})", weight=result.weight,
                          **_scores(reference, restored), objective=result.objective,
                          seconds=result.solve_seconds)]
     if result.noise == "impulse" and upscale == 1:
@@ -196,7 +192,7 @@ def compare_restoration(
         written = as_written(solution.reshape(output_shape))
         if solutions is not None:
             solutions[baseline.method] = written
-        rows.append(MethodResult(method=baseline.method, weight=None,
+        rows.append(CompareRow(method=baseline.method, weight=None,
                                  **_scores(reference, written), objective=None,
                                  seconds=seconds))
     return rows
@@ -211,7 +207,7 @@ def compare_counts(
     psf: np.ndarray | None = None,
     as_written: Callable[[np.ndarray], np.ndarray],
     solutions: dict[str, np.ndarray] | None = None,
-) -> list[MethodResult]:
+) -> list[CompareRow]:
     """Under ``noise="poisson"``: tvrestore's result next to what a photon counter would use.
 
     The baselines are those of
@@ -245,7 +241,7 @@ def compare_counts(
     scaled = None if reference is None else np.asarray(reference, np.float64) / peak
     # The Anscombe route is named: its weight is chambolle's on the Anscombe image.
     route = ", anscombe" if result.poisson_route == "anscombe" else ""
-    rows = [MethodResult(method=f"tvrestore ({result.solver}, poisson{route})", weight=result.weight,
+    rows = [CompareRow(method=f"tvrestore ({result.solver}, poisson{route})", weight=result.weight,
                          **_scores(scaled, restored / peak), objective=result.objective,
                          seconds=result.solve_seconds)]
     for baseline in counts_baselines(result.weight, float(counts.mean()), psf=psf,
@@ -256,7 +252,7 @@ def compare_counts(
         written = as_written(solution.reshape(counts.shape))
         if solutions is not None:
             solutions[baseline.method] = written
-        rows.append(MethodResult(method=baseline.method, weight=baseline.weight,
+        rows.append(CompareRow(method=baseline.method, weight=baseline.weight,
                                  **_scores(scaled, written / peak), objective=None,
                                  seconds=seconds))
     return rows
@@ -303,7 +299,7 @@ def skimage_baselines(weight: float, tv: str, channel_axis: int | None) -> list[
 def _median_rows(
     unit: np.ndarray, reference: np.ndarray | None, as_written: Callable[[np.ndarray], np.ndarray],
     solutions: dict[str, np.ndarray] | None,
-) -> list[MethodResult]:
+) -> list[CompareRow]:
     """The median filters of :func:`tvrestore.evaluation.baselines.impulse_baselines` on ``unit``."""
     from tvrestore.evaluation.baselines import impulse_baselines
 
@@ -315,7 +311,7 @@ def _median_rows(
         written = as_written(solution)
         if solutions is not None:
             solutions[baseline.method] = written
-        rows.append(MethodResult(method=baseline.method, weight=None,
+        rows.append(CompareRow(method=baseline.method, weight=None,
                                  **_scores(reference, written), objective=None, seconds=seconds))
     return rows
 
