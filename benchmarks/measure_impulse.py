@@ -5,7 +5,7 @@ with seeded impulse noise (:func:`tvrestore.bench.degradations.impulse_noise`):
 salt and pepper at 30, 50 and 70 %, random-valued at 20 and 40 %.
 
 Held-out images are skimage.data images not in samples/ (moon, chelsea,
-coffee, rocket); the calibration images (camera, astronaut, coins), on
+coffee, rocket, brick, page, cell); the calibration images (camera, astronaut, coins), on
 which the random-valued weight rule was fitted, are printed apart with
 ``--calibration``.
 
@@ -39,7 +39,7 @@ from tvrestore.models.fidelities import L1
 from tvrestore.solvers import engine
 from tvrestore.tuning.impulses import SALT_AND_PEPPER, detect_impulses, smooth_fill
 
-HELD_OUT = ("moon", "chelsea", "coffee", "rocket")
+HELD_OUT = ("moon", "chelsea", "coffee", "rocket", "brick", "page", "cell")
 CALIBRATION = ("camera", "astronaut", "coins")
 CASES = (("salt-and-pepper", 0.3), ("salt-and-pepper", 0.5), ("salt-and-pepper", 0.7),
          ("random-valued", 0.2), ("random-valued", 0.4))

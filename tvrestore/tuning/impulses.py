@@ -8,9 +8,9 @@ information about the scene. Two kinds are told apart:
 integer images, the data's minimum and maximum for floats). Every such
 pixel is flagged (:func:`extreme_pixels`) and treated as missing, so the
 restoration is masked TV through the L1 fidelity on the pixels left, which
-are clean. A pixel at an extreme whose 8 neighbours all hold the same
-extreme is kept: it lies in a saturated area (a salt pixel there holds the
-right value anyway, and the area keeps its own pixels).
+are clean. A pixel at an extreme whose 5x5 window holds the same extreme
+throughout is kept: it lies in a saturated area (a salt pixel there holds
+the right value anyway, and the area keeps its own pixels).
 
 **Random-valued**: the replaced pixels hold arbitrary values, which no
 range test finds. Chen and Wu's adaptive centre-weighted median detector
@@ -69,6 +69,8 @@ _VECTORIAL_COLOUR_FACTOR = 1.6
 # smooth_fill's Jacobi sweeps and how far toward them the fill moves (see there).
 _FILL_SWEEPS = 2
 _FILL_SHARE = 0.5
+# Side of the window a saturated area must fill (extreme_pixels).
+_SATURATED_WINDOW = 5
 # Values per band of the detector's window statistics (9 float32 copies
 # of a band: about 36 MB whatever the image's size).
 _BAND_VALUES = 2**20
@@ -121,6 +123,14 @@ def range_extremes(unit: np.ndarray, dtype: np.dtype | str | None = None) -> tup
 def extreme_pixels(unit: np.ndarray, extremes: tuple[float, float]) -> np.ndarray:
     """Values at a range extreme, saturated areas apart.
 
+    A value at an extreme is kept when every value of its 5x5 window holds
+    the same extreme: it lies in a saturated area. A 3x3 window let
+    clusters of impulses through (at 70 % salt and pepper, each value's 8
+    neighbours all hold its extreme with probability :math:`0.35^8`, about
+    15 values of a 256x256 image; kept as data, one such value cost the
+    smooth held-out cell 2.8 dB at 50 %); with 24 neighbours the chance is
+    :math:`0.35^{24} \approx 10^{-11}`.
+
     Parameters
     ----------
     unit : np.ndarray, shape (H, W, C)
@@ -130,19 +140,16 @@ def extreme_pixels(unit: np.ndarray, extremes: tuple[float, float]) -> np.ndarra
     Returns
     -------
     np.ndarray of bool, shape (H, W, C)
-        True at a value at ``lo`` or ``hi``, unless the pixel's 8
-        neighbours (inside the image) hold the same value in that channel.
+        True at a value at ``lo`` or ``hi``, unless its 5x5 window (borders
+        repeated) holds the same value throughout in that channel.
     """
+    from scipy import ndimage
+
     flagged = np.zeros(unit.shape, bool)
     for value in extremes:
         at = unit == value  # (H, W, C)
-        padded = np.pad(at, ((1, 1), (1, 1), (0, 0)), mode="edge")
-        height, width = at.shape[:2]
-        surrounded = np.ones_like(at)
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if dy or dx:
-                    surrounded &= padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+        surrounded = ndimage.minimum_filter(at.view(np.uint8), size=(_SATURATED_WINDOW, _SATURATED_WINDOW, 1),
+                                            mode="nearest").astype(bool)
         flagged |= at & ~surrounded
     return flagged
 
