@@ -143,11 +143,14 @@ def restore_one(input_path, output, reference, compare, overwrite, quiet, option
 
 
 def is_volume_input(input_path: Path, axes: str | None, spacing) -> bool:
-    """The volume path: a TIFF stack (from its header), or a TIFF given --axes or --spacing."""
+    """The volume path: a TIFF stack, an OME-Zarr or a zarr volume (from its header), or a
+    TIFF or zarr given --axes or --spacing."""
     from tvrestore.io.volumes import is_volume_file
+    from tvrestore.io.zarr_volumes import is_zarr_node
 
     tiff = input_path.suffix.lower() in (".tif", ".tiff") and not input_path.is_dir()
-    return tiff and (axes is not None or spacing is not None or is_volume_file(input_path))
+    return (tiff or is_zarr_node(input_path)) and (
+        axes is not None or spacing is not None or is_volume_file(input_path))
 
 
 def refuse_for_volumes(input_path: Path, *, reference, compare, written, tile, workers,

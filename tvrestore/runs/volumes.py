@@ -7,7 +7,8 @@ else the file's physical sizes, :func:`tvrestore.io.volumes.solve_spacing`),
 the solve budget and the output. :func:`restore_volume_file` then reads,
 denoises through :func:`tvrestore.api.denoise` and writes the result in the
 input's format with its axes, physical sizes and units
-(:func:`tvrestore.io.volumes.write_volume`). With ``--psf`` (a 3-D spec or
+(:func:`tvrestore.io.volumes.write_volume`): a TIFF as a TIFF, an
+OME-Zarr or zarr as such (:mod:`tvrestore.io.zarr_volumes`). With ``--psf`` (a 3-D spec or
 file) or ``--mask`` (a TIFF stack of the input's planes, rows and columns)
 the volume is deblurred or inpainted through :func:`tvrestore.api.restore`.
 Volumes are solved whole: tiles, a cluster, and a batch of volumes are not
@@ -22,15 +23,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tvrestore.errors import TVRestoreError
+from tvrestore.errors import TVRestoreError, require_extra
 from tvrestore.io.volumes import VolumeHeader, read_volume, read_volume_header, solve_spacing, write_volume
 from tvrestore.io.psf import load_psf
+from tvrestore.io.zarr_volumes import ZARR_FORMATS, check_zarr_output
 from tvrestore.models.axes import Axes, check_volume_task
 from tvrestore.models.psf import check_psf_fits
 from tvrestore.options import RestoreOptions
 from tvrestore.runs import report
 from tvrestore.runs.claims import Claims, remove_leftovers
-from tvrestore.runs.plan import FileJob, max_pixels
+from tvrestore.runs.plan import FileJob, check_not_nested, max_pixels
 
 __all__ = ["VolumePlan", "plan_volume", "restore_volume_file"]
 
@@ -70,10 +72,13 @@ def plan_volume(job: FileJob, axes: str | None = None,
         of the wrong count, noise other than Gaussian, upscaling, a PSF that
         is not 3-D or larger than the volume, a mask whose shape is not the
         volume's (channels apart), a solve beyond ``--max-pixels``, an
-        output that is the input, not a TIFF, or exists without
-        ``--overwrite``.
+        output that is the input, inside it (or holds it), not of the
+        input's kind (TIFF, or ``*.zarr`` for a zarr), or exists without
+        ``--overwrite``; a zarr without the zarr package (the dask extra).
     """
     header = read_volume_header(job.input)
+    if header.format in ZARR_FORMATS:
+        require_extra(f"{job.input}: reading {header.format}", "dask", ("zarr",))
     if axes is None and header.axes is None:
         raise TVRestoreError(f"{job.input}: the file does not name its axes; give --axes "
                              "(e.g. ZYX)")
@@ -110,10 +115,14 @@ def plan_volume(job: FileJob, axes: str | None = None,
             f"{limit} (volumes are solved whole; tiles for them are not there yet)")
     if os.path.realpath(job.output) == os.path.realpath(job.input):
         raise TVRestoreError(f"{job.output}: output would replace the input")
-    if Path(job.output).suffix.lower() not in (".tif", ".tiff"):
-        raise TVRestoreError(f"{job.output}: a volume is written as TIFF (.tif or .tiff)")
-    if Path(job.output).exists() and not job.overwrite:
-        raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
+    if header.format in ZARR_FORMATS:
+        check_zarr_output(job.output, job.overwrite)
+        check_not_nested(job)
+    else:
+        if Path(job.output).suffix.lower() not in (".tif", ".tiff"):
+            raise TVRestoreError(f"{job.output}: a volume is written as TIFF (.tif or .tiff)")
+        if Path(job.output).exists() and not job.overwrite:
+            raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
     return VolumePlan(header, named, spacing, from_file, note)
 
 
