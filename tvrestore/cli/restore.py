@@ -183,6 +183,7 @@ def restore_volume(input_path, output, overwrite, quiet, options, written, axes,
                        upscale=degradation["upscale"])
     try:
         plan.check_distinct([job], written)
+        plan.check_not_nested(job, written)  # a zarr is a directory: no report inside it
         volume_plan = plan_volume(job, axes, spacing, noise=options.noise)
         if volume_plan.note is not None:
             click.echo(f"Note: {volume_plan.note}", err=True)

@@ -143,7 +143,7 @@ def is_volume_file(path: str | os.PathLike[str]) -> bool:
 
 
 def read_volume_header(path: str | os.PathLike[str]) -> VolumeHeader:
-    """The header of a volume TIFF (see the module docstring); refuses a file too large to decode.
+    """The header of a volume TIFF or zarr directory (module docstring), within the budget.
 
     Raises
     ------
@@ -330,7 +330,7 @@ def solve_spacing(header: VolumeHeader, axes: Axes) -> tuple[tuple[float, ...] |
 
 
 def read_volume(path: str | os.PathLike[str], check=None) -> tuple[np.ndarray, VolumeHeader]:
-    """The pixels of a volume TIFF, in the header's shape, and the header.
+    """The pixels of a volume TIFF or zarr (whole), in the header's shape, and the header.
 
     ``check(header)``, given, runs before any pixel is decoded (a caller's
     budget). NaN or infinity is refused.

@@ -127,7 +127,7 @@ def _described(path: Path) -> VolumeHeader:
 
 
 def _node(path: Path) -> dict | None:
-    """A zarr node's metadata as zarr v3 spells it (node_type, attributes, shape, ...), v2 included."""
+    """A zarr node's metadata as zarr v3 spells it (node_type, attributes, shape, ...), v2 too."""
     if (path / "zarr.json").is_file():
         node = json.loads((path / "zarr.json").read_text())
         node.setdefault("attributes", {})
