@@ -56,6 +56,8 @@ def test_an_ome_zarr_is_restored_with_its_scale_and_written_back_as_ome_zarr(tmp
     assert np.abs(np.diff(restored.astype(float), axis=2)).mean() < \
         0.5 * np.abs(np.diff(noisy.astype(float), axis=2)).mean()
     assert snapshot(source) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.zarr", "report.json",
+                                                                 "stack.ome.zarr"]
 
 
 @pytest.mark.parametrize("args, words", [
@@ -84,3 +86,13 @@ def test_without_zarr_installed_the_error_names_the_extra(tmp_path, monkeypatch)
     assert result.exit_code == 2
     assert "needs the dask extra (missing: zarr): pip install 'tvrestore[dask]'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_ome_zarr_whose_scale_does_not_fit_its_axes_is_a_usage_error(tmp_path):
+    group = zarr.open_group(str(ome_zarr_stack(tmp_path / "stack.ome.zarr")), mode="r+")
+    attributes = dict(group.attrs)
+    attributes["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"] = [
+        {"type": "scale", "scale": [2.0, 0.357]}]
+    group.attrs.put(attributes)
+    check_run(LimitedRunner(), tmp_path, ["stack.ome.zarr"], 2,
+              ["stack.ome.zarr", "coordinateTransformations", "for 3 axes"])

@@ -75,14 +75,24 @@ def is_zarr_volume(path: str | os.PathLike[str]) -> bool:
 
     A plain array is a volume when it has 4 or more axes, or 3 that are
     not (Y, X, C) (a colour image, which the tiles read). From the JSON
-    only; False for what cannot be read (the image path reports it).
+    only. A group with multiscales is one even if the rest of its metadata
+    is wrong (the volume path says what); False for an array that cannot
+    be read (the image path reports it).
     """
+    path = Path(path)
     try:
-        header = _described(Path(path))
-    except (TVRestoreError, OSError, ValueError):
+        node = _node(path)
+    except (OSError, ValueError):
         return False
-    return header.format == "OME-Zarr" or header.axes is None or (
-        "Z" in header.axes or "T" in header.axes)
+    if node is None or not isinstance(node.get("attributes"), dict):
+        return False
+    if node.get("node_type") == "group":
+        return _multiscales_holder(node["attributes"]) is not None
+    try:
+        header = _described(path)
+    except TVRestoreError:
+        return False
+    return header.axes is None or "Z" in header.axes or "T" in header.axes
 
 
 def read_zarr_header(path: str | os.PathLike[str]) -> VolumeHeader:
