@@ -355,11 +355,11 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
 
     single = len(inputs) == 1 and (not inputs[0].is_dir() or is_zarr(inputs[0]))
     if single and is_volume_input(inputs[0], axes, spacing):
-        refuse_for_volumes(inputs[0], reference=reference, compare=compare, written=written,
-                           tile=tile, workers=workers, scheduler=scheduler)
+        refuse_for_volumes(inputs[0], tile=tile, workers=workers, scheduler=scheduler)
+        check_drawing_options(figure, zoom, gallery, single, gallery_assets)
         with _terminate_as_interrupt():
-            restore_volume(inputs[0], output, overwrite, quiet, options, written, axes, spacing,
-                           degradation)
+            restore_volume(inputs[0], output, reference, compare, overwrite, quiet, options,
+                           written, zoom, axes, spacing, degradation)
         return
     if axes is not None or spacing is not None:
         raise click.UsageError("--axes and --spacing take one volume or image file (TIFF)")
