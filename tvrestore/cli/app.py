@@ -261,10 +261,13 @@ def main() -> None:
 @click.option("--figure", type=PATH, metavar="FILE.png|.pdf|.svg",
               help="One file INPUT: also draw the input, the result, the reference and (with "
                    "--compare) skimage's results side by side, a zoomed detail, difference "
-                   "maps and the solver's convergence, titled with weights and PSNR/SSIM.")
+                   "maps and the solver's convergence, titled with weights and PSNR/SSIM. "
+                   "A volume: XY, XZ and YZ slices at the true aspect and a maximum "
+                   "projection of each.")
 @click.option("--zoom", callback=parse_zoom, metavar="X,Y,W,H",
               help="The --figure's zoomed region (left column, top row, width, height, in "
-                   "pixels). Default: the square with the most edges in the result.")
+                   "pixels). Default: the square with the most edges in the result. A "
+                   "volume's slices go through its centre (default: the volume's).")
 @click.option("--gallery", type=PATH, metavar="FILE.html",
               help="Write one HTML page: a sortable table of every image with before/after "
                    "thumbnails (embedded JPEG) that open an enlarged view (input, result, "
