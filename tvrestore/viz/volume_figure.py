@@ -328,6 +328,7 @@ def _caption(view: VolumeView, steps, point, shown: DisplayRange) -> str:
     kind = {1: "grey", 3: "colour"}.get(view.channels, f"mean of {view.channels} channels")
     frame = "" if view.frame is None else f", time frame {view.frame}"
     step_text = " x ".join(f"{step:g}" for step in steps)
-    return (f"{width}x{height}x{depth_size} (X x Y x {view.depth}) {kind} volume{frame}, shown on "
+    stack = "time-lapse" if view.depth == "T" else "volume"
+    return (f"{width}x{height}x{depth_size} (X x Y x {view.depth}) {kind} {stack}{frame}, shown on "
             f"{shown.description}\nslices through x = {point[0]}, y = {point[1]}, "
             f"{view.depth.lower()} = {point[2]}; drawn at spacing {view.depth}, Y, X = {step_text}")
