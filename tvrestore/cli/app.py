@@ -261,10 +261,13 @@ def main() -> None:
 @click.option("--figure", type=PATH, metavar="FILE.png|.pdf|.svg",
               help="One file INPUT: also draw the input, the result, the reference and (with "
                    "--compare) skimage's results side by side, a zoomed detail, difference "
-                   "maps and the solver's convergence, titled with weights and PSNR/SSIM.")
+                   "maps and the solver's convergence, titled with weights and PSNR/SSIM. "
+                   "A volume: XY, XZ and YZ slices at the true aspect and a maximum "
+                   "projection of each.")
 @click.option("--zoom", callback=parse_zoom, metavar="X,Y,W,H",
               help="The --figure's zoomed region (left column, top row, width, height, in "
-                   "pixels). Default: the square with the most edges in the result.")
+                   "pixels). Default: the square with the most edges in the result. A "
+                   "volume's slices go through its centre (default: the volume's).")
 @click.option("--gallery", type=PATH, metavar="FILE.html",
               help="Write one HTML page: a sortable table of every image with before/after "
                    "thumbnails (embedded JPEG) that open an enlarged view (input, result, "
@@ -356,11 +359,11 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
 
     single = len(inputs) == 1 and (not inputs[0].is_dir() or is_zarr_node(inputs[0]))
     if single and is_volume_input(inputs[0], axes, spacing):
-        refuse_for_volumes(inputs[0], reference=reference, compare=compare, written=written,
-                           tile=tile, workers=workers, scheduler=scheduler)
+        refuse_for_volumes(inputs[0], tile=tile, workers=workers, scheduler=scheduler)
+        check_drawing_options(figure, zoom, gallery, single, gallery_assets)
         with _terminate_as_interrupt():
-            restore_volume(inputs[0], output, overwrite, quiet, options, written, axes, spacing,
-                           degradation)
+            restore_volume(inputs[0], output, reference, compare, overwrite, quiet, options,
+                           written, zoom, axes, spacing, degradation)
         return
     if axes is not None or spacing is not None:
         raise click.UsageError("--axes and --spacing take one volume or image file (TIFF or zarr)")
