@@ -64,7 +64,10 @@ def test_spacing_given_overrides_and_a_stack_with_none_is_said_once(tmp_path):
     (["--psf", "gaussian:1,2"], ["gaussian:1,2", "three (gaussian:SZ,SY,SX)"]),
     (["--upscale", "2"], ["stack.tif", "upscaling takes 2-D images"]),
     (["--noise", "poisson"], ["stack.tif", "Gaussian noise only", "poisson"]),
-    (["--figure", "f.png"], ["stack.tif", "--figure"]),
+    (["--tile", "16"], ["stack.tif", "--tile", "2-D images only"]),
+    (["--figure", "f.gif"], ["f.gif", "unsupported figure type"]),
+    (["--figure", "f.png", "--zoom", "20,0,4,4"], ["--zoom", "inside the 22x20 image"]),
+    (["--compare", "--psf", "gaussian:0.5,1,1"], ["stack.tif", "--compare", "denoisers"]),
 ])
 def test_bad_volume_options_are_usage_errors_before_tensorflow(tmp_path, args, words):
     imagej_stack(tmp_path / "stack.tif")
@@ -105,3 +108,58 @@ def test_a_mask_of_another_shape_is_a_usage_error_before_tensorflow(tmp_path):
                      metadata={"axes": "ZYX"})
     check_run(LimitedRunner(), tmp_path, ["stack.tif", "--mask", "mask.tif"], 2,
               ["mask.tif", "5x20x22", "6x20x22"])
+
+
+def write_stack(path, pixels, spacing=4.0):
+    """A ZYX ImageJ stack of unit-range values as uint16, with a Z step ``spacing`` x the pixel."""
+    tifffile.imwrite(path, (np.clip(pixels, 0, 1) * 65535).round().astype(np.uint16), imagej=True,
+                     resolution=(1, 1), metadata={"spacing": spacing, "unit": "micron",
+                                                  "axes": "ZYX"})
+    return path
+
+
+def noisy_and_clean(tmp_path, shape=(8, 24, 24)):
+    clean = reference.smooth_blobs(shape, seed=4)
+    noisy = clean + 0.08 * np.random.default_rng(4).standard_normal(shape)
+    return write_stack(tmp_path / "noisy.tif", noisy), write_stack(tmp_path / "clean.tif", clean)
+
+
+def test_a_reference_scores_a_volume_in_3d_and_compare_adds_3d_and_plane_rows(tmp_path):
+    from skimage.metrics import structural_similarity
+
+    noisy, clean = noisy_and_clean(tmp_path)
+    out, report, figure, gallery = (tmp_path / name for name in (
+        "out.tif", "report.json", "figure.png", "gallery.html"))
+    result = CliRunner().invoke(main, [
+        str(noisy), "-o", str(out), "--weight", "0.06", "--reference", str(clean), "--compare",
+        "--report", str(report), "--figure", str(figure), "--gallery", str(gallery)])
+    assert result.exit_code == 0, result.output
+    entry = load_report(report)
+    # Independent of tvrestore's metrics: the files as written, in float64.
+    restored = tifffile.imread(out).astype(np.float64) / 65535
+    truth = tifffile.imread(clean).astype(np.float64) / 65535
+    expected = 10 * np.log10(1 / np.mean((restored - truth) ** 2))
+    assert entry["psnr"] == pytest.approx(expected, abs=1e-4)
+    assert entry["ssim"] == pytest.approx(
+        structural_similarity(truth, restored, data_range=1.0, win_size=7), abs=1e-4)
+    assert f"PSNR {expected:.2f} dB" in result.stdout
+    methods = [row["method"] for row in entry["compare"]]
+    assert methods == ["tvrestore (adam)", "skimage chambolle 3-D",
+                       "skimage chambolle slice by slice"]
+    assert all(row["weight"] == 0.06 for row in entry["compare"])
+    assert entry["compare"][0]["psnr"] == entry["psnr"]
+    assert "skimage chambolle slice by slice" in result.stdout
+    assert figure.stat().st_size > 0
+    page = gallery.read_text()
+    for alt in ("before: ", "before, max: ", "after: ", "after, max: "):
+        assert f'alt="{alt}{noisy}"' in page
+
+
+def test_a_reference_of_another_shape_is_a_usage_error_before_tensorflow(tmp_path):
+    noisy_and_clean(tmp_path)
+    write_stack(tmp_path / "short.tif", np.zeros((7, 24, 24)))
+    check_run(LimitedRunner(), tmp_path, ["noisy.tif", "--reference", "short.tif", "--compare"], 2,
+              ["short.tif", "7x24x24", "8x24x24"])
+    tifffile.imwrite(tmp_path / "flat.tif", np.zeros((24, 24), np.uint16))
+    check_run(LimitedRunner(), tmp_path, ["noisy.tif", "--reference", "flat.tif"], 2,
+              ["flat.tif", "24x24", "8x24x24"])

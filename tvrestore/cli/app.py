@@ -261,10 +261,13 @@ def main() -> None:
 @click.option("--figure", type=PATH, metavar="FILE.png|.pdf|.svg",
               help="One file INPUT: also draw the input, the result, the reference and (with "
                    "--compare) skimage's results side by side, a zoomed detail, difference "
-                   "maps and the solver's convergence, titled with weights and PSNR/SSIM.")
+                   "maps and the solver's convergence, titled with weights and PSNR/SSIM. "
+                   "A volume: XY, XZ and YZ slices at the true aspect and a maximum "
+                   "projection of each.")
 @click.option("--zoom", callback=parse_zoom, metavar="X,Y,W,H",
               help="The --figure's zoomed region (left column, top row, width, height, in "
-                   "pixels). Default: the square with the most edges in the result.")
+                   "pixels). Default: the square with the most edges in the result. A "
+                   "volume's slices go through its centre (default: the volume's).")
 @click.option("--gallery", type=PATH, metavar="FILE.html",
               help="Write one HTML page: a sortable table of every image with before/after "
                    "thumbnails (embedded JPEG) that open an enlarged view (input, result, "
@@ -295,13 +298,14 @@ def main() -> None:
                    "whole-image solution (docs/scale.md), up to the tile side.")
 @click.option("--axes", callback=parse_axes, metavar="LETTERS",
               help="The input's axes in its order, from T (time), Z, Y, X, C (channels), e.g. "
-                   "ZYX, TYX, ZYXC, TZYX. Default: the file's (ImageJ, OME-TIFF); a plain "
-                   "3-D array is colour when its last axis holds 3 or 4 values, else a Z stack.")
+                   "ZYX, TYX, ZYXC, TZYX. Default: the file's (ImageJ, OME-TIFF, OME-Zarr, zarr "
+                   "dimension names); a plain 3-D array is colour when its last axis holds 3 "
+                   "or 4 values, else a Z stack.")
 @click.option("--spacing", callback=parse_spacing_option, metavar="Z,Y,X",
               help="The step of each spatial axis, in one unit (TV divides each difference by "
                    "its step, relative to the smallest). Default: the file's voxel size (ImageJ "
-                   "spacing and resolution, OME PhysicalSize), else 1. A time axis is restored "
-                   "frame by frame unless given a step too (T,Z,Y,X).")
+                   "spacing and resolution, OME PhysicalSize, OME-Zarr scale), else 1. A time "
+                   "axis is restored frame by frame unless given a step too (T,Z,Y,X).")
 @click.option("--max-pixels", type=click.IntRange(min=1), metavar="N",
               envvar="TVRESTORE_MAX_PIXELS", show_envvar=True,
               help="The largest whole-image solve, in values (height x width x colour "
@@ -316,9 +320,9 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
                     overwrite, pattern, batch_size, quiet, figure, zoom, gallery, gallery_assets,
                     workers, scheduler, scheduler_timeout, tile, halo, axes, spacing, max_pixels,
                     cache_dir, no_cache) -> None:
-    """Restore INPUT (PNG, JPEG, TIFF, BMP; zarr in tiles) by total-variation denoising,
-    deblurring (--psf), inpainting (--mask) and upscaling (--upscale), or any combination
-    in one objective.
+    """Restore INPUT (PNG, JPEG, TIFF, BMP; zarr in tiles; stacks in TIFF, OME-Zarr or
+    zarr) by total-variation denoising, deblurring (--psf), inpainting (--mask) and
+    upscaling (--upscale), or any combination in one objective.
 
     INPUT may be several files and directories: directories are searched
     recursively for image files, images of similar size are restored together,
@@ -351,18 +355,18 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     check_record_paths(written)
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers or --scheduler, not both")
-    from tvrestore.io.lazy import is_zarr
+    from tvrestore.io.zarr_volumes import is_zarr_node
 
-    single = len(inputs) == 1 and (not inputs[0].is_dir() or is_zarr(inputs[0]))
+    single = len(inputs) == 1 and (not inputs[0].is_dir() or is_zarr_node(inputs[0]))
     if single and is_volume_input(inputs[0], axes, spacing):
-        refuse_for_volumes(inputs[0], reference=reference, compare=compare, written=written,
-                           tile=tile, workers=workers, scheduler=scheduler)
+        refuse_for_volumes(inputs[0], tile=tile, workers=workers, scheduler=scheduler)
+        check_drawing_options(figure, zoom, gallery, single, gallery_assets)
         with _terminate_as_interrupt():
-            restore_volume(inputs[0], output, overwrite, quiet, options, written, axes, spacing,
-                           degradation)
+            restore_volume(inputs[0], output, reference, compare, overwrite, quiet, options,
+                           written, zoom, axes, spacing, degradation)
         return
     if axes is not None or spacing is not None:
-        raise click.UsageError("--axes and --spacing take one volume or image file (TIFF)")
+        raise click.UsageError("--axes and --spacing take one volume or image file (TIFF or zarr)")
     tiled = single and needs_tiles(inputs[0], tile)
     for flag, value in (("--workers", workers), ("--scheduler", scheduler), ("--tile", tile)):
         if value is not None:

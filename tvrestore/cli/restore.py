@@ -143,19 +143,19 @@ def restore_one(input_path, output, reference, compare, overwrite, quiet, option
 
 
 def is_volume_input(input_path: Path, axes: str | None, spacing) -> bool:
-    """The volume path: a TIFF stack (from its header), or a TIFF given --axes or --spacing."""
+    """The volume path: a TIFF stack, an OME-Zarr or a zarr volume (from its header), or a
+    TIFF or zarr given --axes or --spacing."""
     from tvrestore.io.volumes import is_volume_file
+    from tvrestore.io.zarr_volumes import is_zarr_node
 
     tiff = input_path.suffix.lower() in (".tif", ".tiff") and not input_path.is_dir()
-    return tiff and (axes is not None or spacing is not None or is_volume_file(input_path))
+    return (tiff or is_zarr_node(input_path)) and (
+        axes is not None or spacing is not None or is_volume_file(input_path))
 
 
-def refuse_for_volumes(input_path: Path, *, reference, compare, written, tile, workers,
-                       scheduler) -> None:
+def refuse_for_volumes(input_path: Path, *, tile, workers, scheduler) -> None:
     """Usage errors for what a volume cannot take yet, before any work."""
     asked = [name for name, given in (
-        ("--reference", reference is not None), ("--compare", compare),
-        ("--figure", written["figure"] is not None), ("--gallery", written["gallery"] is not None),
         ("--tile", tile is not None), ("--workers", workers is not None),
         ("--scheduler", scheduler is not None),
     ) if given]
@@ -165,9 +165,13 @@ def refuse_for_volumes(input_path: Path, *, reference, compare, written, tile, w
             f"{' and '.join(asked)}: for 2-D images only")
 
 
-def restore_volume(input_path, output, overwrite, quiet, options, written, axes, spacing,
-                   degradation) -> None:
-    """One volume: planned from its header before TensorFlow loads, restored, written back."""
+def restore_volume(input_path, output, reference, compare, overwrite, quiet, options, written,
+                   zoom, axes, spacing, degradation) -> None:
+    """One volume: planned from its header before TensorFlow loads, restored, written back.
+
+    A reference, --compare and --figure at --zoom (whose centre is the
+    point the orthogonal slices go through) are checked with the plan.
+    """
     from tvrestore.runs import plan
     from tvrestore.runs.naming import default_output_path
     from tvrestore.runs.volumes import plan_volume, restore_volume_file
@@ -176,20 +180,36 @@ def restore_volume(input_path, output, overwrite, quiet, options, written, axes,
         raise click.UsageError(f"{input_path}: a volume takes one --psf and one --mask, "
                                "not --psf-dir or --mask-dir")
     job = plan.FileJob(input=input_path, output=output or default_output_path(input_path),
-                       overwrite=overwrite, psf=degradation["psf"], mask=degradation["mask"],
+                       reference=reference, compare=compare, overwrite=overwrite,
+                       psf=degradation["psf"], mask=degradation["mask"],
                        upscale=degradation["upscale"])
     try:
         plan.check_distinct([job], written)
+        plan.check_not_nested(job, written)  # a zarr is a directory: no report inside it
         volume_plan = plan_volume(job, axes, spacing, noise=options.noise)
+        if zoom is not None:
+            from tvrestore.viz.figures import check_zoom
+
+            letters, shape = volume_plan.axes.letters, volume_plan.header.shape
+            try:
+                check_zoom(zoom, (shape[letters.index("Y")], shape[letters.index("X")]))
+            except TVRestoreError as err:
+                raise TVRestoreError(f"--zoom for {input_path}: {err}") from err
         if volume_plan.note is not None:
             click.echo(f"Note: {volume_plan.note}", err=True)
+        draw = None
+        if written["figure"] is not None:
+            from tvrestore.viz.volume_figure import volume_figure
+
+            draw = functools.partial(volume_figure, written["figure"], zoom=zoom)
         with console.elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
-            entry = restore_volume_file(job, options, volume_plan)
+            entry = restore_volume_file(job, options, volume_plan, draw=draw)
         _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     if not quiet:
         click.echo(console.summary(entry))
+        console.echo_drawn(written)
 
 
 def _figure_hook(figure: Path | None, zoom):

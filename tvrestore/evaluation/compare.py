@@ -17,6 +17,11 @@ algorithms:
     it never lands on our minimizer exactly: a baseline, not a second
     solver of the same problem.
 
+For a volume or time-lapse (:func:`compare_volume`), the baselines are
+``denoise_tv_chambolle`` in N-D over the volume (no spacing: scikit-image
+has none) and 2-D ``denoise_tv_chambolle`` on each YX plane, both at
+:math:`w`; the objective :math:`E` of each is tvrestore's, spacing included.
+
 Under ``--noise impulse`` the baselines are the median filters
 (:func:`tvrestore.evaluation.baselines.impulse_baselines`) instead: the
 L2 denoisers at an L1 weight would compare nothing.
@@ -43,13 +48,14 @@ import numpy as np
 from skimage.restoration import denoise_tv_bregman, denoise_tv_chambolle
 
 from tvrestore.evaluation.baselines import Baseline
-from tvrestore.evaluation.metrics import quality
+from tvrestore.evaluation.metrics import quality, volume_quality
+from tvrestore.models.axes import Axes, relative_spacing
 from tvrestore.models.problem import Problem
 from tvrestore.options import CompareRow, RestoreResult
 
 __all__ = [
     "BREGMAN_WEIGHT_FACTOR", "Baseline", "compare_counts", "compare_methods",
-    "compare_restoration", "skimage_baselines",
+    "compare_restoration", "compare_volume", "skimage_baselines", "volume_baselines",
 ]
 
 # skimage's bregman `weight` for our w is BREGMAN_WEIGHT_FACTOR / w.
@@ -134,6 +140,109 @@ def compare_methods(
         if row is not None:
             rows.append(row)
     return rows
+
+
+def compare_volume(
+    noisy: np.ndarray,
+    restored: np.ndarray,
+    result: RestoreResult,
+    reference: np.ndarray | None = None,
+    *,
+    as_written: Callable[[np.ndarray], np.ndarray],
+    solutions: dict[str, np.ndarray] | None = None,
+) -> list[CompareRow]:
+    """A denoised volume or time-lapse next to scikit-image's chambolle in N-D and plane by plane.
+
+    The baselines are those of :func:`volume_baselines`, at tvrestore's
+    :math:`w` (the 2-D comparison's mapping: chambolle's ``weight`` is
+    :math:`w`), run on each independent frame (a time axis without a step)
+    or on the whole. Scores are N-D (:func:`tvrestore.evaluation.metrics.volume_quality`);
+    the objective :math:`E` of every method is tvrestore's, with the
+    result's spacing, in sum units (frames summed, as the result's is).
+
+    Parameters
+    ----------
+    noisy, restored : np.ndarray
+        The input and tvrestore's result in unit range, in the array's axis
+        order (``result.axes``), ``restored`` as written.
+    result : RestoreResult
+        With ``axes`` and ``spacing`` (:func:`tvrestore.api.denoise` sets them).
+    reference : np.ndarray, optional
+        The clean volume in unit range, same shape.
+    as_written, solutions
+        As for :func:`compare_methods`.
+    """
+    named = Axes(result.axes)
+    coupled, steps = named.steps(result.spacing)
+    channel_axis = named.letters.index("C") if "C" in named.letters else None
+    canonical = np.transpose(np.asarray(noisy, np.float64), named.to_canonical())
+    frames = list(canonical) if "T" in named.letters and not coupled else [canonical]
+    channels = "C" in named.letters
+    objective = Problem(tv=result.tv, color=result.color, spacing=relative_spacing(steps))
+    w = result.weight
+
+    def scores(image: np.ndarray) -> dict:
+        if reference is None:
+            return {"psnr": None, "ssim": None}
+        psnr, ssim = volume_quality(reference, image, channel_axis)
+        return {"psnr": psnr, "ssim": ssim}
+
+    def energy(solved: list[np.ndarray]) -> float:
+        # E takes a channel axis: a grey frame gains one.
+        with_channels = [(u, f) if channels else (u[..., None], f[..., None])
+                         for u, f in zip(solved, frames)]
+        return float(sum(objective.energy_value(u, f, w) for u, f in with_channels))
+
+    rows = [CompareRow(method=f"tvrestore ({result.solver})", weight=w, **scores(restored),
+                       objective=result.objective, seconds=result.solve_seconds)]
+    spatial = len(named.spatial(coupled))
+    for baseline in volume_baselines(w, spatial, channels):
+        start = time.perf_counter()
+        solved = [baseline.solve(frame) for frame in frames]
+        seconds = time.perf_counter() - start
+        whole = np.stack(solved) if len(frames) > 1 else solved[0]
+        written = as_written(np.transpose(whole, named.from_canonical()))
+        if solutions is not None:
+            solutions[baseline.method] = written
+        rows.append(CompareRow(method=baseline.method, weight=baseline.weight, **scores(written),
+                               objective=energy(solved), seconds=seconds))
+    return rows
+
+
+def volume_baselines(weight: float, spatial: int, channels: bool) -> list[Baseline]:
+    """scikit-image's chambolle on a volume: in N-D (no spacing) and on each YX plane.
+
+    Each takes one frame in canonical order, ``(Z, Y, X)`` or ``(T, Z, Y, X)``
+    for coupled frames, with a last channel axis when ``channels``, and
+    returns its estimate of that shape. None at :math:`w = 0` (see
+    :func:`skimage_baselines`); no N-D row for frames of two spatial axes
+    (a time-lapse's independent frames), where it would be the plane-by-plane one.
+
+    Parameters
+    ----------
+    weight : float
+        :math:`w`, chambolle's ``weight``.
+    spatial : int
+        The spatial axes of a frame (2 to 4).
+    channels : bool
+        Whether frames end in a channel axis (processed channel by channel).
+    """
+    if not weight > 0:
+        return []
+    channel_axis = -1 if channels else None
+
+    def plane_by_plane(frame: np.ndarray) -> np.ndarray:
+        planes = frame.reshape(-1, *frame.shape[spatial - 2:])
+        return np.stack([denoise_tv_chambolle(plane, weight=weight, channel_axis=channel_axis)
+                         for plane in planes]).reshape(frame.shape)
+
+    baselines = [Baseline("skimage chambolle slice by slice", plane_by_plane, weight)]
+    if spatial > 2:
+        baselines.insert(0, Baseline(
+            f"skimage chambolle {spatial}-D",
+            lambda frame: denoise_tv_chambolle(frame, weight=weight, channel_axis=channel_axis),
+            weight))
+    return baselines
 
 
 def compare_restoration(

@@ -17,7 +17,7 @@ import numpy as np
 
 from tvrestore.errors import TVRestoreError
 
-__all__ = ["psnr", "quality"]
+__all__ = ["psnr", "quality", "volume_quality"]
 
 # skimage's default SSIM window; smaller images get the largest odd window
 # that fits.
@@ -56,7 +56,42 @@ def psnr(reference: np.ndarray, image: np.ndarray) -> float | None:
     return _psnr(*_unit_pair(reference, image))
 
 
-def _unit(image: np.ndarray) -> np.ndarray:
+def volume_quality(reference: np.ndarray, image: np.ndarray,
+                   channel_axis: int | None = None) -> tuple[float | None, float | None]:
+    """(PSNR in dB, mean SSIM) of a volume or time-lapse against its reference, in N-D.
+
+    As :func:`quality`, with ``data_range=1`` on unit-range values, but
+    SSIM's window spans every axis but the channels (skimage's
+    ``structural_similarity`` is N-D): 7 values a side, or the largest odd
+    side that the shortest axis holds (None below 3), so a 3-D structure
+    is scored in 3-D, not plane by plane.
+
+    Parameters
+    ----------
+    reference, image : np.ndarray
+        Unit-range floats of one shape, e.g. ``(Z, Y, X)`` or ``(Z, Y, X, C)``.
+    channel_axis : int, optional
+        The channel axis, when there is one; its channels' SSIMs are averaged.
+
+    Raises
+    ------
+    TVRestoreError
+        If the shapes differ or an image is not of floats.
+    """
+    clean, restored = _unit_pair(reference, image, squeeze=False)
+    sides = [side for axis, side in enumerate(clean.shape)
+             if channel_axis is None or axis != channel_axis % clean.ndim]
+    window = min(_SSIM_WINDOW, *sides)
+    window -= 1 - window % 2
+    if window < 3:
+        return _psnr(clean, restored), None
+    from skimage.metrics import structural_similarity
+
+    return _psnr(clean, restored), float(structural_similarity(
+        clean, restored, data_range=1.0, channel_axis=channel_axis, win_size=window))
+
+
+def _unit(image: np.ndarray, squeeze: bool = True) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype.kind != "f":
         # uint8 levels scored as unit floats would give a meaningless PSNR.
@@ -64,11 +99,12 @@ def _unit(image: np.ndarray) -> np.ndarray:
             f"scores take unit-range floats, not {image.dtype} pixels "
             "(tvrestore.io.pixels.to_unit_range converts them)")
     unit = image.astype(np.float32).astype(np.float64)
-    return unit[..., 0] if unit.ndim == 3 and unit.shape[2] == 1 else unit
+    return unit[..., 0] if squeeze and unit.ndim == 3 and unit.shape[2] == 1 else unit
 
 
-def _unit_pair(reference: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    clean, restored = _unit(reference), _unit(image)
+def _unit_pair(reference: np.ndarray, image: np.ndarray,
+               squeeze: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    clean, restored = _unit(reference, squeeze), _unit(image, squeeze)
     if clean.shape != restored.shape:
         raise TVRestoreError(
             f"reference has shape {clean.shape} but the image has {restored.shape}"

@@ -1,4 +1,4 @@
-r"""Volume and time-lapse TIFF files: ImageJ hyperstacks, OME-TIFF and multi-page TIFF.
+r"""Volume and time-lapse files: ImageJ hyperstacks, OME-TIFF, multi-page TIFF, OME-Zarr and zarr.
 
 Read with their axes and physical voxel size, written back the same way:
 
@@ -15,6 +15,10 @@ Read with their axes and physical voxel size, written back the same way:
 ``TIFF``
     a plain multi-page file: pages are planes (Z), no physical size (a
     tifffile "shaped" description's axes are used if present).
+``OME-Zarr`` and ``zarr``
+    :mod:`tvrestore.io.zarr_volumes`: NGFF multiscales (level 0) with its
+    axes, scale and units, and plain zarr arrays; the functions here take
+    them too.
 
 Spacing used for the solve (:func:`solve_spacing`): the steps of the
 spatial axes Z, Y, X converted to one unit; if one is missing, or its unit
@@ -43,11 +47,11 @@ from tvrestore.io.images import MAX_DECODED_BYTES, MAX_PIXELS
 from tvrestore.models.axes import Axes
 
 __all__ = [
-    "VOLUME_FORMATS", "VolumeHeader", "is_volume_file", "read_volume", "read_volume_header",
-    "solve_spacing", "write_volume",
+    "VOLUME_FORMATS", "VolumeHeader", "check_volume_size", "is_volume_file", "read_volume",
+    "read_volume_header", "solve_spacing", "unit_name", "write_volume",
 ]
 
-VOLUME_FORMATS = ("ImageJ", "OME-TIFF", "TIFF")
+VOLUME_FORMATS = ("ImageJ", "OME-TIFF", "TIFF", "OME-Zarr", "zarr")
 
 # tifffile's axis codes to ours: S (samples) are channels; I (ImageJ's
 # unnamed images) and Q (unknown) are planes of a stack.
@@ -55,9 +59,12 @@ _AXIS_CODES = {"T": "T", "Z": "Z", "C": "C", "S": "C", "Y": "Y", "X": "X", "I": 
 
 # Length units in micrometres; ImageJ writes "micron" or "\u00B5m".
 _MICRONS = {"m": 1e6, "cm": 1e4, "mm": 1e3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0,
-            "nm": 1e-3, "å": 1e-4, "angstrom": 1e-4, "pm": 1e-6}
+            "nm": 1e-3, "å": 1e-4, "angstrom": 1e-4, "pm": 1e-6, "inch": 25400.0,
+            "foot": 304800.0}
+# OME-Zarr's units are UDUNITS-2 names ("micrometer"); they are shown as OME-TIFF's.
 _UNIT_NAMES = {"um": "µm", "micron": "µm", "microns": "µm", "\\u00b5m": "µm", "μm": "µm",
-               "angstrom": "Å", "å": "Å"}
+               "angstrom": "Å", "å": "Å", "meter": "m", "centimeter": "cm", "millimeter": "mm",
+               "micrometer": "µm", "nanometer": "nm", "picometer": "pm"}
 _TIFF_INCH_MICRONS = 25400.0
 _TIFF_CENTIMETRE_MICRONS = 1e4
 
@@ -69,7 +76,7 @@ class VolumeHeader:
     Attributes
     ----------
     path : pathlib.Path
-    format : {"ImageJ", "OME-TIFF", "TIFF"}
+    format : {"ImageJ", "OME-TIFF", "TIFF", "OME-Zarr", "zarr"}
     shape : tuple of int
         The pixels' shape as :func:`read_volume` returns it.
     dtype : numpy.dtype
@@ -89,6 +96,12 @@ class VolumeHeader:
         ImageJ entries kept on write (``finterval``, ``Info``, ...).
     pages_are_planes : bool
         A plain file of one-page series, read as a stack of its pages.
+    attributes : dict
+        A zarr's metadata kept on write: an OME-Zarr group's attributes
+        (its ``multiscales``, ``omero``, ...) or a plain array's.
+    dataset : str
+        An OME-Zarr's level-0 array, a path in its group ("" for a plain
+        zarr array).
     """
 
     path: Path
@@ -101,15 +114,22 @@ class VolumeHeader:
     compression: str = "NONE"
     imagej: dict = field(default_factory=dict)
     pages_are_planes: bool = False
+    attributes: dict = field(default_factory=dict)
+    dataset: str = ""
 
 
 def is_volume_file(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a TIFF with more than one plane, or an ImageJ or OME stack.
+    """Whether ``path`` is a TIFF with more than one plane, an ImageJ or OME stack, or a zarr volume.
 
     From the header only; False for anything that is not a readable TIFF
-    (the image path then reports what is wrong with it).
+    or zarr volume (:func:`tvrestore.io.zarr_volumes.is_zarr_volume`; the
+    image path then reports what is wrong with it).
     """
     path = Path(path)
+    if path.is_dir():
+        from tvrestore.io.zarr_volumes import is_zarr_volume
+
+        return is_zarr_volume(path)
     if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
         return False
     try:
@@ -123,7 +143,7 @@ def is_volume_file(path: str | os.PathLike[str]) -> bool:
 
 
 def read_volume_header(path: str | os.PathLike[str]) -> VolumeHeader:
-    """The header of a volume TIFF (see the module docstring); refuses a file too large to decode.
+    """The header of a volume TIFF or zarr directory (module docstring), within the budget.
 
     Raises
     ------
@@ -132,6 +152,10 @@ def read_volume_header(path: str | os.PathLike[str]) -> VolumeHeader:
         plane counts), or of a dtype the solvers do not take.
     """
     path = Path(path)
+    if path.is_dir():
+        from tvrestore.io.zarr_volumes import read_zarr_header
+
+        return read_zarr_header(path)
     try:
         with tifffile.TiffFile(path) as tif:
             return _header(path, tif)
@@ -156,17 +180,7 @@ def _header(path: Path, tif: tifffile.TiffFile) -> VolumeHeader:
     if pages_are_planes:
         shape, series_axes = (len(tif.series), *shape), "Z" + series_axes
     page = tif.pages[0]
-    plane = int(page.imagewidth) * int(page.imagelength)
-    if plane > MAX_PIXELS:
-        raise TVRestoreError(f"{path}: absurd image size {page.imagewidth}x{page.imagelength} "
-                             f"(more than {MAX_PIXELS} pixels)")
-    decoded = math.prod(shape) * dtype.itemsize
-    if decoded > MAX_DECODED_BYTES:
-        raise TVRestoreError(f"{path}: absurd volume size {shape}, {dtype}: {decoded} bytes to "
-                             f"decode, every plane counted (more than {MAX_DECODED_BYTES})")
-    if dtype not in (np.uint8, np.uint16, np.float32, np.float64):
-        raise TVRestoreError(f"{path}: unsupported pixel type {dtype} (uint8, uint16, float32 "
-                             "or float64)")
+    check_volume_size(path, shape, dtype, (int(page.imagelength), int(page.imagewidth)))
     letters = "".join(_AXIS_CODES.get(code, "?") for code in series_axes)
     axes = letters if "?" not in letters and len(set(letters)) == len(letters) else None
     compression = page.compression.name if hasattr(page.compression, "name") else str(page.compression)
@@ -175,7 +189,7 @@ def _header(path: Path, tif: tifffile.TiffFile) -> VolumeHeader:
         return VolumeHeader(path, "OME-TIFF", shape, dtype, axes, sizes, units, compression)
     if tif.is_imagej:
         metadata = tif.imagej_metadata or {}
-        unit = _unit_name(metadata.get("unit"))
+        unit = unit_name(metadata.get("unit"))
         sizes, units = _resolution_sizes(page, unit)
         if "spacing" in metadata:
             sizes["Z"], units["Z"] = float(metadata["spacing"]), unit
@@ -190,7 +204,23 @@ def _header(path: Path, tif: tifffile.TiffFile) -> VolumeHeader:
                         pages_are_planes=pages_are_planes)
 
 
-def _unit_name(unit) -> str:
+def check_volume_size(path: Path, shape: tuple[int, ...], dtype: np.dtype,
+                      plane: tuple[int, int]) -> None:
+    """Refuse, from a header, a plane of ``plane`` (rows, columns) beyond MAX_PIXELS, a volume
+    beyond MAX_DECODED_BYTES counting every plane, or a dtype the solvers do not take."""
+    if plane[0] * plane[1] > MAX_PIXELS:
+        raise TVRestoreError(f"{path}: absurd image size {plane[1]}x{plane[0]} "
+                             f"(more than {MAX_PIXELS} pixels)")
+    decoded = math.prod(shape) * dtype.itemsize
+    if decoded > MAX_DECODED_BYTES:
+        raise TVRestoreError(f"{path}: absurd volume size {shape}, {dtype}: {decoded} bytes to "
+                             f"decode, every plane counted (more than {MAX_DECODED_BYTES})")
+    if dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        raise TVRestoreError(f"{path}: unsupported pixel type {dtype} (uint8, uint16, float32 "
+                             "or float64)")
+
+
+def unit_name(unit) -> str:
     """A unit as we write it ("µm", "nm", ...); "" for none or "pixel"."""
     if unit is None:
         return ""
@@ -246,7 +276,7 @@ def _ome_sizes(xml: str | None) -> tuple[dict, dict]:
             sizes[letter] = float(value)
         except ValueError:
             continue
-        units[letter] = _unit_name(pixels.get(f"PhysicalSize{letter}Unit", "µm"))
+        units[letter] = unit_name(pixels.get(f"PhysicalSize{letter}Unit", "µm"))
     return sizes, units
 
 
@@ -273,6 +303,11 @@ def solve_spacing(header: VolumeHeader, axes: Axes) -> tuple[tuple[float, ...] |
         disagree), to be said once, or None.
     """
     letters = [letter for letter in "ZYX" if letter in axes.letters]
+    if (header.format == "OME-Zarr" and all(letter in header.sizes for letter in letters)
+            and not any(header.units.get(letter) for letter in letters)):
+        # An NGFF scale maps to one coordinate system: with no unit named,
+        # the steps are still in one (unknown) unit.
+        return tuple(header.sizes[letter] for letter in letters), None
     if not header.sizes:
         return None, None if "Z" not in letters else (
             f"{header.path}: the file gives no voxel size; spacing 1 assumed")
@@ -295,7 +330,7 @@ def solve_spacing(header: VolumeHeader, axes: Axes) -> tuple[tuple[float, ...] |
 
 
 def read_volume(path: str | os.PathLike[str], check=None) -> tuple[np.ndarray, VolumeHeader]:
-    """The pixels of a volume TIFF, in the header's shape, and the header.
+    """The pixels of a volume TIFF or zarr (whole), in the header's shape, and the header.
 
     ``check(header)``, given, runs before any pixel is decoded (a caller's
     budget). NaN or infinity is refused.
@@ -304,12 +339,12 @@ def read_volume(path: str | os.PathLike[str], check=None) -> tuple[np.ndarray, V
     header = read_volume_header(path)
     if check is not None:
         check(header)
-    try:
-        with tifffile.TiffFile(path) as tif:
-            pixels = (np.stack([series.asarray() for series in tif.series])
-                      if header.pages_are_planes else tif.series[0].asarray())
-    except Exception as err:
-        raise TVRestoreError(f"{path}: corrupt volume ({reason(err)})") from err
+    if path.is_dir():
+        from tvrestore.io.zarr_volumes import read_zarr_pixels
+
+        pixels = read_zarr_pixels(header)
+    else:
+        pixels = _read_tiff_pixels(path, header)
     if pixels.shape != header.shape:
         raise TVRestoreError(f"{path}: corrupt volume (header says {header.shape}, data decodes "
                              f"to {pixels.shape})")
@@ -317,6 +352,16 @@ def read_volume(path: str | os.PathLike[str], check=None) -> tuple[np.ndarray, V
     if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
         raise TVRestoreError(f"{path}: volume contains NaN or infinite values")
     return pixels, header
+
+
+def _read_tiff_pixels(path: Path, header: VolumeHeader) -> np.ndarray:
+    try:
+        with tifffile.TiffFile(path) as tif:
+            pixels = (np.stack([series.asarray() for series in tif.series])
+                      if header.pages_are_planes else tif.series[0].asarray())
+    except Exception as err:
+        raise TVRestoreError(f"{path}: corrupt volume ({reason(err)})") from err
+    return pixels
 
 
 def write_volume(
@@ -328,7 +373,8 @@ def write_volume(
     Parameters
     ----------
     path : path-like
-        A .tif or .tiff file.
+        A .tif or .tiff file; a .zarr directory for a zarr input
+        (:func:`tvrestore.io.zarr_volumes.write_zarr_volume`).
     pixels : np.ndarray
         In the order ``axes`` names.
     like : VolumeHeader
@@ -339,6 +385,12 @@ def write_volume(
         Step and unit per letter (Z, Y, X); default the input's.
     """
     path = Path(path)
+    if like.format in ("OME-Zarr", "zarr"):
+        from tvrestore.io.zarr_volumes import write_zarr_volume
+
+        write_zarr_volume(path, pixels, like=like, spacing=spacing, units=units,
+                          overwrite=overwrite)
+        return
     if path.suffix.lower() not in (".tif", ".tiff"):
         raise TVRestoreError(f"{path}: a volume is written as TIFF (.tif or .tiff)")
     sizes = dict(like.sizes if spacing is None else spacing)

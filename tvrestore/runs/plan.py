@@ -33,7 +33,8 @@ from tvrestore.runs.naming import default_output_path, list_images
 __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_PIXELS_FORWARD_MODEL", "MAX_PIXELS_VARIABLE", "FileJob",
     "DEFAULT_TILE", "MAX_TILES", "MIN_TILE", "Route", "check_budget", "check_degradation", "check_distinct",
-    "check_reference", "check_single", "check_stored_budget", "check_tiled", "degradation_files",
+    "check_not_nested", "check_reference", "check_single", "check_stored_budget", "check_tiled",
+    "degradation_files",
     "fits_in_memory", "largest_tile", "max_pixels", "pixel_limit", "plan_jobs", "route",
     "solve_values", "stored_header",
 ]
@@ -381,12 +382,18 @@ def check_tiled(job: FileJob, written: dict[str, Path | None] | None = None) -> 
     if os.path.lexists(job.output) and not job.overwrite:
         raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
     check_distinct([job], written)
-    _check_not_nested(job, written)
+    check_not_nested(job, written)
     return read_format
 
 
-def _check_not_nested(job: FileJob, written: dict[str, Path | None] | None) -> None:
-    """No path read or written is inside another (a zarr store is a directory), through links."""
+def check_not_nested(job: FileJob, written: dict[str, Path | None] | None = None) -> None:
+    """No path read or written is inside another (a zarr store is a directory), through links.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming both, e.g. ``out.zarr: the output is inside the input in.zarr``.
+    """
     roles = [("input", job.input), ("output", job.output)]
     roles += [(role, Path(path)) for role, path in (written or {}).items() if path is not None]
     for role, path in roles:

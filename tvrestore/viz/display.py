@@ -27,11 +27,13 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_DISPLAY_SIDE",
     "DisplayRange",
+    "VolumeView",
     "block_mean",
     "display_range",
     "downsampling_factor",
     "to_display",
     "to_uint8",
+    "volume_view",
 ]
 
 # The largest side of a downsampled view. Beyond it, a figure panel or a
@@ -175,3 +177,74 @@ def to_display(unit: np.ndarray, shown: DisplayRange) -> np.ndarray:
 def to_uint8(display: np.ndarray) -> np.ndarray:
     """[0, 1] display values as 8-bit pixels, rounded."""
     return np.rint(display * 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class VolumeView:
+    """A volume or time-lapse made ready to cut: ``(D, Y, X)`` or ``(D, Y, X, 3)`` pixels as stored.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        The stack in depth, row, column order (a transposed view where
+        possible), grey or RGB, in the file's dtype.
+    depth : {"Z", "T"}
+        The axis stacked: Z, or T for a time-lapse of 2-D frames.
+    frame : int or None
+        The time frame shown of a time-lapse of volumes (the middle one).
+    channels : int
+        The channels of the file: 3 are shown as RGB, any other count
+        above 1 as their mean.
+    """
+
+    pixels: np.ndarray
+    depth: str
+    frame: int | None
+    channels: int
+
+    @property
+    def middle(self) -> np.ndarray:
+        """The middle plane along the depth axis, ``(Y, X[, 3])``."""
+        return self.pixels[self.pixels.shape[0] // 2]
+
+    def projection(self) -> np.ndarray:
+        """The maximum along the depth axis, ``(Y, X[, 3])`` (channel by channel)."""
+        return self.pixels.max(axis=0)
+
+    def as_image(self) -> np.ndarray:
+        """Every plane one above the other, ``(D * Y, X[, 3])``: for a display range over the stack."""
+        return self.pixels.reshape(-1, *self.pixels.shape[2:])
+
+
+def volume_view(pixels: np.ndarray, axes: str) -> VolumeView:
+    """``pixels`` with named ``axes`` (letters of ``TZYXC``, in the array's order) as a :class:`VolumeView`.
+
+    The axes go to the order T Z Y X C; of a time-lapse of volumes the
+    middle frame is kept; a time-lapse of 2-D frames stacks its frames.
+    One channel is grey, three are RGB, and other counts (2, 4: a
+    volume's channels are data, not alpha) are shown as their mean,
+    rounded back to the dtype.
+
+    Raises
+    ------
+    TVRestoreError
+        If ``axes`` do not name one Z or T axis, Y and X, one letter per
+        axis of ``pixels``.
+    """
+    letters = str(axes).upper()
+    if (len(letters) != np.ndim(pixels) or sorted(letters) != sorted(set(letters))
+            or not set(letters) <= set("TZYXC") or "Y" not in letters or "X" not in letters
+            or not set(letters) & set("TZ")):
+        raise TVRestoreError(
+            f"axes {axes!r} do not name a volume or time-lapse of shape {np.shape(pixels)}")
+    canonical = "".join(letter for letter in "TZYXC" if letter in letters)
+    stack = np.transpose(pixels, [letters.index(letter) for letter in canonical])
+    frame = None
+    if canonical.startswith("TZ"):
+        frame = stack.shape[0] // 2
+        stack, canonical = stack[frame], canonical[1:]
+    channels = stack.shape[-1] if canonical.endswith("C") else 1
+    if canonical.endswith("C") and channels != 3:
+        mean = stack.mean(axis=-1)
+        stack = (mean if stack.dtype.kind == "f" else np.rint(mean)).astype(stack.dtype)
+    return VolumeView(stack, canonical[0], frame, channels)

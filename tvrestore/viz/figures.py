@@ -47,6 +47,7 @@ from tvrestore.errors import TVRestoreError
 
 __all__ = [
     "DEFAULT_DPI",
+    "DIFFERENCE_PERCENTILE",
     "FIGURE_FORMATS",
     "FigureLayout",
     "Panel",
@@ -56,6 +57,7 @@ __all__ = [
     "check_zoom",
     "choose_zoom",
     "default_zoom_side",
+    "draw_convergence",
     "figure_layout",
     "restoration_figure",
     "save_figure",
@@ -84,7 +86,7 @@ _MIN_ZOOM_SIDE = 8
 _ZOOM_SEARCH_SIDE = 512
 # The shared difference scale ends at this percentile, so that a handful of
 # outliers do not turn the rest of the map black.
-_DIFFERENCE_PERCENTILE = 99.5
+DIFFERENCE_PERCENTILE = 99.5
 
 
 @dataclass(frozen=True)
@@ -489,7 +491,7 @@ def restoration_figure(
             views[0], views[1], views[2] if reference is not None else None, factor,
         )
         if has_history:
-            _draw_convergence(figure.add_subplot(bottom[0, -1]), history, minimum)
+            draw_convergence(figure.add_subplot(bottom[0, -1]), history, minimum)
         caption = _caption(views[0], shown, factor)
         figure.suptitle(caption, fontsize=10)
         save_figure(figure, path)
@@ -546,7 +548,7 @@ def _draw_differences(figure, cells, input_view, restored_view, reference_view, 
         pairs.append(("reference", reference_view))
     maps = [(name, block_mean([restored_view, other], factor, absolute_difference))
             for name, other in pairs]
-    top = float(np.percentile(np.concatenate([m.ravel() for _, m in maps]), _DIFFERENCE_PERCENTILE))
+    top = float(np.percentile(np.concatenate([m.ravel() for _, m in maps]), DIFFERENCE_PERCENTILE))
     top = top if top > 0 else 1.0
     axes_list = []
     for cell, (name, difference) in zip(cells, maps):
@@ -587,7 +589,7 @@ def certified_lower_bound(history: Sequence[dict]) -> float | None:
     return max(bounds) if bounds else None
 
 
-def _draw_convergence(axes, history: Sequence[dict], minimum: float | None = None) -> None:
+def draw_convergence(axes, history: Sequence[dict], minimum: float | None = None) -> None:
     r"""The relative gap of each check against iteration, on a log axis.
 
     Measured against the best value known to be at most :math:`E^*`:

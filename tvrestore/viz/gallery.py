@@ -13,6 +13,10 @@ names, error messages) is escaped: control characters and the bytes of a
 name that is not UTF-8 as :func:`tvrestore.errors.printable` writes them,
 then HTML's own.
 
+A volume or time-lapse (an entry with Z or T among its ``axes``) is shown
+by its middle plane and its maximum projection along Z (or T), each a
+thumbnail and an enlarged view, on the input stack's display range.
+
 numpy, imageio and tvrestore.io only: no matplotlib, no TensorFlow.
 """
 
@@ -32,12 +36,13 @@ import numpy as np
 
 from tvrestore.io.files import write_bytes, write_text
 from tvrestore.io.images import read_image
+from tvrestore.io.volumes import read_volume
 
 from tvrestore.runs import report
 from tvrestore.io.pixels import unit_view
 from tvrestore.viz.display import (
     MAX_DISPLAY_SIDE, DisplayRange, block_mean, display_range, downsampling_factor,
-    to_display, to_uint8,
+    to_display, to_uint8, volume_view,
 )
 from tvrestore.errors import TVRestoreError, printable
 
@@ -76,6 +81,11 @@ _COLUMNS = (
     ("compared (PSNR dB)", "compare", "none"),
     ("error", "error", "text"),
 )
+# What a row shows, and a volume's projections beside its middle planes.
+_ROLES = ("input", "result", "reference", "input-projection", "result-projection",
+          "reference-projection")
+_LABELS = {"input": "before", "result": "after", "input-projection": "before, max",
+           "result-projection": "after, max"}
 _FORMATS = {"weight": ".4g", "psnr": ".2f", "ssim": ".4f", "own_seconds": ".2f",
             "shared_seconds": ".2f"}
 
@@ -266,7 +276,7 @@ class _Views:
         check_gallery_assets(self.assets)
         read = {Path(file).resolve(): file for file in files}
         for number in range(1, rows + 1):
-            for role in ("input", "result", "reference"):
+            for role in _ROLES:
                 clash = read.get(self.asset_path(number, role).resolve())
                 if clash is not None:
                     raise TVRestoreError(
@@ -404,21 +414,23 @@ def _thumbnails_and_view(number: int, entry: report.ReportEntry, views: _Views) 
         if source is None:
             continue
         try:
-            view = unit_view(read_image(source))
-            if view.shape != shown_shape:
+            whole, previews = _previews(source, entry.axes)
+            if whole.shape != shown_shape:
                 # On the input's range, so that the images look alike.
-                shown, shown_shape = display_range(view), view.shape
-            caption = f"{role}, {view.shape[1]}x{view.shape[0]}, {shown.description}"
-            if role != "reference":
-                small = shrunk(view, views.thumbnail_size, shown)
-                data = iio.imwrite("<bytes>", small, extension=".jpg", quality=THUMBNAIL_QUALITY)
-                # Its caption is for the enlarged view when that shows the thumbnail.
-                thumbnails.append(_Image(
-                    role, _data_uri("jpeg", data), small.shape[1], small.shape[0],
-                    f"{role}, {small.shape[1]}x{small.shape[0]} thumbnail of "
-                    f"{view.shape[1]}x{view.shape[0]}, {shown.description}"))
-            if not views.full:
-                enlarged.append((role, shrunk(view, MAX_DISPLAY_SIDE, shown), caption))
+                shown, shown_shape = display_range(whole), whole.shape
+            for suffix, what, view in previews:
+                caption = f"{role}{what}, {view.shape[1]}x{view.shape[0]}, {shown.description}"
+                if role != "reference":
+                    small = shrunk(view, views.thumbnail_size, shown)
+                    data = iio.imwrite("<bytes>", small, extension=".jpg",
+                                       quality=THUMBNAIL_QUALITY)
+                    # Its caption is for the enlarged view when that shows the thumbnail.
+                    thumbnails.append(_Image(
+                        role + suffix, _data_uri("jpeg", data), small.shape[1], small.shape[0],
+                        f"{role}{what}, {small.shape[1]}x{small.shape[0]} thumbnail of "
+                        f"{view.shape[1]}x{view.shape[0]}, {shown.description}"))
+                if not views.full:
+                    enlarged.append((role + suffix, shrunk(view, MAX_DISPLAY_SIDE, shown), caption))
         except TVRestoreError as err:
             if not failed:  # a failed entry shows its error already
                 notes.append(f'<p class="missing">{label}: no preview ({_text(err)})</p>')
@@ -433,11 +445,10 @@ def _thumbnails_and_view(number: int, entry: report.ReportEntry, views: _Views) 
         placed = [_Image(image.role, "", image.width, image.height, image.caption)
                   for image in thumbnails]
         note = f'<p class="note">{_THUMBNAILS_ONLY}</p>'
-    labels = {"input": "before", "result": "after"}
     button = "".join(
         f'<span class="thumb"><img src="{image.source}" width="{image.width}" '
-        f'height="{image.height}" alt="{labels[image.role]}: {name}">'
-        f'<span class="caption">{labels[image.role]}</span></span>' for image in thumbnails)
+        f'height="{image.height}" alt="{_LABELS[image.role]}: {name}">'
+        f'<span class="caption">{_LABELS[image.role]}</span></span>' for image in thumbnails)
     figures = "".join(
         f'<figure><img {_source(image, index)} width="{image.width}" height="{image.height}" '
         f'alt="{image.role}: {name}"><figcaption>{_text(image.caption)}</figcaption></figure>'
@@ -447,6 +458,22 @@ def _thumbnails_and_view(number: int, entry: report.ReportEntry, views: _Views) 
                 f'<div class="panels">{figures}</div></template>')
     return (f'<button type="button" class="open" data-view="view-{number}" '
             f'title="enlarge">{button}</button>{"".join(notes)}', template)
+
+
+def _previews(source, axes: str | None) -> tuple:
+    """The pixels whose range a file is shown on, and its previews: (role suffix, caption words, pixels).
+
+    An image is its own preview; a volume (Z or T among ``axes``) gives
+    its middle plane and its maximum projection, on its whole stack's range.
+    """
+    if axes is None or not set(axes) & set("TZ"):
+        view = unit_view(read_image(source))
+        return view, [("", "", view)]
+    volume = volume_view(read_volume(source)[0], axes)
+    depth, middle = volume.depth, volume.pixels.shape[0] // 2
+    return unit_view(volume.as_image()), [
+        ("", f" ({depth.lower()} = {middle}, middle)", unit_view(volume.middle)),
+        ("-projection", f" (maximum along {depth})", unit_view(volume.projection()))]
 
 
 def _source(image: _Image, index: int) -> str:
