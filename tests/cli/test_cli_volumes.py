@@ -63,7 +63,7 @@ def test_spacing_given_overrides_and_a_stack_with_none_is_said_once(tmp_path):
     (["--psf", "gaussian:9,1,1"], ["stack.tif", "larger than the volume (6x20x22)"]),
     (["--psf", "gaussian:1,2"], ["gaussian:1,2", "three (gaussian:SZ,SY,SX)"]),
     (["--upscale", "2"], ["stack.tif", "upscaling takes 2-D images"]),
-    (["--noise", "poisson"], ["stack.tif", "Gaussian noise only", "poisson"]),
+    (["--noise", "poisson", "--gain", "0"], ["--gain"]),
     (["--figure", "f.png"], ["stack.tif", "--figure"]),
 ])
 def test_bad_volume_options_are_usage_errors_before_tensorflow(tmp_path, args, words):

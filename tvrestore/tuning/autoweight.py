@@ -506,17 +506,17 @@ _VARIANCE_SMOOTHING = 2.0
 
 
 def _local_counts(stabilized: np.ndarray, top: float) -> np.ndarray:
-    """The counts about each value of an (H, W, C) Anscombe image over ``top``: its smoothed inverse."""
+    """The counts about each value of an (H, W, C) or (Z, Y, X, C) Anscombe image over ``top``: its smoothed inverse."""
     from scipy.ndimage import gaussian_filter
 
-    smooth = gaussian_filter(np.asarray(stabilized, np.float64) * top,
-                             sigma=(_VARIANCE_SMOOTHING, _VARIANCE_SMOOTHING, 0))
+    smoothing = (_VARIANCE_SMOOTHING,) * (stabilized.ndim - 1) + (0,)
+    smooth = gaussian_filter(np.asarray(stabilized, np.float64) * top, sigma=smoothing)
     return inverse_anscombe(smooth)
 
 
 def choose_anscombe_weights(
     stabilized: list[np.ndarray], tops: list[float], weights: list[float | str], tv: str,
-    color: str, *, dark_variance: bool = True,
+    color: str, *, dark_variance: bool = True, spacing: tuple[float, ...] | None = None,
 ) -> tuple[list[WeightChoice], float]:
     r"""The weight :math:`W` of each Anscombe image, in its units (noise of unit variance).
 
@@ -539,13 +539,15 @@ def choose_anscombe_weights(
 
     Parameters
     ----------
-    stabilized : list of np.ndarray, shape (H, W, C)
-        :math:`z / t` per image.
+    stabilized : list of np.ndarray, shape (H, W, C) or (Z, Y, X, C)
+        :math:`z / t` per image (or volume, all of one kind).
     tops : list of float
         :math:`t` per image.
     weights : list of float or "auto"
         A number is :math:`W` as given.
     tv, color : str
+    spacing : tuple of float, optional
+        A volume's relative steps, as for :func:`choose_weights`.
 
     Returns
     -------
@@ -564,18 +566,20 @@ def choose_anscombe_weights(
         variances = (anscombe_variance(_local_counts(unit, top)) / top**2 if dark_variance
                      else None)
         sigma = 1.0 / top if variances is None else math.sqrt(float(variances.mean()))
-        estimates[index] = noise.estimate_noise_sigma(unit) * top
+        estimates[index] = top * (noise.estimate_noise_sigma(unit) if unit.ndim == 3
+                                  else noise.estimate_volume_noise_sigma(unit))
         # Anscombe values are not 8-bit data clipped at a bound.
-        searches[index] = _search(unit, sigma, noise.auto_weight(sigma, unit.shape[2], tv, color),
+        searches[index] = _search(unit, sigma, noise.auto_weight(sigma, unit.shape[-1], tv, color),
                                   variances, clipped=False)
-    chosen, compile_seconds = _run(searches, tv, color)
+    chosen, compile_seconds = _run(searches, tv, color, spacing)
     for index, weight in chosen.items():
         choices[index] = WeightChoice(weight * tops[index], estimates[index])
     return choices, compile_seconds
 
 
 def choose_poisson_weights(
-    units: list[np.ndarray], scales: list[float], weights: list[float | str], tv: str, color: str
+    units: list[np.ndarray], scales: list[float], weights: list[float | str], tv: str, color: str,
+    spacing: tuple[float, ...] | None = None,
 ) -> tuple[list[WeightChoice], float]:
     r"""The KL weight of each image under ``noise="poisson"``: as given, or by the Anscombe rule.
 
@@ -587,11 +591,13 @@ def choose_poisson_weights(
 
     Parameters
     ----------
-    units : list of np.ndarray, shape (H, W, C)
+    units : list of np.ndarray, shape (H, W, C) or (Z, Y, X, C)
         The counts divided by their ``scales`` (the solver's data).
     scales : list of float
     weights : list of float or "auto"
     tv, color : str
+    spacing : tuple of float, optional
+        As for :func:`choose_weights`.
 
     Returns
     -------
@@ -606,7 +612,7 @@ def choose_poisson_weights(
     stabilized = [_anscombe_unit(units[index], scales[index]) for index in auto]
     chosen, compile_seconds = choose_anscombe_weights(
         [unit for unit, _, _ in stabilized], [top for _, top, _ in stabilized],
-        ["auto"] * len(auto), tv, color, dark_variance=False)
+        ["auto"] * len(auto), tv, color, dark_variance=False, spacing=spacing)
     for index, (_, _, mean_count), choice in zip(auto, stabilized, chosen):
         choices[index] = WeightChoice(
             POISSON_WEIGHT_FACTOR * choice.weight / math.sqrt(mean_count), choice.noise_sigma)
@@ -614,7 +620,8 @@ def choose_poisson_weights(
 
 
 def choose_poisson_restoration_weight(
-    degradation: Degradation, unit: np.ndarray, scale: float, tv: str, color: str
+    degradation: Degradation, unit: np.ndarray, scale: float, tv: str, color: str,
+    spacing: tuple[float, ...] | None = None,
 ) -> tuple[float, float, float]:
     r"""The KL weight for counts degraded by a forward model: :func:`choose_restoration_weight`'s search on the Anscombe image.
 
@@ -632,6 +639,7 @@ def choose_poisson_restoration_weight(
     compile_seconds : float
     """
     stabilized, top, mean_count = _anscombe_unit(unit, scale)
-    weight, sigma, compile_seconds = choose_restoration_weight(degradation, stabilized, tv, color)
+    weight, sigma, compile_seconds = choose_restoration_weight(degradation, stabilized, tv, color,
+                                                               spacing=spacing)
     return (POISSON_RESTORATION_WEIGHT_FACTOR * weight * top / math.sqrt(mean_count),
             sigma * top, compile_seconds)
