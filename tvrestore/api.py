@@ -209,9 +209,8 @@ def _denoise_one(image: np.ndarray, request: "RestoreRequest") -> tuple[np.ndarr
     named = _named_axes(image, request.axes)
     if named.letters in ("YX", "YXC") and spacing is None:
         return denoise_images([image], options)[0]
-    if options.noise != "gaussian":
-        raise TVRestoreError("volumes, time-lapses and spacing take Gaussian noise only, "
-                             f"not {options.noise!r}")
+    if named.volume:
+        check_volume_task(named, spacing, noise=options.noise)
     return _denoise_named(image, named, spacing, options.weight, options)
 
 
@@ -351,10 +350,12 @@ def _choose_weights(
         picked = [weights[i] for i in members]
         if route == "kl":
             choices, seconds = choose_poisson_weights(
-                units, [prepared[i].counts.scale for i in members], picked, tv, color)
+                units, [prepared[i].counts.scale for i in members], picked, tv, color,
+                spacing=spacing)
         elif route == "anscombe":
             choices, seconds = choose_anscombe_weights(
-                units, [prepared[i].counts.top for i in members], picked, tv, color)
+                units, [prepared[i].counts.top for i in members], picked, tv, color,
+                spacing=spacing)
         else:
             choices, seconds = choose_weights(units, picked, tv, color, spacing=spacing)
         compile_seconds += seconds
@@ -645,17 +646,23 @@ class _Prepared:
                    counts=counts)
 
     @classmethod
-    def from_volume(cls, volume: np.ndarray, channels: bool) -> "_Prepared":
+    def from_volume(cls, volume: np.ndarray, channels: bool, noise: str = "gaussian", gain=1.0,
+                    offset=0.0) -> "_Prepared":
         """A volume in canonical order, (Z, Y, X) or (Z, Y, X, C): every channel is data."""
         if 0 in volume.shape:
             raise TVRestoreError(f"the volume is empty (shape {volume.shape})")
+        with_channels = volume if channels else volume[..., None]
+        counts = None
         try:
-            unit = to_unit_range(volume, copy=False)
+            if noise == "poisson":
+                unit, counts = _counts_of(with_channels, gain, offset)
+            else:
+                unit = to_unit_range(with_channels, copy=False)
         except ValueError as err:
             raise TVRestoreError(str(err)) from err
         _check_solvable(unit)
-        return cls(unit=unit if channels else unit[..., None], alpha=None, dtype=volume.dtype,
-                   colour_shape=volume.shape)
+        return cls(unit=unit, alpha=None, dtype=volume.dtype, colour_shape=volume.shape,
+                   counts=counts)
 
     @property
     def weight_scale(self) -> float:
@@ -708,16 +715,22 @@ def _denoise_named(
     frames = list(canonical) if split else [canonical]
     spatial = len(named.spatial(coupled))
     relative = relative_spacing(steps)
+    noise, gain, offset = options.noise, options.gain, options.offset
     if spatial == 2:
-        prepared = [_Prepared.from_image(frame) for frame in frames]
+        prepared = [_Prepared.from_image(frame, noise, gain, offset) for frame in frames]
     else:
-        prepared = [_Prepared.from_volume(frame, channels) for frame in frames]
+        prepared = [_Prepared.from_volume(frame, channels, noise, gain, offset) for frame in frames]
     if weight == "auto" and len(prepared) > 1:
         # One weight for every frame, from the middle one: no flicker.
         start = time.perf_counter()
-        [choice], search_compile_seconds = choose_weights(
-            [prepared[len(prepared) // 2].unit], ["auto"], options.tv, options.color,
-            spacing=relative)
+        middle = prepared[len(prepared) // 2]
+        if noise == "poisson":
+            # The route of an automatic weight, kept for the frames' given one.
+            options = replace(options, poisson_route=_poisson_route(options.poisson_route, "auto"))
+            if options.poisson_route == "anscombe":
+                middle = middle.stabilized()
+        [choice], search_compile_seconds = _choose_weights(
+            [middle], ["auto"], options.tv, options.color, relative)
         searched = {"weight_auto": True, "noise_sigma": choice.noise_sigma,
                     "weight_search_seconds": time.perf_counter() - start - search_compile_seconds}
         pairs = [(restored, replace(result, **searched)) for restored, result in
@@ -923,8 +936,9 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
     named = _named_axes(image, axes)
     volume = named.volume
     if volume:
-        check_volume_task(named, spacing, noise=noise, upscale=upscale, forward_model=True)
-    _, steps = named.steps(spacing)
+        check_volume_task(named, spacing, noise=noise, upscale=upscale,
+                          forward_model=psf is not None or mask is not None)
+    coupled, steps = named.steps(spacing)
     if named.letters != named.canonical:
         # An image given as XY or XYC, or a volume as XYZ: solved in
         # canonical order (T Z Y X C), its result put back.
@@ -935,6 +949,14 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
             np.transpose(image, named.to_canonical()),
             replace(request, mask=mask, axes=named.canonical))
         return np.transpose(restored, named.from_canonical()), replace(result, axes=named.letters)
+    if "T" in named.letters and not coupled:
+        # Impulses in frames (the one task without a forward model that
+        # comes here): each frame detected and solved alone.
+        frames = [restore_image(frame, replace(request, axes=named.letters[1:]))
+                  for frame in image]
+        result = replace(_combined([result for _, result in frames]), axes=axes, spacing=steps,
+                         impulse_fraction=float(np.mean([r.impulse_fraction for _, r in frames])))
+        return np.stack([restored for restored, _ in frames]), result
     from tvrestore.tuning.autoweight import (
         choose_poisson_restoration_weight, choose_restoration_weight,
     )
@@ -944,7 +966,7 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
     max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else int(max_iter)
     if isinstance(upscale, bool) or not isinstance(upscale, numbers.Integral) or not 1 <= upscale <= MAX_UPSCALE:
         raise TVRestoreError(f"upscale must be a whole number from 1 to {MAX_UPSCALE}, got {upscale!r}")
-    prepared = (_Prepared.from_volume(image, "C" in named.letters) if volume
+    prepared = (_Prepared.from_volume(image, "C" in named.letters, noise, gain, offset) if volume
                 else _Prepared.from_image(image, noise, gain, offset))
     unit = prepared.unit
     dimensions = unit.ndim - 1
@@ -977,7 +999,7 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
         weight, noise_sigma, search_compile_seconds = impulse_weight(impulses, tv, color), None, 0.0
     elif weight == "auto" and noise == "poisson":
         weight, noise_sigma, search_compile_seconds = choose_poisson_restoration_weight(
-            degradation, unit, prepared.counts.scale, tv, color
+            degradation, unit, prepared.counts.scale, tv, color, spacing=relative
         )
     elif weight == "auto":
         weight, noise_sigma, search_compile_seconds = choose_restoration_weight(

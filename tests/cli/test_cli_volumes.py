@@ -63,7 +63,7 @@ def test_spacing_given_overrides_and_a_stack_with_none_is_said_once(tmp_path):
     (["--psf", "gaussian:9,1,1"], ["stack.tif", "larger than the volume (6x20x22)"]),
     (["--psf", "gaussian:1,2"], ["gaussian:1,2", "three (gaussian:SZ,SY,SX)"]),
     (["--upscale", "2"], ["stack.tif", "upscaling takes 2-D images"]),
-    (["--noise", "poisson"], ["stack.tif", "Gaussian noise only", "poisson"]),
+    (["--noise", "poisson", "--gain", "0"], ["--gain"]),
     (["--tile", "16"], ["stack.tif", "--tile", "2-D images only"]),
     (["--figure", "f.gif"], ["f.gif", "unsupported figure type"]),
     (["--figure", "f.png", "--zoom", "20,0,4,4"], ["--zoom", "inside the 22x20 image"]),

@@ -173,13 +173,11 @@ def check_volume_task(named: Axes, spacing, *, noise: str = "gaussian", upscale:
                       forward_model: bool = False) -> None:
     """Refuse, in one line, what a volume or time-lapse cannot take (checked before TensorFlow loads).
 
-    Volumes take Gaussian noise only and no upscaling; a blur or a mask
+    Volumes take every noise model but no upscaling; a blur or a mask
     (``forward_model``) needs one volume, (Z, Y, X) or a time-lapse whose
-    frames a spacing couples: 3 spatial axes in all.
+    frames a spacing couples: 3 spatial axes in all. ``noise`` is checked
+    with the options, not here.
     """
-    if noise != "gaussian":
-        raise TVRestoreError(
-            f"volumes and time-lapses take Gaussian noise only, not {noise!r} (axes {named.letters})")
     if upscale != 1:
         raise TVRestoreError(
             f"upscaling takes 2-D images; axes {named.letters} name a volume or time-lapse")

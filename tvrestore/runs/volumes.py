@@ -32,7 +32,7 @@ import numpy as np
 
 from tvrestore.errors import TVRestoreError, require_extra
 from tvrestore.io.volumes import VolumeHeader, read_volume, read_volume_header, solve_spacing, write_volume
-from tvrestore.io.pixels import from_unit_range, to_unit_range
+from tvrestore.io.pixels import from_unit_range, to_counts, to_unit_range
 from tvrestore.io.psf import load_psf
 from tvrestore.io.zarr_volumes import ZARR_FORMATS, check_zarr_output
 from tvrestore.evaluation.metrics import psnr, volume_quality
@@ -117,6 +117,10 @@ def plan_volume(job: FileJob, axes: str | None = None,
             raise TVRestoreError(
                 f"{job.reference}: the reference is {'x'.join(map(str, reference_shape))}, but "
                 f"the volume {job.input} is {'x'.join(map(str, header.shape))} ({named.letters})")
+    if job.compare and noise != "gaussian":
+        raise TVRestoreError(
+            f"{job.input}: --compare on a volume compares Gaussian denoisers (scikit-image's "
+            f"chambolle in 3-D and slice by slice); not under --noise {noise}")
     if job.compare and job.task != "denoise":
         raise TVRestoreError(
             f"{job.input}: --compare on a volume compares denoisers (scikit-image's chambolle "
@@ -225,8 +229,17 @@ def _scored(job: FileJob, plan: VolumePlan, pixels: np.ndarray, restored: np.nda
     letters = plan.axes.letters
     channel_axis = letters.index("C") if "C" in letters else None
     clean = None if reference is None else to_unit_range(reference)
-    scores = (None, None) if clean is None else volume_quality(
-        clean, to_unit_range(restored), channel_axis)
+    if clean is not None and result.noise == "poisson":
+        # In counts, the reference's largest count as the range (as for images).
+        counts = to_counts(reference, result.gain, result.offset).astype(np.float64)
+        peak = max(float(counts.max()), np.finfo(float).tiny)
+        scores = volume_quality(
+            counts / peak,
+            to_counts(restored, result.gain, result.offset).astype(np.float64) / peak,
+            channel_axis)
+    else:
+        scores = (None, None) if clean is None else volume_quality(
+            clean, to_unit_range(restored), channel_axis)
     compared: dict[str, np.ndarray] = {}
     if not job.compare:
         return scores, compared, None

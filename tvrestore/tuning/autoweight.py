@@ -348,8 +348,15 @@ def _chunk_size(shape: tuple[int, int, int], problems: int) -> int:
 # the search's unknown is no larger than for the other tasks.
 RESTORATION_CROP = 128
 # A volume's crop, in voxels a side: 32^3 voxels, about as many unknowns as
-# the 2-D crop's 128^2 (with a PSF's margin).
+# the 2-D crop's 128^2, at least. Through a PSF each side is at least
+# RESTORATION_MARGIN_SIDES times the PSF's radius along it: the unknown
+# extends past the data by that radius, and on a crop where that margin is
+# a large share of the side the best weight falls (measured on 64^3 blobs
+# through gaussian:2,1,1, radius 7 in z: the true best weight of the 32^3
+# crop was 0.0025, of the 48^3 crop 0.004, of the whole 0.0048; see
+# docs/volumes.md). The 2-D crop's margin is about a tenth of its side.
 RESTORATION_VOLUME_CROP = 32
+RESTORATION_MARGIN_SIDES = 16
 # Primal-dual iterations per candidate (see benchmarks/measure_restore.py).
 RESTORATION_ITERATIONS = 150
 # Candidates as multiples of the rule's weight: the weights that restore
@@ -411,9 +418,15 @@ def choose_restoration_weight(
     centre = noise.auto_weight(sigma, unit.shape[-1], tv, color)
     if centre == 0:
         return 0.0, sigma, 0.0
-    side = RESTORATION_VOLUME_CROP if volume else RESTORATION_CROP // degradation.upscale
+    if volume:
+        radii = ((0,) * 3 if degradation.psf is None
+                 else tuple((side - 1) // 2 for side in np.shape(degradation.psf)))
+        sides = tuple(max(RESTORATION_VOLUME_CROP, RESTORATION_MARGIN_SIDES * radius)
+                      for radius in radii)
+    else:
+        sides = (RESTORATION_CROP // degradation.upscale,) * 2
     window = tuple(slice(max(0, (length - side) // 2), max(0, (length - side) // 2) + side)
-                   for length in unit.shape[:-1])
+                   for length, side in zip(unit.shape[:-1], sides))
     crop = unit[window]
     cropped = Degradation(
         psf=degradation.psf, upscale=degradation.upscale,
@@ -422,7 +435,7 @@ def choose_restoration_weight(
     fitted = cropped.observed_mask(crop.shape[:-1])
     # As for denoising, a small crop gets more probes (at most _MAX_PROBES),
     # so that the divergence is averaged over about side**D probed values.
-    probe_count = min(_MAX_PROBES, math.ceil(side ** (unit.ndim - 1) / math.prod(crop.shape[:-1])))
+    probe_count = min(_MAX_PROBES, math.ceil(math.prod(sides) / math.prod(crop.shape[:-1])))
     signs = np.random.default_rng(_SEED).integers(0, 2, (probe_count, *crop.shape))
     probes = ((2 * signs - 1) * fitted).astype(np.float32)
     step = noise.SURE_PROBE_SCALE * sigma
@@ -439,17 +452,70 @@ def choose_restoration_weight(
     operator = cropped.operator
     predicted = operator.apply(tf.constant(run.solution)).numpy().astype(np.float64)
     observed_count = fitted.sum() * crop.shape[-1]
+    sharpen = (_Sharpening(degradation.psf, crop.shape[:-1])
+               if volume and degradation.psf is not None else None)
     risks = []
     for i in range(count):
         residual = fitted * (predicted[i] - crop)
+        if sharpen is None:
+            fit, spread, paired = np.sum(residual**2), 1.0, probes
+        else:
+            fit, spread = np.sum(sharpen.filter(residual)**2), sharpen.spread
+            paired = [fitted * sharpen.filter_twice(probe) for probe in probes]
         divergence = np.mean([
-            np.sum(probe * (predicted[count * (k + 1) + i] - predicted[i])) / step
-            for k, probe in enumerate(probes)
+            np.sum(pair * (predicted[count * (k + 1) + i] - predicted[i])) / step
+            for k, pair in enumerate(paired)
         ])
         risks.append(
-            np.sum(residual**2) / observed_count - sigma**2 + 2 * sigma**2 * divergence / observed_count
+            fit / observed_count - sigma**2 * spread + 2 * sigma**2 * divergence / observed_count
         )
     return noise.sure_minimizer(candidates, np.array(risks)), sigma, run.compile_seconds
+
+
+# The regularization of a volume's sharpening filter W = K* / (|K|^2 + alpha):
+# the frequencies that the PSF passes with more than sqrt(alpha) = 10% of
+# their amplitude are scored in the scene's units, the rest as in the data.
+SHARPENING_ALPHA = 0.01
+
+
+class _Sharpening:
+    r"""The filter :math:`W` of a volume's generalized SURE, on a crop (circular, by FFT).
+
+    Predicted-SURE scores :math:`\|A(u - x)\|^2`, which the blur damps
+    where :math:`u` errs most; through a 3-D PSF the weight it chose was 2
+    to 3 times too small (docs/volumes.md). Scoring :math:`\|W A (u - x)\|^2`
+    instead, with :math:`W A \approx I` on the frequencies the PSF passes,
+    is as unbiased (Eldar's generalized SURE): for a probe :math:`b` on
+    the observed values,
+    :math:`\mathbb{E}\|W(m A u - f)\|^2 = \|W m A (u - x)\|^2 + \sigma^2 \mathrm{tr}(m W^\top W m) - 2\sigma^2 \mathrm{tr}(m W^\top W m J)`,
+    :math:`J` the Jacobian of :math:`m A u` in :math:`f`, read as
+    :math:`(m W^\top W b)^\top (m A u(f + \varepsilon b) - m A u(f)) / \varepsilon`.
+    """
+
+    def __init__(self, psf: np.ndarray, shape: tuple[int, ...]):
+        padded = np.zeros([max(side, k) for side, k in zip(shape, np.shape(psf))])
+        padded[tuple(slice(0, k) for k in np.shape(psf))] = psf
+        # The kernel's centre at the origin: W is then zero-phase where K is.
+        padded = np.roll(padded, [-(k // 2) for k in np.shape(psf)], axis=tuple(range(padded.ndim)))
+        transfer = np.fft.rfftn(padded, s=shape)
+        self.shape = shape
+        self.response = np.conj(transfer) / (np.abs(transfer) ** 2 + SHARPENING_ALPHA)
+        self.power = np.abs(self.response) ** 2
+        # diag(W^T W) of a circular filter: the mean of |W|^2 over the spectrum.
+        self.spread = float(np.fft.irfftn(self.power, s=shape).flat[0])
+
+    def _apply(self, values: np.ndarray, response: np.ndarray) -> np.ndarray:
+        axes = tuple(range(len(self.shape)))
+        return np.fft.irfftn(np.fft.rfftn(values, axes=axes) * response[..., None], s=self.shape,
+                             axes=axes)
+
+    def filter(self, values: np.ndarray) -> np.ndarray:
+        """:math:`W` applied to (z, y, x, C) values, channel by channel."""
+        return self._apply(values, self.response)
+
+    def filter_twice(self, values: np.ndarray) -> np.ndarray:
+        """:math:`W^\top W` applied to (z, y, x, C) values."""
+        return self._apply(values, self.power)
 
 
 # A PSF passing at most this fraction of the diagonal Nyquist frequency
@@ -506,17 +572,17 @@ _VARIANCE_SMOOTHING = 2.0
 
 
 def _local_counts(stabilized: np.ndarray, top: float) -> np.ndarray:
-    """The counts about each value of an (H, W, C) Anscombe image over ``top``: its smoothed inverse."""
+    """The counts about each value of an (H, W, C) or (Z, Y, X, C) Anscombe image over ``top``: its smoothed inverse."""
     from scipy.ndimage import gaussian_filter
 
-    smooth = gaussian_filter(np.asarray(stabilized, np.float64) * top,
-                             sigma=(_VARIANCE_SMOOTHING, _VARIANCE_SMOOTHING, 0))
+    smoothing = (_VARIANCE_SMOOTHING,) * (stabilized.ndim - 1) + (0,)
+    smooth = gaussian_filter(np.asarray(stabilized, np.float64) * top, sigma=smoothing)
     return inverse_anscombe(smooth)
 
 
 def choose_anscombe_weights(
     stabilized: list[np.ndarray], tops: list[float], weights: list[float | str], tv: str,
-    color: str, *, dark_variance: bool = True,
+    color: str, *, dark_variance: bool = True, spacing: tuple[float, ...] | None = None,
 ) -> tuple[list[WeightChoice], float]:
     r"""The weight :math:`W` of each Anscombe image, in its units (noise of unit variance).
 
@@ -539,13 +605,15 @@ def choose_anscombe_weights(
 
     Parameters
     ----------
-    stabilized : list of np.ndarray, shape (H, W, C)
-        :math:`z / t` per image.
+    stabilized : list of np.ndarray, shape (H, W, C) or (Z, Y, X, C)
+        :math:`z / t` per image (or volume, all of one kind).
     tops : list of float
         :math:`t` per image.
     weights : list of float or "auto"
         A number is :math:`W` as given.
     tv, color : str
+    spacing : tuple of float, optional
+        A volume's relative steps, as for :func:`choose_weights`.
 
     Returns
     -------
@@ -564,18 +632,20 @@ def choose_anscombe_weights(
         variances = (anscombe_variance(_local_counts(unit, top)) / top**2 if dark_variance
                      else None)
         sigma = 1.0 / top if variances is None else math.sqrt(float(variances.mean()))
-        estimates[index] = noise.estimate_noise_sigma(unit) * top
+        estimates[index] = top * (noise.estimate_noise_sigma(unit) if unit.ndim == 3
+                                  else noise.estimate_volume_noise_sigma(unit))
         # Anscombe values are not 8-bit data clipped at a bound.
-        searches[index] = _search(unit, sigma, noise.auto_weight(sigma, unit.shape[2], tv, color),
+        searches[index] = _search(unit, sigma, noise.auto_weight(sigma, unit.shape[-1], tv, color),
                                   variances, clipped=False)
-    chosen, compile_seconds = _run(searches, tv, color)
+    chosen, compile_seconds = _run(searches, tv, color, spacing)
     for index, weight in chosen.items():
         choices[index] = WeightChoice(weight * tops[index], estimates[index])
     return choices, compile_seconds
 
 
 def choose_poisson_weights(
-    units: list[np.ndarray], scales: list[float], weights: list[float | str], tv: str, color: str
+    units: list[np.ndarray], scales: list[float], weights: list[float | str], tv: str, color: str,
+    spacing: tuple[float, ...] | None = None,
 ) -> tuple[list[WeightChoice], float]:
     r"""The KL weight of each image under ``noise="poisson"``: as given, or by the Anscombe rule.
 
@@ -587,11 +657,13 @@ def choose_poisson_weights(
 
     Parameters
     ----------
-    units : list of np.ndarray, shape (H, W, C)
+    units : list of np.ndarray, shape (H, W, C) or (Z, Y, X, C)
         The counts divided by their ``scales`` (the solver's data).
     scales : list of float
     weights : list of float or "auto"
     tv, color : str
+    spacing : tuple of float, optional
+        As for :func:`choose_weights`.
 
     Returns
     -------
@@ -606,7 +678,7 @@ def choose_poisson_weights(
     stabilized = [_anscombe_unit(units[index], scales[index]) for index in auto]
     chosen, compile_seconds = choose_anscombe_weights(
         [unit for unit, _, _ in stabilized], [top for _, top, _ in stabilized],
-        ["auto"] * len(auto), tv, color, dark_variance=False)
+        ["auto"] * len(auto), tv, color, dark_variance=False, spacing=spacing)
     for index, (_, _, mean_count), choice in zip(auto, stabilized, chosen):
         choices[index] = WeightChoice(
             POISSON_WEIGHT_FACTOR * choice.weight / math.sqrt(mean_count), choice.noise_sigma)
@@ -614,7 +686,8 @@ def choose_poisson_weights(
 
 
 def choose_poisson_restoration_weight(
-    degradation: Degradation, unit: np.ndarray, scale: float, tv: str, color: str
+    degradation: Degradation, unit: np.ndarray, scale: float, tv: str, color: str,
+    spacing: tuple[float, ...] | None = None,
 ) -> tuple[float, float, float]:
     r"""The KL weight for counts degraded by a forward model: :func:`choose_restoration_weight`'s search on the Anscombe image.
 
@@ -632,6 +705,7 @@ def choose_poisson_restoration_weight(
     compile_seconds : float
     """
     stabilized, top, mean_count = _anscombe_unit(unit, scale)
-    weight, sigma, compile_seconds = choose_restoration_weight(degradation, stabilized, tv, color)
+    weight, sigma, compile_seconds = choose_restoration_weight(degradation, stabilized, tv, color,
+                                                               spacing=spacing)
     return (POISSON_RESTORATION_WEIGHT_FACTOR * weight * top / math.sqrt(mean_count),
             sigma * top, compile_seconds)

@@ -68,8 +68,10 @@ def estimate_gain_offset(
 
     Parameters
     ----------
-    pixels : np.ndarray, shape (H, W) or (H, W, C)
-        In their own units (not scaled), any real dtype.
+    pixels : np.ndarray, shape (H, W), (H, W, C) or (Z, H, W, C)
+        In their own units (not scaled), any real dtype. A volume's planes
+        (Z, H, W, C: a volume in canonical order, with its channel axis)
+        pool their blocks into one fit.
     gain, offset : float or "auto"
         What to estimate; a number is kept as given. With both "auto", the
         line :math:`\operatorname{var} p = a\,\mathbb{E} p + b` is fitted
@@ -91,8 +93,9 @@ def estimate_gain_offset(
         variance does not grow with its mean (no photon noise to measure).
     """
     values = np.asarray(pixels, np.float64)
-    values = values.reshape(values.shape[0], values.shape[1], -1)
-    statistics = [_block_statistics(values[..., c]) for c in range(values.shape[2])]
+    planes = values if values.ndim == 4 else values.reshape(1, values.shape[0], values.shape[1], -1)
+    statistics = [_block_statistics(plane[..., c]) for plane in planes
+                  for c in range(planes.shape[3])]
     means = np.concatenate([m for m, _ in statistics])
     variances = np.concatenate([v for _, v in statistics])
     if means.size < 2 * _LEVELS:

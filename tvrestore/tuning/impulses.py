@@ -224,11 +224,12 @@ def detect_impulses(
 
     Parameters
     ----------
-    unit : np.ndarray, shape (H, W, C)
-        The image in [0, 1] intensity units.
+    unit : np.ndarray, shape (H, W, C) or (Z, H, W, C)
+        The image in [0, 1] intensity units; a volume's planes are tested
+        one by one (the tests are 3x3 in a plane), its route chosen once.
     extremes : (float, float), optional
         :func:`range_extremes`; default: the data's own minimum and maximum.
-    missing : np.ndarray of bool, shape (H, W), optional
+    missing : np.ndarray of bool, shape (H, W) or (Z, H, W), optional
         The user's missing pixels: not data, so not detected, and kept
         missing in the result.
 
@@ -239,10 +240,13 @@ def detect_impulses(
     unit = np.asarray(unit)
     if extremes is None:
         extremes = range_extremes(unit)
-    user = np.zeros(unit.shape[:2], bool) if missing is None else np.asarray(missing, bool)
+    user = np.zeros(unit.shape[:-1], bool) if missing is None else np.asarray(missing, bool)
     observed = ~user[..., None]
-    at_extremes = extreme_pixels(unit, extremes) & observed
-    outliers = centre_weighted_median_outliers(unit) & observed
+    planes = unit.reshape(-1, *unit.shape[-3:])
+    at_extremes = np.stack([extreme_pixels(plane, extremes) for plane in planes]).reshape(
+        unit.shape) & observed
+    outliers = np.stack([centre_weighted_median_outliers(plane) for plane in planes]).reshape(
+        unit.shape) & observed
     others = outliers & ~at_extremes
     if at_extremes.sum() >= others.sum():
         route, detected = SALT_AND_PEPPER, at_extremes
@@ -296,7 +300,7 @@ def impulse_weight(detection: ImpulseDetection, tv: str = "isotropic",
     weight = _RANDOM_VALUED_WEIGHT * math.exp(_RANDOM_VALUED_GROWTH * detection.fraction)
     if tv == "anisotropic":
         weight *= (2 + math.sqrt(2)) / 4
-    if color == "vectorial" and detection.missing.shape[2] > 1:
+    if color == "vectorial" and detection.missing.shape[-1] > 1:
         weight *= _VECTORIAL_COLOUR_FACTOR
     return weight
 
@@ -327,9 +331,10 @@ def smooth_fill(unknown: np.ndarray, missing: np.ndarray, sweeps: int = _FILL_SW
 
     Parameters
     ----------
-    unknown : np.ndarray, shape (H, W, C)
-        The solution.
-    missing : np.ndarray of bool, shape (H, W, C) or (H, W)
+    unknown : np.ndarray, shape (H, W, C) or (Z, H, W, C)
+        The solution; a volume's planes are filled each from its own
+        4 in-plane neighbours.
+    missing : np.ndarray of bool, shape of ``unknown``, or without its C axis
         True at the values to move.
     sweeps : int
     share : float
@@ -342,10 +347,12 @@ def smooth_fill(unknown: np.ndarray, missing: np.ndarray, sweeps: int = _FILL_SW
     """
     relaxed = np.array(unknown, copy=True)
     missing = np.broadcast_to(np.asarray(missing, bool).reshape(
-        *relaxed.shape[:2], -1), relaxed.shape)
+        *relaxed.shape[:-1], -1), relaxed.shape)
+    planes = ((0, 0),) * (relaxed.ndim - 3)
     for _ in range(sweeps):
-        padded = np.pad(relaxed, ((1, 1), (1, 1), (0, 0)), mode="edge")
-        mean = (padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]) / 4
+        padded = np.pad(relaxed, (*planes, (1, 1), (1, 1), (0, 0)), mode="edge")
+        mean = (padded[..., :-2, 1:-1, :] + padded[..., 2:, 1:-1, :]
+                + padded[..., 1:-1, :-2, :] + padded[..., 1:-1, 2:, :]) / 4
         relaxed[missing] = mean[missing]
     relaxed[missing] = (1 - share) * unknown[missing] + share * relaxed[missing]
     return relaxed
