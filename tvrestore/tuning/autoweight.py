@@ -84,7 +84,7 @@ class WeightChoice:
     weight : float
         :math:`w`.
     noise_sigma : float or None
-        :math:`\\hat\\sigma` (intensity units) when the weight was chosen
+        :math:`\\hat\sigma` (intensity units) when the weight was chosen
         automatically, else None.
     """
 
@@ -454,14 +454,13 @@ def choose_restoration_weight(
     observed_count = fitted.sum() * crop.shape[-1]
     sharpen = (_Sharpening(degradation.psf, crop.shape[:-1])
                if volume and degradation.psf is not None else None)
+    # Each probe as the divergence pairs it: b, or m W^T W b (the same for every candidate).
+    paired = probes if sharpen is None else [fitted * sharpen.filter_twice(probe) for probe in probes]
+    spread = 1.0 if sharpen is None else sharpen.spread
     risks = []
     for i in range(count):
         residual = fitted * (predicted[i] - crop)
-        if sharpen is None:
-            fit, spread, paired = np.sum(residual**2), 1.0, probes
-        else:
-            fit, spread = np.sum(sharpen.filter(residual)**2), sharpen.spread
-            paired = [fitted * sharpen.filter_twice(probe) for probe in probes]
+        fit = np.sum((residual if sharpen is None else sharpen.filter(residual))**2)
         divergence = np.mean([
             np.sum(pair * (predicted[count * (k + 1) + i] - predicted[i])) / step
             for k, pair in enumerate(paired)
@@ -514,7 +513,7 @@ class _Sharpening:
         return self._apply(values, self.response)
 
     def filter_twice(self, values: np.ndarray) -> np.ndarray:
-        """:math:`W^\top W` applied to (z, y, x, C) values."""
+        r""":math:`W^\top W` applied to (z, y, x, C) values."""
         return self._apply(values, self.power)
 
 
