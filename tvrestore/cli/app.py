@@ -365,7 +365,7 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
             restore_volume(inputs[0], output, reference, compare, overwrite, quiet, options,
                            written, zoom, axes, spacing, degradation)
         return
-    if axes is not None or spacing is not None:
+    if single and (axes is not None or spacing is not None):
         raise click.UsageError("--axes and --spacing take one volume or image file (TIFF or zarr)")
     tiled = single and needs_tiles(inputs[0], tile)
     for flag, value in (("--workers", workers), ("--scheduler", scheduler), ("--tile", tile)):
@@ -393,7 +393,7 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
         else:
             restore_many(inputs, output, reference, compare, overwrite, quiet, options,
                           pattern, batch_size, start, written, degradation, workers, scheduler,
-                          scheduler_timeout)
+                          scheduler_timeout, axes, spacing)
 
 
 @contextlib.contextmanager

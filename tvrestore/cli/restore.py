@@ -237,16 +237,29 @@ def _write_records(entries: list[dict], written: dict) -> None:
 
 def restore_many(inputs, output, reference, compare, overwrite, quiet, options,
                   pattern, batch_size, start, written, degradation, workers=None,
-                  scheduler=None, scheduler_timeout=None) -> None:
-    from tvrestore.runs.plan import check_distinct, plan_jobs
+                  scheduler=None, scheduler_timeout=None, axes=None, spacing=None) -> None:
+    """A batch: 2-D images grouped by shape, volumes (TIFF stacks, zarr volumes) one by one.
+
+    ``axes`` and ``spacing`` (``--axes``, ``--spacing``) apply to every
+    volume of the batch; a batch with none is a usage error for them.
+    """
+    from tvrestore.runs.plan import check_distinct, check_not_nested, plan_jobs
     from tvrestore.runs.report import summarise
+    from tvrestore.runs.volumes import VolumeSettings
 
     try:
         jobs = plan_jobs(inputs, output, pattern=pattern, reference_dir=reference,
                          compare=compare, overwrite=overwrite, **degradation)
         check_distinct(jobs, written)
+        for job in jobs:
+            if job.volume:
+                check_not_nested(job, written)  # a zarr is a directory: no report inside it
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
+    if (axes is not None or spacing is not None) and not any(job.volume for job in jobs):
+        raise click.UsageError("--axes and --spacing are for volumes, and the batch has none "
+                               "(TIFF stacks, OME-TIFF, OME-Zarr, zarr volumes)")
+    volume_settings = VolumeSettings(axes=axes, spacing=spacing)
     show_progress = not quiet and sys.stderr.isatty()
     done: dict[int, ReportEntry] = {}
     interrupted: KeyboardInterrupt | None = None
@@ -268,10 +281,10 @@ def restore_many(inputs, output, reference, compare, overwrite, quiet, options,
                 from tvrestore.runs.batch import run_batch
 
                 run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry,
-                          tile_options=_tile_options(options))
+                          tile_options=_tile_options(options), volume_settings=volume_settings)
             else:
                 _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler,
-                                scheduler_timeout)
+                                scheduler_timeout, volume_settings)
         except KeyboardInterrupt as err:
             interrupted = err
     entries = [done[index] for index in sorted(done)]
@@ -292,13 +305,14 @@ def restore_many(inputs, output, reference, compare, overwrite, quiet, options,
 
 
 def _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler,
-                    scheduler_timeout) -> None:
+                    scheduler_timeout, volume_settings) -> None:
     from tvrestore.runs.cluster import run_batch_on_cluster
 
     try:
         run_batch_on_cluster(jobs, options, workers=workers, scheduler=scheduler,
                              scheduler_timeout=scheduler_timeout,
                              batch_size=batch_size, on_entry=on_entry,
-                             tile_options=_tile_options(options))
+                             tile_options=_tile_options(options),
+                             volume_settings=volume_settings)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err

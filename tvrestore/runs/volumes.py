@@ -21,6 +21,7 @@ solved whole: tiles, a cluster, and a batch of volumes are not there yet.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -43,7 +44,28 @@ from tvrestore.runs import report
 from tvrestore.runs.claims import Claims, remove_leftovers
 from tvrestore.runs.plan import FileJob, check_not_nested, max_pixels
 
-__all__ = ["VolumePlan", "plan_volume", "restore_volume_file"]
+__all__ = ["VolumePlan", "VolumeSettings", "check_volume_output", "plan_volume",
+           "restore_volume_file"]
+
+
+@dataclass(frozen=True)
+class VolumeSettings:
+    """What a run says of every volume it restores: the command line's ``--axes`` and ``--spacing``.
+
+    Attributes
+    ----------
+    axes : str or None
+        The letters of ``--axes`` (:class:`tvrestore.models.axes.Axes`);
+        None: each file's own.
+    spacing : tuple of float or None
+        ``--spacing``; None: each file's physical sizes, else 1.
+
+    The noise model is the run's :class:`tvrestore.options.RestoreOptions`'
+    and the PSF and mask are each job's (:class:`tvrestore.runs.plan.FileJob`).
+    """
+
+    axes: str | None = None
+    spacing: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +92,14 @@ class VolumePlan:
 
 
 def plan_volume(job: FileJob, axes: str | None = None,
-                spacing: tuple[float, ...] | None = None, noise: str = "gaussian") -> VolumePlan:
+                spacing: tuple[float, ...] | None = None, noise: str = "gaussian", *,
+                check_output: bool = True) -> VolumePlan:
     """Check a volume job from its header alone, before any pixel is read.
+
+    With ``check_output`` False the output is left to
+    :func:`check_volume_output`: a batch plans a volume before it creates
+    the output's directory and claims the output, and checks the output
+    once it holds the claim.
 
     Raises
     ------
@@ -136,6 +164,21 @@ def plan_volume(job: FileJob, axes: str | None = None,
         raise TVRestoreError(
             f"{job.input}: a volume of {values} values to solve at once is beyond --max-pixels "
             f"{limit} (volumes are solved whole; tiles for them are not there yet)")
+    if check_output:
+        check_volume_output(job, header)
+    return VolumePlan(header, named, spacing, from_file, note)
+
+
+def check_volume_output(job: FileJob, header: VolumeHeader) -> None:
+    """The output of a volume job can be written in the input's format (``header``'s).
+
+    Raises
+    ------
+    TVRestoreError
+        An output that is the input, inside it (or holds it), not of the
+        input's kind (TIFF, or ``*.zarr`` for a zarr), in a directory that
+        does not exist (zarr), or existing without ``--overwrite``.
+    """
     if os.path.realpath(job.output) == os.path.realpath(job.input):
         raise TVRestoreError(f"{job.output}: output would replace the input")
     if header.format in ZARR_FORMATS:
@@ -146,11 +189,11 @@ def plan_volume(job: FileJob, axes: str | None = None,
             raise TVRestoreError(f"{job.output}: a volume is written as TIFF (.tif or .tiff)")
         if Path(job.output).exists() and not job.overwrite:
             raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
-    return VolumePlan(header, named, spacing, from_file, note)
 
 
 def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan,
-                        draw: Callable[..., None] | None = None) -> report.ReportEntry:
+                        draw: Callable[..., None] | None = None, *,
+                        claimed: bool = False) -> report.ReportEntry:
     """Read, restore and write one planned volume; its report entry (with axes and spacing).
 
     The output is written atomically in the input's format, with the
@@ -167,13 +210,19 @@ def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan,
         :func:`tvrestore.runs.batch.restore_file` calls its hook, with
         ``axes`` and ``spacing`` too (the CLI binds
         :func:`tvrestore.viz.volume_figure.volume_figure`).
+    claimed : bool
+        Whether the caller holds the output's claim
+        (:mod:`tvrestore.runs.claims`) and has tidied its directory, as a
+        batch does (:func:`tvrestore.runs.batch.run_batch`); else it is
+        claimed here, and released once written.
     """
     # TensorFlow loads here, once the plan has passed.
     from tvrestore.api import RestoreRequest, restore_image
     from tvrestore.backend import tf as _tf
 
-    remove_leftovers([Path(job.output).parent])
-    with Claims().claimed(job.output) as held:
+    if not claimed:
+        remove_leftovers([Path(job.output).parent])
+    with contextlib.nullcontext(True) if claimed else Claims().claimed(job.output) as held:
         if not held:
             raise TVRestoreError(f"{job.output}: another tvrestore run is writing this output")
         start = time.perf_counter()
@@ -197,7 +246,8 @@ def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan,
         write_seconds = time.perf_counter() - start
     entry = report.entry(
         job, status=report.RESTORED, shape=tuple(pixels.shape), dtype=str(pixels.dtype),
-        task=job.task, upscale=1, **result.to_dict(), batch_size=1, read_seconds=read_seconds,
+        task=job.task, psf=job.psf, mask=None if job.mask is None else str(job.mask),
+        upscale=1, **result.to_dict(), batch_size=1, read_seconds=read_seconds,
         write_seconds=write_seconds, tensorflow_seconds=_tf.IMPORT_SECONDS,
         total_seconds=(read_seconds + result.compile_seconds + result.weight_search_seconds
                        + result.solve_seconds + write_seconds),
