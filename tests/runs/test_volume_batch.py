@@ -80,9 +80,15 @@ def test_the_plan_lists_a_zarr_store_as_one_volume_and_a_stack_as_a_volume(folde
 
 
 def test_a_mixed_folder_gives_every_output_with_its_metadata_back(runner, folder, tmp_path):
-    out, report = tmp_path / "out", tmp_path / "run.json"
-    result = runner.invoke(main, [str(folder), "-o", str(out), *ARGS, "--report", str(report)])
+    out, report, gallery = tmp_path / "out", tmp_path / "run.json", tmp_path / "page.html"
+    result = runner.invoke(main, [str(folder), "-o", str(out), *ARGS[:-1], "--report",
+                                  str(report), "--gallery", str(gallery)])
     assert result.exit_code == 0, result.output + result.stderr
+    assert "axes ZYX, spacing 2 x 0.357 x 0.357" in result.stdout
+    assert "axes ZYX, spacing 3 x 0.5 x 0.5" in result.stdout
+    assert result.stdout.count("axes ") == 2  # the PNGs' lines name none
+    page = gallery.read_text()
+    assert "cells.ome.zarr" in page and "stack.tif" in page and "maximum along Z" in page
     entries = _results(report)
     assert {name: entry["status"] for name, entry in entries.items()} == dict.fromkeys(
         ["0.png", "1.png", "stack.tif", "cells.ome.zarr"], "restored")
@@ -169,6 +175,7 @@ def test_bad_volumes_fail_alone_with_one_line_each(runner, folder, tmp_path):
     assert entries["cells.ome.zarr"]["status"] == "failed"
     assert "corrupt zarr volume" in entries["cells.ome.zarr"]["error"]
     assert entries["stack.tif"]["status"] == entries["flat.tif"]["status"] == "restored"
+    assert (entries["flat.tif"]["axes"], entries["flat.tif"]["spacing"]) == ("ZYX", None)
     assert entries["0.png"]["status"] == "skipped"
     assert not (out / "sub" / "cells.ome.zarr").exists()
 

@@ -300,7 +300,8 @@ def main() -> None:
               help="The input's axes in its order, from T (time), Z, Y, X, C (channels), e.g. "
                    "ZYX, TYX, ZYXC, TZYX. Default: the file's (ImageJ, OME-TIFF, OME-Zarr, zarr "
                    "dimension names); a plain 3-D array is colour when its last axis holds 3 "
-                   "or 4 values, else a Z stack.")
+                   "or 4 values, else a Z stack. In a batch: every volume's (not the 2-D "
+                   "images').")
 @click.option("--spacing", callback=parse_spacing_option, metavar="Z,Y,X",
               help="The step of each spatial axis, in one unit (TV divides each difference by "
                    "its step, relative to the smallest). Default: the file's voxel size (ImageJ "

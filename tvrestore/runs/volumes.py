@@ -15,8 +15,16 @@ With a reference (a volume of the input's shape, checked from both headers)
 the result is scored in N-D; with ``job.compare`` a denoised volume is
 compared with scikit-image's chambolle in N-D and plane by plane
 (:func:`tvrestore.evaluation.compare.compare_volume`); a ``draw`` hook
-(the CLI's ``--figure``) is handed the volumes once written. Volumes are
-solved whole: tiles, a cluster, and a batch of volumes are not there yet.
+(the CLI's ``--figure``) is handed the volumes once written.
+
+A batch (:func:`tvrestore.runs.batch.run_batch`, in process or on Dask
+workers) restores its volume jobs (``FileJob.volume``) with the same two
+functions: :func:`plan_volume` with ``check_output=False`` when it reads a
+volume ahead (so each usage error is that file's failed entry), then
+:func:`check_volume_output` once it holds the output's claim, and
+:func:`restore_volume_file` with ``claimed=True``; ``--axes`` and
+``--spacing`` reach every volume as :class:`VolumeSettings`. Volumes are
+solved whole, one per solve: tiles of a volume are not there yet.
 """
 
 from __future__ import annotations
