@@ -79,6 +79,34 @@ def test_the_plan_lists_a_zarr_store_as_one_volume_and_a_stack_as_a_volume(folde
     assert jobs["cells.ome.zarr"].output == folder.parent / "out" / "sub" / "cells.ome.zarr"
 
 
+def test_without_an_output_directory_earlier_volume_outputs_are_not_inputs(folder):
+    imagej_stack(folder / "stack_tv.tif")
+    ome_zarr_stack(folder / "sub" / "cells.ome_tv.zarr")
+    jobs = plan_jobs([folder])
+    assert sorted(job.input.name for job in jobs) == ["0.png", "1.png", "cells.ome.zarr",
+                                                      "stack.tif"]
+    assert {job.output for job in jobs if job.volume} == {
+        folder / "stack_tv.tif", folder / "sub" / "cells.ome_tv.zarr"}
+    # A store named as an input is one input, not a directory to search.
+    (named,) = plan_jobs([folder / "sub" / "cells.ome.zarr"], folder.parent / "out")
+    assert named.volume and named.output == folder.parent / "out" / "cells.ome.zarr"
+
+
+def test_a_retried_volume_task_restores_in_memory_and_leaves_the_written_output(folder, tmp_path):
+    # What a Dask retry does after a lost worker had written the output.
+    from tvrestore.options import RestoreOptions
+    from tvrestore.runs.cluster import restore_group
+
+    (job,) = plan_jobs([folder / "stack.tif"], tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    job.output.write_bytes(b"written by the lost attempt")
+    (entry,) = restore_group([job], RestoreOptions(weight=0.05, max_iter=60), 8)
+    assert entry.status == "restored" and entry.output == str(job.output)
+    assert entry.axes == "ZYX" and entry.spacing == pytest.approx((2.0, 0.357, 0.357), rel=1e-6)
+    assert job.output.read_bytes() == b"written by the lost attempt"
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["stack.tif"]
+
+
 def test_a_mixed_folder_gives_every_output_with_its_metadata_back(runner, folder, tmp_path):
     out, report, gallery = tmp_path / "out", tmp_path / "run.json", tmp_path / "page.html"
     result = runner.invoke(main, [str(folder), "-o", str(out), *ARGS[:-1], "--report",
