@@ -360,10 +360,17 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     single = len(inputs) == 1 and (not inputs[0].is_dir() or is_zarr_node(inputs[0]))
     if single and is_volume_input(inputs[0], axes, spacing):
         refuse_for_volumes(inputs[0], tile=tile, workers=workers, scheduler=scheduler)
+        for flag, value in (("--workers", workers), ("--scheduler", scheduler)):
+            if value is not None:
+                check_dask(flag)
         check_drawing_options(figure, zoom, gallery, single, gallery_assets)
+        cluster = {"workers": workers, "scheduler": scheduler}
+        if scheduler_timeout is not None:
+            cluster["scheduler_timeout"] = scheduler_timeout
         with _terminate_as_interrupt():
             restore_volume(inputs[0], output, reference, compare, overwrite, quiet, options,
-                           written, zoom, axes, spacing, degradation)
+                           written, zoom, axes, spacing, degradation, tile=tile, halo=halo,
+                           cluster=cluster)
         return
     if axes is not None or spacing is not None:
         raise click.UsageError("--axes and --spacing take one volume or image file (TIFF or zarr)")
