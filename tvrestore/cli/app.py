@@ -364,13 +364,10 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
             if value is not None:
                 check_dask(flag)
         check_drawing_options(figure, zoom, gallery, single, gallery_assets)
-        cluster = {"workers": workers, "scheduler": scheduler}
-        if scheduler_timeout is not None:
-            cluster["scheduler_timeout"] = scheduler_timeout
         with _terminate_as_interrupt():
             restore_volume(inputs[0], output, reference, compare, overwrite, quiet, options,
                            written, zoom, axes, spacing, degradation, tile=tile, halo=halo,
-                           cluster=cluster)
+                           cluster=_cluster(workers, scheduler, scheduler_timeout))
         return
     if axes is not None or spacing is not None:
         raise click.UsageError("--axes and --spacing take one volume or image file (TIFF or zarr)")
@@ -378,9 +375,10 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     for flag, value in (("--workers", workers), ("--scheduler", scheduler), ("--tile", tile)):
         if value is not None:
             check_dask(flag)
-    if (workers is not None or scheduler is not None) and single:
+    if (workers is not None or scheduler is not None) and single and tile is None:
         raise click.UsageError("--workers and --scheduler distribute a batch of files "
-                               "(a directory or several inputs); one image runs here")
+                               "(a directory or several inputs), or one image's tiles "
+                               "(with --tile); one image runs here")
     if tile is not None and not single:
         raise click.UsageError("--tile restores one TIFF or zarr image; give one input")
     if tiled and (degradation["upscale"] > 1 or any(
@@ -393,7 +391,8 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
         if tiled:
             check_dask(f"{inputs[0]}: restoring in tiles" if tile is None else "--tile")
             restore_tiled(inputs[0], output, reference, compare, overwrite, quiet, options,
-                           written, tile, halo)
+                           written, tile, halo, cluster=_cluster(workers, scheduler,
+                                                                 scheduler_timeout))
         elif single:
             restore_one(inputs[0], output, reference, compare, overwrite, quiet, options,
                          written, zoom, degradation)
@@ -401,6 +400,14 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
             restore_many(inputs, output, reference, compare, overwrite, quiet, options,
                           pattern, batch_size, start, written, degradation, workers, scheduler,
                           scheduler_timeout)
+
+
+def _cluster(workers, scheduler, scheduler_timeout) -> dict:
+    """What :func:`tvrestore.runs.cluster.connect` takes for --workers or --scheduler."""
+    cluster = {"workers": workers, "scheduler": scheduler}
+    if scheduler_timeout is not None:
+        cluster["scheduler_timeout"] = scheduler_timeout
+    return cluster
 
 
 @contextlib.contextmanager

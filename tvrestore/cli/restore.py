@@ -62,7 +62,7 @@ def _check_whole_image_options(input_path, reference, compare, written) -> None:
 
 
 def restore_tiled(input_path, output, reference, compare, overwrite, quiet, options,
-                   written, tile, halo) -> None:
+                   written, tile, halo, cluster=None) -> None:
     from tvrestore.runs import plan
     from tvrestore.runs.naming import default_output_path
 
@@ -77,7 +77,9 @@ def restore_tiled(input_path, output, reference, compare, overwrite, quiet, opti
         options = _tile_options(options)
         with console.elapsed_line(f"restoring {input_path} in tiles",
                            show=not quiet and sys.stderr.isatty()):
-            entry = restore_tiled_file(job, options, tile=tile, halo=halo)
+            with _cluster_client(cluster) as client:
+                entry = restore_tiled_file(job, options, tile=tile, halo=halo,
+                                           scheduler="synchronous" if client is None else client)
         _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err

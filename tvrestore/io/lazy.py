@@ -322,12 +322,24 @@ class _NamedReadErrors:
         self.ndim = len(self.shape)
         self.chunks = tuple(array.chunks)
 
+    def __reduce__(self):
+        # Sent to a Dask worker by its path, and opened there: an open
+        # TIFF's store holds a file handle, which does not pickle.
+        if not isinstance(self.source, Path):
+            raise TypeError(f"{self.source!r}: a zarr store given as an object is read here only")
+        return _reopened, (self.source,)
+
     def __getitem__(self, key):
         try:
             return np.asarray(self.array[key])
         except Exception as err:
             reason = " ".join(str(err).split()) or type(err).__name__
             raise TVRestoreError(f"{self.source}: cannot read a chunk ({reason})") from err
+
+
+def _reopened(path: Path) -> _NamedReadErrors:
+    """The array of :func:`open_lazy` over ``path``, opened again (in another process)."""
+    return open_lazy(path).array
 
 
 def write_lazy(path: str | os.PathLike[str], bands: Iterable[np.ndarray], *,
