@@ -291,7 +291,9 @@ def main() -> None:
               help="Restore one TIFF or zarr image in SIZE x SIZE tiles, read and written "
                    "chunk by chunk (a tiled TIFF or a zarr out). Automatic, with 2048, for "
                    "images too large to read whole (needs the dask extra). Tiles are solved "
-                   "exactly (pdhg, gap 1e-6) unless --solver is given.")
+                   "exactly (pdhg, gap 1e-6) unless --solver is given. On a volume: N-D "
+                   "blocks of SIZE voxels per spatial axis, read and written block by block "
+                   "(docs/volumes.md). With --workers or --scheduler, on a Dask cluster.")
 @click.option("--halo", type=click.IntRange(min=0), metavar="PIXELS",
               help="Pixels of its neighbours each tile sees, at most the tile side. Default: "
                    "from the weight, measured to keep tiles within half an 8-bit step of the "

@@ -15,8 +15,11 @@ With a reference (a volume of the input's shape, checked from both headers)
 the result is scored in N-D; with ``job.compare`` a denoised volume is
 compared with scikit-image's chambolle in N-D and plane by plane
 (:func:`tvrestore.evaluation.compare.compare_volume`); a ``draw`` hook
-(the CLI's ``--figure``) is handed the volumes once written. Volumes are
-solved whole: tiles, a cluster, and a batch of volumes are not there yet.
+(the CLI's ``--figure``) is handed the volumes once written.
+:func:`restore_volume_tiled` (``--tile``) denoises a volume beyond the
+whole-solve budget in N-D blocks with halos (:mod:`tvrestore.runs.blocks`),
+read and written block by block, here or on a Dask cluster. A batch of
+volumes is not there yet.
 """
 
 from __future__ import annotations
