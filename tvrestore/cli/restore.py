@@ -62,7 +62,7 @@ def _check_whole_image_options(input_path, reference, compare, written) -> None:
 
 
 def restore_tiled(input_path, output, reference, compare, overwrite, quiet, options,
-                   written, tile, halo) -> None:
+                   written, tile, halo, cluster=None) -> None:
     from tvrestore.runs import plan
     from tvrestore.runs.naming import default_output_path
 
@@ -77,7 +77,9 @@ def restore_tiled(input_path, output, reference, compare, overwrite, quiet, opti
         options = _tile_options(options)
         with console.elapsed_line(f"restoring {input_path} in tiles",
                            show=not quiet and sys.stderr.isatty()):
-            entry = restore_tiled_file(job, options, tile=tile, halo=halo)
+            with _cluster_client(cluster) as client:
+                entry = restore_tiled_file(job, options, tile=tile, halo=halo,
+                                           scheduler="synchronous" if client is None else client)
         _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
@@ -154,31 +156,35 @@ def is_volume_input(input_path: Path, axes: str | None, spacing) -> bool:
 
 
 def refuse_for_volumes(input_path: Path, *, tile, workers, scheduler) -> None:
-    """Usage errors for what a volume cannot take yet, before any work."""
+    """Usage errors for what a volume cannot take, before any work: a cluster without --tile."""
     asked = [name for name, given in (
-        ("--tile", tile is not None), ("--workers", workers is not None),
-        ("--scheduler", scheduler is not None),
+        ("--workers", workers is not None), ("--scheduler", scheduler is not None),
     ) if given]
-    if asked:
+    if asked and tile is None:
         raise click.UsageError(
-            f"{input_path}: a volume or time-lapse is restored whole and alone; "
-            f"{' and '.join(asked)}: for 2-D images only")
+            f"{input_path}: a volume is restored on a cluster in blocks; "
+            f"{' and '.join(asked)} need --tile")
 
 
 def restore_volume(input_path, output, reference, compare, overwrite, quiet, options, written,
-                   zoom, axes, spacing, degradation) -> None:
+                   zoom, axes, spacing, degradation, tile=None, halo=None, cluster=None) -> None:
     """One volume: planned from its header before TensorFlow loads, restored, written back.
 
     A reference, --compare and --figure at --zoom (whose centre is the
     point the orthogonal slices go through) are checked with the plan.
+    With ``tile``, in N-D blocks (:func:`tvrestore.runs.volumes.restore_volume_tiled`),
+    on a Dask cluster if ``cluster`` holds ``workers`` or ``scheduler``
+    (and ``scheduler_timeout``).
     """
     from tvrestore.runs import plan
     from tvrestore.runs.naming import default_output_path
-    from tvrestore.runs.volumes import plan_volume, restore_volume_file
+    from tvrestore.runs.volumes import plan_volume, restore_volume_file, restore_volume_tiled
 
     if degradation["psf_dir"] is not None or degradation["mask_dir"] is not None:
         raise click.UsageError(f"{input_path}: a volume takes one --psf and one --mask, "
                                "not --psf-dir or --mask-dir")
+    if tile is not None:
+        _check_whole_image_options(input_path, None, False, written)
     job = plan.FileJob(input=input_path, output=output or default_output_path(input_path),
                        reference=reference, compare=compare, overwrite=overwrite,
                        psf=degradation["psf"], mask=degradation["mask"],
@@ -186,7 +192,8 @@ def restore_volume(input_path, output, reference, compare, overwrite, quiet, opt
     try:
         plan.check_distinct([job], written)
         plan.check_not_nested(job, written)  # a zarr is a directory: no report inside it
-        volume_plan = plan_volume(job, axes, spacing, noise=options.noise)
+        volume_plan = plan_volume(job, axes, spacing, noise=options.noise, tile=tile, halo=halo,
+                                  weight=options.weight)
         if zoom is not None:
             from tvrestore.viz.figures import check_zoom
 
@@ -202,14 +209,34 @@ def restore_volume(input_path, output, reference, compare, overwrite, quiet, opt
             from tvrestore.viz.volume_figure import volume_figure
 
             draw = functools.partial(volume_figure, written["figure"], zoom=zoom)
-        with console.elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
-            entry = restore_volume_file(job, options, volume_plan, draw=draw)
+        how = "" if tile is None else " in blocks"
+        with console.elapsed_line(f"restoring {input_path}{how}",
+                                  show=not quiet and sys.stderr.isatty()):
+            if tile is None:
+                entry = restore_volume_file(job, options, volume_plan, draw=draw)
+            else:
+                with _cluster_client(cluster) as client:
+                    entry = restore_volume_tiled(job, _tile_options(options), volume_plan,
+                                                 tile=tile, halo=halo, client=client)
         _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     if not quiet:
         click.echo(console.summary(entry))
         console.echo_drawn(written)
+
+
+@contextlib.contextmanager
+def _cluster_client(cluster: dict | None):
+    """A Dask client of ``--workers`` or ``--scheduler`` (:func:`tvrestore.runs.cluster.connect`),
+    or None to run here."""
+    if not cluster or (cluster.get("workers") is None and cluster.get("scheduler") is None):
+        yield None
+        return
+    from tvrestore.runs.cluster import connect
+
+    with connect(**cluster) as client:
+        yield client
 
 
 def _figure_hook(figure: Path | None, zoom):
