@@ -65,16 +65,17 @@ def main() -> None:
     from tvrestore.solvers import pdhg
 
     if arguments.preconditioning == "scalar":
-        # The single-step iteration, for comparison.
-        solve = pdhg.solve_pdhg
-        pdhg_module_solve = lambda *a, **k: solve(*a, **{**k, "preconditioning": "scalar"})  # noqa: E731
-        import tvrestore.solvers.engine as engine
-        engine.solve_pdhg = pdhg_module_solve
+        # restore() has no option for it: the engine's solver is wrapped, for comparison.
+        import functools
+
+        from tvrestore.solvers import engine
+
+        engine.solve_pdhg = functools.partial(pdhg.solve_pdhg, preconditioning="scalar")
 
     chosen = cases()
     if arguments.cases:
         chosen = {name: chosen[name] for name in arguments.cases.split(",")}
-    print(f"| case | image | data | weight | iterations | certified gap | problem | seconds |")
+    print("| case | image | data | weight | iterations | certified gap | problem | seconds |")
     print("|---|---|---|---|---|---|---|---|")
     worst = 0
     for name, (spec, upscale, missing, noise) in chosen.items():

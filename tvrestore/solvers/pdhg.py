@@ -47,7 +47,19 @@ data dual :math:`q`,
     u^+ &= \Pi_{[\mathrm{lo}, \mathrm{hi}]}\bigl(u - \tau (B^* q - \operatorname{div} p)\bigr),
     \qquad \bar u = 2 u^+ - u,
 
-with :math:`\tau \sigma (\|B\|^2 + \|\nabla\|^2) \le 1` (``norm_sq`` bounds
+with diagonal steps (Pock & Chambolle, ICCV 2011, :math:`\alpha = 1`) when
+every entry of :math:`B` is non-negative: per value,
+:math:`\tau_j = s / \sum_i |K_{ij}|` and :math:`\sigma_i = 1 / (s \sum_j
+|K_{ij}|)`, with the mask's rows left out (their :math:`q` is 0), so that
+unobserved pixels and the unknown's margin take longer steps; the sums of
+:math:`|B|` are :math:`B 1` and :math:`B^* m`. The balance
+:math:`s = 6 (0.01 / w)^{0.75}` gives the primal the longer step the
+smaller the weight (the dual field is bounded by :math:`w`). Measured on
+64x64 camera (benchmarks/measure_pdhg_composed.py): multiplying
+:math:`s` by 3 or by 0.3 helped some compositions and hurt others, and
+0.3 certified none within 4000 iterations. Otherwise (``preconditioning="scalar"``,
+or a PSF with negative values), scalar steps with
+:math:`\tau \sigma (\|B\|^2 + \|\nabla\|^2) \le 1` (``norm_sq`` bounds
 :math:`\|B\|^2`). A mask or binning has a null space, so the steps stay
 constant (rate :math:`O(1/k)` on the gap). For every :math:`q` and feasible
 :math:`p`,
@@ -58,8 +70,12 @@ constant (rate :math:`O(1/k)` on the gap). For every :math:`q` and feasible
     \qquad v = \operatorname{div} p - B^* q,
 
 is at most :math:`E^*` (the last sum is the box's support function; it is
-what keeps :math:`D` finite). Both the iterate's :math:`q` and the
-fidelity's gradient at :math:`B u` are tried, and the larger bound kept.
+what keeps :math:`D` finite). The iterate's :math:`(q, p)`, their mean
+since the mean last restarted (it restarts whenever its window has
+doubled, so it spans the last half of the iterations), and the
+fidelity's gradient at :math:`B u` in place of :math:`q` are tried, and the
+largest bound of this check and of every earlier one is kept (each bounds
+the same minimum).
 
 **The noise-free limit** (:class:`~tvrestore.models.fidelities.Exact`,
 :math:`F = \iota_{\{B u = f\}}` on the fitted values, for a mask or
