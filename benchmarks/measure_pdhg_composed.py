@@ -62,15 +62,14 @@ def main() -> None:
     arguments = parser.parse_args()
 
     from tvrestore.api import restore
-    from tvrestore.solvers import pdhg
 
     if arguments.preconditioning == "scalar":
-        # restore() has no option for it: the engine's solver is wrapped, for comparison.
+        # restore() has no option for it: the engine is wrapped, for comparison.
         import functools
 
         from tvrestore.solvers import engine
 
-        engine.solve_pdhg = functools.partial(pdhg.solve_pdhg, preconditioning="scalar")
+        engine.solve = functools.partial(engine.solve, preconditioning="scalar")
 
     chosen = cases()
     if arguments.cases:
