@@ -262,6 +262,7 @@ def solve(
     levels: int | None = None,
     fidelity: Fidelity | None = None,
     spacing: tuple[float, ...] | None = None,
+    preconditioning: str = "diagonal",
 ) -> SolverOutput:
     """Minimize E for images of one shape, all degraded by ``degradation``.
 
@@ -303,6 +304,9 @@ def solve(
     spacing : tuple of float, optional
         The step of each spatial axis (TV divides each difference by it,
         :mod:`tvrestore.models.tv`); None: unit steps.
+    preconditioning : {"diagonal", "scalar"}
+        pdhg's steps for a forward model other than the identity
+        (:func:`tvrestore.solvers.pdhg.solve_pdhg`).
 
     Returns
     -------
@@ -352,6 +356,7 @@ def solve(
             box=None if boxes is None else (float(boxes[:, 0].min()), float(boxes[:, 1].max())),
             tv=tv, color=color, gap=gap, max_iter=max_iter, check_every=check_every,
             extents=extents if denoising else None, layout=layout, spacing=spacing,
+            preconditioning=preconditioning,
         )
     if positive:
         # Adam starts inside its box (a copy: the data stay as they are).
