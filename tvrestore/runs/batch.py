@@ -571,8 +571,8 @@ class _PlannedVolume:
     plan: VolumePlan
 
 
-def _read(job: FileJob, claims: Claims, volume_settings: VolumeSettings,
-          noise: str) -> _Loaded | FileJob | _PlannedVolume | report.ReportEntry:
+def _read(job: FileJob, claims: Claims, volume_settings: VolumeSettings = VolumeSettings(),
+          noise: str = "gaussian") -> _Loaded | FileJob | _PlannedVolume | report.ReportEntry:
     """The pool's reading task: a loaded and claimed job, or its skipped or failed entry.
 
     A job that goes to tiles is claimed but not decoded: the job itself

@@ -77,14 +77,14 @@ _MAX_PROBES = 4
 
 @dataclass(frozen=True)
 class WeightChoice:
-    """The weight to use for one image.
+    r"""The weight to use for one image.
 
     Attributes
     ----------
     weight : float
         :math:`w`.
     noise_sigma : float or None
-        :math:`\\hat\sigma` (intensity units) when the weight was chosen
+        :math:`\hat\sigma` (intensity units) when the weight was chosen
         automatically, else None.
     """
 
