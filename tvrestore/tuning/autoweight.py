@@ -497,12 +497,12 @@ class _Sharpening:
         padded[tuple(slice(0, k) for k in np.shape(psf))] = psf
         # The kernel's centre at the origin: W is then zero-phase where K is.
         padded = np.roll(padded, [-(k // 2) for k in np.shape(psf)], axis=tuple(range(padded.ndim)))
-        transfer = np.fft.rfftn(padded, s=shape)
+        transfer = np.fft.rfftn(padded, s=shape, axes=tuple(range(len(shape))))
         self.shape = shape
         self.response = np.conj(transfer) / (np.abs(transfer) ** 2 + SHARPENING_ALPHA)
         self.power = np.abs(self.response) ** 2
         # diag(W^T W) of a circular filter: the mean of |W|^2 over the spectrum.
-        self.spread = float(np.fft.irfftn(self.power, s=shape).flat[0])
+        self.spread = float(np.fft.irfftn(self.power, s=shape, axes=tuple(range(len(shape)))).flat[0])
 
     def _apply(self, values: np.ndarray, response: np.ndarray) -> np.ndarray:
         axes = tuple(range(len(self.shape)))
