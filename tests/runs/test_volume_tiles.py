@@ -203,3 +203,28 @@ def test_cli_tiles_of_an_image_on_two_workers_are_the_in_process_tiles_byte_for_
     # Every tile's result came back from the workers: the same report but for times.
     for key in ("iterations", "converged", "certified_gap", "tile", "halo", "weight"):
         assert entries["here"][key] == entries["there"][key], key
+
+
+def test_a_compressed_stack_in_blocks_without_zarr_names_the_extra_before_any_work(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    volume = np.random.default_rng(0).integers(0, 256, (6, 24, 24), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "c.tif", volume, imagej=True, compression="zlib",
+                     metadata={"axes": "ZYX"})
+    before = sorted(os.listdir(tmp_path))
+    # None in sys.modules: "zarr" cannot be imported, as when the dask extra is not installed.
+    program = ("import sys; sys.modules['zarr'] = None; from tvrestore.cli.app import main; "
+               "main(sys.argv[1:], prog_name='tvrestore')")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", program, "c.tif", "--tile", "16", "--weight", "0.05"],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)
+    assert done.returncode == 2, done.stderr
+    (line,) = [text for text in done.stderr.splitlines() if not text.startswith("Note:")]
+    assert line.startswith("Error: c.tif: a compressed TIFF in blocks")
+    assert "pip install 'tvrestore[dask]'" in line
+    assert sorted(os.listdir(tmp_path)) == before

@@ -157,6 +157,12 @@ def plan_volume(job: FileJob, axes: str | None = None,
     header = read_volume_header(job.input)
     if header.format in ZARR_FORMATS:
         require_extra(f"{job.input}: reading {header.format}", "dask", ("zarr",))
+    from tvrestore.io.lazy import open_lazy_volume
+
+    if tile is not None and open_lazy_volume(header).offset is None \
+            and not header.pages_are_planes and header.format not in ZARR_FORMATS:
+        # A compressed (or non-contiguous) TIFF is read block by block through zarr.
+        require_extra(f"{job.input}: a compressed TIFF in blocks", "dask", ("zarr",))
     if axes is None and header.axes is None:
         raise TVRestoreError(f"{job.input}: the file does not name its axes; give --axes "
                              "(e.g. ZYX)")
