@@ -9,7 +9,8 @@ from skimage import color, data, util
 from tvrestore import denoise_batch
 
 from tvrestore.tuning import noise
-from tvrestore.tuning.noise import auto_weight, estimate_noise_sigma, monte_carlo_sure, sure_minimizer
+from tvrestore.tuning.noise import (auto_weight, censoring, estimate_noise_sigma, monte_carlo_sure,
+                                    sure_minimizer)
 from tvrestore.models.tv import COLOR_MODES, TV_KINDS
 
 
@@ -217,3 +218,29 @@ def test_auto_weight_is_not_fooled_by_noise_drawn_like_its_probe():
     runs = denoise_batch([noisy] * (len(grid) + 1), grid + ["auto"])
     scores = [psnr(clean, image) for image, _ in runs]
     assert max(scores[:-1]) - scores[-1] <= 0.3, scores
+
+
+def test_monte_carlo_sure_reads_clipped_data_as_censored():
+    # Data clipped to [0, 1] from a clean ramp that sits at and near 0 for
+    # half the image: read as censored (the clean value under each clipped
+    # value from the local mean), SURE matches the true error of a linear
+    # denoiser; read as unclipped Gaussian data it is off by up to 3x.
+    clean = np.clip(np.linspace(-0.2, 0.4, 96), 0, 1)[None, :, None] * np.ones((96, 1, 1))
+    sigma, step = 0.15, 0.01
+    for a in (0.3, 0.6, 0.9):
+        censored, plain, true = [], [], []
+        for seed in range(5):
+            rng = np.random.default_rng(seed)
+            noisy = np.clip(clean + sigma * rng.standard_normal(clean.shape), 0, 1)
+            probe = rng.choice([-1.0, 1.0], clean.shape)
+            args = (noisy, a * noisy + (1 - a) * 0.2, a * (noisy + step * probe) + (1 - a) * 0.2,
+                    probe, step, sigma)
+            censored.append(monte_carlo_sure(*args, censored=censoring(noisy, sigma)))
+            plain.append(monte_carlo_sure(*args))
+            true.append(np.mean((args[1] - clean) ** 2))
+        assert np.mean(censored) == pytest.approx(np.mean(true), rel=0.05)
+        assert np.mean(plain) != pytest.approx(np.mean(true), rel=0.2)
+
+
+def test_censoring_is_none_without_values_at_a_bound():
+    assert censoring(np.full((16, 16, 1), 0.5), 0.1) is None
