@@ -72,6 +72,18 @@ def test_estimate_reads_the_noise_under_eight_bit_clipping():
     assert estimate == pytest.approx(sigma, rel=0.05)
 
 
+def test_estimate_reads_colour_whose_channels_sit_near_different_bounds():
+    # Red near 1 and blue near 0 everywhere (a fundus photograph): at sigma
+    # 50 every tile has some channel within 1.5 sigma of a bound. Tiles are
+    # left out channel by channel; leaving out every colour tile with one
+    # channel near a bound left none, and the fallback read 0.85 sigma.
+    grey = util.img_as_float64(data.camera())[::2, ::2]
+    clean = np.stack([0.8 + 0.15 * grey, 0.2 + 0.6 * grey, 0.03 + 0.25 * grey], axis=-1)
+    sigma = 50 / 255
+    estimate = estimate_noise_sigma(noisy_version(clean, sigma, seed=1, eight_bit=True))
+    assert estimate == pytest.approx(sigma, rel=0.05)
+
+
 @pytest.mark.parametrize("sigma_255", [10, 25, 50])
 def test_estimate_reads_a_binary_image_past_its_clipping(sigma_255):
     # A silhouette is flat at 0 and 1, where an 8-bit file clips half the
