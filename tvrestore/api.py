@@ -139,7 +139,9 @@ def denoise(
         Iteration cap; default 2000 for "adam", 20000 for "pdhg".
     tol : float
         Adam's stopping tolerance: the relative objective decrease over a
-        window of iterations that counts as a plateau.
+        window of iterations that counts as a plateau. Denoising a volume
+        reads it at a third
+        (:data:`tvrestore.solvers.engine.VOLUME_TOL_FACTOR`).
     gap : float
         pdhg's target: stop once the certified relative gap
         :math:`(E(u) - E^*) / E^*` is at most this.

@@ -291,7 +291,9 @@ def main() -> None:
               help="Restore one TIFF or zarr image in SIZE x SIZE tiles, read and written "
                    "chunk by chunk (a tiled TIFF or a zarr out). Automatic, with 2048, for "
                    "images too large to read whole (needs the dask extra). Tiles are solved "
-                   "exactly (pdhg, gap 1e-6) unless --solver is given.")
+                   "exactly (pdhg, gap 1e-6) unless --solver is given. On a volume: N-D "
+                   "blocks of SIZE voxels per spatial axis, read and written block by block "
+                   "(docs/volumes.md). With --workers or --scheduler, on a Dask cluster.")
 @click.option("--halo", type=click.IntRange(min=0), metavar="PIXELS",
               help="Pixels of its neighbours each tile sees, at most the tile side. Default: "
                    "from the weight, measured to keep tiles within half an 8-bit step of the "
@@ -300,7 +302,8 @@ def main() -> None:
               help="The input's axes in its order, from T (time), Z, Y, X, C (channels), e.g. "
                    "ZYX, TYX, ZYXC, TZYX. Default: the file's (ImageJ, OME-TIFF, OME-Zarr, zarr "
                    "dimension names); a plain 3-D array is colour when its last axis holds 3 "
-                   "or 4 values, else a Z stack.")
+                   "or 4 values, else a Z stack. In a batch: every volume's (not the 2-D "
+                   "images').")
 @click.option("--spacing", callback=parse_spacing_option, metavar="Z,Y,X",
               help="The step of each spatial axis, in one unit (TV divides each difference by "
                    "its step, relative to the smallest). Default: the file's voxel size (ImageJ "
@@ -360,20 +363,25 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
     single = len(inputs) == 1 and (not inputs[0].is_dir() or is_zarr_node(inputs[0]))
     if single and is_volume_input(inputs[0], axes, spacing):
         refuse_for_volumes(inputs[0], tile=tile, workers=workers, scheduler=scheduler)
+        for flag, value in (("--workers", workers), ("--scheduler", scheduler)):
+            if value is not None:
+                check_dask(flag)
         check_drawing_options(figure, zoom, gallery, single, gallery_assets)
         with _terminate_as_interrupt():
             restore_volume(inputs[0], output, reference, compare, overwrite, quiet, options,
-                           written, zoom, axes, spacing, degradation)
+                           written, zoom, axes, spacing, degradation, tile=tile, halo=halo,
+                           cluster=_cluster(workers, scheduler, scheduler_timeout))
         return
-    if axes is not None or spacing is not None:
+    if single and (axes is not None or spacing is not None):
         raise click.UsageError("--axes and --spacing take one volume or image file (TIFF or zarr)")
     tiled = single and needs_tiles(inputs[0], tile)
     for flag, value in (("--workers", workers), ("--scheduler", scheduler), ("--tile", tile)):
         if value is not None:
             check_dask(flag)
-    if (workers is not None or scheduler is not None) and single:
+    if (workers is not None or scheduler is not None) and single and tile is None:
         raise click.UsageError("--workers and --scheduler distribute a batch of files "
-                               "(a directory or several inputs); one image runs here")
+                               "(a directory or several inputs), or one image's tiles "
+                               "(with --tile); one image runs here")
     if tile is not None and not single:
         raise click.UsageError("--tile restores one TIFF or zarr image; give one input")
     if tiled and (degradation["upscale"] > 1 or any(
@@ -386,14 +394,23 @@ def restore_command(inputs, output, weight, reduction, tv, color, solver, max_it
         if tiled:
             check_dask(f"{inputs[0]}: restoring in tiles" if tile is None else "--tile")
             restore_tiled(inputs[0], output, reference, compare, overwrite, quiet, options,
-                           written, tile, halo)
+                           written, tile, halo, cluster=_cluster(workers, scheduler,
+                                                                 scheduler_timeout))
         elif single:
             restore_one(inputs[0], output, reference, compare, overwrite, quiet, options,
                          written, zoom, degradation)
         else:
             restore_many(inputs, output, reference, compare, overwrite, quiet, options,
                           pattern, batch_size, start, written, degradation, workers, scheduler,
-                          scheduler_timeout)
+                          scheduler_timeout, axes, spacing)
+
+
+def _cluster(workers, scheduler, scheduler_timeout) -> dict:
+    """What :func:`tvrestore.runs.cluster.connect` takes for --workers or --scheduler."""
+    cluster = {"workers": workers, "scheduler": scheduler}
+    if scheduler_timeout is not None:
+        cluster["scheduler_timeout"] = scheduler_timeout
+    return cluster
 
 
 @contextlib.contextmanager

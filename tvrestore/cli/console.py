@@ -86,6 +86,8 @@ def batch_line(entry: ReportEntry) -> str:
     state = "" if entry.converged else ", NOT converged"
     line = (f"{entry.input} -> {entry.output}  weight {entry.weight:.4g}, "
             f"{entry.iterations} iterations{state}")
+    if entry.axes is not None or entry.spacing is not None:
+        line += f", {_axes_and_spacing(entry)}"
     if entry.psnr is not None:
         line += f", PSNR {entry.psnr:.2f} dB"
         if entry.file_psnr is not None:
@@ -126,6 +128,13 @@ def _mean_compare_table(rows: list[dict]) -> str:
     return "\n".join([header, *body])
 
 
+def _axes_and_spacing(entry: ReportEntry) -> str:
+    """``axes ZYX, spacing 2 x 0.357 x 0.357`` of a volume's entry."""
+    steps = "1 (every axis)" if entry.spacing is None else " x ".join(
+        f"{step:g}" for step in entry.spacing)
+    return f"axes {entry.axes or 'YX'}, spacing {steps}"
+
+
 def summary(entry: ReportEntry) -> str:
     """The console version of a report entry."""
     entry = _printable_entry(entry)
@@ -163,9 +172,7 @@ def summary(entry: ReportEntry) -> str:
     elif entry.noise not in (None, "gaussian"):
         lines.insert(2, f"  noise {entry.noise}")
     if entry.axes is not None or entry.spacing is not None:
-        steps = "1 (every axis)" if entry.spacing is None else " x ".join(
-            f"{step:g}" for step in entry.spacing)
-        lines.insert(2, f"  axes {entry.axes or 'YX'}, spacing {steps}")
+        lines.insert(2, f"  {_axes_and_spacing(entry)}")
     if entry.tile is not None:
         lines.insert(len(lines) - 1, f"  restored in tiles of {'x'.join(map(str, entry.tile))} pixels, "
                         f"halo {entry.halo} (iterations the most any tile took)")

@@ -62,7 +62,7 @@ def _check_whole_image_options(input_path, reference, compare, written) -> None:
 
 
 def restore_tiled(input_path, output, reference, compare, overwrite, quiet, options,
-                   written, tile, halo) -> None:
+                   written, tile, halo, cluster=None) -> None:
     from tvrestore.runs import plan
     from tvrestore.runs.naming import default_output_path
 
@@ -77,7 +77,9 @@ def restore_tiled(input_path, output, reference, compare, overwrite, quiet, opti
         options = _tile_options(options)
         with console.elapsed_line(f"restoring {input_path} in tiles",
                            show=not quiet and sys.stderr.isatty()):
-            entry = restore_tiled_file(job, options, tile=tile, halo=halo)
+            with _cluster_client(cluster) as client:
+                entry = restore_tiled_file(job, options, tile=tile, halo=halo,
+                                           scheduler="synchronous" if client is None else client)
         _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
@@ -154,31 +156,35 @@ def is_volume_input(input_path: Path, axes: str | None, spacing) -> bool:
 
 
 def refuse_for_volumes(input_path: Path, *, tile, workers, scheduler) -> None:
-    """Usage errors for what a volume cannot take yet, before any work."""
+    """Usage errors for what a volume cannot take, before any work: a cluster without --tile."""
     asked = [name for name, given in (
-        ("--tile", tile is not None), ("--workers", workers is not None),
-        ("--scheduler", scheduler is not None),
+        ("--workers", workers is not None), ("--scheduler", scheduler is not None),
     ) if given]
-    if asked:
+    if asked and tile is None:
         raise click.UsageError(
-            f"{input_path}: a volume or time-lapse is restored whole and alone; "
-            f"{' and '.join(asked)}: for 2-D images only")
+            f"{input_path}: a volume is restored on a cluster in blocks; "
+            f"{' and '.join(asked)} need --tile")
 
 
 def restore_volume(input_path, output, reference, compare, overwrite, quiet, options, written,
-                   zoom, axes, spacing, degradation) -> None:
+                   zoom, axes, spacing, degradation, tile=None, halo=None, cluster=None) -> None:
     """One volume: planned from its header before TensorFlow loads, restored, written back.
 
     A reference, --compare and --figure at --zoom (whose centre is the
     point the orthogonal slices go through) are checked with the plan.
+    With ``tile``, in N-D blocks (:func:`tvrestore.runs.volumes.restore_volume_tiled`),
+    on a Dask cluster if ``cluster`` holds ``workers`` or ``scheduler``
+    (and ``scheduler_timeout``).
     """
     from tvrestore.runs import plan
     from tvrestore.runs.naming import default_output_path
-    from tvrestore.runs.volumes import plan_volume, restore_volume_file
+    from tvrestore.runs.volumes import plan_volume, restore_volume_file, restore_volume_tiled
 
     if degradation["psf_dir"] is not None or degradation["mask_dir"] is not None:
         raise click.UsageError(f"{input_path}: a volume takes one --psf and one --mask, "
                                "not --psf-dir or --mask-dir")
+    if tile is not None:
+        _check_whole_image_options(input_path, None, False, written)
     job = plan.FileJob(input=input_path, output=output or default_output_path(input_path),
                        reference=reference, compare=compare, overwrite=overwrite,
                        psf=degradation["psf"], mask=degradation["mask"],
@@ -186,7 +192,8 @@ def restore_volume(input_path, output, reference, compare, overwrite, quiet, opt
     try:
         plan.check_distinct([job], written)
         plan.check_not_nested(job, written)  # a zarr is a directory: no report inside it
-        volume_plan = plan_volume(job, axes, spacing, noise=options.noise)
+        volume_plan = plan_volume(job, axes, spacing, noise=options.noise, tile=tile, halo=halo,
+                                  weight=options.weight)
         if zoom is not None:
             from tvrestore.viz.figures import check_zoom
 
@@ -202,14 +209,34 @@ def restore_volume(input_path, output, reference, compare, overwrite, quiet, opt
             from tvrestore.viz.volume_figure import volume_figure
 
             draw = functools.partial(volume_figure, written["figure"], zoom=zoom)
-        with console.elapsed_line(f"restoring {input_path}", show=not quiet and sys.stderr.isatty()):
-            entry = restore_volume_file(job, options, volume_plan, draw=draw)
+        how = "" if tile is None else " in blocks"
+        with console.elapsed_line(f"restoring {input_path}{how}",
+                                  show=not quiet and sys.stderr.isatty()):
+            if tile is None:
+                entry = restore_volume_file(job, options, volume_plan, draw=draw)
+            else:
+                with _cluster_client(cluster) as client:
+                    entry = restore_volume_tiled(job, _tile_options(options), volume_plan,
+                                                 tile=tile, halo=halo, client=client)
         _write_records([entry], written)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
     if not quiet:
         click.echo(console.summary(entry))
         console.echo_drawn(written)
+
+
+@contextlib.contextmanager
+def _cluster_client(cluster: dict | None):
+    """A Dask client of ``--workers`` or ``--scheduler`` (:func:`tvrestore.runs.cluster.connect`),
+    or None to run here."""
+    if not cluster or (cluster.get("workers") is None and cluster.get("scheduler") is None):
+        yield None
+        return
+    from tvrestore.runs.cluster import connect
+
+    with connect(**cluster) as client:
+        yield client
 
 
 def _figure_hook(figure: Path | None, zoom):
@@ -237,16 +264,29 @@ def _write_records(entries: list[dict], written: dict) -> None:
 
 def restore_many(inputs, output, reference, compare, overwrite, quiet, options,
                   pattern, batch_size, start, written, degradation, workers=None,
-                  scheduler=None, scheduler_timeout=None) -> None:
-    from tvrestore.runs.plan import check_distinct, plan_jobs
+                  scheduler=None, scheduler_timeout=None, axes=None, spacing=None) -> None:
+    """A batch: 2-D images grouped by shape, volumes (TIFF stacks, zarr volumes) one by one.
+
+    ``axes`` and ``spacing`` (``--axes``, ``--spacing``) apply to every
+    volume of the batch; a batch with none is a usage error for them.
+    """
+    from tvrestore.runs.plan import check_distinct, check_not_nested, plan_jobs
     from tvrestore.runs.report import summarise
+    from tvrestore.runs.volumes import VolumeSettings
 
     try:
         jobs = plan_jobs(inputs, output, pattern=pattern, reference_dir=reference,
                          compare=compare, overwrite=overwrite, **degradation)
         check_distinct(jobs, written)
+        for job in jobs:
+            if job.volume:
+                check_not_nested(job, written)  # a zarr is a directory: no report inside it
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err
+    if (axes is not None or spacing is not None) and not any(job.volume for job in jobs):
+        raise click.UsageError("--axes and --spacing are for volumes, and the batch has none "
+                               "(TIFF stacks, OME-TIFF, OME-Zarr, zarr volumes)")
+    volume_settings = VolumeSettings(axes=axes, spacing=spacing)
     show_progress = not quiet and sys.stderr.isatty()
     done: dict[int, ReportEntry] = {}
     interrupted: KeyboardInterrupt | None = None
@@ -268,10 +308,10 @@ def restore_many(inputs, output, reference, compare, overwrite, quiet, options,
                 from tvrestore.runs.batch import run_batch
 
                 run_batch(jobs, options, batch_size=batch_size, on_entry=on_entry,
-                          tile_options=_tile_options(options))
+                          tile_options=_tile_options(options), volume_settings=volume_settings)
             else:
                 _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler,
-                                scheduler_timeout)
+                                scheduler_timeout, volume_settings)
         except KeyboardInterrupt as err:
             interrupted = err
     entries = [done[index] for index in sorted(done)]
@@ -292,13 +332,14 @@ def restore_many(inputs, output, reference, compare, overwrite, quiet, options,
 
 
 def _run_on_cluster(jobs, options, batch_size, on_entry, workers, scheduler,
-                    scheduler_timeout) -> None:
+                    scheduler_timeout, volume_settings) -> None:
     from tvrestore.runs.cluster import run_batch_on_cluster
 
     try:
         run_batch_on_cluster(jobs, options, workers=workers, scheduler=scheduler,
                              scheduler_timeout=scheduler_timeout,
                              batch_size=batch_size, on_entry=on_entry,
-                             tile_options=_tile_options(options))
+                             tile_options=_tile_options(options),
+                             volume_settings=volume_settings)
     except TVRestoreError as err:
         raise click.UsageError(str(err)) from err

@@ -23,6 +23,7 @@ from typing import BinaryIO, Callable
 from tvrestore.errors import TVRestoreError
 
 __all__ = [
+    "commit_temporary",
     "reason",
     "remove_temporaries",
     "temporary_path",
@@ -191,10 +192,7 @@ def write_atomically(
             encode(file)
             file.flush()
             os.fsync(file.fileno())
-        if overwrite:
-            os.replace(temp, path)
-        else:
-            _link_or_rename(temp, path)
+        commit_temporary(temp, path, overwrite=overwrite)
     except TVRestoreError:
         raise
     except Exception as err:
@@ -207,6 +205,26 @@ def write_atomically(
         # not hide the error being raised.
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)
+
+
+def commit_temporary(temp: Path, path: Path, *, overwrite: bool) -> None:
+    """Put the finished temporary ``temp`` (:func:`temporary_path`) at ``path``, atomically.
+
+    With ``overwrite`` a rename replaces ``path``; without, the file is
+    hard-linked onto ``path``, which fails if it exists (a file another
+    process wrote meanwhile survives), and ``temp`` stays for the caller
+    to remove. For writers that fill their temporary themselves (a volume
+    written block by block through a memory map).
+
+    Raises
+    ------
+    TVRestoreError
+        If ``path`` exists without ``overwrite``.
+    """
+    if overwrite:
+        os.replace(temp, path)
+    else:
+        _link_or_rename(temp, path)
 
 
 def _check_absent(path: Path) -> None:

@@ -29,10 +29,11 @@ import numpy as np
 import tifffile
 
 from tvrestore.errors import TVRestoreError
-from tvrestore.io.files import temporary_path, write_encoded
+from tvrestore.io.files import reason, temporary_path, write_encoded
+from tvrestore.io.volumes import VolumeHeader
 
-__all__ = ["LazyImage", "StoredHeader", "check_image", "is_image_shape", "is_zarr", "open_lazy",
-           "read_stored_header", "write_lazy"]
+__all__ = ["LazyImage", "LazyVolume", "StoredHeader", "check_image", "is_image_shape", "is_zarr",
+           "open_lazy", "open_lazy_volume", "read_stored_header", "write_lazy"]
 
 # Side of the tiles a TIFF output is stored in, when the bands allow it:
 # TIFF tiles are a multiple of 16 and a few hundred KiB each.
@@ -182,6 +183,105 @@ def open_lazy(source) -> LazyImage:
                      tile=tuple(array.chunks[:2]), path=path)
 
 
+@dataclass(frozen=True)
+class LazyVolume:
+    """A volume file (:mod:`tvrestore.io.volumes`) read block by block, never whole.
+
+    Holds no open file: each :meth:`read` opens the file, reads the
+    block's voxels and closes it, so that it can be sent to another
+    process (a Dask worker) and what a read maps is released after it.
+
+    Attributes
+    ----------
+    header : VolumeHeader
+        Its header (shape and dtype as :func:`tvrestore.io.volumes.read_volume` returns them).
+    offset : int or None
+        For a TIFF whose pixels are stored contiguous and uncompressed
+        (tifffile's series ``dataoffset``): where they start, read through
+        a memory map of the block's pages only. None: a compressed TIFF is
+        read through tifffile's zarr store (only the strips or tiles the
+        block touches are decoded), a stack of one-page series page by page,
+        a zarr through zarr.
+    """
+
+    header: VolumeHeader
+    offset: int | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.header.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.header.dtype)
+
+    def read(self, index: tuple[slice, ...]) -> np.ndarray:
+        """The voxels at ``index`` (one slice per axis), in native byte order.
+
+        Raises
+        ------
+        TVRestoreError
+            Naming the file: a block that cannot be read, or NaN or infinity in it.
+        """
+        path = self.header.path
+        try:
+            block = self._read(index)
+        except TVRestoreError:
+            raise
+        except Exception as err:
+            raise TVRestoreError(f"{path}: cannot read a block of the volume ({reason(err)})") from err
+        block = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("="))
+        if block.dtype.kind == "f" and not np.isfinite(block).all():
+            raise TVRestoreError(f"{path}: volume contains NaN or infinite values")
+        return block
+
+    def _read(self, index: tuple[slice, ...]) -> np.ndarray:
+        header = self.header
+        if header.format in ("OME-Zarr", "zarr"):
+            import zarr
+
+            array_path = header.path / header.dataset if header.dataset else header.path
+            return np.asarray(zarr.open_array(store=str(array_path), mode="r")[index])
+        if self.offset is not None:
+            mapped = np.memmap(header.path, dtype=self._stored_dtype(), mode="r",
+                               offset=self.offset, shape=self.shape)
+            try:
+                return np.array(mapped[index])
+            finally:
+                del mapped  # unmapped: the pages read leave this process's memory
+        with tifffile.TiffFile(header.path) as tif:
+            if header.pages_are_planes:
+                planes = [tif.series[z].asarray()[index[1:]]
+                          for z in range(*index[0].indices(len(tif.series)))]
+                return np.stack(planes)
+            import zarr
+
+            with tif.series[0].aszarr() as store:
+                return np.asarray(zarr.open_array(store=store, mode="r")[index])
+
+    def _stored_dtype(self) -> np.dtype:
+        with tifffile.TiffFile(self.header.path) as tif:
+            return np.dtype(tif.series[0].dtype)
+
+
+def open_lazy_volume(header: VolumeHeader) -> LazyVolume:
+    """A :class:`LazyVolume` over the volume ``header`` describes, reading no voxel yet.
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the file, if it cannot be opened.
+    """
+    if header.format in ("OME-Zarr", "zarr") or header.pages_are_planes:
+        return LazyVolume(header)
+    try:
+        with tifffile.TiffFile(header.path) as tif:
+            offset = tif.series[0].dataoffset
+    except Exception as err:
+        raise TVRestoreError(f"{header.path}: not a readable volume TIFF ({reason(err)})") from err
+    return LazyVolume(header, None if offset is None else int(offset))
+
+
 def is_image_shape(shape: tuple[int, ...]) -> bool:
     """(H, W) or (H, W, C) with 1 to 4 samples: what the tiles (and io) read."""
     return len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= 4)
@@ -222,12 +322,24 @@ class _NamedReadErrors:
         self.ndim = len(self.shape)
         self.chunks = tuple(array.chunks)
 
+    def __reduce__(self):
+        # Sent to a Dask worker by its path, and opened there: an open
+        # TIFF's store holds a file handle, which does not pickle.
+        if not isinstance(self.source, Path):
+            raise TypeError(f"{self.source!r}: a zarr store given as an object is read here only")
+        return _reopened, (self.source,)
+
     def __getitem__(self, key):
         try:
             return np.asarray(self.array[key])
         except Exception as err:
             reason = " ".join(str(err).split()) or type(err).__name__
             raise TVRestoreError(f"{self.source}: cannot read a chunk ({reason})") from err
+
+
+def _reopened(path: Path) -> _NamedReadErrors:
+    """The array of :func:`open_lazy` over ``path``, opened again (in another process)."""
+    return open_lazy(path).array
 
 
 def write_lazy(path: str | os.PathLike[str], bands: Iterable[np.ndarray], *,

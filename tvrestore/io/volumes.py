@@ -31,6 +31,7 @@ every plane. No TensorFlow here.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -42,13 +43,13 @@ import numpy as np
 import tifffile
 
 from tvrestore.errors import TVRestoreError
-from tvrestore.io.files import reason, write_atomically
+from tvrestore.io.files import commit_temporary, reason, temporary_path, write_atomically
 from tvrestore.io.images import MAX_DECODED_BYTES, MAX_PIXELS
 from tvrestore.models.axes import Axes
 
 __all__ = [
-    "VOLUME_FORMATS", "VolumeHeader", "check_volume_size", "is_volume_file", "read_volume",
-    "read_volume_header", "solve_spacing", "unit_name", "write_volume",
+    "VOLUME_FORMATS", "VolumeHeader", "VolumeWriter", "check_volume_size", "is_volume_file",
+    "read_volume", "read_volume_header", "solve_spacing", "unit_name", "write_volume",
 ]
 
 VOLUME_FORMATS = ("ImageJ", "OME-TIFF", "TIFF", "OME-Zarr", "zarr")
@@ -391,24 +392,140 @@ def write_volume(
         write_zarr_volume(path, pixels, like=like, spacing=spacing, units=units,
                           overwrite=overwrite)
         return
+    options = _tiff_options(path, like, axes, pixels.shape, pixels.dtype, spacing, units)
+    if like.compression not in ("NONE", "1"):
+        options["compression"] = "zlib"
+    write_atomically(path, lambda file: tifffile.imwrite(file, pixels, **options),
+                     overwrite=overwrite, what="volume")
+
+
+def _tiff_options(path: Path, like: VolumeHeader, axes: str, shape: tuple[int, ...], dtype,
+                  spacing: dict | None, units: dict | None) -> dict:
+    """imwrite's options for a volume TIFF in ``like``'s flavour (ImageJ, OME or plain), no compression."""
     if path.suffix.lower() not in (".tif", ".tiff"):
         raise TVRestoreError(f"{path}: a volume is written as TIFF (.tif or .tiff)")
     sizes = dict(like.sizes if spacing is None else spacing)
     units = dict(like.units if units is None else units)
-    options: dict = {}
-    if like.compression not in ("NONE", "1"):
-        options["compression"] = "zlib"
-    if like.format == "ImageJ" and pixels.dtype in (np.uint8, np.uint16, np.float32):
-        options.update(_imagej_options(like, axes, sizes, units))
-    elif like.format in ("OME-TIFF", "ImageJ"):
-        options.update(_ome_options(axes, sizes, units))
-    else:
-        options.update(metadata={"axes": axes}, photometric="minisblack")
-        if "C" in axes:
-            options["photometric"] = "rgb" if pixels.shape[axes.index("C")] in (3, 4) and \
-                axes.endswith("C") else "minisblack"
-    write_atomically(path, lambda file: tifffile.imwrite(file, pixels, **options),
-                     overwrite=overwrite, what="volume")
+    if like.format == "ImageJ" and np.dtype(dtype) in (np.uint8, np.uint16, np.float32):
+        return _imagej_options(like, axes, sizes, units)
+    if like.format in ("OME-TIFF", "ImageJ"):
+        return _ome_options(axes, sizes, units)
+    options: dict = {"metadata": {"axes": axes}, "photometric": "minisblack"}
+    if "C" in axes:
+        options["photometric"] = "rgb" if shape[axes.index("C")] in (3, 4) and \
+            axes.endswith("C") else "minisblack"
+    return options
+
+
+class VolumeWriter:
+    """A volume written block by block into a temporary beside its target, then renamed.
+
+    For a volume restored in blocks (:mod:`tvrestore.runs.blocks`): no
+    more than one block is held. A TIFF is written uncompressed (each
+    block goes into the file through a memory map opened for that block
+    only, so the pages written leave this process's memory), in
+    ``like``'s flavour with ``axes``, physical sizes and units as
+    :func:`write_volume` writes them; a zarr as
+    :func:`tvrestore.io.zarr_volumes.write_zarr_volume` writes it, block by
+    block into its chunks. Use as a context manager: the output appears
+    whole on a clean exit (:meth:`commit`), and the temporary is removed
+    on any error.
+
+    Parameters
+    ----------
+    path : path-like
+        The output: a .tif/.tiff file, or a .zarr directory for a zarr input.
+    like : VolumeHeader
+        The input's header (format, shape, dtype, metadata).
+    axes : str
+        Our letters, one per axis.
+    overwrite : bool
+        Replace an existing output.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, like: VolumeHeader, axes: str,
+                 overwrite: bool = False) -> None:
+        self.path, self.like, self.overwrite = Path(path), like, overwrite
+        self.shape, self.dtype = tuple(like.shape), np.dtype(like.dtype).newbyteorder("=")
+        self._zarr = like.format in ("OME-Zarr", "zarr")
+        if not self.path.parent.is_dir():
+            raise TVRestoreError(f"{self.path}: output directory does not exist")
+        if os.path.lexists(self.path) and not overwrite:
+            raise TVRestoreError(f"{self.path}: output exists (use --overwrite)")
+        self._temp = temporary_path(self.path)
+        try:
+            if self._zarr:
+                from tvrestore.io.zarr_volumes import create_zarr_volume
+
+                self._array = create_zarr_volume(self._temp, like)
+            else:
+                options = _tiff_options(self.path, like, axes, self.shape, self.dtype, None, None)
+                if "imagej" not in options and math.prod(self.shape) * self.dtype.itemsize > 2**31:
+                    options["bigtiff"] = True
+                mapped = tifffile.memmap(self._temp, shape=self.shape, dtype=self.dtype, **options)
+                self._offset = int(mapped.offset)
+                del mapped
+        except TVRestoreError:
+            self.discard()
+            raise
+        except Exception as err:
+            self.discard()
+            raise TVRestoreError(f"{self.path}: cannot write volume ({reason(err)})") from err
+
+    def write(self, index: tuple[slice, ...], block: np.ndarray) -> None:
+        """Store ``block`` at ``index`` (one slice per axis)."""
+        try:
+            if self._zarr:
+                self._array[index] = block
+                return
+            mapped = np.memmap(self._temp, dtype=self.dtype, mode="r+", offset=self._offset,
+                               shape=self.shape)
+            try:
+                mapped[index] = block
+                mapped.flush()
+            finally:
+                del mapped
+        except Exception as err:
+            raise TVRestoreError(f"{self.path}: cannot write volume ({reason(err)})") from err
+
+    def commit(self) -> None:
+        """Put the written volume at its path (atomically; a zarr replaces a zarr)."""
+        try:
+            if self._zarr:
+                import shutil
+
+                if os.path.lexists(self.path):
+                    shutil.rmtree(self.path)
+                os.rename(self._temp, self.path)
+            else:
+                with open(self._temp, "rb+") as file:
+                    os.fsync(file.fileno())
+                commit_temporary(self._temp, self.path, overwrite=self.overwrite)
+        except TVRestoreError:
+            raise
+        except Exception as err:
+            raise TVRestoreError(f"{self.path}: cannot write volume ({reason(err)})") from err
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove the temporary, if it is still there."""
+        import shutil
+
+        with contextlib.suppress(OSError):
+            if self._temp.is_dir():
+                shutil.rmtree(self._temp)
+            else:
+                self._temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VolumeWriter":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
 
 
 def _imagej_options(like: VolumeHeader, axes: str, sizes: dict, units: dict) -> dict:

@@ -51,7 +51,7 @@ from tvrestore.io.files import reason, temporary_path
 from tvrestore.io.volumes import VolumeHeader, check_volume_size, unit_name
 from tvrestore.models.axes import default_axes
 
-__all__ = ["ZARR_FORMATS", "check_zarr_output", "is_zarr_node", "is_zarr_volume",
+__all__ = ["ZARR_FORMATS", "check_zarr_output", "create_zarr_volume", "is_zarr_node", "is_zarr_volume",
            "read_zarr_header", "read_zarr_pixels", "write_zarr_volume"]
 
 ZARR_FORMATS = ("OME-Zarr", "zarr")
@@ -301,13 +301,7 @@ def write_zarr_volume(path: str | os.PathLike[str], pixels: np.ndarray, *, like:
     # Named as io's temporaries, so that remove_temporaries removes it once its writer is dead.
     temp = temporary_path(path)
     try:
-        store = zarr.storage.LocalStore(str(temp))
-        if like.format == "OME-Zarr":
-            zarr.open_group(store=store, mode="w-", zarr_format=source.metadata.zarr_format,
-                            attributes=_written_attributes(like, spacing, units))
-        written = zarr.from_array(store, name=like.dataset or None, data=source,
-                                  write_data=False, attributes=dict(source.attrs))
-        written[...] = pixels
+        create_zarr_volume(temp, like, spacing, units, source=source)[...] = pixels
         if os.path.lexists(path):
             shutil.rmtree(path)
         os.rename(temp, path)
@@ -318,6 +312,28 @@ def write_zarr_volume(path: str | os.PathLike[str], pixels: np.ndarray, *, like:
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(temp)
+
+
+def create_zarr_volume(directory: Path, like: VolumeHeader, spacing: dict | None = None,
+                       units: dict | None = None, *, source=None):
+    """A new, empty zarr volume at ``directory`` stored as ``like`` (see
+    :func:`write_zarr_volume`); its level-0 (or plain) array, to fill.
+
+    ``source``: the input's array, opened (default: opened here, read-only).
+    """
+    import zarr
+
+    if source is None:
+        try:
+            source = zarr.open_array(store=str(_array_path(like)), mode="r")
+        except Exception as err:
+            raise TVRestoreError(f"{like.path}: cannot open zarr volume ({reason(err)})") from err
+    store = zarr.storage.LocalStore(str(directory))
+    if like.format == "OME-Zarr":
+        zarr.open_group(store=store, mode="w-", zarr_format=source.metadata.zarr_format,
+                        attributes=_written_attributes(like, spacing, units))
+    return zarr.from_array(store, name=like.dataset or None, data=source,
+                           write_data=False, attributes=dict(source.attrs))
 
 
 def _written_attributes(like: VolumeHeader, spacing: dict | None, units: dict | None) -> dict:

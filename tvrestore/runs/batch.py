@@ -9,7 +9,10 @@ finished ones while the solver runs; a file that cannot be read, restored
 or written gets an error entry (:mod:`tvrestore.runs.report`) and the others go
 on; an existing output is skipped (resume). Each output is claimed
 (:mod:`tvrestore.runs.claims`) before it is solved, so runs sharing an output
-directory split the work.
+directory split the work. A volume job (``FileJob.volume``: a TIFF stack or
+a zarr volume) is planned from its header as a single volume is
+(:func:`tvrestore.runs.volumes.plan_volume`), so a bad one fails alone, and
+restored alone by :func:`tvrestore.runs.volumes.restore_volume_file`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ from tvrestore.errors import TVRestoreError
 from tvrestore.evaluation.metrics import quality
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions, RestoreResult
 from tvrestore.runs.plan import FileJob, Route, check_degradation, check_reference, max_pixels
+from tvrestore.runs.volumes import (
+    VolumePlan, VolumeSettings, check_volume_output, plan_volume, restore_volume_file,
+)
 from tvrestore.api import RestoreRequest, denoise_images, restore_image
 from tvrestore.models.shapes import solve_shape
 
@@ -350,6 +356,7 @@ def run_batch(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_entry: Callable[[int, report.ReportEntry], None] | None = None,
     tile_options: RestoreOptions | None = None,
+    volume_settings: VolumeSettings | None = None,
 ) -> list[report.ReportEntry]:
     """Restore every job, as few compiled calls as the shapes allow; never raise for a file.
 
@@ -365,7 +372,13 @@ def run_batch(
     however many files and shapes there are. Partial buffers are restored
     at the end. An image beyond the whole-image budget that goes to tiles
     (:func:`tvrestore.runs.plan.route`) is decoded only when its turn comes and
-    restored alone, in tiles, and written before the next is read on.
+    restored alone, in tiles, and written before the next is read on. A
+    volume job is planned from its header when it is read ahead
+    (:func:`tvrestore.runs.volumes.plan_volume`: every usage error of a
+    single volume is its failed entry here), decoded when its turn comes,
+    and restored and written alone
+    (:func:`tvrestore.runs.volumes.restore_volume_file`), as a single
+    volume is: the same bytes.
 
     Parameters
     ----------
@@ -380,6 +393,8 @@ def run_batch(
         job's entry is ready (in completion order, not job order).
     tile_options : RestoreOptions, optional
         The options of images restored in tiles (:func:`restore_file`).
+    volume_settings : VolumeSettings, optional
+        The axes and spacing of the volume jobs (default: each file's).
 
     Returns
     -------
@@ -418,7 +433,7 @@ def run_batch(
     try:
         with concurrent.futures.ThreadPoolExecutor(_IO_WORKERS, "tvrestore-io") as pool:
             run = _BatchRun(jobs, options, batch_size, pool, deliver, claims,
-                            tile_options or options)
+                            tile_options or options, volume_settings or VolumeSettings())
             try:
                 run.all()
             except BaseException:
@@ -433,8 +448,10 @@ def run_batch(
 class _BatchRun:
     """The state of one :func:`run_batch`: reads ahead, shape buffers, writes behind."""
 
-    def __init__(self, jobs, options, batch_size, pool, deliver, claims, tile_options) -> None:
+    def __init__(self, jobs, options, batch_size, pool, deliver, claims, tile_options,
+                 volume_settings) -> None:
         self.jobs = jobs
+        self.volume_settings = volume_settings
         self.claims = claims
         self.options = options
         self.tile_options = tile_options
@@ -457,6 +474,9 @@ class _BatchRun:
                 continue
             if isinstance(loaded, FileJob):
                 self._restore_in_tiles(index, loaded)
+                continue
+            if isinstance(loaded, _PlannedVolume):
+                self._restore_volume(index, loaded)
                 continue
             key = solve_shape(loaded.noisy.shape)
             group = self.waiting.setdefault(key, [])
@@ -491,13 +511,24 @@ class _BatchRun:
             self.claims.release(job.output)
         self.deliver(index, entry)
 
+    def _restore_volume(self, index: int, planned: _PlannedVolume) -> None:
+        """Read, restore and write a planned, claimed volume here, alone; deliver its entry."""
+        try:
+            entry = restore_volume_file(planned.job, self.options, planned.plan, claimed=True)
+        except Exception as err:
+            entry = report.failed_entry(planned.job, err)
+        finally:
+            self.claims.release(planned.job.output)
+        self.deliver(index, entry)
+
     def _read_ahead(self, upcoming) -> None:
         while len(self.reads) < self.batch_size:
             job = next(upcoming, None)
             if job is None:
                 return
             index, job = job
-            self.reads.append((index, self.pool.submit(_read, job, self.claims)))
+            self.reads.append((index, self.pool.submit(
+                _read, job, self.claims, self.volume_settings, self.options.noise)))
 
     def _restore(self, key: tuple) -> None:
         group = self.waiting.pop(key)
@@ -532,11 +563,22 @@ class _BatchRun:
             self.deliver(self.writes.pop(future), future.result())
 
 
-def _read(job: FileJob, claims: Claims) -> _Loaded | FileJob | dict:
+@dataclass(frozen=True)
+class _PlannedVolume:
+    """A volume job planned from its header and claimed, to be read and restored in its turn."""
+
+    job: FileJob
+    plan: VolumePlan
+
+
+def _read(job: FileJob, claims: Claims, volume_settings: VolumeSettings = VolumeSettings(),
+          noise: str = "gaussian") -> _Loaded | FileJob | _PlannedVolume | report.ReportEntry:
     """The pool's reading task: a loaded and claimed job, or its skipped or failed entry.
 
     A job that goes to tiles is claimed but not decoded: the job itself
-    is returned, for the batch to decode when its turn comes.
+    is returned, for the batch to decode when its turn comes; so is a
+    volume job, planned (:func:`tvrestore.runs.volumes.plan_volume`) and
+    its output checked once claimed.
 
     The output is claimed after the read, so that a broken file creates no
     output directory; it is checked again once claimed, because another
@@ -545,10 +587,14 @@ def _read(job: FileJob, claims: Claims) -> _Loaded | FileJob | dict:
     if job.output.exists() and not job.overwrite:
         return report.entry(job, status=report.SKIPPED, skip_reason=report.OUTPUT_EXISTS)
     try:
-        try:
-            loaded = _load(job, decode_in_tiles=False)
-        except _InTiles:
-            loaded = job
+        if job.volume:
+            loaded = _PlannedVolume(job, plan_volume(
+                job, volume_settings.axes, volume_settings.spacing, noise, check_output=False))
+        else:
+            try:
+                loaded = _load(job, decode_in_tiles=False)
+            except _InTiles:
+                loaded = job
         job.output.parent.mkdir(parents=True, exist_ok=True)
         if not claims.acquire(job.output):
             return report.entry(job, status=report.SKIPPED, skip_reason=report.CLAIMED)
@@ -557,6 +603,12 @@ def _read(job: FileJob, claims: Claims) -> _Loaded | FileJob | dict:
     if job.output.exists() and not job.overwrite:
         claims.release(job.output)
         return report.entry(job, status=report.SKIPPED, skip_reason=report.OUTPUT_EXISTS)
+    if isinstance(loaded, _PlannedVolume):
+        try:
+            check_volume_output(job, loaded.plan.header)
+        except Exception as err:
+            claims.release(job.output)
+            return report.failed_entry(job, err)
     return loaded
 
 

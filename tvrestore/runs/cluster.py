@@ -3,7 +3,9 @@
 The client plans, the workers restore, the client reports. The client
 reads every input's header (no pixels, no TensorFlow), leaves out the jobs
 whose output exists (resume) or whose header cannot be read (failed), and cuts the rest into groups of one solve
-shape (:func:`tvrestore.models.shapes.solve_shape`), at most ``batch_size`` each.
+shape (:func:`tvrestore.models.shapes.solve_shape`), at most ``batch_size`` each;
+volume jobs (``FileJob.volume``) are grouped apart, their headers left to
+the worker's plan (:func:`tvrestore.runs.volumes.plan_volume`).
 Each group is one task: :func:`tvrestore.runs.batch.run_batch` on a worker, with
 every promise it keeps in one process (one compiled call per group,
 per-file failure isolation, atomic writes). Entries come back to the
@@ -44,6 +46,7 @@ from tvrestore.errors import TVRestoreError, require_extra
 from tvrestore.options import DEFAULT_BATCH_SIZE, RestoreOptions
 from tvrestore.runs.claims import remove_leftovers
 from tvrestore.runs.plan import FileJob
+from tvrestore.runs.volumes import VolumeSettings, plan_volume, restore_volume_file
 from tvrestore.models.shapes import solve_shape
 
 __all__ = [
@@ -195,6 +198,7 @@ def run_batch_on_cluster(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_entry: Callable[[int, report.ReportEntry], None] | None = None,
     tile_options: RestoreOptions | None = None,
+    volume_settings: VolumeSettings | None = None,
 ) -> list[report.ReportEntry]:
     """:func:`tvrestore.runs.batch.run_batch` with the restoring done by a Dask cluster's workers.
 
@@ -205,7 +209,9 @@ def run_batch_on_cluster(
     that every worker has work: a shape with fewer than ``batch_size``
     images per worker is split evenly among them. An image beyond the
     whole-image budget is restored in tiles on its worker, as
-    :func:`~tvrestore.runs.batch.run_batch` does (``tile_options``).
+    :func:`~tvrestore.runs.batch.run_batch` does (``tile_options``), and
+    a volume as a single volume is (``volume_settings``): volumes go to
+    groups of their own, cut as a shape's are.
 
     Raises
     ------
@@ -222,13 +228,17 @@ def run_batch_on_cluster(
         if on_entry is not None:
             on_entry(index, entry)
 
-    by_shape: dict[tuple, list[int]] = {}
+    # Volumes under a key no solve shape is: their groups hold no 2-D image.
+    by_shape: dict[tuple | str, list[int]] = {}
     # Entries known without a task, delivered once the cluster is reached:
     # a cluster that cannot be reached is then the run's one error.
     settled: list[tuple[int, report.ReportEntry]] = []
     for index, job in enumerate(jobs):
         if job.output.exists() and not job.overwrite:
             settled.append((index, report.entry(job, status=report.SKIPPED)))
+            continue
+        if job.volume:
+            by_shape.setdefault("volumes", []).append(index)
             continue
         try:
             key = solve_shape(read_header(job.input).shape)
@@ -253,13 +263,15 @@ def run_batch_on_cluster(
             for index, entry in settled:
                 deliver(index, entry)
             if by_shape:
-                _run_groups(client, jobs, options, by_shape, batch_size, deliver, tile_options)
+                _run_groups(client, jobs, options, by_shape, batch_size, deliver, tile_options,
+                            volume_settings)
     finally:
         remove_leftovers(directories)
     return entries
 
 
-def _run_groups(client, jobs, options, by_shape, batch_size, deliver, tile_options) -> None:
+def _run_groups(client, jobs, options, by_shape, batch_size, deliver, tile_options,
+                volume_settings) -> None:
     """Submit the groups of each shape; deliver their entries as they finish."""
     from distributed import as_completed
 
@@ -270,7 +282,7 @@ def _run_groups(client, jobs, options, by_shape, batch_size, deliver, tile_optio
         for start in range(0, len(indices), size):
             group = indices[start: start + size]
             future = client.submit(restore_group, [jobs[i] for i in group], options, batch_size,
-                                   tile_options, pure=False)
+                                   tile_options, volume_settings, pure=False)
             tasks[future] = group
     finished = as_completed(tasks, loop=client.loop)  # a scheduler's client is no default
     try:
@@ -288,7 +300,8 @@ def _run_groups(client, jobs, options, by_shape, batch_size, deliver, tile_optio
 
 
 def restore_group(jobs: list[FileJob], options: RestoreOptions, batch_size: int,
-                  tile_options: RestoreOptions | None = None) -> list[report.ReportEntry]:
+                  tile_options: RestoreOptions | None = None,
+                  volume_settings: VolumeSettings | None = None) -> list[report.ReportEntry]:
     """A worker's task: :func:`~tvrestore.runs.batch.run_batch` on one group; its entries in order.
 
     The client submits only jobs whose output was absent, so an output that
@@ -300,9 +313,10 @@ def restore_group(jobs: list[FileJob], options: RestoreOptions, batch_size: int,
     """
     from tvrestore.runs.batch import run_batch
 
-    entries = run_batch(jobs, options, batch_size=batch_size, tile_options=tile_options)
+    entries = run_batch(jobs, options, batch_size=batch_size, tile_options=tile_options,
+                        volume_settings=volume_settings)
     return [
-        _restored_without_writing(job, options, tile_options)
+        _restored_without_writing(job, options, tile_options, volume_settings)
         if entry.skip_reason == report.OUTPUT_EXISTS
         else entry  # restored, failed, or claimed by another live run (which writes it)
         for job, entry in zip(jobs, entries)
@@ -310,14 +324,20 @@ def restore_group(jobs: list[FileJob], options: RestoreOptions, batch_size: int,
 
 
 def _restored_without_writing(job: FileJob, options: RestoreOptions,
-                              tile_options: RestoreOptions | None = None) -> report.ReportEntry:
+                              tile_options: RestoreOptions | None = None,
+                              volume_settings: VolumeSettings | None = None) -> report.ReportEntry:
     """The entry of restoring ``job`` again, its result written to a scratch file and dropped."""
     from tvrestore.runs.batch import restore_file
 
+    settings = volume_settings or VolumeSettings()
     try:
         with tempfile.TemporaryDirectory(prefix="tvrestore-retry-") as scratch:
-            entry = restore_file(replace(job, output=Path(scratch) / job.output.name), options,
-                                 tile_options=tile_options)
+            again = replace(job, output=Path(scratch) / job.output.name)
+            if job.volume:
+                entry = restore_volume_file(again, options, plan_volume(
+                    again, settings.axes, settings.spacing, options.noise))
+            else:
+                entry = restore_file(again, options, tile_options=tile_options)
     except Exception as err:
         return report.failed_entry(job, err)
     return replace(entry, output=str(job.output))

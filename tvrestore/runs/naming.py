@@ -9,6 +9,7 @@ from pathlib import Path
 from tvrestore.errors import TVRestoreError
 from tvrestore.io.files import reason
 from tvrestore.io.images import IMAGE_EXTENSIONS
+from tvrestore.io.zarr_volumes import is_zarr_node, is_zarr_volume
 
 __all__ = ["default_output_path", "list_images"]
 
@@ -34,7 +35,7 @@ def default_output_path(input_path: str | os.PathLike[str]) -> Path:
 def list_images(
     root: str | os.PathLike[str], pattern: str | None = None
 ) -> list[Path]:
-    """List the image files under a directory, recursively.
+    """List the image files and zarr volumes under a directory, recursively.
 
     Parameters
     ----------
@@ -51,9 +52,14 @@ def list_images(
     -------
     list of pathlib.Path
         Paths (``root`` joined with the relative path) of files whose suffix,
-        in any case, is in :data:`tvrestore.io.images.IMAGE_EXTENSIONS`, sorted. Hidden files and
-        directories (name starting with ``.``) are skipped, which also skips
-        the temporary files of :mod:`tvrestore.io.files`. Symbolic links to
+        in any case, is in :data:`tvrestore.io.images.IMAGE_EXTENSIONS`, and
+        of zarr stores that hold a volume
+        (:func:`tvrestore.io.zarr_volumes.is_zarr_volume`: an OME-Zarr, or a
+        zarr array with a Z or T axis), each one input, sorted. A zarr store
+        is never searched inside, and one that holds no volume (a 2-D zarr,
+        restored alone in tiles) is not listed. Hidden files and directories
+        (name starting with ``.``) are skipped, which also skips the
+        temporary files of :mod:`tvrestore.io.files`. Symbolic links to
         directories are not followed.
 
     Raises
@@ -72,11 +78,18 @@ def list_images(
 
     found = []
     for directory, subdirectories, names in os.walk(root, onerror=unlistable):
-        # Pruning in place stops os.walk from descending into hidden directories.
-        subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
-        for name in names:
+        # Pruning in place stops os.walk from descending into hidden directories
+        # and into zarr stores, whose chunks are no images.
+        stores = [d for d in subdirectories if not d.startswith(".")
+                  and is_zarr_node(Path(directory, d))]
+        subdirectories[:] = [d for d in subdirectories
+                             if not d.startswith(".") and d not in stores]
+        for name in names + stores:
             path = Path(directory, name)
-            if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
+            if name in stores:
+                if not is_zarr_volume(path):
+                    continue
+            elif name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             relative = path.relative_to(root).as_posix().lower()
             if pattern is None or fnmatch.fnmatchcase(relative, pattern.lower()):

@@ -23,6 +23,8 @@ from tvrestore.io.images import (
     IMAGE_EXTENSIONS, MAX_DECODED_BYTES, MAX_PIXELS, ImageHeader, check_writable, read_header,
 )
 from tvrestore.io.lazy import StoredHeader, check_image, is_zarr, read_stored_header
+from tvrestore.io.volumes import is_volume_file
+from tvrestore.io.zarr_volumes import is_zarr_node
 from tvrestore.errors import TVRestoreError, require_extra
 from tvrestore.options import task_name
 from tvrestore.io.psf import load_psf
@@ -47,7 +49,11 @@ class FileJob:
 
     ``psf`` (a spec or a PSF file), ``mask`` (an image file, nonzero where
     a pixel is missing) and ``upscale`` describe the forward model of
-    :func:`tvrestore.api.restore`; none of them is denoising.
+    :func:`tvrestore.api.restore`; none of them is denoising. ``volume``:
+    the input is a volume or time-lapse (a TIFF stack or a zarr volume,
+    :func:`tvrestore.io.volumes.is_volume_file`), planned by
+    :func:`tvrestore.runs.volumes.plan_volume` and restored by
+    :func:`tvrestore.runs.volumes.restore_volume_file`.
     """
 
     input: Path
@@ -58,6 +64,7 @@ class FileJob:
     psf: str | None = None
     mask: Path | None = None
     upscale: int = 1
+    volume: bool = False
 
     @property
     def task(self) -> str:
@@ -90,8 +97,9 @@ def plan_jobs(
     inputs : sequence of path
         Image files and directories, in the order given. Directories are
         searched recursively by :func:`tvrestore.runs.naming.list_images` (hidden
-        files and directories skipped). A file named here is taken whatever
-        its extension (reading it reports the problem).
+        files and directories skipped; a zarr volume is one input). A file
+        named here is taken whatever its extension (reading it reports the
+        problem), and so is a zarr store named here.
     output_dir : path, optional
         Where the outputs go: a file ``D/rel`` found in directory ``D`` is
         written to ``output_dir/rel``, a file named in `inputs` to
@@ -129,7 +137,10 @@ def plan_jobs(
     list of FileJob
         In the order of `inputs`, each directory's files sorted; an image
         reached twice (a directory and a file in it) is kept once, first
-        come.
+        come. A TIFF stack or zarr volume (from its header,
+        :func:`tvrestore.io.volumes.is_volume_file`) is a ``volume`` job;
+        its header is checked when its turn comes, so a bad one fails
+        alone.
 
     Raises
     ------
@@ -166,7 +177,7 @@ def plan_jobs(
         narrowed = f" matching {pattern!r}" if pattern is not None else ""
         raise TVRestoreError(
             f"no image files{narrowed} found in {where} "
-            f"(extensions {', '.join(sorted(IMAGE_EXTENSIONS))})"
+            f"(extensions {', '.join(sorted(IMAGE_EXTENSIONS))}, or zarr volumes)"
         )
     jobs = [
         FileJob(
@@ -177,6 +188,7 @@ def plan_jobs(
             overwrite=overwrite,
             **degradation_files(relative, psf=psf, psf_dir=psf_dir, mask=mask, mask_dir=mask_dir),
             upscale=upscale,
+            volume=is_volume_file(path),
         )
         for path, relative in found
     ]
@@ -190,7 +202,7 @@ def _found_images(
     """(path, path relative to its input) of every image to restore, in order."""
     found: dict[Path, tuple[Path, Path]] = {}
     for given in inputs:
-        if given.is_dir():
+        if given.is_dir() and not is_zarr_node(given):
             listed = list_images(given, pattern)
             if output_dir is not None and _strictly_inside(output_dir, given):
                 # The outputs of this run, or of an earlier one: never inputs.
@@ -227,7 +239,7 @@ def _match_reference(
     reference_dir: Path, relative: Path, extensions=IMAGE_EXTENSIONS
 ) -> Path | None:
     exact = reference_dir / relative
-    if exact.is_file():
+    if exact.is_file() or is_zarr_node(exact):
         return exact
     same_stem = [
         path for path in sorted(exact.parent.glob(f"{glob.escape(exact.stem)}.*"))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+import secrets
 import threading
 import time
 from dataclasses import replace
@@ -257,21 +258,54 @@ def _denoise_block(block: np.ndarray, *, weight: float, options: RestoreOptions)
     return _named_denoise(block, weight, options, None)[0]
 
 
+# Results of tiles solved in this process (a Dask worker) for a run whose
+# client collects them (:meth:`_RecordedDenoise.collect`), by run token.
+_RECORDED: dict[str, list[RestoreResult]] = {}
+_RECORDED_LOCK = threading.Lock()
+
+
 class _RecordedDenoise:
-    """The default tile solve, keeping each tile's :class:`RestoreResult` for the report."""
+    """The default tile solve, keeping each tile's :class:`RestoreResult` for the report.
+
+    In this process the results are kept on the object; sent to Dask
+    workers (a copy in each), each worker keeps its tiles' results under
+    the run's token until :meth:`collect` takes them.
+    """
 
     def __init__(self, weight: float, options: RestoreOptions, source) -> None:
         self.weight = weight
         self.options = options
         self.source = source
         self.results: list[RestoreResult] = []
+        self.token = secrets.token_hex(8)
         self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("_lock", "results")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, results=[], _lock=threading.Lock(), sent=True)
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         restored, result = _named_denoise(block, self.weight, self.options, self.source)
         with self._lock:
             self.results.append(result)
+        if getattr(self, "sent", False):
+            with _RECORDED_LOCK:
+                _RECORDED.setdefault(self.token, []).append(result)
         return restored
+
+    def collect(self, client) -> None:
+        """Add to :attr:`results` what ``client``'s workers recorded for this run."""
+        for recorded in client.run(_take_recorded, self.token).values():
+            self.results.extend(recorded)
+
+
+def _take_recorded(token: str) -> list[RestoreResult]:
+    """On a worker: the results it recorded under ``token``, forgotten there."""
+    with _RECORDED_LOCK:
+        return _RECORDED.pop(token, [])
 
 
 def dask_array(image: LazyImage):
@@ -308,7 +342,7 @@ def _bands(array, scheduler: str) -> Iterator[np.ndarray]:
 
 def restore_tiled_file(
     job: FileJob, options: RestoreOptions, *, tile: int | None = None, halo: int | None = None,
-    scheduler: str = "synchronous",
+    scheduler="synchronous",
 ) -> report.ReportEntry:
     """Restore a TIFF or zarr image in tiles, reading and writing it chunk by chunk.
 
@@ -326,10 +360,15 @@ def restore_tiled_file(
     halo : int, optional
         At most the tile side. Default :func:`default_halo` of the weight,
         up to the tile side.
-    scheduler : str
+    scheduler : str or distributed.Client
         The dask scheduler: "synchronous" solves one tile at a time (each
         solve uses every core, in bands); "threads" overlaps reading and
-        writing with solving, at the memory of one tile per thread.
+        writing with solving, at the memory of one tile per thread; a
+        ``distributed.Client`` solves each band's tiles on its workers
+        (they read their tiles from the file by its path, so every worker
+        must see it; the command line's ``--tile`` with ``--workers`` or
+        ``--scheduler``), with the in-process output, byte for byte, and
+        each tile's result collected from the workers for the report.
 
     Returns
     -------
@@ -368,7 +407,8 @@ def restore_tiled_file(
                    dtype=restored.dtype, format=lazy.format, tile=tile, overwrite=job.overwrite)
 
     return _tiled_entry(job, options, dask_array(lazy), tiles_for, write, start=start,
-                        read_seconds=0.0)
+                        read_seconds=0.0,
+                        client=None if isinstance(scheduler, str) else scheduler)
 
 
 def restore_decoded(
@@ -454,7 +494,7 @@ def _even_tile(side: int, tile: int) -> int:
 def _tiled_entry(
     job: FileJob, options: RestoreOptions, array,
     tiles_for: Callable[[float], tuple[tuple[int, int], int]],
-    write: Callable[[object], None], *, start: float, read_seconds: float,
+    write: Callable[[object], None], *, start: float, read_seconds: float, client=None,
 ) -> report.ReportEntry:
     """Choose the weight, then ``tiles_for(weight)``'s ((height, width), halo); solve; ``write``.
 
@@ -489,6 +529,8 @@ def _tiled_entry(
     tile, halo = tiles_for(weight)
     solve = _RecordedDenoise(weight, options, job.input)
     write(restore_array(array.rechunk({0: tile[0], 1: tile[1]}), weight, halo=halo, solve=solve))
+    if client is not None:  # the tiles were solved on its workers
+        solve.collect(client)
     results = solve.results
     solve_seconds = sum(result.solve_seconds for result in results)
     compile_seconds = sum(result.compile_seconds for result in results)

@@ -15,16 +15,29 @@ With a reference (a volume of the input's shape, checked from both headers)
 the result is scored in N-D; with ``job.compare`` a denoised volume is
 compared with scikit-image's chambolle in N-D and plane by plane
 (:func:`tvrestore.evaluation.compare.compare_volume`); a ``draw`` hook
-(the CLI's ``--figure``) is handed the volumes once written. Volumes are
-solved whole: tiles, a cluster, and a batch of volumes are not there yet.
+(the CLI's ``--figure``) is handed the volumes once written.
+
+A batch (:func:`tvrestore.runs.batch.run_batch`, in process or on Dask
+workers) restores its volume jobs (``FileJob.volume``) with the same two
+functions: :func:`plan_volume` with ``check_output=False`` when it reads a
+volume ahead (so each usage error is that file's failed entry), then
+:func:`check_volume_output` once it holds the output's claim, and
+:func:`restore_volume_file` with ``claimed=True``; ``--axes`` and
+``--spacing`` reach every volume as :class:`VolumeSettings`. Volumes are
+solved whole, one per solve.
+
+:func:`restore_volume_tiled` (``--tile``) denoises a volume beyond the
+whole-solve budget in N-D blocks with halos (:mod:`tvrestore.runs.blocks`),
+read and written block by block, here or on a Dask cluster.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -41,9 +54,32 @@ from tvrestore.models.psf import check_psf_fits
 from tvrestore.options import RestoreOptions
 from tvrestore.runs import report
 from tvrestore.runs.claims import Claims, remove_leftovers
+from tvrestore.runs.blocks import axis_kinds, block_shape, blocks, check_tile_halo
 from tvrestore.runs.plan import FileJob, check_not_nested, max_pixels
+from tvrestore.runs.tiles import default_halo
 
-__all__ = ["VolumePlan", "plan_volume", "restore_volume_file"]
+__all__ = ["VolumePlan", "VolumeSettings", "check_volume_budget", "check_volume_output",
+           "plan_volume", "restore_volume_file", "restore_volume_tiled"]
+
+
+@dataclass(frozen=True)
+class VolumeSettings:
+    """What a run says of every volume it restores: the command line's ``--axes`` and ``--spacing``.
+
+    Attributes
+    ----------
+    axes : str or None
+        The letters of ``--axes`` (:class:`tvrestore.models.axes.Axes`);
+        None: each file's own.
+    spacing : tuple of float or None
+        ``--spacing``; None: each file's physical sizes, else 1.
+
+    The noise model is the run's :class:`tvrestore.options.RestoreOptions`'
+    and the PSF and mask are each job's (:class:`tvrestore.runs.plan.FileJob`).
+    """
+
+    axes: str | None = None
+    spacing: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,21 +106,54 @@ class VolumePlan:
 
 
 def plan_volume(job: FileJob, axes: str | None = None,
-                spacing: tuple[float, ...] | None = None, noise: str = "gaussian") -> VolumePlan:
+                spacing: tuple[float, ...] | None = None, noise: str = "gaussian", *,
+                check_output: bool = True, tile: int | None = None,
+                halo: int | None = None, weight: float | str = "auto") -> VolumePlan:
     """Check a volume job from its header alone, before any pixel is read.
+
+    With ``check_output`` False the output is left to
+    :func:`check_volume_output`: a batch plans a volume before it creates
+    the output's directory and claims the output, and checks the output
+    once it holds the claim.
+
+    Parameters
+    ----------
+    tile, halo : int, optional
+        In blocks (:func:`restore_volume_tiled`): the core side and halo,
+        in voxels, of the tiled axes (:mod:`tvrestore.runs.blocks`). The
+        budget is then one block's solve, not the whole volume's: the
+        largest block read, ``min(side, tile + 2 halo)`` per tiled axis
+        (with ``halo`` None: the default halo of ``weight``, or for "auto"
+        the smallest default halo, checked again once the weight is
+        chosen), within :func:`tvrestore.runs.plan.max_pixels`.
+    weight : float or "auto"
+        For the default halo in the budget.
 
     Raises
     ------
     TVRestoreError
         One line naming the file: unreadable or too large a header, axes
         that the file does not name or that do not fit its shape, a spacing
-        of the wrong count, noise other than Gaussian, upscaling, a PSF that
+        of the wrong count, upscaling, a PSF that
         is not 3-D or larger than the volume, a mask whose shape is not the
-        volume's (channels apart), a solve beyond ``--max-pixels``, an
+        volume's (channels apart), a solve beyond ``--max-pixels`` (a
+        block's, in blocks), an
         output that is the input, inside it (or holds it), not of the
         input's kind (TIFF, or ``*.zarr`` for a zarr), or exists without
         ``--overwrite``; a zarr without the zarr package (the dask extra).
+        In blocks also: a halo beyond the tile, a PSF, a mask, a reference,
+        --compare, or noise other than Gaussian.
     """
+    if tile is not None:
+        check_tile_halo(tile, halo)
+        asked = [name for name, given in (
+            ("--psf", job.psf is not None), ("--mask", job.mask is not None),
+            ("--reference", job.reference is not None), ("--compare", job.compare),
+            (f"--noise {noise}", noise != "gaussian")) if given]
+        if asked:
+            raise TVRestoreError(
+                f"{job.input}: a volume in blocks (--tile) is denoised under Gaussian noise, "
+                f"block by block; {' and '.join(asked)} need the whole volume")
     header = read_volume_header(job.input)
     if header.format in ZARR_FORMATS:
         require_extra(f"{job.input}: reading {header.format}", "dask", ("zarr",))
@@ -129,13 +198,24 @@ def plan_volume(job: FileJob, axes: str | None = None,
     if spacing is None:
         spacing, note = solve_spacing(header, named)
         from_file = spacing is not None
-    limit = max_pixels()
-    values = math.prod(header.shape) // (header.shape[named.letters.index("T")]
-                                         if "T" in named.letters else 1)
-    if values > limit:
-        raise TVRestoreError(
-            f"{job.input}: a volume of {values} values to solve at once is beyond --max-pixels "
-            f"{limit} (volumes are solved whole; tiles for them are not there yet)")
+    check_volume_budget(job.input, header.shape, named, coupled, tile,
+                        halo if halo is not None or tile is None else
+                        min(tile, default_halo(_MIN_HALO_WEIGHT if weight == "auto" else weight)))
+    if check_output:
+        check_volume_output(job, header)
+    return VolumePlan(header, named, spacing, from_file, note)
+
+
+def check_volume_output(job: FileJob, header: VolumeHeader) -> None:
+    """The output of a volume job can be written in the input's format (``header``'s).
+
+    Raises
+    ------
+    TVRestoreError
+        An output that is the input, inside it (or holds it), not of the
+        input's kind (TIFF, or ``*.zarr`` for a zarr), in a directory that
+        does not exist (zarr), or existing without ``--overwrite``.
+    """
     if os.path.realpath(job.output) == os.path.realpath(job.input):
         raise TVRestoreError(f"{job.output}: output would replace the input")
     if header.format in ZARR_FORMATS:
@@ -146,11 +226,45 @@ def plan_volume(job: FileJob, axes: str | None = None,
             raise TVRestoreError(f"{job.output}: a volume is written as TIFF (.tif or .tiff)")
         if Path(job.output).exists() and not job.overwrite:
             raise TVRestoreError(f"{job.output}: output exists (use --overwrite)")
-    return VolumePlan(header, named, spacing, from_file, note)
+
+
+# default_halo is smallest (16) for any weight up to sqrt(16 / 3200) = 0.07.
+_MIN_HALO_WEIGHT = 0.0
+
+
+def check_volume_budget(name, shape: tuple[int, ...], axes: Axes, coupled: bool,
+                        tile: int | None, halo: int | None) -> None:
+    """Refuse a volume whose solve is beyond :func:`tvrestore.runs.plan.max_pixels`.
+
+    Whole (``tile`` None): every value but the independent frames of an
+    uncoupled T (solved one after another). In blocks: the largest block
+    read (:func:`tvrestore.runs.blocks.block_shape` with ``halo``).
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the volume, the solve's size and the limit, and what to do.
+    """
+    limit = max_pixels()
+    kinds = axis_kinds(axes.letters, coupled)
+    if tile is None:
+        values = math.prod(side for side, kind in zip(shape, kinds) if kind != "frames")
+        if values > limit:
+            raise TVRestoreError(
+                f"{name}: a volume of {values} values to solve at once is beyond --max-pixels "
+                f"{limit} (restore it in blocks with --tile, e.g. --tile 128)")
+        return
+    block = block_shape(shape, kinds, tile, halo)
+    if math.prod(block) > limit:
+        raise TVRestoreError(
+            f"{name}: a block of {'x'.join(map(str, block))} ({axes.letters}; --tile {tile} "
+            f"with a halo of {halo}) is {math.prod(block)} values to solve at once, beyond "
+            f"--max-pixels {limit} (give a smaller --tile or --halo)")
 
 
 def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan,
-                        draw: Callable[..., None] | None = None) -> report.ReportEntry:
+                        draw: Callable[..., None] | None = None, *,
+                        claimed: bool = False) -> report.ReportEntry:
     """Read, restore and write one planned volume; its report entry (with axes and spacing).
 
     The output is written atomically in the input's format, with the
@@ -167,13 +281,19 @@ def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan,
         :func:`tvrestore.runs.batch.restore_file` calls its hook, with
         ``axes`` and ``spacing`` too (the CLI binds
         :func:`tvrestore.viz.volume_figure.volume_figure`).
+    claimed : bool
+        Whether the caller holds the output's claim
+        (:mod:`tvrestore.runs.claims`) and has tidied its directory, as a
+        batch does (:func:`tvrestore.runs.batch.run_batch`); else it is
+        claimed here, and released once written.
     """
     # TensorFlow loads here, once the plan has passed.
     from tvrestore.api import RestoreRequest, restore_image
     from tvrestore.backend import tf as _tf
 
-    remove_leftovers([Path(job.output).parent])
-    with Claims().claimed(job.output) as held:
+    if not claimed:
+        remove_leftovers([Path(job.output).parent])
+    with contextlib.nullcontext(True) if claimed else Claims().claimed(job.output) as held:
         if not held:
             raise TVRestoreError(f"{job.output}: another tvrestore run is writing this output")
         start = time.perf_counter()
@@ -197,7 +317,8 @@ def restore_volume_file(job: FileJob, options: RestoreOptions, plan: VolumePlan,
         write_seconds = time.perf_counter() - start
     entry = report.entry(
         job, status=report.RESTORED, shape=tuple(pixels.shape), dtype=str(pixels.dtype),
-        task=job.task, upscale=1, **result.to_dict(), batch_size=1, read_seconds=read_seconds,
+        task=job.task, psf=job.psf, mask=None if job.mask is None else str(job.mask),
+        upscale=1, **result.to_dict(), batch_size=1, read_seconds=read_seconds,
         write_seconds=write_seconds, tensorflow_seconds=_tf.IMPORT_SECONDS,
         total_seconds=(read_seconds + result.compile_seconds + result.weight_search_seconds
                        + result.solve_seconds + write_seconds),
@@ -252,3 +373,196 @@ def _scored(job: FileJob, plan: VolumePlan, pixels: np.ndarray, restored: np.nda
     rows = compare_volume(to_unit_range(pixels), to_unit_range(restored), result, clean,
                           as_written=as_written, solutions=compared)
     return scores, compared, tuple(rows)
+
+
+# The auto weight of a volume in blocks is chosen once, on the central crop
+# of at most this many voxels per tiled axis (the middle frame of separate
+# frames, every channel), as the 2-D tiles choose theirs on a central
+# 512x512: the noise level is the whole volume's, and 128^3 voxels (2 Mi)
+# estimate it as well as the whole.
+_AUTO_CROP = 128
+# Blocks a cluster holds at once (solving, or solved and waiting to be
+# written) per worker: enough to keep every worker busy, few enough that
+# the client holds a few blocks, not the volume.
+_BLOCKS_IN_FLIGHT_PER_WORKER = 2
+
+
+def restore_volume_tiled(job: FileJob, options: RestoreOptions, plan: VolumePlan, *,
+                         tile: int, halo: int | None = None, client=None) -> report.ReportEntry:
+    r"""Denoise a planned volume in N-D blocks with halos, read and written block by block.
+
+    Each block (:func:`tvrestore.runs.blocks.blocks`: cores of ``tile``
+    voxels per tiled axis, Z, Y, X and a coupled T, each read with ``halo``
+    voxels of its neighbours; separate frames one by one; every channel)
+    is read from the file alone (:func:`tvrestore.io.lazy.open_lazy_volume`),
+    solved by :func:`tvrestore.api.restore_image` with the volume's axes,
+    spacing and one weight, and its core is written into the output
+    (:class:`tvrestore.io.volumes.VolumeWriter`: the input's format, axes,
+    physical sizes and units; a TIFF uncompressed), so that memory holds a
+    few blocks, never the volume. "auto" is chosen once, on the central
+    crop of at most 128 voxels per tiled axis (the middle frame of separate
+    frames), and used for every block.
+
+    Each block minimizes
+
+    .. math::
+
+        E_b(u) = \frac12 \sum_{b + \text{halo}} (u - f)^2 + w \,\mathrm{TV}_h(u),
+
+    with :math:`\mathrm{TV}_h` the volume's spacing-scaled TV, so the
+    result approximates the whole volume's minimizer to within what the
+    halo leaves (:func:`tvrestore.runs.tiles.default_halo`; measured in
+    docs/volumes.md). With ``options`` naming no solver the blocks should
+    be solved exactly (the command line's
+    :func:`tvrestore.runs.tiles.exact_tile_options`).
+
+    Parameters
+    ----------
+    job : FileJob
+        Denoising, without reference or compare (:func:`plan_volume` with ``tile``).
+    options : RestoreOptions
+    plan : VolumePlan
+    tile : int
+        Core side, in voxels, of the tiled axes.
+    halo : int, optional
+        At most ``tile``; default :func:`tvrestore.runs.tiles.default_halo`
+        of the weight, up to ``tile``.
+    client : distributed.Client, optional
+        Solve the blocks on its workers (each reads its block from the
+        file, which every worker must see at the same path); this process
+        writes them. The output is the in-process one, byte for byte.
+
+    Returns
+    -------
+    ReportEntry
+        With ``tile`` (the core per tiled axis) and ``halo``: iterations are
+        the most any block took, converged whether every block did,
+        certified_gap the largest, solve_seconds and compile_seconds sums
+        over blocks; objective and loss are None (E of the whole is not
+        computed).
+
+    Raises
+    ------
+    TVRestoreError
+        Naming the file: a block beyond the budget once the weight is
+        chosen, a block that cannot be read (or holds NaN), a failed write
+        (which leaves no output).
+    """
+    from tvrestore.api import RestoreRequest
+    from tvrestore.backend import tf as _tf
+    from tvrestore.io.lazy import open_lazy_volume
+    from tvrestore.io.volumes import VolumeWriter
+
+    start = time.perf_counter()
+    letters = plan.axes.letters
+    coupled, _ = plan.axes.steps(plan.spacing)
+    kinds = axis_kinds(letters, coupled)
+    remove_leftovers([Path(job.output).parent])
+    with Claims().claimed(job.output) as held:
+        if not held:
+            raise TVRestoreError(f"{job.output}: another tvrestore run is writing this output")
+        volume = open_lazy_volume(plan.header)
+        weight, searched = options.weight, {}
+        if weight == "auto":
+            crop = volume.read(_central_crop(volume.shape, kinds))
+            chosen = _solved(crop, RestoreRequest(options, axes=letters, spacing=plan.spacing),
+                             job)[1]
+            weight = chosen.weight
+            searched = {"weight_auto": True, "noise_sigma": chosen.noise_sigma,
+                        "weight_search_seconds": time.perf_counter() - start}
+        if halo is None:
+            halo = min(tile, default_halo(weight))
+            check_volume_budget(job.input, volume.shape, plan.axes, coupled, tile, halo)
+        request = RestoreRequest(replace(options, weight=weight), axes=letters,
+                                 spacing=plan.spacing)
+        results = []
+        with VolumeWriter(job.output, like=plan.header, axes=letters,
+                          overwrite=job.overwrite) as writer:
+            for block, restored, result in _solved_blocks(
+                    volume, blocks(volume.shape, kinds, tile, halo), request, job, client):
+                writer.write(block.core, restored)
+                results.append(result)
+    first = results[0]
+    gaps = [result.certified_gap for result in results if result.certified_gap is not None]
+    solve_seconds = sum(result.solve_seconds for result in results)
+    compile_seconds = sum(result.compile_seconds for result in results)
+    total_seconds = time.perf_counter() - start
+    values = {**first.to_dict(), **searched}
+    values.update(
+        objective=None, loss=None, history=(),
+        iterations=max(result.iterations for result in results),
+        converged=all(result.converged for result in results),
+        certified_gap=max(gaps) if gaps else None, solve_seconds=solve_seconds,
+        compile_seconds=compile_seconds, compile_cached=None, axes=letters,
+        spacing=first.spacing)
+    return report.entry(
+        job, status=report.RESTORED, shape=tuple(volume.shape), dtype=str(volume.dtype),
+        task=job.task, upscale=1, **values, batch_size=1,
+        tile=tuple(tile for kind in kinds if kind == "tiled"), halo=halo,
+        read_seconds=0.0,
+        write_seconds=max(0.0, total_seconds - solve_seconds - compile_seconds
+                          - searched.get("weight_search_seconds", 0.0)),
+        tensorflow_seconds=_tf.IMPORT_SECONDS, total_seconds=total_seconds)
+
+
+def _central_crop(shape: tuple[int, ...], kinds: tuple[str, ...]) -> tuple[slice, ...]:
+    """The central crop the auto weight is chosen on: at most :data:`_AUTO_CROP` per tiled
+    axis, the middle frame of separate frames, every channel."""
+    index = []
+    for side, kind in zip(shape, kinds):
+        if kind == "whole":
+            index.append(slice(0, side))
+        elif kind == "frames":
+            index.append(slice(side // 2, side // 2 + 1))
+        else:
+            first = max(0, side // 2 - _AUTO_CROP // 2)
+            index.append(slice(first, min(side, first + _AUTO_CROP)))
+    return tuple(index)
+
+
+def _solved(pixels: np.ndarray, request, job: FileJob):
+    """:func:`tvrestore.api.restore_image` of ``pixels``; an error names the input."""
+    from tvrestore.api import restore_image
+
+    try:
+        return restore_image(pixels, request)
+    except TVRestoreError as err:
+        raise TVRestoreError(f"{job.input}: {err}") from err
+
+
+def solve_block(volume, block, request, job: FileJob):
+    """One block's task: read it, solve it, keep its core; (core, RestoreResult).
+
+    Runs in this process or on a Dask worker (everything it takes pickles).
+    """
+    restored, result = _solved(volume.read(block.read), request, job)
+    return np.ascontiguousarray(restored[block.crop]), result
+
+
+def _solved_blocks(volume, planned, request, job: FileJob, client):
+    """(block, its restored core, its result) for every block, in order.
+
+    In this process one block after another; on a cluster at most
+    :data:`_BLOCKS_IN_FLIGHT_PER_WORKER` per worker at once, yielded in
+    order (each is solved alone, so the order changes no voxel).
+    """
+    if client is None:
+        for block in planned:
+            yield (block, *solve_block(volume, block, request, job))
+        return
+    from collections import deque
+
+    limit = _BLOCKS_IN_FLIGHT_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
+    pending: deque = deque()
+    try:
+        for block in planned:
+            pending.append((block, client.submit(solve_block, volume, block, request, job,
+                                                 pure=False)))
+            if len(pending) >= limit:
+                done, future = pending.popleft()
+                yield (done, *future.result())
+        while pending:
+            done, future = pending.popleft()
+            yield (done, *future.result())
+    finally:
+        client.cancel([future for _, future in pending])

@@ -47,7 +47,19 @@ data dual :math:`q`,
     u^+ &= \Pi_{[\mathrm{lo}, \mathrm{hi}]}\bigl(u - \tau (B^* q - \operatorname{div} p)\bigr),
     \qquad \bar u = 2 u^+ - u,
 
-with :math:`\tau \sigma (\|B\|^2 + \|\nabla\|^2) \le 1` (``norm_sq`` bounds
+with diagonal steps (Pock & Chambolle, ICCV 2011, :math:`\alpha = 1`) when
+every entry of :math:`B` is non-negative: per value,
+:math:`\tau_j = s / \sum_i |K_{ij}|` and :math:`\sigma_i = 1 / (s \sum_j
+|K_{ij}|)`, with the mask's rows left out (their :math:`q` is 0), so that
+unobserved pixels and the unknown's margin take longer steps; the sums of
+:math:`|B|` are :math:`B 1` and :math:`B^* m`. The balance
+:math:`s = 6 (0.01 / w)^{0.75}` gives the primal the longer step the
+smaller the weight (the dual field is bounded by :math:`w`). Measured on
+64x64 camera (benchmarks/measure_pdhg_composed.py): multiplying
+:math:`s` by 3 or by 0.3 helped some compositions and hurt others, and
+0.3 certified none within 4000 iterations. Otherwise (``preconditioning="scalar"``,
+or a PSF with negative values), scalar steps with
+:math:`\tau \sigma (\|B\|^2 + \|\nabla\|^2) \le 1` (``norm_sq`` bounds
 :math:`\|B\|^2`). A mask or binning has a null space, so the steps stay
 constant (rate :math:`O(1/k)` on the gap). For every :math:`q` and feasible
 :math:`p`,
@@ -58,8 +70,12 @@ constant (rate :math:`O(1/k)` on the gap). For every :math:`q` and feasible
     \qquad v = \operatorname{div} p - B^* q,
 
 is at most :math:`E^*` (the last sum is the box's support function; it is
-what keeps :math:`D` finite). Both the iterate's :math:`q` and the
-fidelity's gradient at :math:`B u` are tried, and the larger bound kept.
+what keeps :math:`D` finite). The iterate's :math:`(q, p)`, their mean
+since the mean last restarted (it restarts whenever its window has
+doubled, so it spans the last half of the iterations), and the
+fidelity's gradient at :math:`B u` in place of :math:`q` are tried, and the
+largest bound of this check and of every earlier one is kept (each bounds
+the same minimum).
 
 **The noise-free limit** (:class:`~tvrestore.models.fidelities.Exact`,
 :math:`F = \iota_{\{B u = f\}}` on the fitted values, for a mask or
@@ -128,6 +144,11 @@ _STEP_RATIO = 10.0
 # 0.1: > 5000 (8e-4); 0.01: 3180 - > 5000; 0.003: 1690-1820;
 # 0.001: 1880-1930; 0.0003: 2050-2100; 0.0001: 2620-3380.
 _EXACT_WEIGHT = 0.003
+# Diagonal steps (_diagonal_steps): the primal's are scaled by
+# s = _BALANCE * (_BALANCE_WEIGHT / w) ** _BALANCE_POWER and the duals' divided by it.
+_BALANCE = 6.0
+_BALANCE_WEIGHT = 0.01
+_BALANCE_POWER = 0.75
 _RECORDED = ("objective", "certified_gap")
 _PROGRAMS = Programs()
 
@@ -150,6 +171,7 @@ def solve_pdhg(
     extents: np.ndarray | None = None,
     layout: str | None = None,
     spacing: tuple[float, ...] | None = None,
+    preconditioning: str = "diagonal",
 ) -> SolverOutput:
     """Minimize E for a batch of equal-shaped problems to a certified relative gap.
 
@@ -199,6 +221,13 @@ def solve_pdhg(
         The step of each spatial axis, by which TV's differences are
         divided (:mod:`tvrestore.models.tv`); the step sizes follow
         ``||grad||^2 <= 4 sum_a 1 / h_a^2``.
+    preconditioning : {"diagonal", "scalar"}
+        A general forward model's steps: Pock & Chambolle's diagonal
+        ones, balanced by the weight (see the module docstring), when the
+        forward model's entries are all non-negative; "scalar" (or an
+        operator with negative entries) takes one step per block, the fixed
+        map :mod:`tvrestore.tuning.autoweight` was calibrated with.
+        Denoising ignores it.
 
     Returns
     -------
@@ -225,8 +254,13 @@ def solve_pdhg(
         if fidelity_on_u:
             raise ValueError("the exact fidelity needs a forward model other than the identity, or a mask")
         weights = np.full(np.shape(weights), _EXACT_WEIGHT)
+    if preconditioning not in ("diagonal", "scalar"):
+        raise ValueError(f"preconditioning must be 'diagonal' or 'scalar', got {preconditioning!r}")
+    diagonal = preconditioning == "diagonal" and not fidelity_on_u and operator.nonnegative
     if fidelity_on_u:
         steps = [0.0, 0.0, _TAU_0, 1.0 / (gradient_sq * _TAU_0)]
+    elif diagonal:
+        steps = [*box, 0.0, 0.0]
     else:
         norm = math.sqrt(operator.norm_sq + gradient_sq)
         steps = [*box, _STEP_RATIO / norm, 1.0 / (_STEP_RATIO * norm)]
@@ -243,11 +277,12 @@ def solve_pdhg(
         tf.constant(start, dtype),
         tf.constant(extents, dtype),
         tf.constant(steps, dtype),
+        tf.constant(_balance(np.asarray(weights, np.float64)) if diagonal else np.ones(len(start)), dtype),
         tf.constant(gap, tf.float64),
     )
     # One program per rank: a trace relaxed to every shape keeps the rank.
     settings = (problem.operator, problem.fidelity, tv, color, layout, fidelity_on_u, check_every, dtype,
-                spacing, observed.ndim)
+                spacing, observed.ndim, diagonal)
     program, compile_seconds = _PROGRAMS.get(
         (settings, observed.shape, start.shape),
         functools.partial(_program, *settings),
@@ -270,19 +305,20 @@ def solve_pdhg(
 
 
 @functools.lru_cache(maxsize=None)
-def _program(operator, fidelity, tv, color, layout, fidelity_on_u, check_every, dtype, spacing, rank):
+def _program(operator, fidelity, tv, color, layout, fidelity_on_u, check_every, dtype, spacing, rank,
+             diagonal):
     """One compiled program per model and settings; it traces once per shape, or for denoising once for all."""
     problem = Problem(operator, fidelity, tv=tv, color=color, reduction="sum", layout=layout,
                       spacing=spacing)
 
-    def run(observed, fitted, weights, initial, extents, steps, target_gap, max_iter):
+    def run(observed, fitted, weights, initial, extents, steps, balances, target_gap, max_iter):
         if layout == "hwc":
-            return _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights,
-                            initial, extents, steps, target_gap, max_iter)
+            return _iterate(problem, fidelity_on_u, diagonal, check_every, observed, fitted, weights,
+                            initial, extents, steps, balances, target_gap, max_iter)
         # Transposed once each way.
-        u, *rest = _iterate(problem, fidelity_on_u, check_every, swap_layout(observed),
+        u, *rest = _iterate(problem, fidelity_on_u, diagonal, check_every, swap_layout(observed),
                             swap_layout(fitted), weights, swap_layout(initial), extents, steps,
-                            target_gap, max_iter)
+                            balances, target_gap, max_iter)
         return (swap_layout(u), *rest)
 
     # Denoising needs no static size, so one trace serves every shape
@@ -306,8 +342,8 @@ def _project(fields: tuple[tf.Tensor, ...], weights: tf.Tensor, problem: Problem
     return tuple(projected)
 
 
-def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, initial, extents,
-             steps, target_gap, max_iter):
+def _iterate(problem, fidelity_on_u, diagonal, check_every, observed, fitted, weights, initial, extents,
+             steps, balances, target_gap, max_iter):
     operator, fidelity, layout = problem.operator, problem.fidelity, problem.layout
     spacing = problem.spacing
     low, high, tau_0, sigma_0 = steps[0], steps[1], steps[2], steps[3]
@@ -321,6 +357,7 @@ def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, ini
     fit = None if fidelity_on_u else fitted
     gamma = fidelity.strong_convexity if fidelity_on_u else 0.0
     exact = isinstance(fidelity, Exact)
+    averaged = not fidelity_on_u
     recorder = Recorder(tf.shape(weights)[0], {"objective": tf.float64, "certified_gap": tf.float64})
     f64 = lambda t: tf.cast(t, tf.float64)  # noqa: E731
 
@@ -329,7 +366,7 @@ def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, ini
         differences = forward_differences(u_bar, extents, layout, spacing)
         return _project(tuple(a + sigma * d for a, d in zip(p, differences)), weights, problem)
 
-    def bounds(u, q, p):
+    def bounds(u, q, p, q_mean, p_mean):
         # E(u) and D in float64 whatever the iteration's dtype: E - D is a
         # small difference of two large sums, which float32 would get wrong
         # on large images.
@@ -343,33 +380,39 @@ def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, ini
             primal = fidelity(f64(operator.apply(u)), f, m) + w * total_variation(
                 f64(u), problem.tv, problem.color, cut, layout, spacing
             )
-        divergence_p = divergence(*(f64(a) for a in p), layout=layout, spacing=spacing)
 
-        def dual_of(q):
-            bound = -fidelity.conjugate(f64(q), f, m)
+        def dual_of(q, p):
+            divergence_p = divergence(*(f64(a) for a in p), layout=layout, spacing=spacing)
             if fidelity_on_u:
-                return bound
+                # theta p is as feasible as p (theta <= 1) and keeps div p in
+                # the conjugate's domain (KL: below 1) while the iterate is not yet.
+                scaled = divergence_p * fidelity.dual_scale(divergence_p, f)
+                return -fidelity.conjugate(scaled, f, m)
             v = divergence_p - f64(operator.adjoint(q))
-            return bound - tf.reduce_sum(tf.maximum(f64(low) * v, f64(high) * v), axis=sums)
+            return (-fidelity.conjugate(f64(q), f, m)
+                    - tf.reduce_sum(tf.maximum(f64(low) * v, f64(high) * v), axis=sums))
 
-        if fidelity_on_u:
-            # theta p is as feasible as p (theta <= 1) and keeps div p in
-            # the conjugate's domain (KL: below 1) while the iterate is not yet.
-            dual = dual_of(divergence_p * fidelity.dual_scale(divergence_p, f))
-        elif exact:
-            # A constraint has no gradient to try.
-            dual = dual_of(q)
-        else:
-            # Any q is dual feasible: the iterate's, and the fidelity's
-            # gradient at B u, which the optimal q equals at the minimizer
-            # and which converges with the primal (measured: it certifies
-            # the same iterate to a gap 10 to 100 times smaller).
-            dual = tf.maximum(dual_of(q), dual_of(fidelity.gradient(operator.apply(u), observed, fit)))
-        certified = tf.where(
+        dual = dual_of(q, p)
+        if not fidelity_on_u:
+            # Any q, and any p in K, is dual feasible: the mean of the
+            # iterates since the last restart of the mean (convex
+            # combinations stay in K and in F*'s domain), which converges
+            # where the iterates oscillate, and, but for a constraint
+            # (which has no gradient), the fidelity's gradient at B u,
+            # which the optimal q equals at the minimizer and which
+            # converges with the primal (measured: it certifies the same
+            # iterate to a gap 10 to 100 times smaller).
+            dual = tf.maximum(dual, dual_of(q_mean, p_mean))
+            if not exact:
+                gradient = fidelity.gradient(operator.apply(u), observed, fit)
+                dual = tf.maximum(dual, tf.maximum(dual_of(gradient, p), dual_of(gradient, p_mean)))
+        return primal, dual
+
+    def certificate(primal, dual):
+        return tf.where(
             primal - dual <= 0, tf.zeros_like(dual),
             tf.where(dual > 0, (primal - dual) / tf.where(dual > 0, dual, 1.0), np.inf),
         )
-        return primal, certified, dual
 
     def denoising_iteration(u, u_bar, q, p, tau, sigma):
         new_p = ascent(p, u_bar, sigma, cut)
@@ -378,47 +421,68 @@ def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, ini
         theta = 1 / tf.sqrt(1 + 2 * gamma * tau) if gamma > 0 else tf.ones_like(tau)
         return new_u, new_u + theta * (new_u - u), q, new_p, theta * tau, sigma / theta
 
+    if diagonal:
+        primal_step, data_step, field_step = _diagonal_steps(
+            operator, spacing, observed, fitted, initial, balances)
+    else:
+        primal_step, data_step, field_step = tau_0, sigma_0, sigma_0
+
     def general_iteration(u, u_bar, q, p, tau, sigma):
-        new_q = fidelity.conjugate_prox_of_step(q, operator.apply(u_bar), sigma, observed, fitted)
-        new_p = ascent(p, u_bar, sigma)
+        new_q = fidelity.conjugate_prox_of_step(q, operator.apply(u_bar), data_step, observed, fitted)
+        new_p = ascent(p, u_bar, field_step)
         descent = operator.adjoint(new_q) - divergence(*new_p, layout=layout, spacing=spacing)
-        new_u = tf.clip_by_value(u - tau * descent, low, high)
+        new_u = tf.clip_by_value(u - primal_step * descent, low, high)
         return new_u, 2 * new_u - u, new_q, new_p, tau, sigma
 
     one_iteration = denoising_iteration if fidelity_on_u else general_iteration
 
-    def keep_going(k, u, u_bar, q, p, tau, sigma, gaps, lower, iterations, recorded):
+    def keep_going(k, u, u_bar, q, p, tau, sigma, sums_q, sums_p, since, gaps, lower, iterations,
+                   recorded):
         return tf.logical_and(k < max_iter, tf.reduce_any(gaps > target_gap))
 
-    def step(k, u, u_bar, q, p, tau, sigma, gaps, lower, iterations, recorded):
+    def step(k, u, u_bar, q, p, tau, sigma, sums_q, sums_p, since, gaps, lower, iterations, recorded):
         active_images = gaps > target_gap
         active = tf.reshape(active_images, per_image)
         iterations += tf.where(active_images, check_every, 0)
 
-        def iteration(j, u, u_bar, q, p, tau, sigma):
+        def iteration(j, u, u_bar, q, p, tau, sigma, sums_q, sums_p):
             new_u, new_u_bar, new_q, new_p, *new_steps = one_iteration(u, u_bar, q, p, tau, sigma)
             kept = [tf.where(active, a, b) for a, b in zip((new_u, new_u_bar, new_q), (u, u_bar, q))]
             kept_p = tuple(tf.where(active, a, b) for a, b in zip(new_p, p))
-            return (j + 1, *kept, kept_p, *new_steps)
+            if averaged:
+                sums_q = sums_q + kept[2]
+                sums_p = tuple(total + a for total, a in zip(sums_p, kept_p))
+            return (j + 1, *kept, kept_p, *new_steps, sums_q, sums_p)
 
         # A loop, not check_every copies of the iteration: the program's
         # size, and its compile time, would grow with check_every.
-        _, u, u_bar, q, p, tau, sigma = tf.while_loop(
-            lambda j, *_: j < check_every, iteration, (0, u, u_bar, q, p, tau, sigma)
+        _, u, u_bar, q, p, tau, sigma, sums_q, sums_p = tf.while_loop(
+            lambda j, *_: j < check_every, iteration, (0, u, u_bar, q, p, tau, sigma, sums_q, sums_p)
         )
-        primal, certified, dual = bounds(u, q, p)
-        gaps = tf.where(active_images, certified, gaps)
-        lower = tf.where(active_images, dual, lower)
         k += check_every
-        recorded = recorder.record(recorded, k // check_every, k, primal, certified)
-        return k, u, u_bar, q, p, tau, sigma, gaps, lower, iterations, recorded
+        count = tf.cast(k - since, dtype)
+        primal, dual = bounds(u, q, p, sums_q / count, tuple(total / count for total in sums_p))
+        # Every check's D bounds the same minimum: a general model keeps the
+        # best so far (denoising, whose D grows with its iterate, keeps its last).
+        lower = tf.where(active_images, tf.maximum(lower, dual) if averaged else dual, lower)
+        gaps = tf.where(active_images, certificate(primal, lower), gaps)
+        recorded = recorder.record(recorded, k // check_every, k, primal, gaps)
+        # The mean restarts when its window has doubled, so that it spans the
+        # last half of the iterations or more, not the early ones.
+        restart = k >= 2 * since
+        since = tf.where(restart, k, since)
+        sums_q = tf.where(restart, tf.zeros_like(sums_q), sums_q)
+        sums_p = tuple(tf.where(restart, tf.zeros_like(total), total) for total in sums_p)
+        return k, u, u_bar, q, p, tau, sigma, sums_q, sums_p, since, gaps, lower, iterations, recorded
 
     # The denoising split has no data dual: a placeholder of one value per image.
     zeros_q = tf.zeros([tf.shape(weights)[0]] + [1] * (rank - 1), dtype) if fidelity_on_u else tf.zeros_like(observed)
     zeros_p = tuple(tf.zeros_like(initial) for _ in spatial_axes(rank, layout))
-    initial_primal, gaps, lower = bounds(initial, zeros_q, zeros_p)
+    initial_primal, lower = bounds(initial, zeros_q, zeros_p, zeros_q, zeros_p)
+    gaps = certificate(initial_primal, lower)
     state = (
-        tf.constant(0), initial, initial, zeros_q, zeros_p, tau_0, sigma_0, gaps, lower,
+        tf.constant(0), initial, initial, zeros_q, zeros_p, tau_0, sigma_0, zeros_q, zeros_p,
+        tf.constant(0), gaps, lower,
         tf.zeros(tf.shape(weights), tf.int32),
         # Check 0 is the starting point.
         recorder.record(recorder.initial, 0, 0, initial_primal, gaps),
@@ -428,3 +492,28 @@ def _iterate(problem, fidelity_on_u, check_every, observed, fitted, weights, ini
         # The result is the feasible point the certificate is about.
         u = operator.project_onto_data(u, observed, fitted, low, high)
     return u, iterations, gaps, lower, recorded
+
+
+def _balance(weights: np.ndarray) -> np.ndarray:
+    """The diagonal steps' balance :math:`s` per image (see :func:`_diagonal_steps`)."""
+    return _BALANCE * (_BALANCE_WEIGHT / weights) ** _BALANCE_POWER
+
+
+def _diagonal_steps(operator, spacing, observed, fitted, initial, balances):
+    r"""Pock & Chambolle's diagonal steps on :math:`K = [m B; \nabla]`, balanced by the weight.
+
+    Returns :math:`T = s / \sum_i |K_{ij}|` (shaped as :math:`u`),
+    :math:`\Sigma_q = 1 / (s \sum_j |B_{ij}|)` (as the data) and
+    :math:`\Sigma_p = 1 / (s \max_a 2 / h_a)` (one per image): for
+    :math:`B \ge 0` the sums of :math:`|B|` are :math:`B 1` and
+    :math:`B^* m`, and a row of :math:`\nabla` holds :math:`\pm 1/h_a`.
+    """
+    rank = initial.shape.rank
+    inverse = [1.0] * (rank - 2) if spacing is None else [1.0 / step for step in spacing]
+    balance = tf.reshape(balances, [-1] + [1] * (rank - 1))
+    rows = operator.apply(tf.ones_like(initial))
+    columns = operator.adjoint(tf.broadcast_to(fitted, tf.shape(observed)))
+    primal = balance / (columns + 2 * sum(inverse))
+    data = 1 / (balance * tf.where(rows > 0, rows, tf.ones_like(rows)))
+    field = 1 / (balance * 2 * max(inverse))
+    return primal, data, field

@@ -84,7 +84,7 @@ class WeightChoice:
     weight : float
         :math:`w`.
     noise_sigma : float or None
-        :math:`\\hat\sigma` (intensity units) when the weight was chosen
+        :math:`\hat\sigma` (intensity units) when the weight was chosen
         automatically, else None.
     """
 
@@ -415,11 +415,12 @@ def choose_restoration_weight(
     count = len(candidates)
     data = [crop] * count + [crop + step * probe for probe in probes for _ in range(count)]
     # The starting points are the data's (a linear map of them), so each
-    # probed twin starts from its own data, as the map requires.
+    # probed twin starts from its own data, as the map requires; the map is
+    # pdhg's scalar-step one, on which the candidates were calibrated.
     run = solve(
         cropped, data, np.tile(candidates, probe_count + 1), tv=tv, color=color, solver="pdhg",
         gap=0.0, max_iter=RESTORATION_ITERATIONS, check_every=RESTORATION_ITERATIONS,
-        spacing=spacing,
+        spacing=spacing, preconditioning="scalar",
     )
     operator = cropped.operator
     predicted = operator.apply(tf.constant(run.solution)).numpy().astype(np.float64)

@@ -1,0 +1,88 @@
+"""Issue 21, target 6: the cost per voxel of a 3-D solve against the cost per pixel of a 2-D solve.
+
+    PYTHONPATH=. python benchmarks/measure_volume_cost.py [--repeats 5] [--iterations 100] [--large]
+
+Each pair holds the same number of values (random data in [0, 1), grey,
+weight 0.1): a 2-D image and one or two volumes of as many voxels. Every
+array is solved by :func:`tvrestore.solvers.engine.solve` with a fixed
+iteration count and stopping disabled (``tol`` 1e-30, ``gap`` 0 with one
+certificate at the end, so the count is exact), coarse-to-fine off (``levels=0``, so a 2-D solve does the
+same iterations on one grid as a volume), compiled and warmed first. The
+repeats are interleaved (image, volume, image, volume, ...) in this one
+process, so a change of machine load hits both sides; the best repeat of
+each counts, and the ratio is
+
+    (3-D solve seconds / voxels) / (2-D solve seconds / pixels)
+
+at equal iterations, for Adam and pdhg (target: <= 1.5). ``solve_seconds``
+is the solver's own clock (compilation apart).
+
+Default pairs: 2^20 values (1024x1024 against 64x128x128 and 16x256x256,
+all stepped whole by Adam) and 2^22 (2048x2048 against 64x256x256 and
+256x128x128, which Adam steps in bands of rows, or of planes, where they
+are tall enough); ``--large`` adds 2^24 (4096x4096 against 256x256x256).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+SEED = 2026
+
+
+def pairs(large: bool) -> list[tuple[tuple[int, ...], list[tuple[int, ...]]]]:
+    chosen = [((1024, 1024), [(64, 128, 128), (16, 256, 256)]),
+              ((2048, 2048), [(64, 256, 256), (256, 128, 128)])]
+    if large:
+        chosen.append(((4096, 4096), [(256, 256, 256)]))
+    return chosen
+
+
+def solve_seconds(solver: str, data: np.ndarray, iterations: int) -> float:
+    from tvrestore.solvers import engine
+
+    # pdhg: one certificate, at the end (gap 0 is never met), as Adam's
+    # plateau checks are disabled by a tol nothing meets.
+    run = engine.solve(engine.Degradation(), data, np.array([0.1], np.float32), solver=solver,
+                       max_iter=iterations, tol=1e-30, gap=0.0, check_every=iterations, levels=0)
+    assert int(run.iterations[0]) == iterations, (data.shape, run.iterations)
+    return float(run.solve_seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--large", action="store_true")
+    parser.add_argument("--solvers", default="adam,pdhg")
+    arguments = parser.parse_args()
+    rng = np.random.default_rng(SEED)
+    print(f"target 6: {arguments.iterations} iterations, best of {arguments.repeats} interleaved "
+          f"repeats; load average {os.getloadavg()[0]:.1f} at start")
+    for solver in arguments.solvers.split(","):
+        for image_shape, volume_shapes in pairs(arguments.large):
+            shapes = [image_shape, *volume_shapes]
+            arrays = {shape: rng.random((1, *shape, 1), dtype=np.float32) for shape in shapes}
+            for shape in shapes:  # compile and warm
+                solve_seconds(solver, arrays[shape], 5)
+            times = {shape: [] for shape in shapes}
+            for _ in range(arguments.repeats):
+                for shape in shapes:
+                    times[shape].append(solve_seconds(solver, arrays[shape], arguments.iterations))
+            per = {shape: min(times[shape]) / (np.prod(shape) * arguments.iterations) * 1e9
+                   for shape in shapes}
+            image = "x".join(map(str, image_shape))
+            line = [f"  {solver:4s} 2-D {image:9s} {per[image_shape]:5.2f} ns/pixel/iter"]
+            for shape in volume_shapes:
+                line.append(f"3-D {'x'.join(map(str, shape))} {per[shape]:5.2f} ns "
+                            f"(ratio {per[shape] / per[image_shape]:.2f})")
+            print(";  ".join(line), flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at end; {time.strftime('%H:%M:%S')}")
+
+
+if __name__ == "__main__":
+    main()
