@@ -367,8 +367,12 @@ def load_spec(spec: str, size: int) -> np.ndarray:
     return image
 
 
-def held_out(size: int, keys_wanted: list | None) -> None:
-    """Every held-out case's loss against its best weight with tvrestore's "auto", and the worst."""
+def held_out(size: int, keys_wanted: list | None, cases_wanted: set | None = None) -> None:
+    """Every held-out case's loss against its best weight with tvrestore's "auto", and the worst.
+
+    ``cases_wanted``: only these ``spec@sigma_255`` cases (e.g.
+    ``retina@800,400@50``), of the keys whose images hold them.
+    """
     from tvrestore.tuning import autoweight
 
     print(f"\n== Held-out set: {size} px windows (or whole line art), 8-bit noise at "
@@ -383,8 +387,12 @@ def held_out(size: int, keys_wanted: list | None) -> None:
             for spec in HELD_OUT[kind]:
                 clean = load_spec(spec, size)
                 for sigma_255 in HELD_OUT_SIGMAS:
+                    if cases_wanted and f"{spec}@{sigma_255}" not in cases_wanted:
+                        continue
                     noisy = add_noise(clean, sigma_255 / 255, seed_of(spec, sigma_255), False)
                     cases.append((spec, sigma_255, clean, noisy))
+            if not cases:
+                continue
             rule_weights = [noise.auto_weight(noise.estimate_noise_sigma(n), n.shape[2], tv, color)
                             for _, _, _, n in cases]
             images, weights = [], []
@@ -434,6 +442,8 @@ def main() -> None:
     parser.add_argument("--check-only", action="store_true",
                         help="check the rule in tvrestore.tuning.noise instead of fitting one")
     parser.add_argument("--images", help="comma-separated images to check instead of the sets")
+    parser.add_argument("--cases", help="with --held-out: only these spec@sigma cases, "
+                        "separated by ';', e.g. 'retina@800,400@50;colorwheel@50'")
     parser.add_argument("--keys", help="e.g. isotropic:grey,isotropic:vectorial (default all)")
     parser.add_argument("--curves", help="also write the PSNR curves to this JSON file")
     parser.add_argument("--held-out", action="store_true",
@@ -445,7 +455,8 @@ def main() -> None:
     if args.held_out:
         start = time.perf_counter()
         keys = [tuple(k.split(":")) for k in args.keys.split(",")] if args.keys else None
-        held_out(args.held_out_size, keys)
+        cases = set(args.cases.split(";")) if args.cases else None
+        held_out(args.held_out_size, keys, cases)
         print(f"\n{time.perf_counter() - start:.0f} s")
         return
     if args.images and not args.check_only:

@@ -99,7 +99,8 @@ class _Search:
     ``risks`` holds each candidate's estimated risk once it is solved, and
     infinity before. ``variances``, when given, is each value's own noise
     variance (heteroscedastic noise; ``sigma`` is then their root mean),
-    else every value's is ``sigma**2``.
+    else every value's is ``sigma**2``. ``censored``, when given, reads
+    values at 0 or 1 as clipped (:func:`tvrestore.tuning.noise.censoring`).
     """
 
     crop: np.ndarray
@@ -109,6 +110,7 @@ class _Search:
     candidates: np.ndarray
     risks: np.ndarray
     variances: np.ndarray | None = None
+    censored: noise.Censoring | None = None
 
     def next_candidates(self) -> list[int]:
         """The candidates the walk solves next (none: the search is done).
@@ -141,7 +143,7 @@ class _Search:
             self.risks[candidate] = np.mean([
                 noise.monte_carlo_sure(
                     self.crop, solutions[i], solutions[count * (k + 1) + i], probe,
-                    self.step, self.sigma, self.variances,
+                    self.step, self.sigma, self.variances, self.censored,
                 )
                 for k, probe in enumerate(self.probes)
             ])
@@ -200,8 +202,9 @@ def _search(unit: np.ndarray, sigma: float, centre: float,
     """The search of one image around ``centre``.
 
     ``variances``: the noise variance per value, as ``unit``'s shape;
-    default sigma^2, but 0 on 8-bit values clipped in tiles flat at a bound
-    (:func:`_clipped_variance`) when ``clipped``.
+    default sigma^2. ``clipped``: the data are clipped to [0, 1] (8-bit
+    files), and SURE reads a value at a bound as censored
+    (:func:`tvrestore.tuning.noise.censoring`).
     """
     side = CROP if unit.ndim == 3 else VOLUME_CROP
     window = tuple(slice(max(0, (length - side) // 2), max(0, (length - side) // 2) + side)
@@ -219,40 +222,9 @@ def _search(unit: np.ndarray, sigma: float, centre: float,
         sigma=sigma,
         candidates=centre * np.array(noise.SURE_CANDIDATE_FACTORS),
         risks=np.full(len(noise.SURE_CANDIDATE_FACTORS), np.inf),
-        variances=(variances[window] if variances is not None
-                   else _clipped_variance(crop, sigma) if clipped else None),
+        variances=None if variances is None else variances[window],
+        censored=noise.censoring(crop, sigma) if clipped else None,
     )
-
-
-def _clipped_variance(crop: np.ndarray, sigma: float) -> np.ndarray | None:
-    """SURE's noise variance per value of 8-bit data: 0 where a tile is flat at a bound, else sigma^2.
-
-    A value at 0 (or 1) in an 8x8 tile (and channel) of which at least
-    :data:`_FLAT_AT_BOUND` of the values sit at that bound, and none at the
-    other, has a clean value within about sigma / 4 of the bound: the
-    value is about the clean one, not noise (see
-    :func:`tvrestore.tuning.noise.monte_carlo_sure`). None (sigma^2
-    everywhere) when no value is zeroed.
-    """
-    tile = 8
-    down, across = crop.shape[0] // tile, crop.shape[1] // tile
-    if crop.ndim != 3 or down == 0 or across == 0:
-        return None
-    tiles = crop[: down * tile, : across * tile].reshape(down, tile, across, tile, -1)
-    low, high = (tiles <= 0).mean(axis=(1, 3)), (tiles >= 1).mean(axis=(1, 3))
-    flat_low = ((low >= _FLAT_AT_BOUND) & (high == 0))[:, None, :, None]
-    flat_high = ((high >= _FLAT_AT_BOUND) & (low == 0))[:, None, :, None]
-    zeroed = ((tiles <= 0) & flat_low) | ((tiles >= 1) & flat_high)
-    if not zeroed.any():
-        return None
-    variance = np.full(crop.shape, sigma**2)
-    variance[: down * tile, : across * tile] = np.where(zeroed, 0.0, sigma**2).reshape(
-        down * tile, across * tile, -1)
-    return variance
-
-
-# Fraction of a tile's values at a bound from which SURE takes them as clean.
-_FLAT_AT_BOUND = 0.4
 
 
 def _run(
