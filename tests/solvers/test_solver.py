@@ -125,6 +125,19 @@ def test_bands_step_exactly_like_the_whole_array(height, tv, color, channels):
     assert np.all(full[1].solution[1, height - 23 :] == 0) and np.all(full[1].solution[1, :, 6:] == 0)
 
 
+def test_volumes_whose_budget_holds_under_four_halos_of_planes_are_stepped_whole():
+    # Bands of four halos would overflow the cache budget there (issue 21
+    # target 6: 256x128x128 cost 1.8x as much per voxel in bands of 20
+    # planes). An image with as many values per row still runs in bands,
+    # and a volume whose budget holds enough planes does.
+    objective = Problem()
+    solver = AdamSolver(objective.loss, AdamSettings(), rows_of_data=objective.rows_of_data,
+                        band_values=2**18, whole_values=3 * 2**20)
+    assert solver.band_rows((1, 256, 128, 128, 1)) is None
+    assert solver.band_rows((1, 256, 128 * 128, 1)) == 20
+    assert solver.band_rows((1, 1024, 64, 64, 1)) == 2**18 // 64**2 - 11
+
+
 def test_banded_window_returns_the_loss_of_its_result():
     # The plateau check's loss is summed over the bands' exact rows; it must
     # be the whole loss of the new iterate, with no row missed or counted twice.
