@@ -1,6 +1,6 @@
 """Issue 21, target 6: the cost per voxel of a 3-D solve against the cost per pixel of a 2-D solve.
 
-    PYTHONPATH=. python benchmarks/measure_volume_cost.py [--repeats 5] [--iterations 100] [--large]
+    PYTHONPATH=. python benchmarks/measure_volume_cost.py [--repeats 5] [--iterations 100] [--large] [--whole]
 
 Each pair holds the same number of values (random data in [0, 1), grey,
 weight 0.1): a 2-D image and one or two volumes of as many voxels. Every
@@ -21,6 +21,8 @@ Default pairs: 2^20 values (1024x1024 against 64x128x128 and 16x256x256,
 all stepped whole by Adam) and 2^22 (2048x2048 against 64x256x256 and
 256x128x128, which Adam steps in bands of rows, or of planes, where they
 are tall enough); ``--large`` adds 2^24 (4096x4096 against 256x256x256).
+``--whole`` makes Adam step every array whole (no bands of rows or of
+planes), which separates the cost of a step from the cache's gain of bands.
 """
 
 from __future__ import annotations
@@ -59,10 +61,16 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--large", action="store_true")
     parser.add_argument("--solvers", default="adam,pdhg")
+    parser.add_argument("--whole", action="store_true", help="Adam steps every array whole")
     arguments = parser.parse_args()
+    if arguments.whole:
+        from tvrestore.solvers import engine
+
+        # Read when the engine builds its first Adam solver, so before any solve.
+        engine.WHOLE_VALUES = 2**62
     rng = np.random.default_rng(SEED)
     print(f"target 6: {arguments.iterations} iterations, best of {arguments.repeats} interleaved "
-          f"repeats; load average {os.getloadavg()[0]:.1f} at start")
+          f"repeats{', Adam stepping every array whole' if arguments.whole else ''}; load average {os.getloadavg()[0]:.1f} at start")
     for solver in arguments.solvers.split(","):
         for image_shape, volume_shapes in pairs(arguments.large):
             shapes = [image_shape, *volume_shapes]
