@@ -14,8 +14,8 @@ from tvrestore.io.volumes import read_volume_header
 from tvrestore.options import RestoreOptions
 from tvrestore.runs.blocks import axis_kinds, block_count, block_shape, blocks
 from tvrestore.runs.plan import FileJob, pixel_limit
-from tvrestore.runs.tiles import default_halo, exact_tile_options
-from tvrestore.runs.volumes import plan_volume, restore_volume_tiled
+from tvrestore.runs.tiles import exact_tile_options
+from tvrestore.runs.volumes import default_volume_halo, plan_volume, restore_volume_tiled
 
 WEIGHT = 0.05
 EXACT = exact_tile_options({})
@@ -81,7 +81,7 @@ def test_blocks_with_the_default_halo_agree_with_the_whole_volume_minimizer(tmp_
     job = FileJob(input=source, output=tmp_path / "blocks.tif")
     options = RestoreOptions(weight=WEIGHT, **EXACT)
     entry = restore_volume_tiled(job, options, plan_volume(job, tile=24, weight=WEIGHT), tile=24)
-    assert entry.halo == default_halo(WEIGHT) == 16 and entry.tile == (24, 24, 24)
+    assert entry.halo == default_volume_halo(WEIGHT) == 24 and entry.tile == (24, 24, 24)
     assert entry.converged and entry.certified_gap <= 1e-6
     error = np.abs(tifffile.imread(job.output) - whole)
     # Half an 8-bit step anywhere; the 2-D tiles' bound on the mean.
