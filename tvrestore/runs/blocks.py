@@ -23,7 +23,7 @@ A block's solve is the minimizer of
 
 restricted to the block read (core and halo), with a free boundary at the
 halo's edge; only its core is kept (:attr:`Block.crop`). The error at the
-core decays with the distance to that edge (:func:`tvrestore.runs.tiles.default_halo`),
+core decays with the distance to that edge (:func:`tvrestore.runs.volumes.default_volume_halo`),
 so the cores of all blocks, put together, approximate the whole volume's
 minimizer; after cropping they cover every voxel exactly once.
 """
