@@ -19,6 +19,14 @@ and the noise estimate against the true 0.02. So: the noise estimate off
 (sigma row), the risk estimate's minimum off (estimated against true
 score), the score's minimum off the PSNR's (true score against PSNR), or
 the candidates unconverged (the same rows at more iterations).
+
+From the same solves it then gives the weight of least predicted-SURE
+(W = I), GCV and the discrepancy principle, and, for sharpening filters
+of several alphas scored on the whole crop, 4 values inside its faces and
+a PSF radius inside them, the weight of least true score and of least
+estimated score. The search itself runs the library's rule as it is on
+PYTHONPATH (run it against the commit before the change to see the rule
+it replaced; docs/volumes.md quotes both).
 ``--whole`` adds the PSNR of the whole volume restored (Adam, as ``restore``)
 at every candidate weight: the crop's best weight against the whole's.
 """
