@@ -205,7 +205,7 @@ def estimate_noise_sigma(
             return sigma
         keep = np.repeat(np.repeat(weak, half, axis=0), half, axis=1)
         if clipped:
-            clean = _clean_under_clipped_mean(tile_means, sigma)
+            clean = _clean_under_clipped_mean(_level_means(tile_means, sigma), sigma)
             medians = _clipped_haar_median(np.minimum(clean, 1 - clean) / sigma)
         else:
             medians = np.full(tile_means.shape, _MAD_TO_SIGMA)
@@ -286,6 +286,9 @@ _TEXTURE_ROUNDS = 3
 # On clipped data the clean values, read from sigma, move sigma in turn:
 # rounds until it changes by under _ROUNDS_TOLERANCE (relative).
 _CLIPPED_ROUNDS = 30
+# Neighbouring tiles whose means differ by at most this many standard
+# deviations of a tile's mean count as the same level (_level_means).
+_LEVEL_TOLERANCE = 2.0
 _ROUNDS_TOLERANCE = 1e-3
 _MIN_WEAK_FRACTION = 0.05
 # Distances from a bound, in sigma, over which clipping's effect on the Haar
@@ -542,6 +545,33 @@ def censoring(image: np.ndarray, sigma: float, smoothing: float = _CENSORING_SMO
         latent_mean=np.where(low, low_mean, np.where(high, high_mean, image)),
         latent_variance=np.where(low, low_var, np.where(high, high_var, 0.0)),
     )
+
+
+def _level_means(tile_means: np.ndarray, sigma: float) -> np.ndarray:
+    r"""Each tile's mean pooled with those of its 8 neighbours at the same level.
+
+    Neighbours whose means differ from the tile's by at most
+    :data:`_LEVEL_TOLERANCE` x :math:`\sigma / 8` (the unclipped standard
+    deviation of an 8x8 tile's mean) count. The clean value read from one
+    tile's 64 values scatters by about 0.15 sigma at a bound, and, as the
+    Haar details' median falls faster towards the bound than away from it,
+    that scatter biased the estimate up (a flat image at 0: +4 % at 10,
+    25 and 50/255); pooled, within 1 %. Only neighbours at the same level,
+    so that a dark tile beside a bright one keeps its own level (all 8
+    neighbours read camera at 50/255 as 46.4).
+    """
+    padded = np.pad(tile_means, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    down, across = tile_means.shape[:2]
+    total = np.zeros_like(tile_means)
+    count = np.zeros_like(tile_means)
+    limit = _LEVEL_TOLERANCE * sigma / _TILE
+    for dy in range(3):
+        for dx in range(3):
+            other = padded[dy : dy + down, dx : dx + across]
+            same = np.abs(other - tile_means) <= limit
+            total += np.where(same, other, 0.0)
+            count += same
+    return total / count
 
 
 def _clean_under_clipped_mean(mean: np.ndarray, sigma: float) -> np.ndarray:
