@@ -197,7 +197,7 @@ def estimate_noise_sigma(
     # A tile's channel with values at both bounds is an edge between them,
     # not flat (line art at 50/255: its clipped noise passes the texture
     # test, and its details read about half the noise).
-    at_both = (tiled <= 0).any(axis=(1, 3)) & (tiled >= 1).any(axis=(1, 3)) if clipped else False
+    at_both = (tiled <= 0).any(axis=(1, 3)) & (tiled >= 1).any(axis=(1, 3)) & clipped
     for _ in range(_CLIPPED_ROUNDS if clipped else _TEXTURE_ROUNDS):
         weak = (texture <= _WEAK_TEXTURE_MARGIN * 4 * sigma**2)[..., None] & ~at_both
         weak = np.broadcast_to(weak, tile_means.shape)
