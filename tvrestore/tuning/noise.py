@@ -127,9 +127,10 @@ def estimate_noise_sigma(
     with :math:`q(r)` the median of :math:`|d| / \sigma` for a 2x2 block
     whose clean value lies :math:`r` sigma from the nearer bound
     (:func:`_clipped_haar_median`: 0.359 at the bound, 0.6745 far from
-    it), and :math:`r_i` from the clean value under its tile's channel's
-    mean (:func:`_clean_under_clipped_mean`, unclamped, so that a tile
-    at 0 reads as often below as above it). At the true sigma each term
+    it), and :math:`r_i` from the clean value under the mean of its
+    tile's channel, pooled with its neighbours at the same level
+    (:func:`_level_means`, :func:`_clean_under_clipped_mean`; unclamped,
+    so that a tile at 0 reads as often below as above it). At the true sigma each term
     of the count is 1 with probability 1/2. The clean values depend on
     :math:`\hat\sigma`, so steps 2 and 3 repeat until it moves by less
     than 0.1 % (at most 30 times; 15 on a binary silhouette, whose first
@@ -575,10 +576,13 @@ def _level_means(tile_means: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _clean_under_clipped_mean(mean: np.ndarray, sigma: float) -> np.ndarray:
-    r"""The clean value :math:`x \in [0, 1]` whose clipped mean :math:`m(x)` is ``mean``.
+    r"""The clean value :math:`x` whose clipped mean :math:`m(x)` is ``mean``.
 
     :math:`m(x) = \mathbb{E}\,\operatorname{clip}(x + \sigma n, 0, 1)` (see
     :func:`censoring`) increases with :math:`x`, so a table inverts it.
+    The table reaches :data:`_CLIPPED_HAAR_BELOW` sigma beyond 0 and 1,
+    so that a noisy mean at a bound reads as often beyond it as inside;
+    :func:`censoring` clips the result to [0, 1].
     """
     from scipy.special import ndtr
 
