@@ -18,7 +18,7 @@ Adam); and auto's distance to the grid's best and its gain over the
 median. The detected fraction and the route are the ones the report
 gives.
 
-    python benchmarks/measure_impulse.py [--calibration] [--seed 0] [--json out.json]
+    python benchmarks/measure_impulse.py [--calibration] [--seed 0] [--json out.json] [--kinds random-valued]
 """
 
 from __future__ import annotations
@@ -141,11 +141,15 @@ def main() -> None:
                         help="also the calibration images (camera, astronaut, coins)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument("--kinds", default="salt-and-pepper,random-valued",
+                        help="the noise kinds measured, comma-separated (default both)")
     args = parser.parse_args()
     images = HELD_OUT + (CALIBRATION if args.calibration else ())
     rows = []
     for name in images:
         for kind, fraction in CASES:
+            if kind not in args.kinds.split(","):
+                continue
             rows.append(measure(name, kind, fraction, args.seed))
             print(f"{name} {kind} {fraction:.0%}: auto {rows[-1]['auto']:.2f} dB, "
                   f"median {rows[-1]['median']:.2f} dB", flush=True)

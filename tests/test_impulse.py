@@ -43,6 +43,25 @@ def test_impulses_are_detected_reported_and_beat_the_median_filter(clean, kind, 
     assert _psnr(clean, restored) >= _best_median(clean, noisy) + margin
 
 
+def test_the_random_valued_weight_comes_from_a_pilot_solve(clean):
+    from tvrestore.models.fidelities import L1
+    from tvrestore.solvers import engine
+    from tvrestore.tuning.impulses import detect_impulses, impulse_weight, pilot_misfit
+
+    noisy, _ = impulse_noise(clean, "random-valued", 0.3, seed=4)
+    _, result = restore(noisy, noise="impulse")
+    found = detect_impulses(noisy[..., None])
+    first = impulse_weight(found, color="channelwise")
+    pilot = engine.solve(engine.Degradation(missing=found.missing), [noisy[..., None]],
+                         np.array([first]), fidelity=L1()).solution[0]
+    misfit = pilot_misfit(noisy[..., None], pilot, found.missing)
+    # The rule in the detected fraction alone is the pilot's weight; the
+    # pilot's misfit on the kept values then sets the weight.
+    assert 0 < misfit < 1 and result.weight_auto
+    assert result.weight == pytest.approx(impulse_weight(found, misfit=misfit), rel=1e-3)
+    assert abs(result.weight - first) > 0.01
+
+
 def test_the_salt_and_pepper_fill_moves_off_tvs_staircases(clean):
     from tvrestore.models.fidelities import L1
     from tvrestore.solvers import engine

@@ -49,7 +49,8 @@ from tvrestore.options import (
 )
 from tvrestore.tuning.counts import estimate_gain_offset, inverse_anscombe, stabilized_unit
 from tvrestore.tuning.impulses import (
-    SALT_AND_PEPPER, ImpulseDetection, detect_impulses, impulse_weight, range_extremes, smooth_fill,
+    RANDOM_VALUED, SALT_AND_PEPPER, ImpulseDetection, detect_impulses, impulse_weight, pilot_misfit,
+    range_extremes, smooth_fill,
 )
 from tvrestore.models.problem import Problem
 from tvrestore.models.axes import Axes, check_volume_task, default_axes, relative_spacing
@@ -999,6 +1000,15 @@ def restore_image(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarra
     auto = weight == "auto"
     if auto and noise == "impulse":
         weight, noise_sigma, search_compile_seconds = impulse_weight(impulses, tv, color), None, 0.0
+        if impulses.route == RANDOM_VALUED and kernel is None and int(upscale) == 1:
+            # A pilot at the detected fraction's weight; how many kept
+            # values it moves says how textured the scene is.
+            pilot = engine.solve(degradation, [unit], np.array([weight]), tv=tv, color=color,
+                                 reduction=reduction, solver="adam", fidelity=fidelity_for(noise),
+                                 spacing=relative)
+            misfit = pilot_misfit(unit, pilot.solution[0], missing)
+            weight = impulse_weight(impulses, tv, color, misfit=misfit)
+            search_compile_seconds = pilot.compile_seconds
     elif weight == "auto" and noise == "poisson":
         weight, noise_sigma, search_compile_seconds = choose_poisson_restoration_weight(
             degradation, unit, prepared.counts.scale, tv, color, spacing=relative

@@ -7,7 +7,7 @@ from skimage import data, transform, util
 from tvrestore.bench.degradations import impulse_noise
 from tvrestore.tuning.impulses import (
     RANDOM_VALUED, SALT_AND_PEPPER, centre_weighted_median_outliers, detect_impulses,
-    extreme_pixels, impulse_weight, range_extremes, smooth_fill,
+    extreme_pixels, impulse_weight, pilot_misfit, range_extremes, smooth_fill,
 )
 
 
@@ -123,6 +123,32 @@ def test_the_weight_follows_the_route():
     colour = detect_impulses(np.repeat(heavy[..., None], 3, axis=2))
     assert impulse_weight(colour, color="vectorial") > impulse_weight(colour, color="channelwise")
     assert impulse_weight(colour, color="channelwise") == pytest.approx(impulse_weight(many))
+
+
+def test_the_random_valued_weight_falls_with_the_pilots_misfit():
+    heavy, _ = impulse_noise(_camera(), "random-valued", 0.3, seed=8)
+    found = detect_impulses(heavy[..., None])
+    smooth, textured = (impulse_weight(found, misfit=q) for q in (0.02, 0.4))
+    # Many kept values off the pilot: texture, which a smaller weight keeps.
+    assert smooth > textured
+    assert smooth / textured == pytest.approx(20 ** 0.15)
+    # A flat scene (nothing moved) is floored, not an infinite weight.
+    assert impulse_weight(found, misfit=0.0) == impulse_weight(found, misfit=1e-3) < 2
+    # Salt and pepper leaves clean data: the misfit changes nothing.
+    salt = detect_impulses(impulse_noise(_camera(), "salt-and-pepper", 0.5, seed=8)[0][..., None])
+    assert impulse_weight(salt, misfit=0.4) == impulse_weight(salt)
+
+
+def test_the_pilot_misfit_counts_kept_values_moved_beyond_one_percent():
+    unit = np.full((4, 5, 1), 0.5)
+    pilot = unit.copy()
+    pilot[0, :2] += 0.02     # two kept values moved
+    pilot[1, 0] += 0.005     # within 0.01: fitted
+    pilot[2, :] += 0.5       # missing: not data
+    missing = np.zeros(unit.shape, bool)
+    missing[2, :] = True
+    assert pilot_misfit(unit, pilot, missing) == pytest.approx(2 / 15)
+    assert pilot_misfit(unit, pilot, np.ones(unit.shape, bool)) == 0.0
 
 
 def test_smooth_fill_is_jacobis_sweep_on_the_missing_values_only():
