@@ -61,3 +61,33 @@ def test_the_walk_down_the_risk_keeps_the_whole_grids_weight_with_fewer_solves(m
     assert [c.weight for c in walked] == pytest.approx([c.weight for c in whole], rel=1e-5)
     grid = len(autoweight.noise.SURE_CANDIDATE_FACTORS)
     assert walked_solves <= 5 * len(units) < grid * len(units)
+
+
+def test_a_volumes_sharpened_score_skips_a_psf_radius_at_each_face_and_pairs_exactly():
+    """Generalized SURE through a 3-D PSF: the score M W, its pairing W^T M W and trace.
+
+    M leaves out the values within the PSF's radius of a face (where the
+    crop's 'valid' data differ from the circular blur W inverts); the
+    divergence's probe pairing must be the score's own W^T M W, and the
+    spread the mean of diag(W^T M W), or the risk estimate is biased.
+    """
+    from tvrestore.models.psf import parse_psf
+
+    psf = parse_psf("gaussian:1,0.6,0.6")
+    radius = [(k - 1) // 2 for k in psf.shape]
+    shape = (12, 8, 8)
+    sharpen = autoweight._Sharpening(psf, shape)
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((2, *shape, 1))
+    scored = sharpen.filter(a)
+    band = np.ones(shape, bool)
+    band[tuple(slice(r, side - r) for r, side in zip(radius, shape))] = False
+    assert band.any() and np.all(scored[band] == 0) and np.all(scored[~band] != 0)
+    np.testing.assert_allclose(np.sum(scored * sharpen.filter(b)), np.sum(a * sharpen.filter_twice(b)),
+                               rtol=1e-9)
+    diagonal = []
+    for index in range(int(np.prod(shape))):
+        unit = np.zeros(int(np.prod(shape)))
+        unit[index] = 1.0
+        diagonal.append(np.sum(sharpen.filter(unit.reshape(*shape, 1)) ** 2))
+    assert sharpen.spread == pytest.approx(np.mean(diagonal), rel=1e-9)

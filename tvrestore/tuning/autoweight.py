@@ -445,23 +445,35 @@ def choose_restoration_weight(
 
 
 # The regularization of a volume's sharpening filter W = K* / (|K|^2 + alpha):
-# the frequencies that the PSF passes with more than sqrt(alpha) = 10% of
-# their amplitude are scored in the scene's units, the rest as in the data.
-SHARPENING_ALPHA = 0.01
+# the frequencies that the PSF passes with more than sqrt(alpha) (about 3%)
+# of their amplitude are scored in the scene's units, the rest as in the
+# data. With the faces' band left out (_Sharpening), the weight of least
+# scored risk moves towards the weight of best PSNR as alpha falls from
+# 0.01 to 1e-3 (benchmarks/diagnose_deblur_auto_3d.py; docs/volumes.md).
+SHARPENING_ALPHA = 1e-3
 
 
 class _Sharpening:
-    r"""The filter :math:`W` of a volume's generalized SURE, on a crop (circular, by FFT).
+    r"""The filter :math:`M W` of a volume's generalized SURE, on a crop (circular, by FFT).
 
     Predicted-SURE scores :math:`\|A(u - x)\|^2`, which the blur damps
     where :math:`u` errs most; through a 3-D PSF the weight it chose was 2
-    to 3 times too small (docs/volumes.md). Scoring :math:`\|W A (u - x)\|^2`
+    to 3 times too small (docs/volumes.md). Scoring :math:`\|M W A (u - x)\|^2`
     instead, with :math:`W A \approx I` on the frequencies the PSF passes,
     is as unbiased (Eldar's generalized SURE): for a probe :math:`b` on
     the observed values,
-    :math:`\mathbb{E}\|W(m A u - f)\|^2 = \|W m A (u - x)\|^2 + \sigma^2 \mathrm{tr}(m W^\top W m) - 2\sigma^2 \mathrm{tr}(m W^\top W m J)`,
+    :math:`\mathbb{E}\|M W(m A u - f)\|^2 = \|M W m A (u - x)\|^2 + \sigma^2 \mathrm{tr}(m W^\top M W m) - 2\sigma^2 \mathrm{tr}(m W^\top M W m J)`,
     :math:`J` the Jacobian of :math:`m A u` in :math:`f`, read as
-    :math:`(m W^\top W b)^\top (m A u(f + \varepsilon b) - m A u(f)) / \varepsilon`.
+    :math:`(m W^\top M W b)^\top (m A u(f + \varepsilon b) - m A u(f)) / \varepsilon`.
+
+    :math:`M` keeps the values at least the PSF's radius from every face
+    of the crop (along each axis, that axis's radius). :math:`W` inverts
+    the blur as a circular convolution, which the crop's data are not:
+    they are the 'valid' window of a larger scene, and within a radius of
+    a face they differ from the circular model's. Without :math:`M`, that
+    difference, spread by :math:`W`, decided the score, and the more so
+    the sharper :math:`W` (measured: the weight of least true score fell
+    as alpha fell; with :math:`M` it rises to the weight of best PSNR).
     """
 
     def __init__(self, psf: np.ndarray, shape: tuple[int, ...]):
@@ -472,9 +484,15 @@ class _Sharpening:
         transfer = np.fft.rfftn(padded, s=shape, axes=tuple(range(len(shape))))
         self.shape = shape
         self.response = np.conj(transfer) / (np.abs(transfer) ** 2 + SHARPENING_ALPHA)
-        self.power = np.abs(self.response) ** 2
-        # diag(W^T W) of a circular filter: the mean of |W|^2 over the spectrum.
-        self.spread = float(np.fft.irfftn(self.power, s=shape, axes=tuple(range(len(shape)))).flat[0])
+        # M: a radius in from each face, at least one value kept along each axis.
+        self.inside = np.zeros((*shape, 1))
+        self.inside[tuple(slice(min((k - 1) // 2, (side - 1) // 2), side - min((k - 1) // 2, (side - 1) // 2))
+                          for side, k in zip(shape, np.shape(psf)))] = 1.0
+        # diag(W^T M W) of a circular W, averaged: |M| / N times diag(W^T W),
+        # which is the mean of |W|^2 over the spectrum.
+        whole = float(np.fft.irfftn(np.abs(self.response) ** 2, s=shape,
+                                    axes=tuple(range(len(shape)))).flat[0])
+        self.spread = whole * float(self.inside.mean())
 
     def _apply(self, values: np.ndarray, response: np.ndarray) -> np.ndarray:
         axes = tuple(range(len(self.shape)))
@@ -482,12 +500,12 @@ class _Sharpening:
                              axes=axes)
 
     def filter(self, values: np.ndarray) -> np.ndarray:
-        """:math:`W` applied to (z, y, x, C) values, channel by channel."""
-        return self._apply(values, self.response)
+        """:math:`M W` applied to (z, y, x, C) values, channel by channel."""
+        return self.inside * self._apply(values, self.response)
 
     def filter_twice(self, values: np.ndarray) -> np.ndarray:
-        r""":math:`W^\top W` applied to (z, y, x, C) values."""
-        return self._apply(values, self.power)
+        r""":math:`W^\top M W` applied to (z, y, x, C) values."""
+        return self._apply(self.filter(values), np.conj(self.response))
 
 
 # A PSF passing at most this fraction of the diagonal Nyquist frequency
