@@ -209,13 +209,14 @@ def choose_weights(
 
 def _search(unit: np.ndarray, sigma: float, centre: float,
             variances: np.ndarray | None = None, clipped: bool = True,
-            iterations: int = ITERATIONS) -> _Search:
+            iterations: int | None = None) -> _Search:
     """The search of one image around ``centre``.
 
     ``variances``: the noise variance per value, as ``unit``'s shape;
     default sigma^2. ``clipped``: the data are clipped to [0, 1] (8-bit
     files), and SURE reads a value at a bound as censored
-    (:func:`tvrestore.tuning.noise.censoring`).
+    (:func:`tvrestore.tuning.noise.censoring`). ``iterations``: the fixed
+    map's, :data:`ITERATIONS` (read at the call) unless given.
     """
     side = CROP if unit.ndim == 3 else VOLUME_CROP
     window = tuple(slice(max(0, (length - side) // 2), max(0, (length - side) // 2) + side)
@@ -235,7 +236,7 @@ def _search(unit: np.ndarray, sigma: float, centre: float,
         risks=np.full(len(noise.SURE_CANDIDATE_FACTORS), np.inf),
         variances=None if variances is None else variances[window],
         censored=noise.censoring(crop, sigma) if clipped else None,
-        iterations=iterations,
+        iterations=ITERATIONS if iterations is None else iterations,
     )
 
 
@@ -288,9 +289,10 @@ def _run(
 
 def _solve_problems(
     shape: tuple[int, ...], chunk: int, observed: list[np.ndarray], weights: np.ndarray,
-    tv: str, color: str, spacing: tuple[float, ...] | None = None, iterations: int = ITERATIONS,
+    tv: str, color: str, spacing: tuple[float, ...] | None = None, iterations: int | None = None,
 ) -> tuple[list[np.ndarray], float]:
-    """The fixed map (``iterations`` iterations) of every problem (crops of at most ``shape``), ``chunk`` a call; the compile seconds."""
+    """The fixed map (``iterations`` iterations, default :data:`ITERATIONS`) of every problem (crops of at most ``shape``), ``chunk`` a call; the compile seconds."""
+    iterations = ITERATIONS if iterations is None else iterations
     solutions, compile_seconds = [], 0.0
     for first in range(0, len(observed), chunk):
         part = list(range(first, min(first + chunk, len(observed))))
