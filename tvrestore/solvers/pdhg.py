@@ -52,12 +52,13 @@ every entry of :math:`B` is non-negative: per value,
 :math:`\tau_j = s / \sum_i |K_{ij}|` and :math:`\sigma_i = 1 / (s \sum_j
 |K_{ij}|)`, with the mask's rows left out (their :math:`q` is 0), so that
 unobserved pixels and the unknown's margin take longer steps; the sums of
-:math:`|B|` are :math:`B 1` and :math:`B^* m`. The balance
-:math:`s = 6 (0.01 / w)^{0.75}` gives the primal the longer step the
-smaller the weight (the dual field is bounded by :math:`w`). Measured on
-64x64 camera (benchmarks/measure_pdhg_composed.py): multiplying
-:math:`s` by 3 or by 0.3 helped some compositions and hurt others, and
-0.3 certified none within 4000 iterations. Otherwise (``preconditioning="scalar"``,
+:math:`|B|` are :math:`B 1` and :math:`B^* m`. The balance starts at
+:math:`s = 3 (0.01 / w)^{0.75}`, which gives the primal the longer step
+the smaller the weight (the dual field is bounded by :math:`w`), and
+adapts at restarts (below): no fixed :math:`s` suits every composition
+(measured on 64x64 camera, benchmarks/measure_pdhg_composed.py:
+multiplying a fixed :math:`s` by 2 to 8 helped some and hurt others).
+Otherwise (``preconditioning="scalar"``,
 or a PSF with negative values), scalar steps with
 :math:`\tau \sigma (\|B\|^2 + \|\nabla\|^2) \le 1` (``norm_sq`` bounds
 :math:`\|B\|^2`). A mask or binning has a null space, so the steps stay
@@ -70,12 +71,31 @@ constant (rate :math:`O(1/k)` on the gap). For every :math:`q` and feasible
     \qquad v = \operatorname{div} p - B^* q,
 
 is at most :math:`E^*` (the last sum is the box's support function; it is
-what keeps :math:`D` finite). The iterate's :math:`(q, p)`, their mean
-since the mean last restarted (it restarts whenever its window has
-doubled, so it spans the last half of the iterations), and the
-fidelity's gradient at :math:`B u` in place of :math:`q` are tried, and the
+what keeps :math:`D` finite). At each check, the iterate's
+:math:`(u, q, p)` and their mean since the window last restarted are
+evaluated: :math:`D` at each pair, and with the fidelity's gradient at
+:math:`B u` (of the iterate and of the mean) in place of :math:`q`; the
 largest bound of this check and of every earlier one is kept (each bounds
-the same minimum).
+the same minimum, so the certificate stays proven). With diagonal steps
+the iteration restarts (Applegate et al., PDLP, NeurIPS 2021): when the
+better of the two gaps :math:`E - D` (iterate's, mean's) has dropped by
+:data:`_SUFFICIENT_DECAY` since the last restart, or by
+:data:`_NECESSARY_DECAY` and grew since the last check, or the window
+has doubled, the iterate restarts from the better of the two (the mean's
+:math:`(u, q, p)` are a point like any other), and the balance moves to
+
+.. math::
+
+    s \leftarrow s^{1 - \beta} \bigl(\|\Delta u\|_{T_1^{-1}} /
+    \|\Delta (q, p)\|_{\Sigma_1^{-1}}\bigr)^{\beta}, \qquad \beta = 0.25,
+
+the moves since the last restart measured in the metrics of the steps at
+:math:`s = 1` (PDLP's primal weight, :math:`1 / s`), kept within a factor
+of :data:`_ADAPT_RANGE` above its start and never below it (below, the
+larger dual steps let the bound stall). Scalar steps keep the plain
+iteration (the mean's window restarts when it has doubled; the iterate
+never moves), so that their fixed map stays what the automatic weight
+was calibrated on.
 
 **The noise-free limit** (:class:`~tvrestore.models.fidelities.Exact`,
 :math:`F = \iota_{\{B u = f\}}` on the fitted values, for a mask or
@@ -145,10 +165,35 @@ _STEP_RATIO = 10.0
 # 0.001: 1880-1930; 0.0003: 2050-2100; 0.0001: 2620-3380.
 _EXACT_WEIGHT = 0.003
 # Diagonal steps (_diagonal_steps): the primal's are scaled by
-# s = _BALANCE * (_BALANCE_WEIGHT / w) ** _BALANCE_POWER and the duals' divided by it.
-_BALANCE = 6.0
+# s = _BALANCE * (_BALANCE_WEIGHT / w) ** _BALANCE_POWER and the duals' divided by it,
+# s the start of the adapted balance. With the restarts below (share 0.25),
+# the sums of the 12 runs measured there: _BALANCE 3: 19840 (largest
+# 3020); 6: 22290 (3160); 12: > 33340 (one > 4000).
+_BALANCE = 3.0
 _BALANCE_WEIGHT = 0.01
 _BALANCE_POWER = 0.75
+# Diagonal steps' restarts (_iterate; Applegate et al.'s PDLP, 2021): the
+# window restarts when its gap has dropped by _SUFFICIENT_DECAY since the
+# last restart, or by _NECESSARY_DECAY and stopped dropping; the balance s
+# then moves _ADAPT_SHARE of the way (in log) to the ratio of the primal's
+# to the duals' move, between its start and _ADAPT_RANGE times it. Measured on 12
+# runs of benchmarks/measure_pdhg_composed.py (64x64 camera: its 8 misses
+# before the restarts and 4 others), _BALANCE 6, iterations to 1e-4 (cap
+# 4000) summed (largest): restarts with a fixed balance 34110 (> 4000);
+# share 0.5: 28200 (> 4000); 0.35: 22090 (3300); 0.25: 22290 (3160);
+# 0.15: 23600 (3270); with share 0.25, a sufficient decay of 0.1 or 0.4
+# and a necessary one of 0.9 changed the sum by 2 % or less.
+# The floor at the start: on the 3-D deblur+inpaint of tests/test_volumes.py
+# (gaussian:1,0.8,0.8, 20 % missing, w = 0.003, spacing (2, 1, 1)) the
+# balance rose from 7.4 to 26, then fell with the move ratio to 1.9 while
+# the bound stalled at a certified gap of 1.03e-4 after 5000 iterations
+# (target 1e-4); with s kept >= its start it certifies in 1570 (kept
+# within a factor 100 of its start both ways: 5000, stalled; a fixed
+# balance: 2100), and the composed benchmark still certifies 21 of 24 in 2000.
+_SUFFICIENT_DECAY = 0.2
+_ADAPT_SHARE = 0.25
+_ADAPT_RANGE = 100.0
+_NECESSARY_DECAY = 0.8
 _RECORDED = ("objective", "certified_gap")
 _PROGRAMS = Programs()
 
@@ -421,73 +466,138 @@ def _iterate(problem, fidelity_on_u, diagonal, check_every, observed, fitted, we
         theta = 1 / tf.sqrt(1 + 2 * gamma * tau) if gamma > 0 else tf.ones_like(tau)
         return new_u, new_u + theta * (new_u - u), q, new_p, theta * tau, sigma / theta
 
+    # A general model's steps: these times the balance s (the state's tau,
+    # one per image; 1 for scalar steps) for the primal, divided by it for
+    # the duals.
     if diagonal:
         primal_step, data_step, field_step = _diagonal_steps(
-            operator, spacing, observed, fitted, initial, balances)
+            operator, spacing, observed, fitted, initial, tf.ones_like(balances))
     else:
         primal_step, data_step, field_step = tau_0, sigma_0, sigma_0
 
     def general_iteration(u, u_bar, q, p, tau, sigma):
-        new_q = fidelity.conjugate_prox_of_step(q, operator.apply(u_bar), data_step, observed, fitted)
-        new_p = ascent(p, u_bar, field_step)
+        new_q = fidelity.conjugate_prox_of_step(q, operator.apply(u_bar), data_step / tau, observed, fitted)
+        new_p = ascent(p, u_bar, field_step / tau)
         descent = operator.adjoint(new_q) - divergence(*new_p, layout=layout, spacing=spacing)
-        new_u = tf.clip_by_value(u - primal_step * descent, low, high)
+        new_u = tf.clip_by_value(u - (primal_step * tau) * descent, low, high)
         return new_u, 2 * new_u - u, new_q, new_p, tau, sigma
+
+    def distances(u, q, p, anchor):
+        # ||.||_{T^-1} of the primal move and ||.||_{Sigma^-1} of the duals' from the
+        # last restart, in the unbalanced steps' metric.
+        anchor_u, anchor_q, *anchor_p = anchor
+        primal = tf.reduce_sum(tf.square(u - anchor_u) / primal_step, axis=sums)
+        dual = tf.reduce_sum(tf.square(q - anchor_q) / data_step, axis=sums) + tf.add_n(
+            [tf.reduce_sum(tf.square(a - b) / field_step, axis=sums) for a, b in zip(p, anchor_p)])
+        return tf.sqrt(primal), tf.sqrt(dual)
 
     one_iteration = denoising_iteration if fidelity_on_u else general_iteration
 
-    def keep_going(k, u, u_bar, q, p, tau, sigma, sums_q, sums_p, since, gaps, lower, iterations,
-                   recorded):
+    def keep_going(k, u, u_bar, q, p, tau, sigma, totals, since, gaps, lower, iterations, recorded,
+                   restart_gap, last_gap, anchor):
         return tf.logical_and(k < max_iter, tf.reduce_any(gaps > target_gap))
 
-    def step(k, u, u_bar, q, p, tau, sigma, sums_q, sums_p, since, gaps, lower, iterations, recorded):
+    def step(k, u, u_bar, q, p, tau, sigma, totals, since, gaps, lower, iterations, recorded, restart_gap,
+             last_gap, anchor):
         active_images = gaps > target_gap
         active = tf.reshape(active_images, per_image)
         iterations += tf.where(active_images, check_every, 0)
 
-        def iteration(j, u, u_bar, q, p, tau, sigma, sums_q, sums_p):
+        def iteration(j, u, u_bar, q, p, tau, sigma, totals):
             new_u, new_u_bar, new_q, new_p, *new_steps = one_iteration(u, u_bar, q, p, tau, sigma)
             kept = [tf.where(active, a, b) for a, b in zip((new_u, new_u_bar, new_q), (u, u_bar, q))]
             kept_p = tuple(tf.where(active, a, b) for a, b in zip(new_p, p))
             if averaged:
-                sums_q = sums_q + kept[2]
-                sums_p = tuple(total + a for total, a in zip(sums_p, kept_p))
-            return (j + 1, *kept, kept_p, *new_steps, sums_q, sums_p)
+                totals = tuple(total + a for total, a in zip(totals, (kept[0], kept[2], *kept_p)))
+            return (j + 1, *kept, kept_p, *new_steps, totals)
 
         # A loop, not check_every copies of the iteration: the program's
         # size, and its compile time, would grow with check_every.
-        _, u, u_bar, q, p, tau, sigma, sums_q, sums_p = tf.while_loop(
-            lambda j, *_: j < check_every, iteration, (0, u, u_bar, q, p, tau, sigma, sums_q, sums_p)
+        _, u, u_bar, q, p, tau, sigma, totals = tf.while_loop(
+            lambda j, *_: j < check_every, iteration, (0, u, u_bar, q, p, tau, sigma, totals)
         )
         k += check_every
-        count = tf.cast(k - since, dtype)
-        primal, dual = bounds(u, q, p, sums_q / count, tuple(total / count for total in sums_p))
-        # Every check's D bounds the same minimum: a general model keeps the
-        # best so far (denoising, whose D grows with its iterate, keeps its last).
-        lower = tf.where(active_images, tf.maximum(lower, dual) if averaged else dual, lower)
+        if not averaged:
+            primal, dual = bounds(u, q, p, q, p)
+            # Denoising's D grows with its iterate: the last is kept.
+            lower = tf.where(active_images, dual, lower)
+            gaps = tf.where(active_images, certificate(primal, lower), gaps)
+            recorded = recorder.record(recorded, k // check_every, k, primal, gaps)
+            return (k, u, u_bar, q, p, tau, sigma, totals, since, gaps, lower, iterations, recorded,
+                    restart_gap, last_gap, anchor)
+        count = tf.reshape(tf.cast(k - since, dtype), per_image)
+        mean_u, mean_q, *mean_p = (total / count for total in totals)
+        mean_p = tuple(mean_p)
+        primal, dual = bounds(u, q, p, mean_q, mean_p)
+        mean_primal, mean_dual = bounds(mean_u, mean_q, mean_p, q, p)
+        # Every check's D bounds the same minimum: the best so far is kept.
+        lower = tf.where(active_images, tf.maximum(lower, tf.maximum(dual, mean_dual)), lower)
+        # Restarts (Applegate et al., PDLP, 2021): the iterate restarts at
+        # the mean of its window when the mean's gap is the smaller, the
+        # window restarts when the gap has dropped by _SUFFICIENT_DECAY since
+        # the last restart, or by _NECESSARY_DECAY and stopped dropping, or
+        # when the window has doubled.
+        current_gap, mean_gap = primal - dual, mean_primal - mean_dual
+        to_mean = mean_gap < current_gap
+        candidate_gap = tf.minimum(current_gap, mean_gap)
+        doubled = k >= 2 * since
+        if diagonal:
+            restart = tf.logical_and(active_images, tf.logical_or(
+                tf.logical_or(candidate_gap <= _SUFFICIENT_DECAY * restart_gap,
+                              tf.logical_and(candidate_gap <= _NECESSARY_DECAY * restart_gap,
+                                             candidate_gap > last_gap)),
+                doubled))
+        else:
+            # Scalar steps keep their fixed map (the automatic weight's):
+            # only the mean's window restarts.
+            restart = tf.logical_and(active_images, doubled)
+            to_mean = tf.zeros_like(restart)
+        jump = tf.reshape(tf.logical_and(restart, to_mean), per_image)
+        u = tf.where(jump, mean_u, u)
+        u_bar = tf.where(jump, mean_u, u_bar)
+        q = tf.where(jump, mean_q, q)
+        p = tuple(tf.where(jump, a, b) for a, b in zip(mean_p, p))
+        primal = tf.where(tf.logical_and(restart, to_mean), mean_primal, primal)
         gaps = tf.where(active_images, certificate(primal, lower), gaps)
         recorded = recorder.record(recorded, k // check_every, k, primal, gaps)
-        # The mean restarts when its window has doubled, so that it spans the
-        # last half of the iterations or more, not the early ones.
-        restart = k >= 2 * since
+        restart_gap = tf.where(restart, candidate_gap, restart_gap)
+        last_gap = tf.where(active_images, candidate_gap, last_gap)
         since = tf.where(restart, k, since)
-        sums_q = tf.where(restart, tf.zeros_like(sums_q), sums_q)
-        sums_p = tuple(tf.where(restart, tf.zeros_like(total), total) for total in sums_p)
-        return k, u, u_bar, q, p, tau, sigma, sums_q, sums_p, since, gaps, lower, iterations, recorded
+        wide = tf.reshape(restart, per_image)
+        if diagonal:
+            # The balance moves halfway (in log) to the ratio of the primal's
+            # to the duals' move since the last restart (PDLP's primal weight).
+            moved_u, moved_y = distances(u, q, p, anchor)
+            moved = tf.reshape(tf.logical_and(restart, tf.logical_and(moved_u > 0, moved_y > 0)), per_image)
+            ratio = tf.reshape(moved_u / tf.where(moved_y > 0, moved_y, 1), per_image)
+            adapted = tau * tf.where(moved, ratio / tau, 1) ** _ADAPT_SHARE
+            first = tf.reshape(balances, per_image)
+            # Never below its start: a smaller s (larger dual steps) let the
+            # bound stall (see _ADAPT_RANGE).
+            adapted = tf.clip_by_value(adapted, first, first * _ADAPT_RANGE)
+            tau = tf.where(moved, adapted, tau)
+            anchor = tuple(tf.where(wide, a, b) for a, b in zip((u, q, *p), anchor))
+        totals = tuple(tf.where(wide, tf.zeros_like(total), total) for total in totals)
+        return (k, u, u_bar, q, p, tau, sigma, totals, since, gaps, lower, iterations, recorded, restart_gap,
+                last_gap, anchor)
 
     # The denoising split has no data dual: a placeholder of one value per image.
     zeros_q = tf.zeros([tf.shape(weights)[0]] + [1] * (rank - 1), dtype) if fidelity_on_u else tf.zeros_like(observed)
     zeros_p = tuple(tf.zeros_like(initial) for _ in spatial_axes(rank, layout))
     initial_primal, lower = bounds(initial, zeros_q, zeros_p, zeros_q, zeros_p)
     gaps = certificate(initial_primal, lower)
+    totals = (tf.zeros_like(initial), zeros_q, *zeros_p) if averaged else ()
     state = (
-        tf.constant(0), initial, initial, zeros_q, zeros_p, tau_0, sigma_0, zeros_q, zeros_p,
-        tf.constant(0), gaps, lower,
+        tf.constant(0), initial, initial, zeros_q, zeros_p,
+        tau_0 if fidelity_on_u else tf.reshape(balances, per_image), sigma_0, totals,
+        tf.zeros(tf.shape(weights), tf.int32), gaps, lower,
         tf.zeros(tf.shape(weights), tf.int32),
         # Check 0 is the starting point.
         recorder.record(recorder.initial, 0, 0, initial_primal, gaps),
+        initial_primal - lower, initial_primal - lower,
+        (initial, zeros_q, *zeros_p) if averaged else (),
     )
-    _, u, *_, gaps, lower, iterations, recorded = tf.while_loop(keep_going, step, state)
+    _, u, *_, gaps, lower, iterations, recorded, _, _, _ = tf.while_loop(keep_going, step, state)
     if exact:
         # The result is the feasible point the certificate is about.
         u = operator.project_onto_data(u, observed, fitted, low, high)
