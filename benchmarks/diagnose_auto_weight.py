@@ -10,7 +10,7 @@ the 7 SURE candidates around the rule's weight for the *true* noise level:
 - ``sure_plain``: with :math:`\hat\sigma`, the data read as unclipped
   (``f = x + sigma n``, as before the censored reading);
 - ``mse_map``: the true mean squared error of the search's fixed map
-  (60 primal-dual iterations on the centre crop) against the clean crop,
+  (autoweight.ITERATIONS primal-dual iterations on the centre crop) against the clean crop,
   what SURE estimates;
 - ``psnr_full``: the PSNR of the converged solution of the whole image
   (``denoise_batch``), what the held-out check scores.

@@ -64,8 +64,8 @@ def test_estimate_reads_past_texture_and_clipping(name, sigma):
 def test_estimate_reads_the_noise_under_eight_bit_clipping():
     # At sigma 50 nearly every tile of the camera holds a value clipped to
     # 0 or 1. Leaving those tiles out kept the ones whose noise happened to
-    # be small (it read 0.75 to 0.95 sigma); tiles are now chosen by their
-    # mean, away from the bounds.
+    # be small (it read 0.75 to 0.95 sigma); every tile now counts, its
+    # details scaled by what clipping leaves at its clean value.
     clean = util.img_as_float64(data.camera())[..., None]
     sigma = 50 / 255
     estimate = estimate_noise_sigma(noisy_version(clean, sigma, seed=1, eight_bit=True))
@@ -74,9 +74,10 @@ def test_estimate_reads_the_noise_under_eight_bit_clipping():
 
 def test_estimate_reads_colour_whose_channels_sit_near_different_bounds():
     # Red near 1 and blue near 0 everywhere (a fundus photograph): at sigma
-    # 50 every tile has some channel within 1.5 sigma of a bound. Tiles are
-    # left out channel by channel; leaving out every colour tile with one
-    # channel near a bound left none, and the fallback read 0.85 sigma.
+    # 50 every tile has some channel within 1.5 sigma of a bound. Leaving
+    # out every colour tile with one channel near a bound left none, and
+    # the fallback read 0.85 sigma; each channel of a tile has its own
+    # clean value, and so its own scale.
     grey = util.img_as_float64(data.camera())[::2, ::2]
     clean = np.stack([0.8 + 0.15 * grey, 0.2 + 0.6 * grey, 0.03 + 0.25 * grey], axis=-1)
     sigma = 50 / 255
@@ -89,11 +90,33 @@ def test_estimate_reads_a_binary_image_past_its_clipping(sigma_255):
     # A silhouette is flat at 0 and 1, where an 8-bit file clips half the
     # noise: every tile is clipped and the Haar details read about half of
     # it (5.2 for 10). SURE given half the noise chose a third to half of
-    # the best weight (1.1 to 1.3 dB lost); the tiles flat at a bound, read
-    # as a censored normal, give the noise itself.
+    # the best weight (1.1 to 1.3 dB lost); scaled by the median that
+    # clipping leaves at a bound (0.359 sigma), they give the noise itself.
     clean = util.img_as_float64(data.horse())[..., None]
     noisy = noisy_version(clean, sigma_255 / 255, seed=3, eight_bit=True)
     assert estimate_noise_sigma(noisy) == pytest.approx(sigma_255 / 255, rel=0.08)
+
+
+@pytest.mark.parametrize("name, sigma_255", [("shepp_logan_phantom", 50), ("hubble_deep_field", 15)])
+def test_estimate_reads_images_mostly_at_a_bound(name, sigma_255):
+    # The phantom's black background and the deep field's black sky put
+    # most tiles within 1.5 sigma of 0. Leaving those out left few tiles,
+    # themselves partly clipped, and read 0.875 and 0.89 sigma here (SURE
+    # then lost 1.2 dB); every tile counts now, with the scale clipping
+    # leaves at its clean value.
+    clean = centre_crop(name, 256)
+    noisy = noisy_version(clean, sigma_255 / 255, seed=2, eight_bit=True)
+    assert estimate_noise_sigma(noisy) == pytest.approx(sigma_255 / 255, rel=0.05)
+
+
+def test_clipped_haar_median_is_that_of_clipped_noise():
+    # The table against the closed ends: |N(0, 1)| far from a bound, and at
+    # the bound the median of |d| for four values max(n, 0), 0.359.
+    distances = np.array([0.0, 1.0, 4.0])
+    medians = noise._clipped_haar_median(distances)
+    assert medians[2] == pytest.approx(0.6745, abs=0.003)
+    assert medians[0] == pytest.approx(0.359, abs=0.003)
+    assert medians[0] < medians[1] < medians[2]
 
 
 def test_estimate_of_tiny_images_is_zero():

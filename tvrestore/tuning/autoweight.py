@@ -49,7 +49,7 @@ from tvrestore.solvers.pdhg import solve_pdhg
 from tvrestore.models.shapes import solve_shape, volume_solve_shape, zero_padded
 
 __all__ = [
-    "CROP", "ITERATIONS", "POISSON_RESTORATION_WEIGHT_FACTOR", "POISSON_WEIGHT_FACTOR",
+    "ANSCOMBE_ITERATIONS", "CROP", "ITERATIONS", "POISSON_RESTORATION_WEIGHT_FACTOR", "POISSON_WEIGHT_FACTOR",
     "RESTORATION_CANDIDATE_FACTORS", "RESTORATION_CROP", "RESTORATION_ITERATIONS", "VOLUME_CROP",
     "WeightChoice", "choose_anscombe_weights", "choose_poisson_restoration_weight",
     "choose_poisson_weights",
@@ -62,8 +62,16 @@ CROP = 256
 VOLUME_CROP = 64
 # Primal-dual iterations per candidate (see the module docstring). Chosen as
 # the fewest whose choices stay within 0.3 dB of the best weight on the
-# calibration images (benchmarks/calibrate_auto_weight.py).
-ITERATIONS = 60
+# calibration images (benchmarks/calibrate_auto_weight.py) and the tests'.
+# 60 left the map short of converged at large weights: its error rose
+# slower with the weight than the converged solution's, so SURE, right
+# about the map, chose weights too large at high noise (cell, 128 px, at
+# 50/255: the map's least error at 71/255, the converged solution's at 63;
+# 0.37 dB lost; 90 iterations: 0.08 dB; docs/weight.md).
+ITERATIONS = 90
+# The Anscombe searches (photon counts) keep the map their weight factors
+# and dark-variance numbers were measured with (docs/noise.md).
+ANSCOMBE_ITERATIONS = 60
 # A fixed seed keeps "auto" deterministic: the same image gets the same
 # weight alone or in any batch.
 _SEED = 20261124
@@ -101,6 +109,7 @@ class _Search:
     variance (heteroscedastic noise; ``sigma`` is then their root mean),
     else every value's is ``sigma**2``. ``censored``, when given, reads
     values at 0 or 1 as clipped (:func:`tvrestore.tuning.noise.censoring`).
+    ``iterations``: the fixed map's primal-dual iterations.
     """
 
     crop: np.ndarray
@@ -111,6 +120,7 @@ class _Search:
     risks: np.ndarray
     variances: np.ndarray | None = None
     censored: noise.Censoring | None = None
+    iterations: int = ITERATIONS
 
     def next_candidates(self) -> list[int]:
         """The candidates the walk solves next (none: the search is done).
@@ -198,13 +208,15 @@ def choose_weights(
 
 
 def _search(unit: np.ndarray, sigma: float, centre: float,
-            variances: np.ndarray | None = None, clipped: bool = True) -> _Search:
+            variances: np.ndarray | None = None, clipped: bool = True,
+            iterations: int | None = None) -> _Search:
     """The search of one image around ``centre``.
 
     ``variances``: the noise variance per value, as ``unit``'s shape;
     default sigma^2. ``clipped``: the data are clipped to [0, 1] (8-bit
     files), and SURE reads a value at a bound as censored
-    (:func:`tvrestore.tuning.noise.censoring`).
+    (:func:`tvrestore.tuning.noise.censoring`). ``iterations``: the fixed
+    map's, :data:`ITERATIONS` (read at the call) unless given.
     """
     side = CROP if unit.ndim == 3 else VOLUME_CROP
     window = tuple(slice(max(0, (length - side) // 2), max(0, (length - side) // 2) + side)
@@ -224,6 +236,7 @@ def _search(unit: np.ndarray, sigma: float, centre: float,
         risks=np.full(len(noise.SURE_CANDIDATE_FACTORS), np.inf),
         variances=None if variances is None else variances[window],
         censored=noise.censoring(crop, sigma) if clipped else None,
+        iterations=ITERATIONS if iterations is None else iterations,
     )
 
 
@@ -253,7 +266,7 @@ def _run(
             search = searches[index]
             shape = search.crop.shape
             key = (solve_shape(shape) if len(shape) == 3 else volume_solve_shape(shape),
-                   len(search.probes))
+                   len(search.probes), search.iterations)
             groups.setdefault(key, []).append(index)
         for key, members in groups.items():
             observed = [image for index in members for image in searches[index].observed(chosen[index])]
@@ -261,7 +274,7 @@ def _run(
             solutions, seconds = _solve_problems(
                 key[0], chunk, observed,
                 np.concatenate([searches[index].weights(chosen[index]) for index in members]),
-                tv, color, spacing,
+                tv, color, spacing, iterations=key[2],
             )
             compile_seconds += seconds
             start = 0
@@ -276,17 +289,18 @@ def _run(
 
 def _solve_problems(
     shape: tuple[int, ...], chunk: int, observed: list[np.ndarray], weights: np.ndarray,
-    tv: str, color: str, spacing: tuple[float, ...] | None = None,
+    tv: str, color: str, spacing: tuple[float, ...] | None = None, iterations: int | None = None,
 ) -> tuple[list[np.ndarray], float]:
-    """The fixed map of every problem (crops of at most ``shape``), ``chunk`` a call; the compile seconds."""
+    """The fixed map (``iterations`` iterations, default :data:`ITERATIONS`) of every problem (crops of at most ``shape``), ``chunk`` a call; the compile seconds."""
+    iterations = ITERATIONS if iterations is None else iterations
     solutions, compile_seconds = [], 0.0
     for first in range(0, len(observed), chunk):
         part = list(range(first, min(first + chunk, len(observed))))
         part += [part[-1]] * (chunk - len(part))
         padded, extents = zero_padded([observed[i] for i in part], shape)
         output = solve_pdhg(
-            padded, weights[part], tv=tv, color=color, gap=0.0, max_iter=ITERATIONS,
-            check_every=ITERATIONS, extents=extents, spacing=spacing,
+            padded, weights[part], tv=tv, color=color, gap=0.0, max_iter=iterations,
+            check_every=iterations, extents=extents, spacing=spacing,
         )
         compile_seconds += output.compile_seconds
         solutions.extend(output.solution[: len(observed) - first])
@@ -626,7 +640,7 @@ def choose_anscombe_weights(
                                   else noise.estimate_volume_noise_sigma(unit))
         # Anscombe values are not 8-bit data clipped at a bound.
         searches[index] = _search(unit, sigma, noise.auto_weight(sigma, unit.shape[-1], tv, color),
-                                  variances, clipped=False)
+                                  variances, clipped=False, iterations=ANSCOMBE_ITERATIONS)
     chosen, compile_seconds = _run(searches, tv, color, spacing)
     for index, weight in chosen.items():
         choices[index] = WeightChoice(weight * tops[index], estimates[index])
