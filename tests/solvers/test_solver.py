@@ -220,7 +220,8 @@ def test_one_trace_serves_every_shape_in_bands(channels):
 
     generic = solver(loss, True)
     rng = np.random.default_rng(2)
-    for height, width in [(131, 8), (150, 8), (140, 6)]:
+    # Two shapes that differ in height and width are enough to show the one trace.
+    for height, width in [(131, 8), (150, 6)]:
         observed = rng.uniform(0, 1, (2, height, width, channels)).astype(np.float32)
         extents = np.array([[height, width], [height - 9, width - 2]], np.float32)
         arguments = (observed, np.full(2, 1e-3, np.float32), observed,
