@@ -119,6 +119,18 @@ def test_clipped_haar_median_is_that_of_clipped_noise():
     assert medians[0] < medians[1] < medians[2]
 
 
+def test_clipped_haar_table_is_its_monte_carlo():
+    # The module keeps the table as a constant: computed again, it is equal.
+    distances = np.linspace(-noise._CLIPPED_HAAR_BELOW, noise._CLIPPED_HAAR_RANGE,
+                            len(noise._CLIPPED_HAAR_MEDIANS))
+    normals = np.random.default_rng(0).standard_normal((4, 200_000))
+    medians = []
+    for distance in distances:
+        a, b, c, e = np.maximum(distance + normals, 0.0)
+        medians.append(np.median(np.abs(a - b - c + e)) / 2)
+    np.testing.assert_array_equal(medians, noise._CLIPPED_HAAR_MEDIANS)
+
+
 def test_estimate_of_tiny_images_is_zero():
     assert estimate_noise_sigma(np.zeros((1, 5, 1))) == 0.0
 
