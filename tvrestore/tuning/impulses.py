@@ -310,9 +310,9 @@ def impulse_weight(detection: ImpulseDetection, tv: str = "isotropic",
     Vectorial colour TV charges an impulse in one channel less where the
     other channels vary (:math:`\sqrt{h^2 + g^2} - g < h`): its weight is
     1.6 times the grey one, fitted on colour astronaut at 10 to 50 %
-    (within 0.07 dB of the best of 12 weights, for :math:`w_0`; not
-    checked on held-out colour images). Channelwise colour is grey channel
-    by channel.
+    (within 0.07 dB of the best of 12 weights, for :math:`w_0`; with
+    :math:`w`, 3 of 6 held-out colour cases within 0.3 dB, the weight too
+    large: docs/noise.md). Channelwise colour is grey channel by channel.
     """
     if detection.route == SALT_AND_PEPPER:
         return _SALT_AND_PEPPER_WEIGHT
