@@ -161,3 +161,25 @@ def test_a_mask_per_value_ignores_each_channels_own_missing_values(solver):
     # to it than the whole-pixel mask, which must fill them.
     error = lambda u: np.abs(u - data)[deg.missing][:, [0, 2]].mean()  # noqa: E731
     assert error(first) < 0.5 * error(whole)
+
+
+@pytest.mark.parametrize("color, channels", [("vectorial", 1), ("vectorial", 3), ("channelwise", 3)])
+def test_a_batch_in_calls_of_one_image_equals_the_batch_in_one_call(monkeypatch, color, channels):
+    """Denoising splits a batch into cache-sized calls; each image's solve is unchanged."""
+    import tvrestore.solvers.engine as engine
+
+    images = [scene_and_data(Degradation(), channels=channels, seed=seed)[1].astype(np.float32)
+              for seed in (1, 2, 3)]
+    weights = np.array([WEIGHT, 3 * WEIGHT, 10 * WEIGHT])
+    one_call = solve(Degradation(), images, weights, color=color, levels=0)
+    monkeypatch.setattr(engine, "_CALL_VALUES", 1)  # every call takes one image (one plane)
+    calls = []
+    minimize = engine._minimize
+    monkeypatch.setattr(engine, "_minimize", lambda *a, **k: calls.append(1) or minimize(*a, **k))
+    in_calls = solve(Degradation(), images, weights, color=color, levels=0)
+    assert len(calls) == len(images) * (channels if color == "channelwise" else 1)
+    np.testing.assert_allclose(in_calls.solution, one_call.solution, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(in_calls.iterations, one_call.iterations)
+    assert in_calls.history.values["objective"].shape == one_call.history.values["objective"].shape
+    np.testing.assert_allclose(in_calls.history.values["objective"][-1],
+                               one_call.history.values["objective"][-1], rtol=1e-5)

@@ -439,8 +439,15 @@ def _denoise_level(
          for extent in extents],
         np.float32,
     )
-    return _minimize(problem, True, False, start, loss_scales, [observed, weights, extents],
-                     max_iter, schedule.tol, schedule.settings)
+
+    def minimize_images(first: int, last: int) -> SolverOutput:
+        data = observed[first:last]
+        return _minimize(problem, True, False, data if start is observed else start[first:last],
+                         loss_scales[first:last], [data, weights[first:last], extents[first:last]],
+                         max_iter, schedule.tol, schedule.settings)
+
+    return _joined([minimize_images(first, last)
+                    for first, last in _calls(len(observed), observed[0].size)])
 
 
 def _minimize(
@@ -466,9 +473,50 @@ def _minimize(
     return replace(output, solution=solution, history=history)
 
 
-# Values per call of a channelwise solve's grey planes: a 512x512 plane
-# (2^18 values) fits the cache whole, as the grey solve it then costs.
-_PLANE_CALL_VALUES = 2**18
+# Values per Adam call of a batch's images (or a channelwise image's grey
+# planes), 1 MiB per float32 array: a call's working arrays then stay in
+# the cache, and a batch costs its images' solves one by one at most. A
+# 512x512 grey image fills a call. Measured (benchmarks/bench_multilevel.py
+# --batch, warm, 2-core machine at load 2): 256x256 camera crops, ms per
+# image, in calls of 1 / 2 / 4 / 8 / 16 images: 19.3 / 16.6 / 15.2 / 20.6 /
+# 32.0; one call of 32 took 49 per image. A channelwise 512x512x3 image in
+# calls of a plane costs three grey solves (3.0x to 3.2x one), where one
+# (B, H, C, W) call of 786k values ran in bands and cost 3.4x to 3.8x
+# (benchmarks/bench_colour.py).
+_CALL_VALUES = 2**18
+
+
+def _calls(count: int, values_per_image: int) -> list[tuple[int, int]]:
+    """The ``[first, last)`` image ranges of the calls that solve ``count`` images: :data:`_CALL_VALUES` values a call, at least one image."""
+    chunk = max(1, _CALL_VALUES // values_per_image)
+    return [(first, min(first + chunk, count)) for first in range(0, count, chunk)]
+
+
+def _joined(outputs: list[SolverOutput]) -> SolverOutput:
+    """The outputs of calls over consecutive images, as one over all of them.
+
+    The images are independent problems, so this is the output of one call
+    over all of them. The history keeps the longest call's checks; an
+    image of a call that stopped sooner keeps its last objective, as an
+    image that stops before its batch does within a call.
+    """
+    if len(outputs) == 1:
+        return outputs[0]
+    longest = max((output.history for output in outputs), key=lambda h: len(h.iterations))
+    objective = np.concatenate([
+        np.concatenate([output.history.values["objective"],
+                        np.repeat(output.history.values["objective"][-1:],
+                                  len(longest.iterations) - len(output.history.iterations), axis=0)])
+        for output in outputs
+    ], axis=1)
+    return SolverOutput(
+        solution=np.concatenate([output.solution for output in outputs]),
+        iterations=np.concatenate([output.iterations for output in outputs]),
+        converged=np.concatenate([output.converged for output in outputs]),
+        solve_seconds=sum(output.solve_seconds for output in outputs),
+        compile_seconds=sum(output.compile_seconds for output in outputs),
+        history=replace(longest, values={"objective": objective}),
+    )
 
 
 def _minimize_planes(
@@ -479,10 +527,7 @@ def _minimize_planes(
     """Channelwise colour denoising as grey planes, in calls that fit the cache whole.
 
     Channelwise TV is the sum of each channel's grey TV, so every channel
-    is a grey problem of its own. Solved in calls of at most
-    ``_PLANE_CALL_VALUES`` values, a 512x512x3 image costs three grey
-    512x512 solves (3.0x to 3.2x one), where one (B, H, C, W) call of 786k
-    values ran in bands and cost 3.4x to 3.8x (benchmarks/bench_colour.py).
+    is a grey problem of its own, solved in calls of :data:`_CALL_VALUES`.
     Returns one output for the images: an image's iterations are its
     slowest plane's, its history the sum of its planes' objectives (a plane
     that stopped keeps its last value).
@@ -501,33 +546,22 @@ def _minimize_planes(
     plane_scales = np.repeat(
         [_scale(grey, (int(h), int(w), 1), exact_scales) for h, w in extents],
         channels).astype(np.float32)
-    chunk = max(1, _PLANE_CALL_VALUES // (height * width))
-    outputs = [
-        _minimize(grey, True, False, plane_starts[first:first + chunk], plane_scales[first:first + chunk],
-                  [plane_data[first:first + chunk], plane_weights[first:first + chunk],
-                   plane_extents[first:first + chunk]], max_iter, tol, settings)
-        for first in range(0, len(plane_data), chunk)
-    ]
+    planes = _joined([
+        _minimize(grey, True, False, plane_starts[first:last], plane_scales[first:last],
+                  [plane_data[first:last], plane_weights[first:last], plane_extents[first:last]],
+                  max_iter, tol, settings)
+        for first, last in _calls(len(plane_data), height * width)
+    ])
     per_image = (count, channels)
-    longest = max((output.history for output in outputs), key=lambda h: len(h.iterations))
-    objective_at_checks = np.concatenate([
-        np.concatenate([output.history.values["objective"],
-                        np.repeat(output.history.values["objective"][-1:],
-                                  len(longest.iterations) - len(output.history.iterations),
-                                  axis=0)])
-        for output in outputs
-    ], axis=1)
+    checks = len(planes.history.iterations)
     return SolverOutput(
-        solution=np.concatenate([output.solution for output in outputs])
-        .reshape(*per_image, height, width).transpose(0, 2, 3, 1),
-        iterations=np.concatenate([output.iterations for output in outputs])
-        .reshape(per_image).max(axis=1),
-        converged=np.concatenate([output.converged for output in outputs])
-        .reshape(per_image).all(axis=1),
-        solve_seconds=sum(output.solve_seconds for output in outputs),
-        compile_seconds=sum(output.compile_seconds for output in outputs),
-        history=replace(longest, values={"objective": objective_at_checks.reshape(
-            len(longest.iterations), *per_image).sum(axis=2)}),
+        solution=planes.solution.reshape(*per_image, height, width).transpose(0, 2, 3, 1),
+        iterations=planes.iterations.reshape(per_image).max(axis=1),
+        converged=planes.converged.reshape(per_image).all(axis=1),
+        solve_seconds=planes.solve_seconds,
+        compile_seconds=planes.compile_seconds,
+        history=replace(planes.history, values={"objective": planes.history.values["objective"]
+                                                .reshape(checks, *per_image).sum(axis=2)}),
     )
 
 
