@@ -68,6 +68,7 @@ _SALT_AND_PEPPER_WEIGHT = 0.03
 _RANDOM_VALUED_WEIGHT = 0.267
 _RANDOM_VALUED_GROWTH = 3.3
 _VECTORIAL_COLOUR_FACTOR = 1.6
+_VECTORIAL_PILOT_RULE_FACTOR = 1.6
 # The random-valued rule with a pilot solve's misfit q (impulse_weight):
 # w = 0.129 exp(5.2 rho) q^-0.15, q the fraction of kept values the pilot
 # moves by more than 0.01 (floored at 1e-3: below every calibration case).
@@ -318,13 +319,15 @@ def impulse_weight(detection: ImpulseDetection, tv: str = "isotropic",
         return _SALT_AND_PEPPER_WEIGHT
     if misfit is None:
         weight = _RANDOM_VALUED_WEIGHT * math.exp(_RANDOM_VALUED_GROWTH * detection.fraction)
+        colour_factor = _VECTORIAL_COLOUR_FACTOR
     else:
         weight = (_PILOT_WEIGHT * math.exp(_PILOT_GROWTH * detection.fraction)
                   * max(float(misfit), _PILOT_FLOOR) ** _PILOT_POWER)
+        colour_factor = _VECTORIAL_PILOT_RULE_FACTOR
     if tv == "anisotropic":
         weight *= (2 + math.sqrt(2)) / 4
     if color == "vectorial" and detection.missing.shape[-1] > 1:
-        weight *= _VECTORIAL_COLOUR_FACTOR
+        weight *= colour_factor
     return weight
 
 
