@@ -43,7 +43,8 @@ def main() -> None:
     parser.add_argument("--kind", default="random-valued", choices=tuple(GRIDS))
     args = parser.parse_args()
     factors = [float(f) for f in args.factors.split(",")]
-    if args.color == "channelwise" or args.kind == "salt-and-pepper":
+    scaled = args.color == "vectorial" and args.kind == "random-valued"
+    if not scaled:  # no colour factor on these routes: one auto weight
         factors = factors[:1]
     losses = {f: [] for f in factors}
     for name in ("chelsea", "coffee", "rocket"):
@@ -61,12 +62,13 @@ def main() -> None:
                 restored, result = restore(noisy, noise="impulse", color=args.color)
                 auto = psnr(clean, restored)
                 losses[factor].append(scores[best] - auto)
-                label = f" factor {factor}" if args.color == "vectorial" and args.kind == "random-valued" else ""
+                label = f" factor {factor}" if scaled else ""
                 line += (f";{label} auto w {result.weight:.3f} {auto:.2f} dB, auto - best "
                          f"{auto - scores[best]:+.2f}, auto / best w {result.weight / best:.2f}")
             print(line, flush=True)
     for factor, lost in losses.items():
-        print(f"factor {factor}: within 0.3 dB on {sum(x <= 0.3 for x in lost)} of {len(lost)}, "
+        label = f"factor {factor}" if scaled else "auto"
+        print(f"{label}: within 0.3 dB on {sum(x <= 0.3 for x in lost)} of {len(lost)}, "
               f"worst {max(lost):.2f} dB, sum {sum(lost):.2f} dB")
 
 
