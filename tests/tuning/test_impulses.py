@@ -139,6 +139,22 @@ def test_the_random_valued_weight_falls_with_the_pilots_misfit():
     assert impulse_weight(salt, misfit=0.4) == impulse_weight(salt)
 
 
+def test_vectorial_colour_scales_both_random_valued_rules_and_leaves_salt_and_pepper_alone():
+    heavy, _ = impulse_noise(_camera(), "random-valued", 0.3, seed=8)
+    colour = detect_impulses(np.repeat(heavy[..., None], 3, axis=2))
+    # The factors fitted on colour crops (docs/noise.md): 1.6 for the
+    # pilot's weight w0 and for the weight from the pilot's misfit.
+    for misfit in (None, 0.1):
+        vectorial, grey = (impulse_weight(colour, color=c, misfit=misfit)
+                           for c in ("vectorial", "channelwise"))
+        assert vectorial / grey == pytest.approx(1.6)
+    # Salt and pepper leaves clean values: the same weight in any colour TV.
+    salt, _ = impulse_noise(np.repeat(_camera()[..., None], 3, axis=2), "salt-and-pepper", 0.5, seed=8)
+    found = detect_impulses(salt)
+    assert found.route == "salt-and-pepper"
+    assert impulse_weight(found, color="vectorial", misfit=0.1) == impulse_weight(found, color="channelwise")
+
+
 def test_the_pilot_misfit_counts_kept_values_moved_beyond_one_percent():
     unit = np.full((4, 5, 1), 0.5)
     pilot = unit.copy()
