@@ -205,7 +205,7 @@ _SUFFICIENT_DECAY = 0.2
 # benchmarks/measure_pdhg_composed.py (64x64 camera, cap 3000), worst
 # iterations to 1e-4 over its 12 blur runs (deblur, deblur+inpaint,
 # deblur+upscale): c = 1: not certified (3000, gap 1.1e-4); a fixed c of
-# 0.3: 3 uncertified; 3: 2160; 10: 2040; 30: 2 uncertified; over all 24
+# 0.3: 3 uncertified; 3: 2160; 10: 2040; 30: 2 at the cap; over all 24
 # runs, the power 0.4: 1970 (0.5: 2100). Weights >= 0.01 keep c = 1.
 _DATA_SCALE_POWER = 0.4
 _ADAPT_SHARE = 0.25
