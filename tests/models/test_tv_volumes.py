@@ -79,3 +79,53 @@ def test_the_gradient_norm_bound_holds_by_power_iteration():
 def test_a_bad_spacing_is_refused(spacing):
     with pytest.raises(TVRestoreError):
         total_variation(tf.constant(volume()[None]), spacing=spacing)
+
+
+def _gradient(tv_of, u, weights):
+    with tf.GradientTape() as tape:
+        tape.watch(u)
+        total = tf.reduce_sum(weights * tv_of(u))
+    return tape.gradient(total, u).numpy()
+
+
+def _with_flat_blocks(shape, dtype, seed=3):
+    u = volume(shape, seed).astype(dtype)
+    u[0, 1:4, 2:5] = 0.25  # zero differences: the norm's kink
+    u[1, :, :, 3:] = 0.5
+    return tf.constant(u)
+
+
+@pytest.mark.parametrize("spacing", [None, (5.6, 1.0, 1.0)])
+@pytest.mark.parametrize("tv", ["isotropic", "anisotropic"])
+@pytest.mark.parametrize("color", ["vectorial", "channelwise"])
+def test_a_volume_s_written_gradient_is_the_derived_one(spacing, tv, color):
+    # total_variation writes a volume's gradient out (for XLA's fusion);
+    # it must be the gradient TensorFlow derives from the same value:
+    # to 1e-12 in float64, to float32 rounding in float32, eager and compiled.
+    from tvrestore.models.tv import _total_variation, check_spacing
+
+    extents = tf.constant([[5, 6, 7], [4, 5, 6]], tf.float32)
+    for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 2e-6)):
+        u = _with_flat_blocks((2, 5, 6, 7, 2), dtype)
+        weights = tf.constant([0.1, 0.37], dtype)
+        derived = _gradient(lambda x: _total_variation(
+            x, tv, color, extents, "hwc", check_spacing(spacing, 3)), u, weights)
+        written = _gradient(lambda x: total_variation(x, tv, color, extents, spacing=spacing),
+                            u, weights)
+        compiled = tf.function(lambda x: tf.convert_to_tensor(_gradient_tensor(
+            x, weights, tv, color, extents, spacing)), jit_compile=True)(u).numpy()
+        scale = np.abs(derived).max()
+        assert scale > 0.1
+        np.testing.assert_allclose(written, derived, rtol=0, atol=tolerance * scale)
+        np.testing.assert_allclose(compiled, derived, rtol=0, atol=tolerance * scale)
+        # The value is the same, bit for bit.
+        assert np.array_equal(
+            total_variation(u, tv, color, extents, spacing=spacing).numpy(),
+            _total_variation(u, tv, color, extents, "hwc", check_spacing(spacing, 3)).numpy())
+
+
+def _gradient_tensor(u, weights, tv, color, extents, spacing):
+    with tf.GradientTape() as tape:
+        tape.watch(u)
+        total = tf.reduce_sum(weights * total_variation(u, tv, color, extents, spacing=spacing))
+    return tape.gradient(total, u)
