@@ -27,10 +27,10 @@ planes), which separates the cost of a step from the cache's gain of bands.
 ``--only 22`` runs the pair of 2^22 values alone. ``--clock cpu`` times each
 solve by the process's CPU seconds (all its threads) instead, less
 sensitive to other processes on a loaded machine. ``--derived`` (Adam) also
-solves each volume with the gradient of TV that TensorFlow derives, instead
-of the one :func:`tvrestore.models.tv.total_variation` writes out for
-volumes, in the same interleaved repeats: the before and after of that
-change in one run.
+solves the image and each volume with the gradient of TV that TensorFlow
+derives, instead of the one :func:`tvrestore.models.tv.total_variation`
+writes out, in the same interleaved repeats: the before and after of that
+change in one run (ratios are to the image with the written gradient).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ _ADAM = {}
 
 
 def use_derived_gradient(derived: bool) -> None:
-    """Make the engine's Adam solvers use TensorFlow's derived gradient of a volume's TV, or not.
+    """Make the engine's Adam solvers use TensorFlow's derived gradient of TV, or not.
 
     Each choice keeps solvers (and so compiled programs) of its own: the
     gradient is fixed when a solver's loop is traced.
@@ -80,13 +80,13 @@ def use_derived_gradient(derived: bool) -> None:
     from tvrestore.solvers import engine
 
     if not _ADAM:
-        _ADAM["written"] = (engine._adam, tv._volume_total_variation)
+        _ADAM["written"] = (engine._adam, tv._written_total_variation)
 
-        def derived_tv(images, kind, color, extents, spacing):
-            return tv._total_variation(images, kind, color, extents, "hwc", spacing)
+        def derived_tv(images, kind, color, extents, layout, spacing):
+            return tv._total_variation(images, kind, color, extents, layout, spacing)
 
         _ADAM["derived"] = (functools.lru_cache(maxsize=16)(engine._adam.__wrapped__), derived_tv)
-    engine._adam, tv._volume_total_variation = _ADAM["derived" if derived else "written"]
+    engine._adam, tv._written_total_variation = _ADAM["derived" if derived else "written"]
 
 
 def main() -> None:
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--clock", choices=["solve", "cpu"], default="solve")
     parser.add_argument("--only", type=int, help="only the pair of 2^ONLY values")
     parser.add_argument("--derived", action="store_true",
-                        help="Adam also solves each volume with the derived gradient of TV")
+                        help="Adam also solves each array with the derived gradient of TV")
     arguments = parser.parse_args()
     if arguments.whole:
         from tvrestore.solvers import engine
@@ -115,9 +115,8 @@ def main() -> None:
             if arguments.only and np.prod(image_shape) != 2**arguments.only:
                 continue
             # (shape, derived gradient) per solve.
-            runs = [(image_shape, False)] + [
-                (shape, derived) for shape in volume_shapes
-                for derived in ([False, True] if arguments.derived and solver == "adam" else [False])]
+            both = [False, True] if arguments.derived and solver == "adam" else [False]
+            runs = [(shape, derived) for shape in [image_shape, *volume_shapes] for derived in both]
             arrays = {shape: rng.random((1, *shape, 1), dtype=np.float32)
                       for shape in [image_shape, *volume_shapes]}
             for shape, derived in runs:  # compile and warm
@@ -134,7 +133,7 @@ def main() -> None:
             line = [f"  {solver:4s} 2-D {image:9s} {reference:5.2f} ns/pixel/iter"]
             for shape, derived in runs[1:]:
                 how = " derived gradient" if derived else ""
-                line.append(f"3-D {'x'.join(map(str, shape))}{how} {per[shape, derived]:5.2f} ns "
+                line.append(f"{len(shape)}-D {'x'.join(map(str, shape))}{how} {per[shape, derived]:5.2f} ns "
                             f"(ratio {per[shape, derived] / reference:.2f})")
             print(";  ".join(line), flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at end; {time.strftime('%H:%M:%S')}")

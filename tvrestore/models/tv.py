@@ -209,13 +209,16 @@ def total_variation(
     check_layout(layout)
     rank = images.shape.rank
     spacing = check_spacing(spacing, len(spatial_axes(rank, layout)))
-    if rank == 5:
-        return _volume_total_variation(images, tv, color, extents, spacing)
-    return _total_variation(images, tv, color, extents, layout, spacing)
+    return _written_total_variation(images, tv, color, extents, layout, spacing)
 
 
 def _total_variation(images, tv, color, extents, layout, spacing):
-    """:func:`total_variation` of checked arguments, differentiated by TensorFlow."""
+    """:func:`total_variation` of checked arguments, differentiated by TensorFlow.
+
+    The solvers use :func:`_written_total_variation`, the same value with
+    its gradient written out; this one is kept as its reference (tests and
+    benchmarks compare the two).
+    """
     rank = images.shape.rank
     if (layout == "hwc" and images.shape[-1] == 1) or rank != 4:
         differences = forward_differences(images, extents, spacing=spacing)
@@ -238,8 +241,8 @@ def _total_variation(images, tv, color, extents, layout, spacing):
     )
 
 
-def _volume_total_variation(images, tv, color, extents, spacing):
-    r""":func:`total_variation` of a volume batch, with its gradient written out.
+def _written_total_variation(images, tv, color, extents, layout, spacing):
+    r""":func:`total_variation` of checked arguments, with its gradient written out.
 
     The value is :func:`_total_variation`'s, bit for bit. The gradient is
     the one TensorFlow derives from it, to float32 rounding (the terms are
@@ -256,10 +259,12 @@ def _volume_total_variation(images, tv, color, extents, spacing):
     with :math:`p_a[i - e_a] = 0` on an axis's first index (and
     :math:`p_a = 0` on its last, and beyond the extents, where
     :math:`\partial_a u` is). Written so for XLA's fusion (measured with
-    ``benchmarks/measure_volume_cost.py``, see docs/volumes.md, target 6):
-    the derived gradient scatters each difference's two slices into arrays
-    of their own, six a step, which XLA wrote to memory and Adam's two
-    moment updates each read again. Here the scale
+    ``benchmarks/measure_volume_cost.py`` and
+    ``benchmarks/measure_tv_gradient.py``; docs/volumes.md, target 6, and
+    docs/performance.md): the derived gradient scatters each difference's
+    two slices into arrays of their own (six a step for a volume, four for
+    an image), which XLA wrote to memory and Adam's two moment updates each
+    read again. Here the scale
     :math:`\bar w / \sqrt{s}` has no ``where`` after it (:math:`1/\sqrt{\infty} = 0`),
     so each shifted :math:`p_a` is computed from two arrays, and the
     unshifted sum is divided by an exact 1 computed at run time: XLA
@@ -267,20 +272,23 @@ def _volume_total_variation(images, tv, color, extents, spacing):
     division, so it writes that sum once instead of recomputing it from
     four arrays in both moment updates.
     """
+    if layout == "hwc" and images.shape.rank == 4 and images.shape[-1] != 1:
+        # Colour differenced with the columns innermost, as in _total_variation.
+        images, layout = swap_layout(images), "hcw"
 
     @tf.custom_gradient
     def with_gradient(images):
-        return _volume_value_and_gradient(images, tv, color, extents, spacing)
+        return _value_and_gradient(images, tv, color, extents, layout, spacing)
 
     return with_gradient(images)
 
 
-def _volume_value_and_gradient(images, tv, color, extents, spacing):
-    """TV per item, and the function from its incoming gradient to the images' (:func:`_volume_total_variation`)."""
-    differences = forward_differences(images, extents, spacing=spacing)
+def _value_and_gradient(images, tv, color, extents, layout, spacing):
+    """TV per item, and the function from its incoming gradient to the images' (:func:`_written_total_variation`)."""
+    differences = forward_differences(images, extents, layout, spacing)
     rank = images.shape.rank
-    channel_axis = rank - 1
-    axes = spatial_axes(rank)
+    channel_axis = 2 if layout == "hcw" else rank - 1
+    axes = spatial_axes(rank, layout)
     squares = [difference * difference for difference in differences]
     groups = [list(range(len(axes)))] if tv == "isotropic" else [[a] for a in range(len(axes))]
     sums = [functools.reduce(operator.add, [squares[a] for a in group]) for group in groups]
@@ -295,7 +303,7 @@ def _volume_value_and_gradient(images, tv, color, extents, spacing):
             # w / sqrt(s), and w / sqrt(inf) = 0 where every difference is 0.
             scale = per_item / tf.sqrt(tf.where(total > 0, total, np.inf))
             if color == "vectorial":
-                scale = scale[..., None]
+                scale = tf.expand_dims(scale, channel_axis)
             for a in group:
                 p = scale * differences[a]
                 if spacing is not None and spacing[a] != 1.0:
