@@ -219,26 +219,21 @@ def _total_variation(images, tv, color, extents, layout, spacing):
     its gradient written out; this one is kept as its reference (tests and
     benchmarks compare the two).
     """
-    rank = images.shape.rank
-    if (layout == "hwc" and images.shape[-1] == 1) or rank != 4:
-        differences = forward_differences(images, extents, spacing=spacing)
-        channel_axis = rank - 1
-    else:
-        # With colour as the innermost axis, XLA's CPU loops cannot vectorize
-        # along its 3 values: a 512x512x3 Adam iteration cost 4.3x a grey one
-        # interleaved, against 3.4x with the columns innermost (measured
-        # with benchmarks/bench_colour.py's images).
-        if layout == "hwc":
-            images = swap_layout(images)
-        differences = forward_differences(images, extents, "hcw", spacing)
-        channel_axis = 2
-    squares = [difference * difference for difference in differences]
-    grouped = [functools.reduce(operator.add, squares)] if tv == "isotropic" else squares
-    if color == "vectorial":
-        grouped = [tf.reduce_sum(group, axis=channel_axis) for group in grouped]
-    return tf.add_n(
-        [tf.reduce_sum(_norm(group), axis=range(1, group.shape.rank)) for group in grouped]
-    )
+    images, layout = _differenced_layout(images, layout)
+    return _value_and_gradient(images, tv, color, extents, layout, spacing)[0]
+
+
+def _differenced_layout(images, layout):
+    """The batch and layout TV is computed in: colour images with the columns innermost.
+
+    With colour as the innermost axis, XLA's CPU loops cannot vectorize
+    along its 3 values: a 512x512x3 Adam iteration cost 4.3x a grey one
+    interleaved, against 3.4x with the columns innermost (measured with
+    benchmarks/bench_colour.py's images).
+    """
+    if layout == "hwc" and images.shape.rank == 4 and images.shape[-1] != 1:
+        return swap_layout(images), "hcw"
+    return images, layout
 
 
 def _written_total_variation(images, tv, color, extents, layout, spacing):
@@ -272,9 +267,7 @@ def _written_total_variation(images, tv, color, extents, layout, spacing):
     division, so it writes that sum once instead of recomputing it from
     four arrays in both moment updates.
     """
-    if layout == "hwc" and images.shape.rank == 4 and images.shape[-1] != 1:
-        # Colour differenced with the columns innermost, as in _total_variation.
-        images, layout = swap_layout(images), "hcw"
+    images, layout = _differenced_layout(images, layout)
 
     @tf.custom_gradient
     def with_gradient(images):
