@@ -10,7 +10,8 @@ interleaves, in every repeat:
   the written gradient and with the derived one: ns per value and iteration;
 - the default Adam solve (stopping on convergence, as a user runs it) with
   each gradient: seconds, iterations, and the relative gap
-  ``(E(u) - E*) / E*`` against a float64 pdhg bound certified to 1e-6;
+  ``(E(u) - E*) / E*`` against a float64 pdhg bound certified to 1e-6
+  (the bench's cases and reference: :mod:`tvrestore.bench`);
 - scikit-image's ``denoise_tv_chambolle`` at its defaults (``channel_axis``
   for colour): seconds and gap.
 
@@ -35,37 +36,6 @@ from measure_volume_cost import use_derived_gradient  # noqa: E402
 WEIGHT = 0.07
 
 
-def noisy(name: str, size: int) -> np.ndarray:
-    from skimage import data, transform
-
-    image = getattr(data, name)().astype(np.float32) / 255.0
-    side = min(image.shape[:2])
-    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
-    image = transform.resize(image[top:top + side, left:left + side], (size, size), anti_aliasing=True)
-    rng = np.random.default_rng(0)
-    return np.clip(image + rng.normal(0, 25 / 255, image.shape), 0, 1).astype(np.float32)
-
-
-def energy(u: np.ndarray, f: np.ndarray, color: str) -> float:
-    """E(u) = 1/2 |u - f|^2 + w TV(u), float64, isotropic."""
-    from tvrestore.backend.tf import tf
-    from tvrestore.models.tv import total_variation
-
-    batch = u.astype(np.float64).reshape(1, *u.shape[:2], -1)
-    tv = float(total_variation(tf.constant(batch), "isotropic", color)[0])
-    return 0.5 * float(np.sum((u.astype(np.float64) - f) ** 2)) + WEIGHT * tv
-
-
-def minimum_bound(f: np.ndarray, color: str) -> float:
-    """A lower bound on min E from a float64 pdhg run certified to 1e-6."""
-    from tvrestore.solvers import engine
-
-    batch = f.astype(np.float64).reshape(1, *f.shape[:2], -1)
-    run = engine.solve(engine.Degradation(), batch, np.array([WEIGHT]), solver="pdhg",
-                       color=color, gap=1e-6, max_iter=20000, levels=0)
-    return float(run.lower_bound[0])
-
-
 def adam(f: np.ndarray, color: str, derived: bool, iterations: int | None):
     from tvrestore.solvers import engine
 
@@ -84,15 +54,20 @@ def main() -> None:
     arguments = parser.parse_args()
     from skimage.restoration import denoise_tv_chambolle
 
+    from tvrestore.bench.cases import make_case
+    from tvrestore.bench.reference import exact_reference
+    from tvrestore.models.problem import Problem
+
     cases = [("camera", size, "vectorial") for size in map(int, arguments.sizes.split(","))]
     cases += [("astronaut", 512, "vectorial"), ("astronaut", 512, "channelwise")]
     print(f"weight {WEIGHT}, medians of {arguments.repeats} interleaved repeats; "
           f"load average {os.getloadavg()[0]:.1f} at start")
     for name, size, color in cases:
-        f = noisy(name, size)
-        bound = minimum_bound(f, color)
-        gap = lambda u: (energy(u, f, color) - bound) / bound  # noqa: E731
-        axis = -1 if f.ndim == 3 else None
+        case = make_case(name, size, 25 / 255)
+        f = case.noisy
+        reference = exact_reference(case, WEIGHT, color, 1e-6, "float64")
+        problem = Problem(color=color)
+        gap = lambda u: reference.gap(problem.energy_value(u, f, WEIGHT))  # noqa: E731
         for derived in (False, True):  # compile and warm
             adam(f, color, derived, 5)
             adam(f, color, derived, None)
@@ -106,7 +81,7 @@ def main() -> None:
                 run, u = adam(f, color, derived, None)
                 default[derived].append((float(run.solve_seconds), int(run.iterations[0]), gap(u)))
             start = time.perf_counter()
-            u = denoise_tv_chambolle(f, weight=WEIGHT, channel_axis=axis)
+            u = denoise_tv_chambolle(f, weight=WEIGHT, channel_axis=case.channel_axis)
             chambolle.append((time.perf_counter() - start, gap(u)))
         seconds = np.median([c[0] for c in chambolle])
         kind = "grey" if f.ndim == 2 else color
