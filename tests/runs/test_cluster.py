@@ -84,6 +84,31 @@ def test_batch_on_two_local_workers_is_the_in_process_batch(runner, folder, tmp_
     assert sorted(statuses) == ["failed"] + ["skipped"] * 5  # resume: nothing restored again
 
 
+def test_a_local_cluster_run_says_nothing_when_dask_s_default_port_is_taken(
+        runner, tmp_path, make_pair, write_image):
+    # Another cluster (a second run, a notebook's) on Dask's default HTTP
+    # port 8787 must not add Dask's "Port 8787 is already in use" warning
+    # to a clean run's stderr.
+    from tvrestore.cli.app import main
+
+    (tmp_path / "in").mkdir()
+    write_image("in/0.png", make_pair("uint8", "grey", seed=0)[1])
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # already held by another process: the case under test all the same
+    try:
+        result = runner.invoke(main, [str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                      "--weight", WEIGHT, "-q", "--workers", "1"])
+    finally:
+        holder.close()
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert (tmp_path / "out" / "0.png").is_file()
+
+
 def test_cli_on_a_dask_scheduler_and_worker_started_apart(folder, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

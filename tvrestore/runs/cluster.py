@@ -127,9 +127,14 @@ def connect(workers: int | None = None, scheduler: str | None = None,
             # beyond that comes from stopping the cluster when Ctrl-C has
             # stopped its workers too (a nanny's close, cancelled: an ERROR
             # with a traceback), which would bury the run's one line.
+            # Without a dashboard the scheduler still serves HTTP (health
+            # checks), on port 8787 by default, and warns on stderr when
+            # another cluster (another run, a notebook's) holds it: any free
+            # port on loopback instead.
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.CRITICAL,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             ))
             client = stack.enter_context(Client(cluster))
         else:
